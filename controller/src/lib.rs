@@ -1,0 +1,8 @@
+//! heatctl: a controller for district-heating substations.
+//!
+//! The crate is split the way the product is: [`config`] is the technician's schema,
+//! [`control`] the whole control law as sans-I/O code (no clock reads, no sockets, no files).
+//! Field I/O and the runtime sit at the edges and feed [`control::Controller::step`].
+
+pub mod config;
+pub mod control;

@@ -1,0 +1,2 @@
+//! Room-temperature node firmware core (`no_std`).
+#![no_std]
