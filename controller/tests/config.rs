@@ -1,0 +1,195 @@
+//! Configuration loading and validation, from the technician's side.
+
+use std::path::Path;
+
+use heatctl::config::{self, Problems};
+
+fn example_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/substation.example.toml")
+}
+
+#[test]
+fn shipped_example_passes_and_uses_every_section() {
+    let loaded = config::load(&example_path()).unwrap_or_else(|p| panic!("{p}"));
+    let text = std::fs::read_to_string(example_path()).unwrap();
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    // Every top-level section of the schema appears in the example.
+    let full = toml::Value::try_from(&loaded.config).unwrap();
+    for key in full.as_table().unwrap().keys() {
+        assert!(table.contains_key(key), "example lacks section [{key}]");
+    }
+    assert_eq!(loaded.maps.len(), 4, "plc, meter, room-node and valve maps");
+}
+
+fn problems(text: &str) -> Problems {
+    config::parse_str(text, Some(Path::new("sub.toml"))).expect_err("must be rejected")
+}
+
+#[test]
+fn every_mistake_is_listed_with_path_and_line() {
+    let text = r#"
+[site]
+name = "x"
+
+[curve]
+points = [
+  { outdoor_c = -20.0, supply_c = 70.0 },
+  { outdoor_c = 0.0, supply_c = 52.0 },
+  { outdoor_c = -5.0, supply_c = 40.0 },
+]
+min_supply_c = 90.0
+max_supply_c = 80.0
+
+[demand]
+percentile = 130.0
+bogus_key = 1
+
+[valve1]
+kp_pct_per_k = "fast"
+"#;
+    let p = problems(text);
+    let rendered = p.to_string();
+    let lines: Vec<&str> = rendered.lines().collect();
+    let has = |needle: &str, line: usize| {
+        lines
+            .iter()
+            .any(|l| l.contains(needle) && l.starts_with(&format!("sub.toml:{line}:")))
+    };
+    assert!(has("curve.points[2].outdoor_c", 9), "{rendered}");
+    assert!(has("curve.min_supply_c", 11), "{rendered}");
+    assert!(has("demand.percentile", 15), "{rendered}");
+    assert!(has("bogus_key", 16), "{rendered}");
+    assert!(has("valve1.kp_pct_per_k", 19), "{rendered}");
+    assert!(p.0.len() >= 5, "{rendered}");
+}
+
+#[test]
+fn contradicting_limiters_are_reported() {
+    let text = r#"
+[site]
+name = "x"
+[curve]
+points = [{ outdoor_c = -20.0, supply_c = 70.0 }, { outdoor_c = 10.0, supply_c = 35.0 }]
+max_supply_c = 100.0
+[safety]
+t2_supply_max_c = 95.0
+t1_return_max_c = 60.0
+[demand]
+target_c = 22.0
+mean_max_c = 21.0
+"#;
+    let r = problems(text).to_string();
+    assert!(
+        r.contains("safety.t2_supply_max_c") && r.contains("contradicts curve.max_supply_c"),
+        "{r}"
+    );
+    assert!(r.contains("limits.return1.points[0].max_return_c"), "{r}");
+    assert!(r.contains("demand.mean_max_c"), "{r}");
+}
+
+#[test]
+fn undefined_references_are_reported() {
+    let text = r#"
+[site]
+name = "x"
+[curve]
+design = { design_outdoor_c = -17.0, design_supply_c = 75.0, design_return_c = 50.0, room_c = 18.0, radiator_exponent = 1.3 }
+[[links]]
+name = "l1"
+kind = "tcp"
+host = "127.0.0.1"
+port = 502
+[[devices]]
+name = "plc"
+link = "nowhere"
+unit_id = 1
+map = "devices/substation-io.toml"
+[points]
+t2_supply = "ghost.t2_supply"
+valve1_cmd = "plc.valve1_cmd"
+[rooms]
+nodes = [{ id = "a", link = "l2", unit_id = 1 }, { id = "a", link = "l1", unit_id = 1 }, { id = "c", link = "l1", unit_id = 1 }]
+"#;
+    let r = problems(text).to_string();
+    assert!(
+        r.contains("devices[0].link: link \"nowhere\" is not defined"),
+        "{r}"
+    );
+    assert!(r.contains("points.t2_supply: device \"ghost\""), "{r}");
+    assert!(r.contains("rooms.nodes[0].link"), "{r}");
+    assert!(r.contains("rooms.nodes[1].id"), "{r}");
+    assert!(r.contains("uses unit id 1 on link \"l1\""), "{r}");
+}
+
+#[test]
+fn point_not_in_the_map_is_reported_by_load() {
+    let dir = std::env::temp_dir().join(format!("heatctl-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("devices")).unwrap();
+    let maps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/devices");
+    std::fs::copy(
+        maps.join("substation-io.toml"),
+        dir.join("devices/substation-io.toml"),
+    )
+    .unwrap();
+    let text = config::EXAMPLE_TOML
+        .replace("t_out = \"plc.t_out\"", "t_out = \"plc.t_outdoor\"")
+        .replace(
+            "valve1_cmd = \"plc.valve1_cmd\"",
+            "valve1_cmd = \"plc.valve1_pos\"",
+        );
+    let path = dir.join("sub.toml");
+    std::fs::write(&path, text).unwrap();
+    let r = config::load(&path).expect_err("must fail").to_string();
+    assert!(
+        r.contains("points.t_out: point \"t_outdoor\" is not defined"),
+        "{r}"
+    );
+    assert!(
+        r.contains("points.valve1_cmd: point \"valve1_pos\"") && r.contains("not writable"),
+        "{r}"
+    );
+    assert!(
+        r.contains("cannot read device map"),
+        "heat-meter map is missing: {r}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn syntax_error_has_a_position() {
+    let p = problems("[site]\nname = \"x\"\n[curve\n");
+    assert_eq!(p.0[0].line, Some(3), "{p}");
+}
+
+#[test]
+fn shipped_device_maps_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/devices");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        config::load_device_map(&path).unwrap_or_else(|p| panic!("{p}"));
+        n += 1;
+    }
+    assert!(n >= 4);
+}
+
+#[test]
+fn overlapping_registers_in_a_map_are_reported() {
+    let dir = std::env::temp_dir().join(format!("heatctl-map-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.toml");
+    std::fs::write(
+        &path,
+        "[device]\nmodel = \"m\"\n[[points]]\nname = \"a\"\ntable = \"input\"\naddress = 0\ntype = \"u32\"\n\
+         [[points]]\nname = \"b\"\ntable = \"input\"\naddress = 1\ntype = \"u16\"\n",
+    )
+    .unwrap();
+    let r = config::load_device_map(&path)
+        .expect_err("overlap")
+        .to_string();
+    assert!(
+        r.contains("points[1].address: register 1 overlaps point \"a\""),
+        "{r}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
