@@ -1,0 +1,48 @@
+//! Raw simulation speed: the default scenario (600 apartments) stepped at 60 s, single-threaded.
+//! Prints simulated seconds per wall second and the projected wall time of a 183-day season.
+//!
+//! `cargo bench -p heatctl-plant --bench season_speed [-- DAYS]`
+
+use std::path::Path;
+use std::time::Instant;
+
+use heatctl_plant::{Plant, Scenario};
+
+fn main() -> anyhow::Result<()> {
+    let days: f64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(183.0);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/default.toml");
+    let scenario = Scenario::load(&path, None)?;
+    let mut plant = Plant::new(&scenario)?;
+    let n = plant.apartments().len();
+    let dt = 60.0;
+    let steps = (days * 86400.0 / dt) as u64;
+    // A plausible controller stand-in so that the valve moves: proportional on the supply.
+    let start = Instant::now();
+    for _ in 0..steps {
+        let t = plant.truth();
+        let target = 20.0 + 1.6 * (18.0 - t.t_out_c).max(0.0);
+        let u = t.valve1_cmd_pct + 0.5 * (target - t.t_s2_c);
+        plant.set_valve1_cmd_pct(u);
+        plant.step(dt);
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let sim = steps as f64 * dt;
+    let t = plant.truth();
+    println!(
+        "season_speed: {n} apartments, {steps} steps of {dt} s ({days} days) in {wall:.3} s wall: \
+         {:.0} simulated s per wall s, {:.1} ns per apartment-step, 183-day season ~{:.2} s",
+        sim / wall,
+        wall * 1e9 / (steps as f64 * n as f64),
+        wall * 183.0 / days
+    );
+    println!(
+        "  end state: t_out {:.1} °C, T_s2 {:.1} °C, primary energy {:.1} kWh/m²",
+        t.t_out_c,
+        t.t_s2_c,
+        t.primary_energy_kwh / plant.total_floor_area_m2()
+    );
+    Ok(())
+}

@@ -1,0 +1,1267 @@
+//! The plant: one substation, its trunk pipes and its buildings of apartments, stepped in-process.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::physics::{
+    Actuator, CP_WATER_J_KGK, Discrete, ExchangerDesign, M2, PlugFlowPipe, RHO_WATER_KG_M3,
+    RadiatorLaw, discretise,
+};
+use crate::scenario::{Fault, FaultKind, FaultTarget, Scenario, SensorId};
+use crate::weather::{Weather, WeatherError};
+
+/// Radiator water capacity, J/K per W of nominal output (plant-model.md).
+const RADIATOR_CAPACITY_J_K_PER_W: f64 = 37.0;
+/// Air-mass coupling, W/(m² K).
+const H_AM_W_M2K: f64 = 9.9;
+/// Mass capacity, J/(m² K).
+const C_M_J_M2K: f64 = 260_000.0;
+/// Air (and furniture) capacity, J/(m² K).
+const C_A_J_M2K: f64 = 15_000.0;
+/// Share of the heat loss coefficient through the air node (ventilation, windows).
+const AIR_SHARE_OF_H: f64 = 0.6;
+/// Below this share of its design flow an apartment's radiator tends to the well-mixed outlet.
+const LOW_FLOW_SHARE: f64 = 0.3;
+
+/// Where an apartment sits in its building; sets its heat-loss factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PositionClass {
+    /// Top floor (roof): 1.45.
+    Top,
+    /// Ground floor: 1.25.
+    Ground,
+    /// End unit of an intermediate floor: 1.10.
+    End,
+    /// Middle unit of an intermediate floor: 0.80.
+    Middle,
+}
+
+impl PositionClass {
+    /// Factor on the heat-loss coefficient.
+    pub fn factor(self) -> f64 {
+        match self {
+            PositionClass::Top => 1.45,
+            PositionClass::Ground => 1.25,
+            PositionClass::End => 1.10,
+            PositionClass::Middle => 0.80,
+        }
+    }
+}
+
+/// Static description of one apartment (drawn once from the seed).
+#[derive(Debug, Clone)]
+pub struct ApartmentInfo {
+    /// Index in the plant (building-major, then floor, then unit).
+    pub index: usize,
+    /// Building index.
+    pub building: usize,
+    /// Floor, 0 = ground.
+    pub floor: usize,
+    /// Unit on the floor, 0..units_per_floor.
+    pub unit: usize,
+    /// End unit (first or last on its floor).
+    pub is_end_unit: bool,
+    /// Position class.
+    pub position: PositionClass,
+    /// Floor area, m².
+    pub floor_area_m2: f64,
+    /// Heat loss to the outside at design conditions (no gains), W.
+    pub design_load_w: f64,
+    /// Radiator nominal output (EN 442, dT 49.8 K), W.
+    pub radiator_nominal_w: f64,
+    /// Radiator oversizing factor drawn.
+    pub radiator_oversize: f64,
+    /// Hydraulic share drawn (1 = design flow).
+    pub hydraulic_share: f64,
+    /// Water flow with the household valve open and the pump at 100 %, kg/s.
+    pub nominal_flow_kg_s: f64,
+    /// Solar multiplier drawn.
+    pub solar_multiplier: f64,
+    /// Air-to-outside conductance, W/K.
+    pub h_ae_w_k: f64,
+    /// Mass-to-outside conductance, W/K.
+    pub h_me_w_k: f64,
+    /// Air-to-mass conductance, W/K.
+    pub h_am_w_k: f64,
+    /// Conductance to each adjacent apartment, W/K.
+    pub h_neighbour_w_k: f64,
+    /// Air capacity, J/K.
+    pub c_air_j_k: f64,
+    /// Mass capacity, J/K.
+    pub c_mass_j_k: f64,
+    /// Radiator water capacity, J/K.
+    pub c_radiator_j_k: f64,
+    /// Adjacent apartments (indices).
+    pub neighbours: Vec<usize>,
+    /// Index of the room node in this apartment, if any.
+    pub room_node: Option<usize>,
+}
+
+/// Hot per-apartment data of the step loop.
+#[derive(Debug, Clone, Copy, Default)]
+struct Hot {
+    d: Discrete,
+    qn_w: f64,
+    c_rad: f64,
+    m_nom: f64,
+    m_low: f64,
+    gain_int_half_w: f64,
+    solar_half_w_per_ghi: f64,
+    nb: [u32; 4],
+    n_nb: u32,
+}
+
+/// Per-apartment energy bookkeeping (when enabled with [`Plant::enable_energy_audit`]), J.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApartmentEnergy {
+    /// Heat from the radiator (or ideal heater) into the room.
+    pub heating_j: f64,
+    /// Internal and solar gains.
+    pub gains_j: f64,
+    /// Losses to the outside (air and mass paths).
+    pub loss_outside_j: f64,
+    /// Net flow to neighbours.
+    pub loss_neighbours_j: f64,
+    /// Stored energy C_a T_a + C_m T_m at the start of the audit.
+    pub stored_start_j: f64,
+}
+
+/// A room node's published state.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomNodeReading {
+    /// Node index (0..node count).
+    pub node: usize,
+    /// Apartment it sits in.
+    pub apartment: usize,
+    /// Building of the apartment.
+    pub building: usize,
+    /// Floor of the apartment (0 = ground).
+    pub floor: usize,
+    /// Unit on the floor.
+    pub unit: usize,
+    /// Position class of the apartment.
+    pub position: PositionClass,
+    /// Modbus unit id on its building's bus.
+    pub unit_id: u8,
+    /// Published temperature, °C (None: sensor fault, register reads 0x7FFF).
+    pub temperature_c: Option<f64>,
+    /// Relative humidity, %.
+    pub humidity_pct: f64,
+    /// Publications so far (wrapping).
+    pub sample_counter: u16,
+    /// Seconds since the published temperature last changed.
+    pub unchanged_s: f64,
+    /// Seconds since the node started.
+    pub uptime_s: f64,
+    /// Simulated time of the last publication, s.
+    pub last_report_s: f64,
+}
+
+#[derive(Debug, Clone)]
+struct RoomNode {
+    apartment: usize,
+    unit_id: u8,
+    bias_k: f64,
+    next_report_s: f64,
+    published_c: Option<f64>,
+    sample_counter: u16,
+    last_change_s: f64,
+    last_report_s: f64,
+    calibration_offset_k: f64,
+    report_interval_s: f64,
+}
+
+/// Primary heat meter reading.
+#[derive(Debug, Clone, Copy)]
+pub struct HeatMeterReading {
+    /// Power, kW (None: sensor fault).
+    pub power_kw: Option<f64>,
+    /// Volume flow, m³/h (None: sensor fault).
+    pub flow_m3_h: Option<f64>,
+    /// Cumulative energy, kWh.
+    pub energy_kwh: f64,
+    /// Primary supply, °C.
+    pub t_supply_c: Option<f64>,
+    /// Primary return, °C.
+    pub t_return_c: Option<f64>,
+    /// Status flags (bit 0 flow sensor error, bit 1 temperature sensor error).
+    pub status: u16,
+}
+
+/// What the field devices would read now (faults applied).
+#[derive(Debug, Clone)]
+pub struct Sensors {
+    /// Simulated time, s since the scenario start.
+    pub time_s: f64,
+    /// Outdoor temperature, °C.
+    pub t_out_c: Option<f64>,
+    /// Primary supply, °C.
+    pub t1_supply_c: Option<f64>,
+    /// Primary return, °C.
+    pub t1_return_c: Option<f64>,
+    /// Secondary supply, °C.
+    pub t2_supply_c: Option<f64>,
+    /// Secondary return, °C.
+    pub t2_return_c: Option<f64>,
+    /// Secondary supply pressure, kPa.
+    pub p2_supply_kpa: f64,
+    /// Secondary return pressure, kPa.
+    pub p2_return_kpa: f64,
+    /// Primary valve position feedback, %.
+    pub valve1_pos_pct: Option<f64>,
+    /// Primary valve command as the plant holds it, %.
+    pub valve1_cmd_pct: f64,
+    /// Circulation pump speed, %.
+    pub pump2_speed_pct: f64,
+    /// Primary heat meter.
+    pub heat_meter: HeatMeterReading,
+    /// Room nodes.
+    pub room_nodes: Vec<RoomNodeReading>,
+}
+
+/// Substation-level ground truth.
+#[derive(Debug, Clone, Copy)]
+pub struct SubstationTruth {
+    /// Outdoor temperature, °C.
+    pub t_out_c: f64,
+    /// Global horizontal irradiation, W/m².
+    pub ghi_w_m2: f64,
+    /// Primary supply, °C.
+    pub t_p1_c: f64,
+    /// Primary return, °C.
+    pub t_p2_c: f64,
+    /// Secondary supply at the exchanger, °C.
+    pub t_s2_c: f64,
+    /// Secondary return at the exchanger, °C.
+    pub t_r2_c: f64,
+    /// Secondary supply at the buildings (after the trunk), °C.
+    pub t_supply_buildings_c: f64,
+    /// Mixed return of the buildings (before the trunk), °C.
+    pub t_return_buildings_c: f64,
+    /// Primary mass flow, kg/s.
+    pub m_primary_kg_s: f64,
+    /// Secondary mass flow, kg/s.
+    pub m_secondary_kg_s: f64,
+    /// Primary heat power (m_p c (T_p1 - T_p2)), kW.
+    pub primary_power_kw: f64,
+    /// Secondary heat power (m_s c (T_s2 - T_r2)), kW.
+    pub secondary_power_kw: f64,
+    /// Primary valve position, %.
+    pub valve1_pos_pct: f64,
+    /// Primary valve command, %.
+    pub valve1_cmd_pct: f64,
+    /// Cumulative primary heat, kWh.
+    pub primary_energy_kwh: f64,
+    /// Cumulative secondary heat (exchanger to the secondary), kWh.
+    pub secondary_energy_kwh: f64,
+    /// Cumulative heat delivered to the apartments by the radiators (or ideal heaters), kWh.
+    pub delivered_energy_kwh: f64,
+    /// Cumulative pipe losses, kWh.
+    pub pipe_loss_kwh: f64,
+}
+
+/// Why a plant could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PlantError {
+    /// The weather file could not be read.
+    #[error(transparent)]
+    Weather(#[from] WeatherError),
+    /// An index was out of range.
+    #[error("{what} index {index} out of range (0..{len})")]
+    Index {
+        /// What was indexed.
+        what: &'static str,
+        /// The index.
+        index: usize,
+        /// The number of items.
+        len: usize,
+    },
+    /// Household valves are not installed in this scenario.
+    #[error("household valves are not enabled in this scenario")]
+    NoHouseholdValves,
+}
+
+/// The simulated substation and buildings.
+#[derive(Debug, Clone)]
+pub struct Plant {
+    scenario: Scenario,
+    weather: Weather,
+    law: RadiatorLaw,
+    // design
+    xchg: ExchangerDesign,
+    m_p_max_kg_s: f64,
+    design_load_w: f64,
+    total_area_m2: f64,
+    // static apartments
+    info: Vec<ApartmentInfo>,
+    hot: Vec<Hot>,
+    a_mats: Vec<(M2, [f64; 8])>,
+    disc_dt_s: f64,
+    // state
+    time_s: f64,
+    t_out_c: f64,
+    ghi_w_m2: f64,
+    valve1: Actuator,
+    pump_speed_pct: f64,
+    t_p1_c: f64,
+    t_p2_c: f64,
+    t_s2_c: f64,
+    t_r2_c: f64,
+    m_p_kg_s: f64,
+    m_s_kg_s: f64,
+    supply_pipe: PlugFlowPipe,
+    return_pipe: PlugFlowPipe,
+    t_supply_bld_c: f64,
+    t_return_bld_c: f64,
+    t_air: Vec<f64>,
+    t_air_prev: Vec<f64>,
+    t_mass: Vec<f64>,
+    t_rad: Vec<f64>,
+    flow: Vec<f64>,
+    delivered_j: Vec<f64>,
+    hh_valves: Vec<Actuator>,
+    ideal_heater_floor_c: Option<f64>,
+    // accounting
+    primary_j: f64,
+    secondary_j: f64,
+    delivered_total_j: f64,
+    audit: Option<Vec<ApartmentEnergy>>,
+    // nodes and faults
+    nodes: Vec<RoomNode>,
+    node_rng: ChaCha8Rng,
+    fault_frozen: Vec<Option<f64>>,
+}
+
+fn seed_stream(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(stream);
+    r
+}
+
+fn uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
+    if hi > lo {
+        rng.random_range(lo..hi)
+    } else {
+        lo
+    }
+}
+
+fn gauss(rng: &mut ChaCha8Rng) -> f64 {
+    // Box-Muller.
+    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.random::<f64>();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+impl Plant {
+    /// Build the plant of a scenario, reading its weather file.
+    pub fn new(scenario: &Scenario) -> Result<Plant, PlantError> {
+        let weather = match (&scenario.weather.constant_outdoor_c, &scenario.weather_path) {
+            (Some(t), _) => Weather::constant(*t, scenario.weather.constant_ghi_w_m2),
+            (None, Some(p)) => Weather::from_csv_file(p)?,
+            (None, None) => Weather::constant(0.0, 0.0),
+        };
+        Ok(Plant::with_weather(scenario, weather))
+    }
+
+    /// Build the plant of a scenario with the given weather (no file access).
+    pub fn with_weather(scenario: &Scenario, weather: Weather) -> Plant {
+        let sc = scenario.clone();
+        let b = &sc.buildings;
+        let s = &sc.substation;
+        let mut rng = seed_stream(sc.seed, 1);
+        let per_bld = sc.apartments_per_building();
+        let n = sc.apartment_count();
+        let q_d = sc.design_load_w_m2();
+        let dt_design = s.design_room_c - s.design_outdoor_c;
+        let mean_rad_excess =
+            0.5 * (s.secondary_supply_design_c + s.secondary_return_design_c) - s.design_room_c;
+        let rad_design_ratio = RadiatorLaw::exact(mean_rad_excess);
+        let mut info = Vec::with_capacity(n);
+        for bi in 0..b.count {
+            for fl in 0..b.floors {
+                for un in 0..b.units_per_floor {
+                    let index = info.len();
+                    let is_end = un == 0 || un + 1 == b.units_per_floor;
+                    let position = if fl + 1 == b.floors {
+                        PositionClass::Top
+                    } else if fl == 0 {
+                        PositionClass::Ground
+                    } else if is_end {
+                        PositionClass::End
+                    } else {
+                        PositionClass::Middle
+                    };
+                    let area = b.apartment_area_m2;
+                    let pf = if b.position_factors {
+                        position.factor()
+                    } else {
+                        1.0
+                    };
+                    let h_tot = q_d / dt_design * area * pf;
+                    let h_ae = AIR_SHARE_OF_H * h_tot;
+                    let h_me = (1.0 - AIR_SHARE_OF_H) * h_tot;
+                    let h_am = H_AM_W_M2K * area;
+                    let h_eff = h_ae + h_am * h_me / (h_am + h_me);
+                    let design_load_w = h_eff * dt_design;
+                    let oversize =
+                        uniform(&mut rng, b.radiator_oversize_min, b.radiator_oversize_max);
+                    let share = if b.balanced {
+                        1.0
+                    } else {
+                        uniform(&mut rng, b.imbalance_min, b.imbalance_max)
+                    };
+                    let solar = uniform(&mut rng, b.solar_multiplier_min, b.solar_multiplier_max);
+                    let qn = oversize * design_load_w / rad_design_ratio;
+                    let mut neighbours = Vec::with_capacity(4);
+                    let base = bi * per_bld;
+                    if un > 0 {
+                        neighbours.push(base + fl * b.units_per_floor + un - 1);
+                    }
+                    if un + 1 < b.units_per_floor {
+                        neighbours.push(base + fl * b.units_per_floor + un + 1);
+                    }
+                    if fl > 0 {
+                        neighbours.push(base + (fl - 1) * b.units_per_floor + un);
+                    }
+                    if fl + 1 < b.floors {
+                        neighbours.push(base + (fl + 1) * b.units_per_floor + un);
+                    }
+                    info.push(ApartmentInfo {
+                        index,
+                        building: bi,
+                        floor: fl,
+                        unit: un,
+                        is_end_unit: is_end,
+                        position,
+                        floor_area_m2: area,
+                        design_load_w,
+                        radiator_nominal_w: qn,
+                        radiator_oversize: oversize,
+                        hydraulic_share: share,
+                        nominal_flow_kg_s: 0.0,
+                        solar_multiplier: solar,
+                        h_ae_w_k: h_ae,
+                        h_me_w_k: h_me,
+                        h_am_w_k: h_am,
+                        h_neighbour_w_k: b.neighbour_coupling_w_m2k * area / 4.0,
+                        c_air_j_k: C_A_J_M2K * area,
+                        c_mass_j_k: C_M_J_M2K * area,
+                        c_radiator_j_k: RADIATOR_CAPACITY_J_K_PER_W * qn,
+                        neighbours,
+                        room_node: None,
+                    });
+                }
+            }
+        }
+        let bld_load_w: f64 = info.iter().map(|a| a.design_load_w).sum();
+        let design_load_w = s
+            .design_load_kw
+            .map_or(bld_load_w * (1.0 + s.pipe_loss_pct / 100.0), |k| k * 1000.0);
+        let xchg = ExchangerDesign::size(
+            design_load_w,
+            s.primary_supply_cold_c,
+            s.primary_return_design_c,
+            s.secondary_supply_design_c,
+            s.secondary_return_design_c,
+        );
+        let m_s_nom = xchg.m_s_nom_kg_s;
+        let weight_sum: f64 = info
+            .iter()
+            .map(|a| a.hydraulic_share * a.design_load_w)
+            .sum();
+        for a in &mut info {
+            a.nominal_flow_kg_s = m_s_nom * a.hydraulic_share * a.design_load_w / weight_sum;
+        }
+        let total_area_m2 = info.iter().map(|a| a.floor_area_m2).sum();
+
+        // Room nodes: top- and ground-floor end units first, then random others.
+        let n_nodes = ((sc.room_nodes.share_pct / 100.0) * n as f64).round() as usize;
+        let mut prio: Vec<usize> = info
+            .iter()
+            .filter(|a| {
+                a.is_end_unit && matches!(a.position, PositionClass::Top | PositionClass::Ground)
+            })
+            .map(|a| a.index)
+            .collect();
+        let mut rest: Vec<usize> = info
+            .iter()
+            .map(|a| a.index)
+            .filter(|i| !prio.contains(i))
+            .collect();
+        let mut node_sel_rng = seed_stream(sc.seed, 2);
+        shuffle(&mut prio, &mut node_sel_rng);
+        shuffle(&mut rest, &mut node_sel_rng);
+        let mut chosen: Vec<usize> = prio.into_iter().chain(rest).take(n_nodes).collect();
+        chosen.sort_unstable();
+        let mut nodes = Vec::with_capacity(chosen.len());
+        for (k, &ai) in chosen.iter().enumerate() {
+            info[ai].room_node = Some(k);
+            let unit_id = u8::try_from(ai % per_bld + 1).unwrap_or(u8::MAX);
+            nodes.push(RoomNode {
+                apartment: ai,
+                unit_id,
+                bias_k: uniform(
+                    &mut node_sel_rng,
+                    -sc.room_nodes.bias_max_k,
+                    sc.room_nodes.bias_max_k,
+                ),
+                next_report_s: uniform(&mut node_sel_rng, 0.0, sc.room_nodes.refresh_s),
+                published_c: None,
+                sample_counter: 0,
+                last_change_s: 0.0,
+                last_report_s: 0.0,
+                calibration_offset_k: 0.0,
+                report_interval_s: sc.room_nodes.refresh_s,
+            });
+        }
+
+        // Linear apartment matrices.
+        let a_mats = info
+            .iter()
+            .map(|a| {
+                let nb = a.neighbours.len() as f64;
+                let am = [
+                    -(a.h_ae_w_k + a.h_am_w_k + nb * a.h_neighbour_w_k) / a.c_air_j_k,
+                    a.h_am_w_k / a.c_air_j_k,
+                    a.h_am_w_k / a.c_mass_j_k,
+                    -(a.h_am_w_k + a.h_me_w_k) / a.c_mass_j_k,
+                ];
+                // inputs: T_e, sum of neighbour air temperatures, Q to air, Q to mass
+                let bm = [
+                    a.h_ae_w_k / a.c_air_j_k,
+                    a.h_neighbour_w_k / a.c_air_j_k,
+                    1.0 / a.c_air_j_k,
+                    0.0,
+                    a.h_me_w_k / a.c_mass_j_k,
+                    0.0,
+                    0.0,
+                    1.0 / a.c_mass_j_k,
+                ];
+                (am, bm)
+            })
+            .collect();
+        let hot = info
+            .iter()
+            .map(|a| {
+                let mut nb = [0u32; 4];
+                for (k, &j) in a.neighbours.iter().enumerate() {
+                    nb[k] = u32::try_from(j).unwrap_or(0);
+                }
+                let m_design = a.design_load_w
+                    / (CP_WATER_J_KGK
+                        * (s.secondary_supply_design_c - s.secondary_return_design_c));
+                Hot {
+                    d: Discrete::default(),
+                    qn_w: a.radiator_nominal_w,
+                    c_rad: a.c_radiator_j_k,
+                    m_nom: a.nominal_flow_kg_s,
+                    m_low: LOW_FLOW_SHARE * m_design,
+                    gain_int_half_w: 0.5 * b.internal_gain_w_m2 * a.floor_area_m2,
+                    solar_half_w_per_ghi: 0.5
+                        * b.solar_gain_fraction
+                        * a.floor_area_m2
+                        * a.solar_multiplier,
+                    nb,
+                    n_nb: a.neighbours.len() as u32,
+                }
+            })
+            .collect();
+
+        // Pipes: delay at nominal flow, loss split by temperature difference to the ambient.
+        let pipe_mass = m_s_nom * s.trunk_delay_s;
+        let loss_w = bld_load_w * s.pipe_loss_pct / 100.0;
+        let ds = s.secondary_supply_design_c - s.pipe_ambient_c;
+        let dr = s.secondary_return_design_c - s.pipe_ambient_c;
+        let tau = |share_w: f64, excess: f64| -> f64 {
+            let drop = share_w / (m_s_nom * CP_WATER_J_KGK);
+            if drop <= 0.0 || excess <= drop {
+                1e30
+            } else {
+                -s.trunk_delay_s / (1.0 - drop / excess).ln()
+            }
+        };
+        let tau_s = tau(loss_w * ds / (ds + dr), ds);
+        let tau_r = tau(loss_w * dr / (ds + dr), dr);
+
+        // Start state.
+        let (t_out0, ghi0) = weather.at_hour(sc.season.start_hour_of_year);
+        let t_room = sc.start.room_c;
+        let t_mass = sc.start.mass_c.unwrap_or(t_room);
+        let rel = ((s.design_room_c - t_out0) / dt_design).clamp(0.0, 1.2);
+        let t_sup0 = s.design_room_c
+            + mean_rad_excess * rel.powf(1.0 / crate::physics::RADIATOR_EXPONENT)
+            + 0.5 * (s.secondary_supply_design_c - s.secondary_return_design_c) * rel;
+        let t_ret0 = t_sup0 - (s.secondary_supply_design_c - s.secondary_return_design_c) * rel;
+        let t_rad0 = 0.5 * (t_sup0 + t_ret0);
+        let hh = if sc.household_valves.enabled {
+            (0..n)
+                .map(|_| {
+                    Actuator::new(
+                        sc.household_valves.initial_pct,
+                        sc.household_valves.stroke_s,
+                        0.5,
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let valve1 = Actuator::new(sc.start.valve1_pct, s.valve_stroke_s, s.valve_deadband_pct);
+        let m_p_max_kg_s = s.valve_max_flow_ratio * xchg.m_p_nom_kg_s;
+        let n_faults = sc.faults.len();
+        let pump = s.pump_speed_pct;
+        let node_rng = seed_stream(sc.seed, 3);
+        let t_p1 = primary_supply_c(&sc, t_out0);
+        let mut plant = Plant {
+            supply_pipe: PlugFlowPipe::new(pipe_mass, tau_s, s.pipe_ambient_c, t_sup0, 0.0),
+            return_pipe: PlugFlowPipe::new(pipe_mass, tau_r, s.pipe_ambient_c, t_ret0, 0.0),
+            scenario: sc,
+            weather,
+            law: RadiatorLaw::new(),
+            xchg,
+            m_p_max_kg_s,
+            design_load_w,
+            total_area_m2,
+            info,
+            hot,
+            a_mats,
+            disc_dt_s: 0.0,
+            time_s: 0.0,
+            t_out_c: t_out0,
+            ghi_w_m2: ghi0,
+            valve1,
+            pump_speed_pct: pump,
+            t_p1_c: t_p1,
+            t_p2_c: t_ret0 + 10.0,
+            t_s2_c: t_sup0,
+            t_r2_c: t_ret0,
+            m_p_kg_s: 0.0,
+            m_s_kg_s: 0.0,
+            t_supply_bld_c: t_sup0,
+            t_return_bld_c: t_ret0,
+            t_air: vec![t_room; n],
+            t_air_prev: vec![t_room; n],
+            t_mass: vec![t_mass; n],
+            t_rad: vec![t_rad0; n],
+            flow: vec![0.0; n],
+            delivered_j: vec![0.0; n],
+            hh_valves: hh,
+            ideal_heater_floor_c: None,
+            primary_j: 0.0,
+            secondary_j: 0.0,
+            delivered_total_j: 0.0,
+            audit: None,
+            nodes,
+            node_rng,
+            fault_frozen: vec![None; n_faults],
+        };
+        plant.update_flows();
+        plant.update_nodes();
+        plant
+    }
+
+    /// The scenario this plant was built from.
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    /// Simulated time since the scenario start, s.
+    pub fn time_s(&self) -> f64 {
+        self.time_s
+    }
+
+    /// Static description of every apartment.
+    pub fn apartments(&self) -> &[ApartmentInfo] {
+        &self.info
+    }
+
+    /// Total floor area, m².
+    pub fn total_floor_area_m2(&self) -> f64 {
+        self.total_area_m2
+    }
+
+    /// Design heat load of the substation (exchanger sizing), kW.
+    pub fn design_load_kw(&self) -> f64 {
+        self.design_load_w / 1000.0
+    }
+
+    /// Nominal primary mass flow, kg/s.
+    pub fn primary_nominal_flow_kg_s(&self) -> f64 {
+        self.xchg.m_p_nom_kg_s
+    }
+
+    /// Nominal secondary mass flow, kg/s.
+    pub fn secondary_nominal_flow_kg_s(&self) -> f64 {
+        self.xchg.m_s_nom_kg_s
+    }
+
+    /// Valve opening (%) that passes `fraction` of the nominal primary flow (1.0 = nominal).
+    pub fn valve1_opening_for_nominal_fraction_pct(&self, fraction: f64) -> f64 {
+        let s = &self.scenario.substation;
+        crate::physics::valve_opening_for_fraction_pct(
+            fraction / s.valve_max_flow_ratio,
+            s.valve_rangeability,
+            s.valve_authority,
+        )
+    }
+
+    /// Command the primary valve, %.
+    pub fn set_valve1_cmd_pct(&mut self, pct: f64) {
+        self.valve1.command(pct);
+    }
+
+    /// Command the primary valve and put the actuator there at once (tests, start-up).
+    pub fn force_valve1_pct(&mut self, pct: f64) {
+        self.valve1.command(pct);
+        self.valve1.pos_pct = self.valve1.cmd_pct;
+    }
+
+    /// Command the household valve of apartment `i`, %.
+    pub fn set_household_valve_pct(&mut self, i: usize, pct: f64) -> Result<(), PlantError> {
+        if self.hh_valves.is_empty() {
+            return Err(PlantError::NoHouseholdValves);
+        }
+        let len = self.hh_valves.len();
+        self.hh_valves
+            .get_mut(i)
+            .ok_or(PlantError::Index {
+                what: "apartment",
+                index: i,
+                len,
+            })?
+            .command(pct);
+        Ok(())
+    }
+
+    /// Position and command of the household valve of apartment `i`, % (None without valves).
+    pub fn household_valve(&self, i: usize) -> Option<(f64, f64)> {
+        self.hh_valves.get(i).map(|v| (v.pos_pct, v.cmd_pct))
+    }
+
+    /// Household valve of apartment `i` is stuck by a fault.
+    pub fn household_valve_stuck(&self, i: usize) -> bool {
+        self.hh_valves.get(i).is_some_and(|v| v.stuck)
+    }
+
+    /// Set the circulation pump speed, % (flow proportional).
+    pub fn set_pump_speed_pct(&mut self, pct: f64) {
+        if pct.is_finite() {
+            self.pump_speed_pct = pct.clamp(0.0, 100.0);
+        }
+    }
+
+    /// Oracle mode (O1): radiators off, and each apartment gets exactly the heat that keeps its
+    /// air at no less than `floor_c` at the end of each step. `None` returns to radiators.
+    pub fn set_ideal_heater_floor_c(&mut self, floor_c: Option<f64>) {
+        self.ideal_heater_floor_c = floor_c;
+    }
+
+    /// Override the outdoor conditions from now on (tests); replaces the weather file.
+    pub fn set_constant_weather(&mut self, outdoor_c: f64, ghi_w_m2: f64) {
+        self.weather = Weather::constant(outdoor_c, ghi_w_m2);
+        self.t_out_c = outdoor_c;
+        self.ghi_w_m2 = ghi_w_m2;
+        self.t_p1_c = primary_supply_c(&self.scenario, outdoor_c);
+    }
+
+    /// Start per-apartment energy bookkeeping from now.
+    pub fn enable_energy_audit(&mut self) {
+        let a = self
+            .info
+            .iter()
+            .enumerate()
+            .map(|(i, a)| ApartmentEnergy {
+                stored_start_j: a.c_air_j_k * self.t_air[i] + a.c_mass_j_k * self.t_mass[i],
+                ..Default::default()
+            })
+            .collect();
+        self.audit = Some(a);
+    }
+
+    /// Per-apartment energy bookkeeping since [`Plant::enable_energy_audit`].
+    pub fn energy_audit(&self) -> Option<&[ApartmentEnergy]> {
+        self.audit.as_deref()
+    }
+
+    /// Energy stored in apartment `i` now (C_a T_a + C_m T_m), J.
+    pub fn apartment_stored_j(&self, i: usize) -> f64 {
+        self.info[i].c_air_j_k * self.t_air[i] + self.info[i].c_mass_j_k * self.t_mass[i]
+    }
+
+    /// Air temperature of every apartment, °C (ground truth).
+    pub fn apartment_air_c(&self) -> &[f64] {
+        &self.t_air
+    }
+
+    /// Mass temperature of every apartment, °C.
+    pub fn apartment_mass_c(&self) -> &[f64] {
+        &self.t_mass
+    }
+
+    /// Radiator (mean water) temperature of every apartment, °C.
+    pub fn apartment_radiator_c(&self) -> &[f64] {
+        &self.t_rad
+    }
+
+    /// Water flow through every apartment's radiator, kg/s.
+    pub fn apartment_flow_kg_s(&self) -> &[f64] {
+        &self.flow
+    }
+
+    /// Cumulative heat delivered into every apartment by its radiator (or ideal heater), J.
+    pub fn apartment_heat_delivered_j(&self) -> &[f64] {
+        &self.delivered_j
+    }
+
+    /// Substation-level ground truth now.
+    pub fn truth(&self) -> SubstationTruth {
+        SubstationTruth {
+            t_out_c: self.t_out_c,
+            ghi_w_m2: self.ghi_w_m2,
+            t_p1_c: self.t_p1_c,
+            t_p2_c: self.t_p2_c,
+            t_s2_c: self.t_s2_c,
+            t_r2_c: self.t_r2_c,
+            t_supply_buildings_c: self.t_supply_bld_c,
+            t_return_buildings_c: self.t_return_bld_c,
+            m_primary_kg_s: self.m_p_kg_s,
+            m_secondary_kg_s: self.m_s_kg_s,
+            primary_power_kw: self.m_p_kg_s * CP_WATER_J_KGK * (self.t_p1_c - self.t_p2_c) / 1000.0,
+            secondary_power_kw: self.m_s_kg_s * CP_WATER_J_KGK * (self.t_s2_c - self.t_r2_c)
+                / 1000.0,
+            valve1_pos_pct: self.valve1.pos_pct,
+            valve1_cmd_pct: self.valve1.cmd_pct,
+            primary_energy_kwh: self.primary_j / 3.6e6,
+            secondary_energy_kwh: self.secondary_j / 3.6e6,
+            delivered_energy_kwh: self.delivered_total_j / 3.6e6,
+            pipe_loss_kwh: (self.supply_pipe.lost_j + self.return_pipe.lost_j) / 3.6e6,
+        }
+    }
+
+    /// Trunk pipes (supply, return).
+    pub fn pipes(&self) -> (&PlugFlowPipe, &PlugFlowPipe) {
+        (&self.supply_pipe, &self.return_pipe)
+    }
+
+    fn update_flows(&mut self) {
+        let pump = self.pump_speed_pct / 100.0;
+        let mut total = 0.0;
+        for (i, h) in self.hot.iter().enumerate() {
+            let g = self.hh_valves.get(i).map_or(1.0, |v| v.pos_pct / 100.0);
+            let m = h.m_nom * pump * g;
+            self.flow[i] = m;
+            total += m;
+        }
+        self.m_s_kg_s = total;
+    }
+
+    fn rediscretise(&mut self, dt_s: f64) {
+        for (h, (a, b)) in self.hot.iter_mut().zip(&self.a_mats) {
+            h.d = discretise(a, b, dt_s);
+        }
+        self.disc_dt_s = dt_s;
+    }
+
+    /// Advance the plant by `dt_s` seconds of simulated time. The apartments take one exact step
+    /// of `dt_s` (re-discretised when `dt_s` changes); valve, exchanger and pipes take sub-steps
+    /// no longer than the scenario's `fast_substep_s`.
+    pub fn step(&mut self, dt_s: f64) {
+        if !(dt_s.is_finite() && dt_s > 0.0) {
+            return;
+        }
+        if dt_s.to_bits() != self.disc_dt_s.to_bits() {
+            self.rediscretise(dt_s);
+        }
+        self.apply_actuator_faults();
+        let sc = &self.scenario;
+        let s = &sc.substation;
+        let (t_out, ghi) = self
+            .weather
+            .at_hour(sc.season.start_hour_of_year + (self.time_s + 0.5 * dt_s) / 3600.0);
+        self.t_out_c = t_out;
+        self.ghi_w_m2 = ghi;
+        self.t_p1_c = primary_supply_c(sc, t_out);
+
+        // Fast part.
+        let n_sub = (dt_s / sc.time.fast_substep_s).ceil().max(1.0);
+        let h = dt_s / n_sub;
+        let alpha = if s.exchanger_lag_s > 0.0 {
+            1.0 - (-h / s.exchanger_lag_s).exp()
+        } else {
+            1.0
+        };
+        let m_s = self.m_s_kg_s;
+        let mut sup_acc = 0.0;
+        let t0 = self.time_s;
+        for k in 0..(n_sub as usize) {
+            let now = t0 + (k as f64 + 1.0) * h;
+            self.valve1.step(h);
+            self.m_p_kg_s = self.m_p_max_kg_s
+                * crate::physics::valve_flow_fraction(
+                    self.valve1.pos_pct,
+                    s.valve_rangeability,
+                    s.valve_authority,
+                );
+            let x = self
+                .xchg
+                .exchange(self.m_p_kg_s, m_s, self.t_p1_c, self.t_r2_c);
+            self.t_s2_c += alpha * (x.t_s2_c - self.t_s2_c);
+            self.t_p2_c += alpha * (x.t_p2_c - self.t_p2_c);
+            self.primary_j += self.m_p_kg_s * CP_WATER_J_KGK * (self.t_p1_c - self.t_p2_c) * h;
+            self.secondary_j += m_s * CP_WATER_J_KGK * (self.t_s2_c - self.t_r2_c) * h;
+            let t_in = self.supply_pipe.push(m_s * h, self.t_s2_c, now);
+            sup_acc += t_in;
+            self.t_r2_c = self.return_pipe.push(m_s * h, self.t_return_bld_c, now);
+        }
+        let t_in = sup_acc / n_sub;
+        self.t_supply_bld_c = t_in;
+
+        // Apartments.
+        let t_ret = self.step_apartments(dt_s, t_in, t_out, ghi);
+        self.t_return_bld_c = t_ret;
+        for v in &mut self.hh_valves {
+            v.step(dt_s);
+        }
+        self.update_flows();
+        self.time_s += dt_s;
+        self.capture_frozen();
+        self.update_nodes();
+    }
+
+    fn step_apartments(&mut self, dt: f64, t_in: f64, t_e: f64, ghi: f64) -> f64 {
+        self.t_air_prev.copy_from_slice(&self.t_air);
+        let prev = &self.t_air_prev;
+        let law = &self.law;
+        let ideal = self.ideal_heater_floor_c;
+        let mut water_heat_w = 0.0;
+        let mut m_tot = 0.0;
+        for (i, h) in self.hot.iter().enumerate() {
+            let ta = prev[i];
+            let tm = self.t_mass[i];
+            let m = self.flow[i];
+            // Radiator: linearised law, exact exponential step with the room held.
+            let (q_rad, w_in) = if ideal.is_some() {
+                (0.0, 0.0)
+            } else {
+                let mc = m * CP_WATER_J_KGK;
+                let r = if m >= h.m_low { 1.0 } else { m / h.m_low };
+                let g = mc * (1.0 + r);
+                let tr0 = self.t_rad[i];
+                let (y, dy) = law.eval(tr0 - ta);
+                let q0 = h.qn_w * y;
+                let k = h.qn_w * dy;
+                let gk = g + k;
+                let eq = (g * t_in - q0 + k * tr0) / gk;
+                let tau = h.c_rad / gk;
+                let e = (-dt / tau).exp();
+                let tr1 = eq + (tr0 - eq) * e;
+                let tr_mean = eq + (tr0 - eq) * (1.0 - e) * tau / dt;
+                self.t_rad[i] = tr1;
+                let q = q0 + k * (tr_mean - tr0);
+                (q, g * (t_in - tr_mean))
+            };
+            water_heat_w += w_in;
+            m_tot += m;
+            let mut s_nb = 0.0;
+            for &j in &h.nb[..h.n_nb as usize] {
+                s_nb += prev[j as usize];
+            }
+            let p_sol = h.solar_half_w_per_ghi * ghi;
+            let q_m = h.gain_int_half_w + p_sol;
+            let mut q_a = q_rad + q_m;
+            let d = &h.d;
+            let mut a1 = d.phi[0] * ta
+                + d.phi[1] * tm
+                + d.gam[0] * t_e
+                + d.gam[1] * s_nb
+                + d.gam[2] * q_a
+                + d.gam[3] * q_m;
+            let mut m1 = d.phi[2] * ta
+                + d.phi[3] * tm
+                + d.gam[4] * t_e
+                + d.gam[5] * s_nb
+                + d.gam[6] * q_a
+                + d.gam[7] * q_m;
+            let mut q_heat = q_rad;
+            if let Some(floor) = ideal {
+                if a1 < floor {
+                    let qh = (floor - a1) / d.gam[2];
+                    a1 = floor;
+                    m1 += d.gam[6] * qh;
+                    q_a += qh;
+                    q_heat = qh;
+                } else {
+                    q_heat = 0.0;
+                }
+            }
+            self.t_air[i] = a1;
+            self.t_mass[i] = m1;
+            self.delivered_j[i] += q_heat * dt;
+            self.delivered_total_j += q_heat * dt;
+            if let Some(audit) = self.audit.as_mut() {
+                let ab = d.psi[0] * ta
+                    + d.psi[1] * tm
+                    + d.lam[0] * t_e
+                    + d.lam[1] * s_nb
+                    + d.lam[2] * q_a
+                    + d.lam[3] * q_m;
+                let mb = d.psi[2] * ta
+                    + d.psi[3] * tm
+                    + d.lam[4] * t_e
+                    + d.lam[5] * s_nb
+                    + d.lam[6] * q_a
+                    + d.lam[7] * q_m;
+                let inf = &self.info[i];
+                let e = &mut audit[i];
+                e.heating_j += q_heat * dt;
+                e.gains_j += 2.0 * q_m * dt;
+                e.loss_outside_j += (inf.h_ae_w_k * (ab - t_e) + inf.h_me_w_k * (mb - t_e)) * dt;
+                e.loss_neighbours_j += inf.h_neighbour_w_k * (h.n_nb as f64 * ab - s_nb) * dt;
+            }
+        }
+        if m_tot > 1e-12 {
+            t_in - water_heat_w / (m_tot * CP_WATER_J_KGK)
+        } else {
+            self.t_return_bld_c
+        }
+    }
+
+    fn apply_actuator_faults(&mut self) {
+        let t = self.time_s;
+        self.valve1.stuck = false;
+        for v in &mut self.hh_valves {
+            v.stuck = false;
+        }
+        for f in &self.scenario.faults {
+            if f.kind != FaultKind::ValveStuck || !f.active_at(t) {
+                continue;
+            }
+            match f.target {
+                FaultTarget::Valve1 => self.valve1.stuck = true,
+                FaultTarget::HouseholdValve(i) => {
+                    if let Some(v) = self.hh_valves.get_mut(i) {
+                        v.stuck = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn true_sensor(&self, id: SensorId) -> f64 {
+        match id {
+            SensorId::TOut => self.t_out_c,
+            SensorId::T1Supply => self.t_p1_c,
+            SensorId::T1Return => self.t_p2_c,
+            SensorId::T2Supply => self.t_s2_c,
+            SensorId::T2Return => self.t_r2_c,
+            SensorId::Valve1Pos => self.valve1.pos_pct,
+            SensorId::HeatMeterPower => {
+                self.m_p_kg_s * CP_WATER_J_KGK * (self.t_p1_c - self.t_p2_c) / 1000.0
+            }
+            SensorId::HeatMeterFlow => self.m_p_kg_s / RHO_WATER_KG_M3 * 3600.0,
+        }
+    }
+
+    fn capture_frozen(&mut self) {
+        for k in 0..self.scenario.faults.len() {
+            let f = &self.scenario.faults[k];
+            if f.kind != FaultKind::SensorFrozen {
+                continue;
+            }
+            if !f.active_at(self.time_s) {
+                self.fault_frozen[k] = None;
+                continue;
+            }
+            if self.fault_frozen[k].is_none() {
+                let v = match f.target {
+                    FaultTarget::Sensor(id) => Some(self.true_sensor(id)),
+                    FaultTarget::RoomNode(a) => self
+                        .info
+                        .get(a)
+                        .and_then(|i| i.room_node)
+                        .and_then(|n| self.nodes[n].published_c),
+                    _ => None,
+                };
+                self.fault_frozen[k] = v;
+            }
+        }
+    }
+
+    fn apply_faults(&self, target: FaultTarget, value: f64) -> Option<f64> {
+        let t = self.time_s;
+        let mut v = Some(value);
+        for (k, f) in self.scenario.faults.iter().enumerate() {
+            if f.target != target || !f.active_at(t) {
+                continue;
+            }
+            v = match f.kind {
+                FaultKind::SensorSentinel => None,
+                FaultKind::SensorFrozen => self.fault_frozen[k].or(v),
+                FaultKind::SensorDrift => v.map(|x| x + f.drift_per_h * (t - f.start_s) / 3600.0),
+                FaultKind::SensorJump => v.map(|x| x + f.jump),
+                _ => v,
+            };
+        }
+        v
+    }
+
+    fn sensor(&self, id: SensorId) -> Option<f64> {
+        self.apply_faults(FaultTarget::Sensor(id), self.true_sensor(id))
+    }
+
+    fn update_nodes(&mut self) {
+        let t = self.time_s;
+        let rn = &self.scenario.room_nodes;
+        for node in &mut self.nodes {
+            if t + 1e-9 < node.next_report_s {
+                continue;
+            }
+            node.next_report_s += node.report_interval_s;
+            if node.next_report_s <= t {
+                node.next_report_s = t + node.report_interval_s;
+            }
+            let lost = self.node_rng.random::<f64>() * 100.0 < rn.loss_pct;
+            let noise = rn.noise_k * gauss(&mut self.node_rng);
+            if lost && node.published_c.is_some() {
+                continue;
+            }
+            let raw = self.t_air[node.apartment] + node.bias_k + noise + node.calibration_offset_k;
+            let val = (raw * 100.0).round() / 100.0;
+            if node.published_c.map(f64::to_bits) != Some(val.to_bits()) {
+                node.last_change_s = t;
+            }
+            node.published_c = Some(val);
+            node.sample_counter = node.sample_counter.wrapping_add(1);
+            node.last_report_s = t;
+        }
+    }
+
+    /// Reading of room node `k` (faults applied).
+    pub fn room_node(&self, k: usize) -> Option<RoomNodeReading> {
+        let node = self.nodes.get(k)?;
+        let a = &self.info[node.apartment];
+        let target = FaultTarget::RoomNode(node.apartment);
+        let temperature_c = node.published_c.and_then(|v| self.apply_faults(target, v));
+        Some(RoomNodeReading {
+            node: k,
+            apartment: node.apartment,
+            building: a.building,
+            floor: a.floor,
+            unit: a.unit,
+            position: a.position,
+            unit_id: node.unit_id,
+            temperature_c,
+            humidity_pct: (45.0 - 1.5 * (self.t_air[node.apartment] - 20.0)).clamp(15.0, 80.0),
+            sample_counter: node.sample_counter,
+            unchanged_s: self.time_s - node.last_change_s,
+            uptime_s: self.time_s,
+            last_report_s: node.last_report_s,
+        })
+    }
+
+    /// Number of room nodes.
+    pub fn room_node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Room node index of the node with Modbus `unit_id` on building `building`'s bus.
+    pub fn room_node_by_unit(&self, building: usize, unit_id: u8) -> Option<usize> {
+        let per = self.scenario.apartments_per_building();
+        let idx = building * per + usize::from(unit_id).checked_sub(1)?;
+        if usize::from(unit_id) > per {
+            return None;
+        }
+        self.info.get(idx)?.room_node
+    }
+
+    /// Node settings (calibration offset K, report interval s).
+    pub fn room_node_settings(&self, k: usize) -> Option<(f64, f64)> {
+        self.nodes
+            .get(k)
+            .map(|n| (n.calibration_offset_k, n.report_interval_s))
+    }
+
+    /// Change node settings (as a write to its holding registers would).
+    pub fn set_room_node_settings(
+        &mut self,
+        k: usize,
+        calibration_offset_k: f64,
+        report_interval_s: f64,
+    ) {
+        if let Some(n) = self.nodes.get_mut(k) {
+            n.calibration_offset_k = calibration_offset_k.clamp(-5.0, 5.0);
+            n.report_interval_s = report_interval_s.clamp(10.0, 3600.0);
+        }
+    }
+
+    /// Heat meter reading (faults applied).
+    pub fn heat_meter(&self) -> HeatMeterReading {
+        let power_kw = self.sensor(SensorId::HeatMeterPower).map(|p| p.max(0.0));
+        let flow_m3_h = self.sensor(SensorId::HeatMeterFlow).map(|f| f.max(0.0));
+        let t_supply_c = self.sensor(SensorId::T1Supply);
+        let t_return_c = self.sensor(SensorId::T1Return);
+        let mut status = 0;
+        if flow_m3_h.is_none() || power_kw.is_none() {
+            status |= 1;
+        }
+        if t_supply_c.is_none() || t_return_c.is_none() {
+            status |= 2;
+        }
+        HeatMeterReading {
+            power_kw,
+            flow_m3_h,
+            energy_kwh: self.primary_j / 3.6e6,
+            t_supply_c,
+            t_return_c,
+            status,
+        }
+    }
+
+    /// What the field would read now: substation points, heat meter and room nodes.
+    pub fn sensors(&self) -> Sensors {
+        let s = &self.scenario.substation;
+        let pump = self.pump_speed_pct / 100.0;
+        Sensors {
+            time_s: self.time_s,
+            t_out_c: self.sensor(SensorId::TOut),
+            t1_supply_c: self.sensor(SensorId::T1Supply),
+            t1_return_c: self.sensor(SensorId::T1Return),
+            t2_supply_c: self.sensor(SensorId::T2Supply),
+            t2_return_c: self.sensor(SensorId::T2Return),
+            p2_supply_kpa: s.p2_static_kpa + s.pump_head_kpa * pump * pump,
+            p2_return_kpa: s.p2_static_kpa,
+            valve1_pos_pct: self.sensor(SensorId::Valve1Pos),
+            valve1_cmd_pct: self.valve1.cmd_pct,
+            pump2_speed_pct: self.pump_speed_pct,
+            heat_meter: self.heat_meter(),
+            room_nodes: (0..self.nodes.len())
+                .filter_map(|k| self.room_node(k))
+                .collect(),
+        }
+    }
+
+    /// Faults of the scenario active now.
+    pub fn active_faults(&self) -> impl Iterator<Item = &Fault> {
+        let t = self.time_s;
+        self.scenario.faults.iter().filter(move |f| f.active_at(t))
+    }
+}
+
+/// Primary supply temperature from the schedule: linear between the cold and warm points, flat
+/// outside them.
+pub fn primary_supply_c(sc: &Scenario, t_out_c: f64) -> f64 {
+    let s = &sc.substation;
+    let x = ((t_out_c - s.primary_schedule_cold_outdoor_c)
+        / (s.primary_schedule_warm_outdoor_c - s.primary_schedule_cold_outdoor_c))
+        .clamp(0.0, 1.0);
+    s.primary_supply_cold_c + x * (s.primary_supply_warm_c - s.primary_supply_cold_c)
+}
+
+fn shuffle(v: &mut [usize], rng: &mut ChaCha8Rng) {
+    for i in (1..v.len()).rev() {
+        let j = rng.random_range(0..=i);
+        v.swap(i, j);
+    }
+}
