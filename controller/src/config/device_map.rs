@@ -308,8 +308,10 @@ mod tests {
             let regs = u.encode(70_000.0).unwrap();
             assert_eq!(u.decode(&regs).unwrap(), 70_000.0);
         }
-        let big = point(DataType::U32, WordOrder::Big, 1.0);
-        let little = point(DataType::U32, WordOrder::Little, 1.0);
+        let mut big = point(DataType::U32, WordOrder::Big, 1.0);
+        big.valid_max = None;
+        let mut little = point(DataType::U32, WordOrder::Little, 1.0);
+        little.valid_max = None;
         assert_eq!(big.encode(65_537.0), Some(vec![1, 1]));
         assert_eq!(little.encode(131_073.0), Some(vec![1, 2]));
     }

@@ -1,0 +1,428 @@
+//! Demand correction from household room temperatures (按需供热): robust aggregation of the
+//! nodes and a slow, bounded integrator on the curve shift.
+
+use super::commands::RoomStats;
+use super::image::Sample;
+use super::validation::Validator;
+use crate::config::{Demand, Position, PositionWeights, RoomNode, SignalLimits};
+
+/// Weighted low percentile, median and trimmed mean of node readings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Aggregate {
+    /// Weighted percentile, °C.
+    pub percentile_c: f64,
+    /// Unweighted median, °C.
+    pub median_c: f64,
+    /// Unweighted trimmed mean, °C.
+    pub trimmed_mean_c: f64,
+}
+
+/// Weighted percentile of `(value, weight)` pairs sorted by value: the smallest value whose
+/// cumulative weight reaches `p` % of the total (an order statistic, never an interpolation
+/// beyond the data, so no value outside the readings can come out).
+#[must_use]
+pub fn weighted_percentile(sorted: &[(f64, f64)], p: f64) -> Option<f64> {
+    let total: f64 = sorted.iter().map(|x| x.1).sum();
+    if sorted.is_empty() || total <= 0.0 {
+        return sorted.first().map(|x| x.0);
+    }
+    let goal = total * (p / 100.0).clamp(0.0, 1.0);
+    let mut acc = 0.0;
+    for &(v, w) in sorted {
+        acc += w;
+        if acc >= goal && w > 0.0 {
+            return Some(v);
+        }
+    }
+    sorted.last().map(|x| x.0)
+}
+
+/// Aggregate readings (any order). Returns `None` for an empty set.
+#[must_use]
+pub fn aggregate(
+    readings: &mut [(f64, f64)],
+    percentile: f64,
+    trim_fraction: f64,
+) -> Option<Aggregate> {
+    if readings.is_empty() {
+        return None;
+    }
+    readings.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let n = readings.len();
+    let median_c = if n % 2 == 1 {
+        readings[n / 2].0
+    } else {
+        0.5 * (readings[n / 2 - 1].0 + readings[n / 2].0)
+    };
+    let cut = ((n as f64) * trim_fraction).floor() as usize;
+    // trim_fraction < 0.5, so at least one reading is kept.
+    let kept = if 2 * cut < n {
+        &readings[cut..n - cut]
+    } else {
+        &readings[..]
+    };
+    let trimmed_mean_c = kept.iter().map(|x| x.0).sum::<f64>() / kept.len() as f64;
+    let percentile_c = weighted_percentile(readings, percentile)?;
+    Some(Aggregate {
+        percentile_c,
+        median_c,
+        trimmed_mean_c,
+    })
+}
+
+/// Weight of a position.
+#[must_use]
+pub fn position_weight(w: &PositionWeights, p: Position) -> f64 {
+    match p {
+        Position::Top => w.top,
+        Position::Ground => w.ground,
+        Position::End => w.end,
+        Position::Middle => w.middle,
+        Position::TopEnd => w.top_end,
+        Position::GroundEnd => w.ground_end,
+    }
+}
+
+/// What the node list says about each node.
+#[derive(Debug, Clone, Copy)]
+struct NodeInfo {
+    weight: f64,
+    counts: bool,
+}
+
+/// The demand-correction state.
+#[derive(Debug, Clone)]
+pub struct DemandCorrection {
+    cfg: Demand,
+    nodes: Vec<NodeInfo>,
+    validators: Vec<Validator>,
+    shift_k: f64,
+    last_run_s: Option<f64>,
+    stats: RoomStats,
+    /// Scratch buffer reused between runs (no allocation in the loop).
+    scratch: Vec<(f64, f64)>,
+    /// Each node's last validated reading (None when rejected), for the household loops.
+    validated: Vec<Option<f64>>,
+    target_c: f64,
+    enabled: bool,
+}
+
+impl DemandCorrection {
+    /// State for these nodes.
+    #[must_use]
+    pub fn new(cfg: &Demand, nodes: &[RoomNode], room_limits: SignalLimits) -> Self {
+        let mut d = Self {
+            cfg: cfg.clone(),
+            nodes: Vec::new(),
+            validators: Vec::new(),
+            shift_k: 0.0,
+            last_run_s: None,
+            stats: RoomStats::default(),
+            scratch: Vec::with_capacity(nodes.len()),
+            validated: vec![None; nodes.len()],
+            target_c: cfg.target_c,
+            enabled: cfg.enabled,
+        };
+        d.set_config(cfg, nodes, room_limits);
+        d
+    }
+
+    /// Replace the configuration; keeps the shift, and node history where the count is unchanged.
+    pub fn set_config(&mut self, cfg: &Demand, nodes: &[RoomNode], room_limits: SignalLimits) {
+        self.cfg = cfg.clone();
+        self.target_c = cfg.target_c;
+        self.enabled = cfg.enabled;
+        self.nodes = nodes
+            .iter()
+            .map(|n| NodeInfo {
+                weight: position_weight(&cfg.weights, n.position),
+                counts: !n.vacant && !n.excluded,
+            })
+            .collect();
+        if self.validators.len() == nodes.len() {
+            for v in &mut self.validators {
+                v.set_limits(room_limits);
+            }
+        } else {
+            self.validators = vec![Validator::new(room_limits); nodes.len()];
+            self.validated = vec![None; nodes.len()];
+        }
+        self.shift_k = self.shift_k.clamp(cfg.min_shift_k, cfg.max_shift_k);
+    }
+
+    /// Override the target (SCADA), °C.
+    pub fn set_target_c(&mut self, target_c: f64) {
+        self.target_c = target_c;
+    }
+
+    /// The target in force, °C.
+    #[must_use]
+    pub fn target_c(&self) -> f64 {
+        self.target_c
+    }
+
+    /// Switch the correction on or off (SCADA). Off decays the shift like a lost quorum.
+    pub fn set_enabled(&mut self, on: bool) {
+        self.enabled = on;
+    }
+
+    /// The current shift, K.
+    #[must_use]
+    pub fn shift_k(&self) -> f64 {
+        self.shift_k
+    }
+
+    /// Each node's validated reading at the last run (None when rejected), °C.
+    #[must_use]
+    pub fn validated(&self) -> &[Option<f64>] {
+        &self.validated
+    }
+
+    /// Statistics of the last run.
+    #[must_use]
+    pub fn stats(&self) -> RoomStats {
+        self.stats
+    }
+
+    /// Run if a period has passed. `may_raise` is false while the setpoint is held down by a
+    /// limiter or the max clamp (anti-windup), or heating is off.
+    pub fn update(&mut self, now_s: f64, rooms: &[Option<Sample>], may_raise: bool) {
+        let dt = match self.last_run_s {
+            None => {
+                self.last_run_s = Some(now_s);
+                self.run_aggregation(now_s, rooms);
+                return;
+            }
+            Some(t) if now_s - t >= self.cfg.period_s => now_s - t,
+            Some(_) => return,
+        };
+        self.last_run_s = Some(now_s);
+        // A long pause (process stopped) must not become one large step.
+        let dt = dt.min(2.0 * self.cfg.period_s);
+        let agg = self.run_aggregation(now_s, rooms);
+        match agg {
+            Some(a) if self.enabled && self.stats.quorum => {
+                let e_floor = self.target_c - a.percentile_c;
+                let e_mean = self.cfg.mean_max_c - a.trimmed_mean_c;
+                // The floor wins: while the low percentile is below target the shift may rise;
+                // once it is at or above target, a high mean pushes down faster.
+                let e = if e_floor > 0.0 {
+                    e_floor
+                } else {
+                    e_floor.min(e_mean)
+                };
+                let ti_s = self.cfg.integral_time_h * 3600.0;
+                let max_step = self.cfg.max_rate_k_per_h * dt / 3600.0;
+                let mut step = (self.cfg.gain_k_per_k * e * dt / ti_s).clamp(-max_step, max_step);
+                if !may_raise && step > 0.0 {
+                    step = 0.0;
+                }
+                self.shift_k =
+                    (self.shift_k + step).clamp(self.cfg.min_shift_k, self.cfg.max_shift_k);
+            }
+            _ => {
+                let tau = self.cfg.decay_time_constant_h * 3600.0;
+                self.shift_k *= (-dt / tau).exp();
+            }
+        }
+    }
+
+    fn run_aggregation(&mut self, now_s: f64, rooms: &[Option<Sample>]) -> Option<Aggregate> {
+        self.scratch.clear();
+        let mut stats = RoomStats::default();
+        for (i, info) in self.nodes.iter().enumerate() {
+            let sample = rooms.get(i).copied().flatten();
+            // Every node's validator runs, so history is kept even for vacant ones.
+            let checked = self.validators[i].check(now_s, sample);
+            self.validated[i] = checked.ok();
+            if !info.counts {
+                continue;
+            }
+            stats.expected += 1;
+            match checked {
+                Ok(v) => self.scratch.push((v, info.weight)),
+                Err(_) => stats.invalid += 1,
+            }
+        }
+        // Outliers against the median of all valid readings.
+        if self.cfg.outlier_k > 0.0 && !self.scratch.is_empty() {
+            self.scratch.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let n = self.scratch.len();
+            let med = if n % 2 == 1 {
+                self.scratch[n / 2].0
+            } else {
+                0.5 * (self.scratch[n / 2 - 1].0 + self.scratch[n / 2].0)
+            };
+            let before = n;
+            let k = self.cfg.outlier_k;
+            self.scratch.retain(|x| (x.0 - med).abs() <= k);
+            stats.outliers = before - self.scratch.len();
+        }
+        stats.used = self.scratch.len();
+        stats.quorum = stats.used > 0
+            && (stats.used as f64) >= (stats.expected as f64) * self.cfg.quorum_pct / 100.0;
+        let agg = aggregate(
+            &mut self.scratch,
+            self.cfg.percentile,
+            self.cfg.trim_fraction,
+        );
+        if let Some(a) = agg {
+            stats.percentile_c = Some(a.percentile_c);
+            stats.median_c = Some(a.median_c);
+            stats.trimmed_mean_c = Some(a.trimmed_mean_c);
+        }
+        self.stats = stats;
+        agg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weighted_percentile_is_an_order_statistic() {
+        let v: Vec<(f64, f64)> = (0..10).map(|i| (f64::from(i), 1.0)).collect();
+        assert_eq!(weighted_percentile(&v, 10.0), Some(0.0));
+        assert_eq!(weighted_percentile(&v, 50.0), Some(4.0));
+        assert_eq!(weighted_percentile(&v, 100.0), Some(9.0));
+        // A heavy cold node pulls the low percentile onto itself.
+        let mut w = v.clone();
+        w[3].1 = 100.0;
+        assert_eq!(weighted_percentile(&w, 10.0), Some(3.0));
+    }
+
+    #[test]
+    fn trimmed_mean_ignores_the_ends() {
+        let mut v: Vec<(f64, f64)> = (0..10).map(|i| (20.0, f64::from(i) * 0.0 + 1.0)).collect();
+        v[0].0 = -100.0;
+        v[9].0 = 100.0;
+        let a = aggregate(&mut v, 10.0, 0.1).unwrap();
+        assert!((a.trimmed_mean_c - 20.0).abs() < 1e-9);
+        assert!((a.median_c - 20.0).abs() < 1e-9);
+    }
+
+    fn nodes(n: usize) -> Vec<RoomNode> {
+        (0..n)
+            .map(|i| RoomNode {
+                id: format!("n{i}"),
+                building: "b".into(),
+                position: Position::Middle,
+                link: "l".into(),
+                unit_id: 1,
+                vacant: false,
+                excluded: false,
+                valve_link: None,
+                valve_unit_id: None,
+            })
+            .collect()
+    }
+
+    fn limits() -> SignalLimits {
+        SignalLimits {
+            valid_min: 5.0,
+            valid_max: 35.0,
+            max_age_s: 1800.0,
+            stuck_after_s: 0.0,
+            stuck_tolerance: 0.01,
+            max_rate_per_s: 0.0,
+        }
+    }
+
+    #[test]
+    fn cold_rooms_raise_the_shift_slowly_and_bounded() {
+        let cfg = Demand::default();
+        let mut d = DemandCorrection::new(&cfg, &nodes(20), limits());
+        let rooms: Vec<Option<Sample>> = (0..20).map(|_| Some(Sample::fresh(17.0))).collect();
+        let mut t = 0.0;
+        d.update(t, &rooms, true);
+        t += cfg.period_s;
+        d.update(t, &rooms, true);
+        let one = d.shift_k();
+        assert!(one > 0.0);
+        assert!(
+            one <= cfg.max_rate_k_per_h * cfg.period_s / 3600.0 + 1e-12,
+            "rate limit"
+        );
+        for _ in 0..2000 {
+            t += cfg.period_s;
+            d.update(t, &rooms, true);
+        }
+        assert!(
+            (d.shift_k() - cfg.max_shift_k).abs() < 1e-9,
+            "bounded: {}",
+            d.shift_k()
+        );
+    }
+
+    #[test]
+    fn anti_windup_blocks_raising() {
+        let cfg = Demand::default();
+        let mut d = DemandCorrection::new(&cfg, &nodes(20), limits());
+        let rooms: Vec<Option<Sample>> = (0..20).map(|_| Some(Sample::fresh(17.0))).collect();
+        d.update(0.0, &rooms, false);
+        d.update(cfg.period_s, &rooms, false);
+        assert_eq!(d.shift_k(), 0.0);
+    }
+
+    #[test]
+    fn no_quorum_decays_toward_zero() {
+        let cfg = Demand::default();
+        let mut d = DemandCorrection::new(&cfg, &nodes(20), limits());
+        let cold: Vec<Option<Sample>> = (0..20).map(|_| Some(Sample::fresh(17.0))).collect();
+        let mut t = 0.0;
+        for _ in 0..100 {
+            d.update(t, &cold, true);
+            t += cfg.period_s;
+        }
+        let before = d.shift_k();
+        assert!(before > 1.0);
+        // Only 2 of 20 alive: below the 30 % quorum.
+        let mut few: Vec<Option<Sample>> = vec![None; 20];
+        few[0] = Some(Sample::fresh(15.0));
+        few[1] = Some(Sample::fresh(15.0));
+        for _ in 0..72 {
+            d.update(t, &few, true);
+            t += cfg.period_s;
+        }
+        assert!(!d.stats().quorum);
+        let expected =
+            before * (-(71.0 * cfg.period_s) / (cfg.decay_time_constant_h * 3600.0)).exp();
+        assert!(
+            (d.shift_k() - expected).abs() < 0.05 * before,
+            "{} vs {expected}",
+            d.shift_k()
+        );
+    }
+
+    #[test]
+    fn vacant_and_excluded_nodes_do_not_count() {
+        let cfg = Demand::default();
+        let mut ns = nodes(3);
+        ns[0].vacant = true;
+        ns[1].excluded = true;
+        let mut d = DemandCorrection::new(&cfg, &ns, limits());
+        let rooms = vec![
+            Some(Sample::fresh(10.0)),
+            Some(Sample::fresh(10.0)),
+            Some(Sample::fresh(20.0)),
+        ];
+        d.update(0.0, &rooms, true);
+        let s = d.stats();
+        assert_eq!((s.expected, s.used), (1, 1));
+        assert_eq!(s.percentile_c, Some(20.0));
+    }
+
+    #[test]
+    fn outliers_are_dropped() {
+        let cfg = Demand::default();
+        let mut d = DemandCorrection::new(&cfg, &nodes(10), limits());
+        let mut rooms: Vec<Option<Sample>> = (0..10).map(|_| Some(Sample::fresh(20.0))).collect();
+        rooms[0] = Some(Sample::fresh(8.0)); // window open
+        rooms[1] = Some(Sample::fresh(30.0)); // liar
+        d.update(0.0, &rooms, true);
+        let s = d.stats();
+        assert_eq!(s.outliers, 2);
+        assert_eq!(s.percentile_c, Some(20.0));
+    }
+}
