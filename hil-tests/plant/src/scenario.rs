@@ -620,11 +620,28 @@ impl Collector<'_> {
         path: &str,
     ) -> Option<T> {
         let span = v.span();
+        // Keys of a table value with their spans, to name the field an error points into.
+        let keys: Vec<(String, std::ops::Range<usize>)> = v
+            .get_ref()
+            .as_table()
+            .map(|t| {
+                t.iter()
+                    .map(|(k, val)| (k.get_ref().to_string(), k.span().start..val.span().end))
+                    .collect()
+            })
+            .unwrap_or_default();
         match T::deserialize(ValueDeserializer::from(v)) {
             Ok(t) => Some(t),
             Err(e) => {
-                let span = e.span().or(Some(span));
-                self.push(path, span, e.message().trim().to_owned());
+                let at = e.span();
+                let field = at
+                    .as_ref()
+                    .and_then(|a| keys.iter().find(|(_, r)| r.contains(&a.start)));
+                let full = match field {
+                    Some((k, _)) => format!("{path}.{k}"),
+                    None => path.to_owned(),
+                };
+                self.push(&full, at.or(Some(span)), e.message().trim().to_owned());
                 None
             }
         }
