@@ -428,14 +428,29 @@ impl Controller {
             self.valve1.track(pos.unwrap_or(safety.valve1_safe_pct));
         }
         let last_cmd = self.valve1.output_pct().unwrap_or(safety.valve1_safe_pct);
-        if let Some(t) = t2 {
+        // Over-temperature acts on any fresh in-range reading, even one the jump or stuck check
+        // rejected: closing the valve is the safe side.
+        let plausible = |s: Signal| {
+            let lim = self.validators[s.index()].limits();
+            image
+                .get(s)
+                .filter(|x| {
+                    x.valid
+                        && x.value.is_finite()
+                        && x.age_s <= lim.max_age_s
+                        && x.value >= lim.valid_min
+                        && x.value <= lim.valid_max
+                })
+                .map(|x| x.value)
+        };
+        if let Some(t) = plausible(Signal::T2Supply) {
             if t >= safety.t2_supply_max_c {
                 self.over_temperature = true;
             } else if t < safety.t2_supply_max_c - safety.cut_hysteresis_k {
                 self.over_temperature = false;
             }
         }
-        if let Some(t) = t1r {
+        if let Some(t) = plausible(Signal::T1Return) {
             if t >= safety.t1_return_max_c {
                 self.t1_over_temperature = true;
             } else if t < safety.t1_return_max_c - safety.cut_hysteresis_k {
