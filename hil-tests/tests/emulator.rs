@@ -1,0 +1,441 @@
+//! The real room-node firmware under an emulator.
+//!
+//! Boots the release build of `firmware/boards/lm3s6965` in `qemu-system-arm -machine
+//! lm3s6965evb` with an emulated TMP105 on its I2C bus and UART0 bridged to TCP, sets the
+//! sensor's temperature over QMP, and talks Modbus RTU-over-TCP to the node with an
+//! independent peer (pymodbus, `hil-tests/peers/modbus_peer.py`): reads the register map,
+//! writes a calibration offset, resets the board over QMP and checks the offset survived.
+//!
+//! Needs `qemu-system-arm`, a Python with pymodbus (`HEATCTL_PYTHON`, else
+//! `hil-tests/.venv/bin/python`) and the board binary (`cargo build --release` in
+//! `firmware/boards/lm3s6965`); `hil-tests/run-tests` provides all three. Without them the
+//! tests skip with a message, except under CI (`CI=true`), where they fail.
+//!
+//! Reading the node through heatctl's own field layer with `config/devices/room-node.toml`
+//! belongs here too; see [`read_with_field_layer`] for where it plugs in.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// Input register addresses and flags from `config/devices/room-node.toml`.
+const TEMPERATURE: usize = 0;
+const HUMIDITY: usize = 1;
+const STATUS: usize = 2;
+const SAMPLE_COUNTER: usize = 3;
+const UPTIME_HIGH: usize = 5;
+const UPTIME_LOW: usize = 6;
+const FIRMWARE_VERSION: usize = 7;
+const STATUS_SENSOR_FAULT: u16 = 1 << 0;
+const STATUS_FACTORY_DEFAULTS: u16 = 1 << 2;
+const STATUS_JUST_STARTED: u16 = 1 << 15;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("hil-tests sits in the workspace root")
+        .to_path_buf()
+}
+
+fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Returns `None` (skip) when a prerequisite is missing, or panics under CI.
+fn require(what: &str, found: Option<PathBuf>) -> Option<PathBuf> {
+    if found.is_none() {
+        assert!(
+            !under_ci(),
+            "emulator test prerequisite missing under CI: {what}"
+        );
+        eprintln!("SKIP emulator test: {what} not found (hil-tests/run-tests installs it)");
+    }
+    found
+}
+
+fn find_in_path(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+fn find_python() -> Option<PathBuf> {
+    let python = std::env::var_os("HEATCTL_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("hil-tests/.venv/bin/python"));
+    let works = Command::new(&python)
+        .args(["-c", "import pymodbus"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    works.then_some(python)
+}
+
+fn find_firmware() -> Option<PathBuf> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let binary = target.join("thumbv7m-none-eabi/release/heatctl-node-lm3s6965");
+    binary.is_file().then_some(binary)
+}
+
+/// Everything the emulator tests need, or `None` to skip.
+struct Tools {
+    qemu: PathBuf,
+    python: PathBuf,
+    firmware: PathBuf,
+}
+
+impl Tools {
+    fn find() -> Option<Self> {
+        let qemu = require("qemu-system-arm", find_in_path("qemu-system-arm"));
+        let python = require("python with pymodbus", find_python());
+        let firmware = require("release build of firmware/boards/lm3s6965", find_firmware());
+        Some(Self {
+            qemu: qemu?,
+            python: python?,
+            firmware: firmware?,
+        })
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port")
+        .port()
+}
+
+/// A QMP connection (JSON lines over TCP).
+struct Qmp {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Qmp {
+    fn connect(port: u16) -> Self {
+        let stream = connect_retrying(port);
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("set QMP timeout");
+        let writer = stream.try_clone().expect("clone QMP stream");
+        let mut qmp = Self {
+            reader: BufReader::new(stream),
+            writer,
+        };
+        let greeting = qmp.line();
+        assert!(greeting.contains("QMP"), "QMP greeting: {greeting}");
+        qmp.execute(r#"{"execute":"qmp_capabilities"}"#);
+        qmp
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("read from QMP");
+        line
+    }
+
+    /// Sends a command and returns its `return` line (events in between are skipped).
+    fn execute(&mut self, command: &str) -> String {
+        self.writer
+            .write_all(format!("{command}\n").as_bytes())
+            .expect("write to QMP");
+        loop {
+            let line = self.line();
+            assert!(!line.is_empty(), "QMP closed while waiting for {command}");
+            assert!(!line.contains(r#""error""#), "QMP {command}: {line}");
+            if line.contains(r#""return""#) {
+                return line;
+            }
+        }
+    }
+
+    fn set_temperature_milli_c(&mut self, milli_c: i32) {
+        self.execute(&format!(
+            r#"{{"execute":"qom-set","arguments":{{"path":"/machine/peripheral/ts0","property":"temperature","value":{milli_c}}}}}"#
+        ));
+    }
+}
+
+fn connect_retrying(port: u16) -> TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(stream) => return stream,
+            Err(_) if Instant::now() < deadline => sleep(Duration::from_millis(50)),
+            Err(e) => panic!("connect to QEMU on port {port}: {e}"),
+        }
+    }
+}
+
+/// One emulated node; QEMU is killed when this is dropped.
+struct EmulatedNode {
+    qemu: Child,
+    qmp: Qmp,
+    /// TCP port bridged to the node's UART0 (Modbus RTU over TCP).
+    modbus_port: u16,
+    python: PathBuf,
+}
+
+impl EmulatedNode {
+    /// Boots the firmware paused, lets `before_start` set up the sensor, then runs it.
+    fn boot(tools: &Tools, with_sensor: bool, before_start: impl FnOnce(&mut Qmp)) -> Self {
+        let modbus_port = free_port();
+        let qmp_port = free_port();
+        let mut command = Command::new(&tools.qemu);
+        command.args([
+            "-machine",
+            "lm3s6965evb",
+            "-nographic",
+            "-S",
+            "-monitor",
+            "none",
+        ]);
+        if with_sensor {
+            command.args(["-device", "tmp105,bus=i2c,address=0x48,id=ts0"]);
+        }
+        command
+            .arg("-serial")
+            .arg(format!(
+                "tcp:127.0.0.1:{modbus_port},server=on,wait=off,nodelay=on"
+            ))
+            .arg("-qmp")
+            .arg(format!("tcp:127.0.0.1:{qmp_port},server=on,wait=off"))
+            .arg("-kernel")
+            .arg(&tools.firmware)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let qemu = command.spawn().expect("start qemu-system-arm");
+        let mut qmp = Qmp::connect(qmp_port);
+        before_start(&mut qmp);
+        qmp.execute(r#"{"execute":"cont"}"#);
+        Self {
+            qemu,
+            qmp,
+            modbus_port,
+            python: tools.python.clone(),
+        }
+    }
+
+    /// Runs the pymodbus peer with `ops`; one result per op.
+    fn peer(&self, ops: &[&str]) -> Vec<PeerResult> {
+        let script = workspace_root().join("hil-tests/peers/modbus_peer.py");
+        let output = Command::new(&self.python)
+            .arg(script)
+            .arg("--port")
+            .arg(self.modbus_port.to_string())
+            .args(ops)
+            .output()
+            .expect("run the pymodbus peer");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "peer failed ({}): {stdout}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout.lines().map(PeerResult::parse).collect()
+    }
+
+    fn read_inputs(&self) -> Vec<u16> {
+        self.peer(&["read-input:0:8"])[0].registers()
+    }
+
+    /// Polls the input registers until `done` holds (or panics after `timeout`).
+    fn wait_for(&self, timeout: Duration, what: &str, done: impl Fn(&[u16]) -> bool) -> Vec<u16> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let regs = self.read_inputs();
+            if done(&regs) {
+                return regs;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {regs:?}"
+            );
+            sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for EmulatedNode {
+    fn drop(&mut self) {
+        let _ = self.qemu.kill();
+        let _ = self.qemu.wait();
+    }
+}
+
+/// One line of the peer's JSON output, parsed by hand (no JSON crate needed for this shape).
+#[derive(Debug, PartialEq)]
+enum PeerResult {
+    Registers(Vec<u16>),
+    Exception(u8),
+}
+
+impl PeerResult {
+    fn parse(line: &str) -> Self {
+        let field = |name: &str| {
+            line.split_once(&format!(r#""{name}": "#))
+                .map(|(_, rest)| rest.to_string())
+        };
+        if let Some(rest) = field("registers") {
+            let list = rest
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            return Self::Registers(
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.parse().expect("register value"))
+                    .collect(),
+            );
+        }
+        if let Some(rest) = field("exception") {
+            let code: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            return Self::Exception(code.parse().expect("exception code"));
+        }
+        panic!("unexpected peer output: {line}");
+    }
+
+    fn registers(&self) -> Vec<u16> {
+        match self {
+            Self::Registers(r) => r.clone(),
+            Self::Exception(e) => panic!("expected registers, got exception {e}"),
+        }
+    }
+}
+
+fn temperature_centi_c(regs: &[u16]) -> i16 {
+    regs[TEMPERATURE].cast_signed()
+}
+
+fn uptime_s(regs: &[u16]) -> u32 {
+    (u32::from(regs[UPTIME_HIGH]) << 16) | u32::from(regs[UPTIME_LOW])
+}
+
+/// Where the read through heatctl's own field layer (with `config/devices/room-node.toml`)
+/// goes once that layer exists: open an RTU-over-TCP link to `127.0.0.1:modbus_port`, poll the
+/// room-node map, and compare the decoded points with `expected_inputs` (temperature
+/// `expected_inputs[0] as i16 * 0.01` °C, humidity sentinel, status, counters, uptime, version)
+/// and the holding registers (unit id, calibration offset, report interval).
+fn read_with_field_layer(_modbus_port: u16, _expected_inputs: &[u16]) {
+    // Not yet: the field layer is being written in parallel (issue 6 notes this).
+}
+
+#[test]
+fn emulated_node_serves_the_register_map_and_keeps_settings_over_reset() {
+    let Some(tools) = Tools::find() else { return };
+    let node = EmulatedNode::boot(&tools, true, |qmp| qmp.set_temperature_milli_c(21_375));
+
+    // First sample: 21.375 °C (12-bit TMP105: exactly 342 * 0.0625) published as 21.38.
+    let regs = node.wait_for(Duration::from_secs(10), "first sample", |r| {
+        r[STATUS] & STATUS_JUST_STARTED == 0
+    });
+    assert_eq!(temperature_centi_c(&regs), 2138, "{regs:?}");
+    assert_eq!(regs[HUMIDITY], 0xFFFF, "TMP105 has no humidity");
+    assert_eq!(regs[STATUS] & STATUS_SENSOR_FAULT, 0);
+    assert_ne!(
+        regs[STATUS] & STATUS_FACTORY_DEFAULTS,
+        0,
+        "fresh emulator: no settings record yet"
+    );
+    assert!(regs[SAMPLE_COUNTER] >= 1);
+    assert_eq!(regs[FIRMWARE_VERSION], 0x0001);
+    read_with_field_layer(node.modbus_port, &regs);
+
+    // Settings at factory defaults; the map ends where the contract says.
+    let results = node.peer(&[
+        "read-holding:0:3",
+        "read-input:7:2",
+        "read-holding:3:1",
+        "write:1:600",
+        "write:2:5",
+        "write:5:1",
+    ]);
+    assert_eq!(results[0], PeerResult::Registers(vec![1, 0, 60]));
+    assert_eq!(results[1], PeerResult::Exception(2));
+    assert_eq!(results[2], PeerResult::Exception(2));
+    assert_eq!(
+        results[3],
+        PeerResult::Exception(3),
+        "offset +6 K is out of range"
+    );
+    assert_eq!(
+        results[4],
+        PeerResult::Exception(3),
+        "interval 5 s is out of range"
+    );
+    assert_eq!(
+        results[5],
+        PeerResult::Exception(2),
+        "no holding register 5"
+    );
+
+    // New settings in one write (function 16): offset -1.25 K, report interval 10 s. The
+    // offset applies at the next sample.
+    let results = node.peer(&["write-multiple:1:-125,10", "read-holding:0:3"]);
+    assert_eq!(results[0], PeerResult::Registers(vec![]));
+    assert_eq!(
+        results[1],
+        PeerResult::Registers(vec![1, (-125i16).cast_unsigned(), 10])
+    );
+    let regs = node.wait_for(Duration::from_secs(5), "offset applied", |r| {
+        temperature_centi_c(r) == 2138 - 125
+    });
+    assert_eq!(
+        regs[STATUS] & STATUS_FACTORY_DEFAULTS,
+        0,
+        "settings now persisted"
+    );
+    let uptime_before = uptime_s(&regs);
+
+    // Change the room temperature, then reset the board: the settings must survive, and the
+    // first sample after the restart sees the new temperature.
+    let mut node = node;
+    node.qmp.set_temperature_milli_c(19_000);
+    sleep(Duration::from_millis(1_100));
+    node.qmp.execute(r#"{"execute":"system_reset"}"#);
+    let regs = node.wait_for(Duration::from_secs(10), "restart", |r| {
+        r[STATUS] & STATUS_JUST_STARTED == 0 && uptime_s(r) <= uptime_before
+    });
+    assert_eq!(
+        regs[SAMPLE_COUNTER], 1,
+        "counters restart with the firmware: {regs:?}"
+    );
+    assert_eq!(
+        node.peer(&["read-holding:0:3"])[0],
+        PeerResult::Registers(vec![1, (-125i16).cast_unsigned(), 10])
+    );
+    assert_eq!(temperature_centi_c(&regs), 1900 - 125);
+    assert_eq!(
+        regs[STATUS] & STATUS_FACTORY_DEFAULTS,
+        0,
+        "record found after reset"
+    );
+}
+
+#[test]
+fn emulated_node_without_sensor_reports_the_fault() {
+    let Some(tools) = Tools::find() else { return };
+    let node = EmulatedNode::boot(&tools, false, |_| {});
+    let regs = node.wait_for(Duration::from_secs(10), "first sample", |r| {
+        r[STATUS] & STATUS_JUST_STARTED == 0
+    });
+    assert_eq!(regs[TEMPERATURE], 0x7FFF, "no-sensor sentinel");
+    assert_eq!(regs[HUMIDITY], 0xFFFF);
+    assert_ne!(regs[STATUS] & STATUS_SENSOR_FAULT, 0, "{regs:?}");
+    assert_eq!(
+        regs[SAMPLE_COUNTER], 0,
+        "a sentinel is not a published sample"
+    );
+}
