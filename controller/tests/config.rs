@@ -1,4 +1,5 @@
 //! Configuration loading and validation, from the technician's side.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 

@@ -1,4 +1,5 @@
 //! The control core end to end: one `Controller`, fed process images step by step.
+#![allow(clippy::unwrap_used)]
 
 use heatctl::config::{self, Config, Position, RoomNode};
 use heatctl::control::{
@@ -387,7 +388,7 @@ proptest! {
         let mut clean = Controller::new(&cfg);
         let mut dirty = Controller::new(&cfg);
         // Honest nodes in 40 slots, 3 slots empty in the clean run; liars fill them in the dirty one.
-        let mut slots: Vec<usize> = liar_slots.iter().copied().collect();
+        let mut slots: Vec<usize> = liar_slots.to_vec();
         slots.sort_unstable();
         slots.dedup();
         let mut honest_iter = honest.iter();

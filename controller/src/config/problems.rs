@@ -161,10 +161,10 @@ pub(crate) fn deserialize_partial<T: DeserializeOwned>(
                     (Some(_), _) => segments.clone(),
                     (None, true) => {
                         let mut s = segments.clone();
-                        if let Some(k) = unknown_field(&message) {
-                            if !matches!(s.last(), Some(Seg::Key(last)) if *last == k) {
-                                s.push(Seg::Key(k));
-                            }
+                        if let Some(k) = unknown_field(&message)
+                            && !matches!(s.last(), Some(Seg::Key(last)) if *last == k)
+                        {
+                            s.push(Seg::Key(k));
                         }
                         s
                     }
@@ -189,12 +189,12 @@ pub(crate) fn locate(found: Vec<Problem>, text: &str, file: Option<&Path>) -> Pr
             if p.file.is_none() {
                 p.file = file.map(Path::to_path_buf);
             }
-            if p.line.is_none() {
-                if let Some(start) = doc.as_ref().and_then(|d| span_of(d.get_ref(), &p.path)) {
-                    let (l, c) = line_col(text, start);
-                    p.line = Some(l);
-                    p.column = Some(c);
-                }
+            if p.line.is_none()
+                && let Some(start) = doc.as_ref().and_then(|d| span_of(d.get_ref(), &p.path))
+            {
+                let (l, c) = line_col(text, start);
+                p.line = Some(l);
+                p.column = Some(c);
             }
             p
         })
@@ -325,7 +325,7 @@ fn span_of(doc: &DeTable<'_>, path: &str) -> Option<usize> {
                 cur = v;
             }
             (Seg::Index(i), DeValue::Array(a)) => {
-                let Some(v) = a.iter().nth(*i) else { break };
+                let Some(v) = a.get(*i) else { break };
                 best = v.span().start;
                 cur = v;
             }

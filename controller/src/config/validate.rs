@@ -32,13 +32,13 @@ impl Checker {
     fn increasing(&mut self, path: &str, xs: impl Iterator<Item = f64>, what: &str) {
         let mut prev: Option<f64> = None;
         for (i, x) in xs.enumerate() {
-            if let Some(p) = prev {
-                if x <= p {
-                    self.fail(
-                        format!("{path}[{i}].{what}"),
-                        format!("points must be strictly increasing in {what}: {x} follows {p}"),
-                    );
-                }
+            if let Some(p) = prev
+                && x <= p
+            {
+                self.fail(
+                    format!("{path}[{i}].{what}"),
+                    format!("points must be strictly increasing in {what}: {x} follows {p}"),
+                );
             }
             prev = Some(x);
         }
@@ -764,28 +764,27 @@ pub(crate) fn validate_references(c: &Config, maps: &BTreeMap<String, DeviceMap>
             Some(_) => {}
         }
     }
-    if !c.rooms.nodes.is_empty() {
-        if let Some(map) = maps.get(&c.rooms.map) {
-            if map.point(&c.rooms.temperature_point).is_none() {
-                k.fail(
-                    "rooms.temperature_point",
-                    format!(
-                        "point {:?} is not defined in {}",
-                        c.rooms.temperature_point, c.rooms.map
-                    ),
-                );
-            }
-        }
+    if !c.rooms.nodes.is_empty()
+        && let Some(map) = maps.get(&c.rooms.map)
+        && map.point(&c.rooms.temperature_point).is_none()
+    {
+        k.fail(
+            "rooms.temperature_point",
+            format!(
+                "point {:?} is not defined in {}",
+                c.rooms.temperature_point, c.rooms.map
+            ),
+        );
     }
-    if c.rooms.nodes.iter().any(|n| n.valve_link.is_some()) {
-        if let Some(map) = maps.get(&c.household_valves.map) {
-            for needed in ["command", "position"] {
-                if map.point(needed).is_none() {
-                    k.fail(
-                        "household_valves.map",
-                        format!("{} has no point {needed:?}", c.household_valves.map),
-                    );
-                }
+    if c.rooms.nodes.iter().any(|n| n.valve_link.is_some())
+        && let Some(map) = maps.get(&c.household_valves.map)
+    {
+        for needed in ["command", "position"] {
+            if map.point(needed).is_none() {
+                k.fail(
+                    "household_valves.map",
+                    format!("{} has no point {needed:?}", c.household_valves.map),
+                );
             }
         }
     }

@@ -77,22 +77,22 @@ impl Validator {
                 Some((r, _)) if (v - r).abs() <= self.limits.stuck_tolerance => {}
                 _ => self.stuck_ref = Some((v, t)),
             }
-            if let Some((_, since)) = self.stuck_ref {
-                if t - since > self.limits.stuck_after_s {
-                    return Err(Rejection::Stuck);
-                }
+            if let Some((_, since)) = self.stuck_ref
+                && t - since > self.limits.stuck_after_s
+            {
+                return Err(Rejection::Stuck);
             }
         }
-        if self.limits.max_rate_per_s > 0.0 {
-            if let Some((g, tg)) = self.last_good {
-                let dt = t - tg;
-                // After an outage longer than the max age the old value says nothing.
-                if dt > 0.0 && dt <= self.limits.max_age_s.max(1.0) * 4.0 {
-                    // Allow at least one stuck-tolerance step whatever the interval.
-                    let allowed = self.limits.max_rate_per_s * dt + self.limits.stuck_tolerance;
-                    if (v - g).abs() > allowed {
-                        return Err(Rejection::Jump);
-                    }
+        if self.limits.max_rate_per_s > 0.0
+            && let Some((g, tg)) = self.last_good
+        {
+            let dt = t - tg;
+            // After an outage longer than the max age the old value says nothing.
+            if dt > 0.0 && dt <= self.limits.max_age_s.max(1.0) * 4.0 {
+                // Allow at least one stuck-tolerance step whatever the interval.
+                let allowed = self.limits.max_rate_per_s * dt + self.limits.stuck_tolerance;
+                if (v - g).abs() > allowed {
+                    return Err(Rejection::Jump);
                 }
             }
         }
