@@ -437,9 +437,10 @@ pub struct LimiterGains {
     pub ti_s: f64,
 }
 
-/// Limiters, applied after the curve and demand correction in this fixed priority (a later one
-/// can only lower what an earlier one allowed): 1 primary return, 2 return difference, 3 power /
-/// flow, 4 schedule (setback, boost), 5 setpoint rate. The safety supervisor overrides them all.
+/// Limiters, applied after the curve, the shifts and the schedule (setback, boost), in this
+/// fixed order: 1 primary return, 2 return difference, 3 power / flow (each can only lower the
+/// setpoint, so a protective limiter always wins over a boost), then 4 the setpoint rate limit.
+/// The safety supervisor overrides them all. The explanation names each one's effect.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
