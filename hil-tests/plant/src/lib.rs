@@ -7,9 +7,11 @@
 //! * [`serve`] runs a plant in real or accelerated time behind its Modbus faces on loopback
 //!   TCP ports: what `plant-sim` and `heatctl demo` use.
 
+pub mod faces;
 pub mod physics;
 pub mod plant;
 pub mod scenario;
+pub mod serve;
 pub mod weather;
 
 pub use plant::{
@@ -17,4 +19,8 @@ pub use plant::{
     RoomNodeReading, Sensors, SubstationTruth,
 };
 pub use scenario::{Fault, FaultKind, FaultTarget, Problem, Scenario, ScenarioError};
+pub use serve::{
+    FaceAddresses, GatewayAddress, PlantServer, ServeError, ServeOptions, SharedPlant, serve,
+    serve_with,
+};
 pub use weather::{Weather, WeatherError};

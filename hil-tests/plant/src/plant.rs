@@ -1221,6 +1221,15 @@ impl Plant {
 
     /// What the field would read now: substation points, heat meter and room nodes.
     pub fn sensors(&self) -> Sensors {
+        let mut s = self.sensors_substation();
+        s.room_nodes = (0..self.nodes.len())
+            .filter_map(|k| self.room_node(k))
+            .collect();
+        s
+    }
+
+    /// Like [`Plant::sensors`] without the room nodes (no allocation).
+    pub fn sensors_substation(&self) -> Sensors {
         let s = &self.scenario.substation;
         let pump = self.pump_speed_pct / 100.0;
         Sensors {
