@@ -298,6 +298,26 @@ fn modes_and_safe_commands() {
 }
 
 #[test]
+fn saved_state_survives_a_restart() {
+    let n = 20;
+    let cfg = base_config(n);
+    let mut c = Controller::new(&cfg);
+    run(&mut c, 0.0, 86_400.0, 60.0, |_| image(n, -12.0, 65.0, 17.0));
+    let saved = c.saved_state();
+    assert!(saved.demand_shift_k > 1.0, "{saved:?}");
+    let text = toml::to_string(&saved).unwrap();
+    let back: heatctl::control::SavedState = toml::from_str(&text).unwrap();
+    let mut fresh = Controller::new(&cfg);
+    fresh.restore(&back);
+    let cmd = fresh.step(86_460.0, &image(n, -12.0, 65.0, 17.0));
+    assert!((cmd.explanation.demand_shift_k - saved.demand_shift_k).abs() < 0.1);
+    assert_eq!(
+        cmd.explanation.damped_outdoor_c.map(|d| (d * 10.0).round()),
+        saved.damped_outdoor_c.map(|d| (d * 10.0).round())
+    );
+}
+
+#[test]
 fn summer_cutoff_closes_the_valve() {
     let cfg = base_config(0);
     let mut c = Controller::new(&cfg);

@@ -172,6 +172,13 @@ impl DemandCorrection {
         self.shift_k
     }
 
+    /// Start from a saved shift (restart), clamped to the configured bounds, K.
+    pub fn restore_shift_k(&mut self, shift_k: f64) {
+        if shift_k.is_finite() {
+            self.shift_k = shift_k.clamp(self.cfg.min_shift_k, self.cfg.max_shift_k);
+        }
+    }
+
     /// Each node's validated reading at the last run (None when rejected), °C.
     #[must_use]
     pub fn validated(&self) -> &[Option<f64>] {

@@ -87,6 +87,13 @@ impl TrimRespond {
         self.shift_k
     }
 
+    /// Start from a saved shift (restart), K.
+    pub fn restore_shift_k(&mut self, cfg: &ValveDemand, shift_k: f64) {
+        if shift_k.is_finite() {
+            self.shift_k = shift_k.clamp(cfg.min_shift_k, cfg.max_shift_k);
+        }
+    }
+
     /// Run if a period has passed, with the valid valve positions.
     pub fn update(&mut self, cfg: &ValveDemand, now_s: f64, positions: &[Option<Sample>]) {
         if !cfg.enabled {

@@ -49,6 +49,20 @@ const DEVIATION_S: f64 = 300.0;
 /// Frost protection ends this far above its start temperature, K.
 const FROST_HYSTERESIS_K: f64 = 3.0;
 
+/// The slow state worth keeping across a restart: what took hours to learn. The runtime saves
+/// it now and then and hands it back after a restart (a killed process resumes where it was).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedState {
+    /// When it was saved (the step clock), s.
+    pub saved_at_s: f64,
+    /// Demand correction shift, K.
+    pub demand_shift_k: f64,
+    /// Valve-demand (trim and respond) shift, K.
+    pub valve_demand_shift_k: f64,
+    /// Damped outdoor temperature, °C.
+    pub damped_outdoor_c: Option<f64>,
+}
+
 /// The controller: configuration plus all control state.
 #[derive(Debug, Clone)]
 pub struct Controller {
@@ -201,6 +215,28 @@ impl Controller {
     /// Switch the demand correction on or off (SCADA).
     pub fn set_demand_enabled(&mut self, on: bool) {
         self.demand.set_enabled(on);
+    }
+
+    /// The slow state to save for a restart.
+    #[must_use]
+    pub fn saved_state(&self) -> SavedState {
+        SavedState {
+            saved_at_s: self.last_now_s.unwrap_or(0.0),
+            demand_shift_k: self.demand.shift_k(),
+            valve_demand_shift_k: self.trim.shift_k(),
+            damped_outdoor_c: self.outdoor.damped_c(),
+        }
+    }
+
+    /// Resume from saved state (call before the first step). Values are clamped to the
+    /// configured bounds; non-finite ones are ignored.
+    pub fn restore(&mut self, saved: &SavedState) {
+        self.demand.restore_shift_k(saved.demand_shift_k);
+        self.trim
+            .restore_shift_k(&self.cfg.valve_demand, saved.valve_demand_shift_k);
+        if let Some(d) = saved.damped_outdoor_c {
+            self.outdoor.restore_damped_c(d);
+        }
     }
 
     /// The commands to write on shutdown or a fatal fault: every valve at its safe position.

@@ -43,6 +43,19 @@ impl OutdoorFilter {
         self.cfg = cfg.clone();
     }
 
+    /// The damped temperature, if one has been formed, °C.
+    #[must_use]
+    pub fn damped_c(&self) -> Option<f64> {
+        self.damped_c
+    }
+
+    /// Start from a saved damped temperature (restart), °C.
+    pub fn restore_damped_c(&mut self, damped_c: f64) {
+        if damped_c.is_finite() {
+            self.damped_c = Some(damped_c);
+        }
+    }
+
     /// Advance by `dt_s` with the validated measurement (`None` when invalid).
     pub fn update(&mut self, now_s: f64, dt_s: f64, measured: Option<f64>) -> OutdoorTemps {
         let (actual, source) = match measured {
