@@ -17,24 +17,33 @@ static MILLIS: AtomicU32 = AtomicU32::new(0);
 /// Under QEMU the same register writes give the same rate (it models SYSCLK as
 /// 200 MHz / (SYSDIV + 1) and sets the PLL-lock flag at once).
 pub fn init() {
+    const MOSCDIS: u32 = 1 << 0;
+    const OSCSRC_MASK: u32 = 0x3 << 4;
+    const XTAL_MASK: u32 = 0xF << 6;
     const XTAL_8MHZ: u32 = 0xE << 6;
-    const OSCSRC_MAIN: u32 = 0 << 4;
     const BYPASS: u32 = 1 << 11;
+    const OEN: u32 = 1 << 12;
     const PWRDN: u32 = 1 << 13;
     const USESYSDIV: u32 = 1 << 22;
+    const SYSDIV_MASK: u32 = 0xF << 23;
     const SYSDIV_4: u32 = 3 << 23;
     const PLL_LOCKED: u32 = 1 << 6;
 
-    // Run from the crystal (bypassing the PLL) while the PLL powers up and locks.
-    let base = (sysctl::RCC.read() & !(0xF << 6 | 0x3 << 4 | 0xF << 23)) | XTAL_8MHZ | OSCSRC_MAIN;
-    sysctl::RCC.write((base | BYPASS) & !USESYSDIV);
-    sysctl::RCC.write((base | BYPASS) & !USESYSDIV & !PWRDN);
-    sysctl::RCC.write((base | BYPASS | USESYSDIV | SYSDIV_4) & !PWRDN);
+    // Datasheet sequence: bypass the PLL and drop the divider, then select the 8 MHz main
+    // oscillator (enabled) and power the PLL up with its output enabled, set SYSDIV, wait
+    // for lock, and only then leave bypass.
+    let mut rcc = sysctl::RCC.read();
+    rcc = (rcc | BYPASS) & !USESYSDIV;
+    sysctl::RCC.write(rcc);
+    rcc = (rcc & !(MOSCDIS | OSCSRC_MASK | XTAL_MASK | OEN | PWRDN)) | XTAL_8MHZ;
+    sysctl::RCC.write(rcc);
+    rcc = (rcc & !SYSDIV_MASK) | SYSDIV_4 | USESYSDIV;
+    sysctl::RCC.write(rcc);
     let mut spins = 0u32;
     while sysctl::RIS.read() & PLL_LOCKED == 0 && spins < 1_000_000 {
         spins += 1;
     }
-    sysctl::RCC.write((base | USESYSDIV | SYSDIV_4) & !PWRDN & !BYPASS);
+    sysctl::RCC.write(rcc & !BYPASS);
     // The flash controller times its program/erase pulses from this (MHz - 1).
     sysctl::USECRL.write(SYSCLK_HZ / 1_000_000 - 1);
 }
