@@ -393,8 +393,9 @@ proptest! {
         }
     }
 
-    /// A few liars (any values, NaN included) move the demand shift by no more than the
-    /// integrator allows for the spread of the honest readings around the percentile.
+    /// A few liars (any values, NaN included) move the demand shift by no more than the PI law
+    /// allows for the spread of the honest readings around the percentile: the proportional
+    /// part by Kp·spread, the integral part by Kp/Ti·spread per unit of time.
     #[test]
     fn liars_have_bounded_influence(
         honest in proptest::collection::vec(17.0..22.0f64, 40),
@@ -437,7 +438,7 @@ proptest! {
         let hi = vals[(rank + k).min(m - 1)];
         let spread = hi - lo;
         let gain_per_run = cfg.demand.gain_k_per_k * period / (cfg.demand.integral_time_h * 3600.0);
-        let bound = (gain_per_run * spread * f64::from(runs)).min(2.0 * cfg.demand.max_rate_k_per_h * period * f64::from(runs) / 3600.0) + 1e-9;
+        let bound = (cfg.demand.gain_k_per_k * spread + gain_per_run * spread * f64::from(runs)).min(2.0 * cfg.demand.max_rate_k_per_h * period * f64::from(runs) / 3600.0) + 1e-9;
         let dc = clean.step(f64::from(runs + 1) * period, &base).explanation.demand_shift_k;
         let dd = dirty.step(f64::from(runs + 1) * period, &liars).explanation.demand_shift_k;
         prop_assert!((dc - dd).abs() <= bound, "clean {dc} dirty {dd} bound {bound} spread {spread}");

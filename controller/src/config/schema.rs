@@ -336,10 +336,11 @@ pub struct Demand {
     /// Least share of expected nodes (not vacant, not excluded) that must be alive, %. Below it
     /// the correction decays toward zero and the plain curve rules.
     pub quorum_pct: f64,
-    /// Integral time of the shift integrator, hours: with an error of 1 K the shift moves by
-    /// `gain_k_per_k` kelvin per this many hours.
+    /// Integral time of the PI law on the shift, hours: with a steady error of 1 K the integral
+    /// part grows by `gain_k_per_k` kelvin per this many hours. Rooms are slow: hours, not minutes.
     pub integral_time_h: f64,
-    /// Shift per kelvin of room error, K/K (the curve's slope between supply and room).
+    /// Proportional gain of the PI law: shift per kelvin of room error, K/K (about the curve's
+    /// slope between supply and room temperature, 2-3).
     pub gain_k_per_k: f64,
     /// Lowest demand shift, K.
     pub min_shift_k: f64,

@@ -97,6 +97,8 @@ pub struct DemandCorrection {
     nodes: Vec<NodeInfo>,
     validators: Vec<Validator>,
     shift_k: f64,
+    /// Integral part of the shift, K.
+    integral_k: f64,
     last_run_s: Option<f64>,
     stats: RoomStats,
     /// Scratch buffer reused between runs (no allocation in the loop).
@@ -116,6 +118,7 @@ impl DemandCorrection {
             nodes: Vec::new(),
             validators: Vec::new(),
             shift_k: 0.0,
+            integral_k: 0.0,
             last_run_s: None,
             stats: RoomStats::default(),
             scratch: Vec::with_capacity(nodes.len()),
@@ -148,6 +151,7 @@ impl DemandCorrection {
             self.validated = vec![None; nodes.len()];
         }
         self.shift_k = self.shift_k.clamp(cfg.min_shift_k, cfg.max_shift_k);
+        self.integral_k = self.integral_k.clamp(cfg.min_shift_k, cfg.max_shift_k);
     }
 
     /// Override the target (SCADA), °C.
@@ -176,6 +180,7 @@ impl DemandCorrection {
     pub fn restore_shift_k(&mut self, shift_k: f64) {
         if shift_k.is_finite() {
             self.shift_k = shift_k.clamp(self.cfg.min_shift_k, self.cfg.max_shift_k);
+            self.integral_k = self.shift_k;
         }
     }
 
@@ -218,18 +223,26 @@ impl DemandCorrection {
                 } else {
                     e_floor.min(e_mean)
                 };
+                let kp = self.cfg.gain_k_per_k;
                 let ti_s = self.cfg.integral_time_h * 3600.0;
-                let max_step = self.cfg.max_rate_k_per_h * dt / 3600.0;
-                let mut step = (self.cfg.gain_k_per_k * e * dt / ti_s).clamp(-max_step, max_step);
-                if !may_raise && step > 0.0 {
-                    step = 0.0;
+                let (lo, hi) = (self.cfg.min_shift_k, self.cfg.max_shift_k);
+                // PI: shift = Kp·e + Kp/Ti·∫e. The integral does not rise while raising is
+                // blocked (anti-windup) and stays within the shift bounds.
+                let di = kp * e * dt / ti_s;
+                if may_raise || di < 0.0 {
+                    self.integral_k = (self.integral_k + di).clamp(lo, hi);
                 }
-                self.shift_k =
-                    (self.shift_k + step).clamp(self.cfg.min_shift_k, self.cfg.max_shift_k);
+                let mut target = (kp * e + self.integral_k).clamp(lo, hi);
+                if !may_raise {
+                    target = target.min(self.shift_k);
+                }
+                let max_step = self.cfg.max_rate_k_per_h * dt / 3600.0;
+                self.shift_k = target.clamp(self.shift_k - max_step, self.shift_k + max_step);
             }
             _ => {
-                let tau = self.cfg.decay_time_constant_h * 3600.0;
-                self.shift_k *= (-dt / tau).exp();
+                let decay = (-dt / (self.cfg.decay_time_constant_h * 3600.0)).exp();
+                self.shift_k *= decay;
+                self.integral_k *= decay;
             }
         }
     }
