@@ -12,9 +12,13 @@
 //! tests skip with a message, except under CI (`CI=true`), where they fail.
 //!
 //! Reading the node through heatctl's own field layer with `config/devices/room-node.toml`
-//! belongs here too; see [`read_with_field_layer`] for where it plugs in.
+//! belongs here too; see [`read_with_field_layer`] for where it plugs in. Until that layer
+//! exists the shipped map is checked with heatctl's config layer and decoder
+//! ([`decode_with_map`], [`range_probes`]) over the pymodbus transport.
 
 use std::io::{BufRead, BufReader, Write};
+
+use heatctl::config::{DecodeError, DeviceMap, Table, load_device_map};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -323,13 +327,106 @@ fn uptime_s(regs: &[u16]) -> u32 {
     (u32::from(regs[UPTIME_HIGH]) << 16) | u32::from(regs[UPTIME_LOW])
 }
 
-/// Where the read through heatctl's own field layer (with `config/devices/room-node.toml`)
-/// goes once that layer exists: open an RTU-over-TCP link to `127.0.0.1:modbus_port`, poll the
-/// room-node map, and compare the decoded points with `expected_inputs` (temperature
-/// `expected_inputs[0] as i16 * 0.01` °C, humidity sentinel, status, counters, uptime, version)
-/// and the holding registers (unit id, calibration offset, report interval).
-fn read_with_field_layer(_modbus_port: u16, _expected_inputs: &[u16]) {
-    // Not yet: the field layer is being written in parallel (issue 6 notes this).
+/// The shipped register map, parsed by heatctl's own config layer.
+fn room_node_map() -> DeviceMap {
+    let path = workspace_root().join("config/devices/room-node.toml");
+    load_device_map(&path).unwrap_or_else(|problems| panic!("{}: {problems:?}", path.display()))
+}
+
+/// Decodes the node's registers with every point of the shipped map (heatctl's decoder:
+/// word order, sentinels, scale, valid range) and checks the map and the node agree on the
+/// layout: every point lies inside what the node serves, exactly the holding registers are
+/// writable, and each table ends where the map ends. Returns the decoded values by name.
+fn decode_with_map(
+    map: &DeviceMap,
+    inputs: &[u16],
+    holdings: &[u16],
+) -> Vec<(String, Result<f64, DecodeError>)> {
+    let mut ends = [0usize; 2];
+    let decoded = map
+        .points
+        .iter()
+        .map(|point| {
+            let (regs, end) = match point.table {
+                Table::Input => (inputs, &mut ends[0]),
+                Table::Holding => (holdings, &mut ends[1]),
+                other => panic!("{}: the room node has no {other:?} table", point.name),
+            };
+            let start = usize::from(point.address);
+            let stop = start + usize::from(point.data_type.width());
+            assert!(
+                stop <= regs.len(),
+                "{} lies outside the node's registers",
+                point.name
+            );
+            *end = (*end).max(stop);
+            assert_eq!(
+                point.writable,
+                point.table == Table::Holding,
+                "{}: writable means holding register",
+                point.name
+            );
+            (point.name.clone(), point.decode(&regs[start..stop]))
+        })
+        .collect();
+    assert_eq!(
+        ends,
+        [inputs.len(), holdings.len()],
+        "map and node tables end together"
+    );
+    decoded
+}
+
+fn decoded<'a>(
+    values: &'a [(String, Result<f64, DecodeError>)],
+    name: &str,
+) -> &'a Result<f64, DecodeError> {
+    &values
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no point {name} in the map"))
+        .1
+}
+
+/// Peer ops probing each writable point's range from the map: raw values one step outside
+/// `valid_min ..= valid_max` must be refused (exception 03), the limits themselves accepted.
+/// The unit id's limits are only probed from outside (accepting one would readdress the node).
+fn range_probes(map: &DeviceMap) -> Vec<(String, PeerResult)> {
+    let mut probes = Vec::new();
+    for point in map.points.iter().filter(|p| p.writable) {
+        let raw = |value: f64| (value / point.scale).round() as i64;
+        let lo = raw(point.valid_min.expect("writable points have a range"));
+        let hi = raw(point.valid_max.expect("writable points have a range"));
+        let address = point.address;
+        probes.push((
+            format!("write:{address}:{}", lo - 1),
+            PeerResult::Exception(3),
+        ));
+        probes.push((
+            format!("write:{address}:{}", hi + 1),
+            PeerResult::Exception(3),
+        ));
+        if point.name != "unit_id" {
+            probes.push((
+                format!("write:{address}:{lo}"),
+                // A single write echoes the value; the peer reports it as the register.
+                PeerResult::Registers(vec![lo as u16]),
+            ));
+            probes.push((
+                format!("write:{address}:{hi}"),
+                PeerResult::Registers(vec![hi as u16]),
+            ));
+        }
+    }
+    probes
+}
+
+/// Where the read through heatctl's own field layer goes once that layer exists: open an
+/// RTU-over-TCP link to `127.0.0.1:modbus_port`, poll the room-node map with the field
+/// poller, and compare its process-image values with [`decode_with_map`]'s. Until then the
+/// map is checked through heatctl's config layer and decoder with pymodbus as transport.
+fn read_with_field_layer(_modbus_port: u16, _map: &DeviceMap) {
+    // Not yet: the field layer is being written in parallel (see the issue-6 report).
 }
 
 #[test]
@@ -351,38 +448,57 @@ fn emulated_node_serves_the_register_map_and_keeps_settings_over_reset() {
     );
     assert!(regs[SAMPLE_COUNTER] >= 1);
     assert_eq!(regs[FIRMWARE_VERSION], 0x0001);
-    read_with_field_layer(node.modbus_port, &regs);
 
-    // Settings at factory defaults; the map ends where the contract says.
+    // The shipped map, through heatctl's config layer and decoder.
+    let map = room_node_map();
+    read_with_field_layer(node.modbus_port, &map);
     let results = node.peer(&[
         "read-holding:0:3",
-        "read-input:7:2",
+        "read-input:8:1",
         "read-holding:3:1",
-        "write:1:600",
-        "write:2:5",
         "write:5:1",
     ]);
-    assert_eq!(results[0], PeerResult::Registers(vec![1, 0, 60]));
-    assert_eq!(results[1], PeerResult::Exception(2));
-    assert_eq!(results[2], PeerResult::Exception(2));
+    let holdings = results[0].registers();
+    assert_eq!(holdings, [1, 0, 60], "factory defaults");
+    assert_eq!(results[1], PeerResult::Exception(2), "no input register 8");
+    assert_eq!(
+        results[2],
+        PeerResult::Exception(2),
+        "no holding register 3"
+    );
     assert_eq!(
         results[3],
-        PeerResult::Exception(3),
-        "offset +6 K is out of range"
-    );
-    assert_eq!(
-        results[4],
-        PeerResult::Exception(3),
-        "interval 5 s is out of range"
-    );
-    assert_eq!(
-        results[5],
         PeerResult::Exception(2),
         "no holding register 5"
     );
+    let values = decode_with_map(&map, &regs, &holdings);
+    let temperature = decoded(&values, "temperature").expect("temperature decodes");
+    assert!((temperature - 21.38).abs() < 1e-9, "{temperature}");
+    assert_eq!(decoded(&values, "humidity"), &Err(DecodeError::Sentinel));
+    assert_eq!(decoded(&values, "firmware_version"), &Ok(1.0));
+    assert_eq!(decoded(&values, "unit_id"), &Ok(1.0));
+    assert_eq!(decoded(&values, "calibration_offset"), &Ok(0.0));
+    assert_eq!(decoded(&values, "report_interval_s"), &Ok(60.0));
+    assert!(decoded(&values, "uptime_s").is_ok());
+
+    // Every writable point's range, as the map states it, is what the node enforces.
+    let probes = range_probes(&map);
+    let ops: Vec<&str> = probes.iter().map(|(op, _)| op.as_str()).collect();
+    for ((op, expected), got) in probes.iter().zip(node.peer(&ops)) {
+        assert_eq!(&got, expected, "{op}");
+    }
 
     // New settings in one write (function 16): offset -1.25 K, report interval 10 s. The
     // offset applies at the next sample.
+    let offset = map
+        .point("calibration_offset")
+        .expect("calibration_offset in the map");
+    assert_eq!(offset.encode(-1.25), Some(vec![(-125i16).cast_unsigned()]));
+    assert_eq!(
+        offset.encode(6.0),
+        None,
+        "the map refuses what the node refuses"
+    );
     let results = node.peer(&["write-multiple:1:-125,10", "read-holding:0:3"]);
     assert_eq!(results[0], PeerResult::Registers(vec![]));
     assert_eq!(
