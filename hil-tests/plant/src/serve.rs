@@ -533,10 +533,7 @@ async fn rtu_connection(
                 continue;
             }
         }
-        loop {
-            let Some(len) = rtu_request_len(&buf) else {
-                break;
-            };
+        while let Some(len) = rtu_request_len(&buf) {
             let n = match len {
                 Ok(n) if n <= 256 => n,
                 _ => {
