@@ -177,8 +177,8 @@ pub struct TimeSection {
 impl Default for TimeSection {
     fn default() -> Self {
         Self {
-            step_s: 10.0,
-            fast_substep_s: 10.0,
+            step_s: 1.0,
+            fast_substep_s: 1.0,
         }
     }
 }
