@@ -79,6 +79,7 @@ pub fn respond(
     let before = *settings;
     let mut modbus = ModbusFrame::new(settings.unit_id, frame, ModbusProto::Rtu, reply);
     if modbus.parse().is_err() {
+        modbus.response.clear();
         return silent;
     }
     if modbus.processing_required {
