@@ -321,6 +321,7 @@ pub struct Plant {
     delivered_j: Vec<f64>,
     hh_valves: Vec<Actuator>,
     ideal_heater_floor_c: Option<f64>,
+    ideal_supply_c: Option<f64>,
     // accounting
     primary_j: f64,
     secondary_j: f64,
@@ -648,6 +649,7 @@ impl Plant {
             delivered_j: vec![0.0; n],
             hh_valves: hh,
             ideal_heater_floor_c: None,
+            ideal_supply_c: None,
             primary_j: 0.0,
             secondary_j: 0.0,
             delivered_total_j: 0.0,
@@ -748,7 +750,21 @@ impl Plant {
     pub fn set_pump_speed_pct(&mut self, pct: f64) {
         if pct.is_finite() {
             self.pump_speed_pct = pct.clamp(0.0, 100.0);
+            self.update_flows();
         }
+    }
+
+    /// Perfect supply control (baselines B0/B1/O2): while `Some(t_c)`, each step puts the
+    /// primary valve exactly where the exchanger's outlet meets `t_c` at the step's start
+    /// (limited by the fully open valve and by T_p1); the 60 s exchanger lag still applies. `None` returns the valve
+    /// to its command.
+    pub fn set_ideal_supply_c(&mut self, supply_c: Option<f64>) {
+        self.ideal_supply_c = supply_c.filter(|t| t.is_finite());
+    }
+
+    /// Length of the scenario's season, s.
+    pub fn season_length_s(&self) -> f64 {
+        self.scenario.season.length_days * 86400.0
     }
 
     /// Oracle mode (O1): radiators off, and each apartment gets exactly the heat that keeps its
@@ -896,13 +912,45 @@ impl Plant {
         let t0 = self.time_s;
         for k in 0..(n_sub as usize) {
             let now = t0 + (k as f64 + 1.0) * h;
-            self.valve1.step(h);
-            self.m_p_kg_s = self.m_p_max_kg_s
-                * crate::physics::valve_flow_fraction(
-                    self.valve1.pos_pct,
+            if let (Some(set_c), 0) = (self.ideal_supply_c, k) {
+                // Perfect valve control: the primary flow whose exchanger outlet meets the
+                // setpoint (bisection on the monotonic Q(m_p)), the valve put where it passes it.
+                let want = set_c.min(self.t_p1_c);
+                let (mut lo, mut hi) = (0.0, self.m_p_max_kg_s);
+                if self.xchg.exchange(hi, m_s, self.t_p1_c, self.t_r2_c).t_s2_c <= want {
+                    lo = hi;
+                } else {
+                    for _ in 0..16 {
+                        let mid = 0.5 * (lo + hi);
+                        if self
+                            .xchg
+                            .exchange(mid, m_s, self.t_p1_c, self.t_r2_c)
+                            .t_s2_c
+                            < want
+                        {
+                            lo = mid;
+                        } else {
+                            hi = mid;
+                        }
+                    }
+                }
+                self.m_p_kg_s = lo;
+                let u = crate::physics::valve_opening_for_fraction_pct(
+                    lo / self.m_p_max_kg_s,
                     s.valve_rangeability,
                     s.valve_authority,
                 );
+                self.valve1.command(u);
+                self.valve1.pos_pct = self.valve1.cmd_pct;
+            } else if self.ideal_supply_c.is_none() {
+                self.valve1.step(h);
+                self.m_p_kg_s = self.m_p_max_kg_s
+                    * crate::physics::valve_flow_fraction(
+                        self.valve1.pos_pct,
+                        s.valve_rangeability,
+                        s.valve_authority,
+                    );
+            }
             let x = self
                 .xchg
                 .exchange(self.m_p_kg_s, m_s, self.t_p1_c, self.t_r2_c);

@@ -271,3 +271,26 @@ fn identical_seeds_give_identical_runs() {
     let c = run(1);
     assert_ne!(a.0, c.0, "another seed draws other apartments");
 }
+
+#[test]
+fn ideal_supply_control_meets_its_setpoint() {
+    let sc = scenario("[weather]\nconstant_outdoor_c = -5.0\n[buildings]\ncount = 1\n");
+    let mut plant = Plant::new(&sc).expect("plant");
+    plant.set_ideal_supply_c(Some(55.0));
+    for _ in 0..(6 * 60) {
+        plant.step(60.0);
+    }
+    let t = plant.truth();
+    assert!((t.t_s2_c - 55.0).abs() < 0.05, "T_s2 {}", t.t_s2_c);
+    assert!(
+        t.valve1_pos_pct > 1.0 && t.valve1_pos_pct < 99.0,
+        "valve {}",
+        t.valve1_pos_pct
+    );
+    // Above what the primary can give, the valve saturates.
+    plant.set_ideal_supply_c(Some(200.0));
+    for _ in 0..60 {
+        plant.step(60.0);
+    }
+    assert!((plant.truth().valve1_pos_pct - 100.0).abs() < 1e-6);
+}
