@@ -25,6 +25,9 @@ struct Args {
     /// Wall seconds between status lines.
     #[arg(long, default_value_t = 10.0)]
     status_every_s: f64,
+    /// Only validate the scenario and build the plant, print a summary, and exit.
+    #[arg(long)]
+    check: bool,
 }
 
 #[tokio::main]
@@ -48,6 +51,21 @@ async fn main() -> anyhow::Result<()> {
         plant.room_node_count(),
         args.speed
     );
+    if args.check {
+        println!(
+            "scenario `{}` is valid: {} apartments, {:.0} m², design load {:.0} kW, {} room nodes, weather {}",
+            scenario.name,
+            plant.apartments().len(),
+            plant.total_floor_area_m2(),
+            plant.design_load_kw(),
+            plant.room_node_count(),
+            scenario
+                .weather_path
+                .as_ref()
+                .map_or_else(|| "constant".to_owned(), |p| p.display().to_string())
+        );
+        return Ok(());
+    }
     let status_every =
         (args.status_every_s > 0.0).then(|| Duration::from_secs_f64(args.status_every_s));
     let server = serve_with(
