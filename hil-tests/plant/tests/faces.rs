@@ -455,6 +455,11 @@ async fn device_faults_act_on_the_faces() {
         start_h = 0.0
         duration_h = 10.0
         [[faults]]
+        kind = "device_drop"
+        target = "room_node:3"
+        start_h = 0.0
+        duration_h = 10.0
+        [[faults]]
         kind = "device_slow"
         target = "substation_io"
         start_h = 0.0
@@ -508,6 +513,14 @@ async fn device_faults_act_on_the_faces() {
         "its neighbour answers"
     );
 
+    // A dropping device closes the connection when addressed.
+    s.write_all(&rtu_frame(4, &[0x04, 0, 0, 0, 1]))
+        .await
+        .expect("send");
+    let mut buf = [0u8; 8];
+    let n = timeout(T, s.read(&mut buf)).await.expect("closed in time");
+    assert!(matches!(n, Ok(0) | Err(_)), "connection dropped: {n:?}");
+
     // The rebooting gateway closes connections at once.
     let mut s = TcpStream::connect(a.room_gateways[1].addr)
         .await
@@ -515,5 +528,24 @@ async fn device_faults_act_on_the_faces() {
     let mut buf = [0u8; 8];
     let n = timeout(T, s.read(&mut buf)).await.expect("closed in time");
     assert!(matches!(n, Ok(0) | Err(_)), "connection closed: {n:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_time_base_advances_the_plant() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let sc =
+        Scenario::from_toml_str("[buildings]\ncount = 1\n", &base, None, "<t>").expect("scenario");
+    let server = heatctl_plant::serve(&sc, 3600.0).await.expect("serve");
+    let plant = server.plant();
+    let mut advanced = false;
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if lock(&plant).time_s() >= 600.0 {
+            advanced = true;
+            break;
+        }
+    }
+    assert!(advanced, "simulated time advances at speed 3600");
     server.shutdown().await;
 }

@@ -130,3 +130,15 @@ fn syntax_errors_carry_line_and_column() {
     let p = &err.problems()[0];
     assert_eq!(p.line_col.map(|(l, _)| l), Some(1), "{p}");
 }
+
+#[test]
+fn the_readme_example_is_a_valid_scenario() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README");
+    let start = readme.find("```toml\n").expect("toml block") + 8;
+    let end = start + readme[start..].find("```").expect("block end");
+    let s = Scenario::from_toml_str(&readme[start..end], &dir(), None, "README.md")
+        .expect("README example is valid");
+    assert_eq!(s.faults.len(), 1);
+    assert_eq!(s.faults[0].kind, FaultKind::SensorDrift);
+}
