@@ -682,6 +682,16 @@ impl Scenario {
         Scenario::from_toml_str("", base_dir, None, "<defaults>")
     }
 
+    /// Directory of the shipped scenarios (`hil-tests/scenarios` of this source tree).
+    pub fn shipped_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+    }
+
+    /// Load a shipped scenario by name (`"default"`, `"small"`).
+    pub fn shipped(name: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::load(&Scenario::shipped_dir().join(format!("{name}.toml")), None)
+    }
+
     /// Load and validate a scenario file. `weather_override` replaces the weather file.
     pub fn load(path: &Path, weather_override: Option<&Path>) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {

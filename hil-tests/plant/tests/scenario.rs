@@ -10,7 +10,7 @@ fn dir() -> std::path::PathBuf {
 
 #[test]
 fn shipped_scenarios_load() {
-    let d = Scenario::load(&dir().join("default.toml"), None).expect("default.toml");
+    let d = Scenario::shipped("default").expect("default.toml");
     assert_eq!(d.apartment_count(), 600);
     assert!(!d.buildings.balanced);
     let s = Scenario::load(&dir().join("small.toml"), None).expect("small.toml");
