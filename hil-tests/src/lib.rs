@@ -1,1 +1,3 @@
-//! Shared helpers of the rig.
+//! Shared helpers of the rig, and the season scorecard ([`season`]).
+
+pub mod season;
