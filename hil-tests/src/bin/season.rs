@@ -64,6 +64,15 @@ struct Args {
     /// B1 search: most season runs, B0's included.
     #[arg(long, default_value_t = 6)]
     b1_max_runs: usize,
+    /// O2: proportional gain of the PI on the true coldest apartment, K/K.
+    #[arg(long)]
+    o2_kp_k_per_k: Option<f64>,
+    /// O2: integral time, h.
+    #[arg(long)]
+    o2_ti_h: Option<f64>,
+    /// O2: target of the coldest apartment, °C.
+    #[arg(long)]
+    o2_target_c: Option<f64>,
 }
 
 enum Job {
@@ -103,6 +112,15 @@ fn main() -> Result<()> {
         .map_err(|p| anyhow::anyhow!("{p}"))?;
     let mut setup = Setup::new(scenario, config);
     setup.step_s = args.step_s;
+    if let Some(v) = args.o2_kp_k_per_k {
+        setup.perfect.kp_k_per_k = v;
+    }
+    if let Some(v) = args.o2_ti_h {
+        setup.perfect.ti_h = v;
+    }
+    if let Some(v) = args.o2_target_c {
+        setup.perfect.target_c = v;
+    }
 
     let wanted: Vec<Strategy> = match &args.strategies {
         None => Strategy::ALL.to_vec(),
@@ -377,16 +395,17 @@ fn write_outputs(
     }
     let all: Vec<RunResult> = runs.iter().chain(variants).cloned().collect();
     let mut daily = String::from(
-        "strategy,day,t_out_c,room_p10_c,room_median_c,room_p90_c,setpoint_c,t2_supply_c,cumulative_kwh_m2\n",
+        "strategy,day,t_out_c,room_min_c,room_p10_c,room_median_c,room_p90_c,setpoint_c,t2_supply_c,cumulative_kwh_m2\n",
     );
     for r in &all {
         for d in &r.days {
             let _ = writeln!(
                 daily,
-                "{},{},{:.2},{:.2},{:.2},{:.2},{},{:.2},{:.3}",
+                "{},{},{:.2},{:.2},{:.2},{:.2},{:.2},{},{:.2},{:.3}",
                 r.label,
                 d.day,
                 d.t_out_c,
+                d.room_min_c,
                 d.room_p10_c,
                 d.room_median_c,
                 d.room_p90_c,

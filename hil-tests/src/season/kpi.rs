@@ -69,6 +69,8 @@ pub struct Day {
     pub day: usize,
     /// Mean outdoor temperature, °C.
     pub t_out_c: f64,
+    /// Lowest hourly air temperature of any apartment, °C.
+    pub room_min_c: f64,
     /// 10th percentile of the hourly air temperatures of all apartments, °C.
     pub room_p10_c: f64,
     /// Median of the same, °C.
@@ -286,6 +288,7 @@ impl Accumulator {
         self.days.push(Day {
             day: self.day,
             t_out_c: self.day_t_out_cs / self.day_s,
+            room_min_c: s.first().copied().unwrap_or(f64::NAN),
             room_p10_c: percentile_sorted(s, 10.0),
             room_median_c: percentile_sorted(s, 50.0),
             room_p90_c: percentile_sorted(s, 90.0),

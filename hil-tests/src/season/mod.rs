@@ -129,8 +129,8 @@ impl Default for PerfectSubstation {
     fn default() -> Self {
         Self {
             target_c: 18.0,
-            kp_k_per_k: 6.0,
-            ti_h: 2.0,
+            kp_k_per_k: 12.0,
+            ti_h: 0.5,
         }
     }
 }
@@ -308,6 +308,12 @@ pub fn run(
             cfg.demand.enabled = false;
             cfg.household_valves.enabled = false;
             cfg.valve_demand.enabled = false;
+            if kind == RunKind::Perfect {
+                // Perfect knowledge: the feed-forward sees the actual outdoor temperature, and
+                // the PI on the coldest apartment, not a summer cut-off, decides when to heat.
+                cfg.outdoor.curve_input = heatctl::config::OutdoorInput::Actual;
+                cfg.summer.enabled = false;
+            }
         }
     }
     let mut ctl = Controller::new(&cfg);
