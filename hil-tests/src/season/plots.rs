@@ -114,11 +114,15 @@ pub fn room_temperatures(path: &Path, runs: &[RunResult]) -> Result<()> {
 }
 
 /// Daily mean secondary supply setpoint (circles) and measured secondary supply (dots) against
-/// the daily mean outdoor temperature, per strategy.
+/// the daily mean outdoor temperature, per strategy (O1 left out: its substation is idle).
 ///
 /// # Errors
 /// The file cannot be written.
 pub fn supply_vs_outdoor(path: &Path, runs: &[RunResult]) -> Result<()> {
+    let runs: Vec<&RunResult> = runs
+        .iter()
+        .filter(|r| r.kind != super::RunKind::Oracle)
+        .collect();
     let root = SVGBackend::new(path, (1000, 700)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let (xlo, xhi) = finite_range(
