@@ -192,7 +192,7 @@ fn main() -> Result<()> {
     let pb = ProgressBar::new(planned_runs * steps);
     pb.set_style(
         ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% of {len} steps, eta {eta} {msg}",
+            "{spinner} {msg} [{elapsed_precise}] [{bar:40}] {percent:>3}% eta {eta}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
