@@ -43,6 +43,9 @@ struct Args {
     /// Also run heatctl under the room-node fault variants (dead10, stuck5, lying1).
     #[arg(long)]
     variants: bool,
+    /// Also run heatctl_hh under the same room-node fault variants (`heatctl_hh_dead10`, ...).
+    #[arg(long)]
+    variants_household: bool,
     /// heatctl configuration (default: config/season.toml of this source tree).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -170,12 +173,18 @@ fn main() -> Result<()> {
         };
         jobs.push_back(Job::One(s.name().to_string(), kind));
     }
-    if args.variants {
+    for (on, household, prefix) in [
+        (args.variants, false, "heatctl"),
+        (args.variants_household, true, "heatctl_hh"),
+    ] {
+        if !on {
+            continue;
+        }
         for v in Variant::ALL {
             jobs.push_back(Job::One(
-                format!("heatctl_{}", v.suffix()),
+                format!("{prefix}_{}", v.suffix()),
                 RunKind::Heatctl {
-                    household: false,
+                    household,
                     variant: Some(v),
                 },
             ));
@@ -310,19 +319,33 @@ fn main() -> Result<()> {
     print!("{}", report::markdown_table(&main_runs));
     if !variant_runs.is_empty() {
         println!();
-        let mut v: Vec<RunResult> = main_runs
-            .iter()
-            .filter(|r| r.label == "heatctl")
-            .cloned()
-            .collect();
-        v.extend(variant_runs.iter().cloned());
-        print!("{}", report::markdown_table(&v));
+        print!(
+            "{}",
+            report::markdown_table(&variant_table(&main_runs, &variant_runs))
+        );
     }
     println!(
         "\nwall time {total_wall_s:.1} s; wrote {}",
         args.out.display()
     );
     Ok(())
+}
+
+/// The rows of the variants table: heatctl and its variants, then heatctl_hh and its variants.
+fn variant_table(runs: &[RunResult], variants: &[RunResult]) -> Vec<RunResult> {
+    let mut v = Vec::new();
+    for (base, hh) in [("heatctl", false), ("heatctl_hh", true)] {
+        let mine: Vec<&RunResult> = variants
+            .iter()
+            .filter(|r| r.label.starts_with("heatctl_hh") == hh)
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        v.extend(find(runs, base).cloned());
+        v.extend(mine.into_iter().cloned());
+    }
+    v
 }
 
 fn find<'a>(runs: &'a [RunResult], label: &str) -> Option<&'a RunResult> {
@@ -387,10 +410,8 @@ fn write_outputs(
 ) -> Result<()> {
     let out = &args.out;
     std::fs::write(out.join("kpis.csv"), report::csv(runs))?;
-    let mut vruns: Vec<RunResult> = Vec::new();
-    if !variants.is_empty() {
-        vruns.extend(find(runs, "heatctl").cloned());
-        vruns.extend(variants.iter().cloned());
+    let vruns = variant_table(runs, variants);
+    if !vruns.is_empty() {
         std::fs::write(out.join("variants.csv"), report::csv(&vruns))?;
     }
     let all: Vec<RunResult> = runs.iter().chain(variants).cloned().collect();
