@@ -60,6 +60,9 @@ pub struct Extra {
     pub supply_tracking_k: f64,
     /// Primary return K·h above its limit line (62 °C at -17 °C to 45 °C at +8 °C).
     pub return_excess_kh: f64,
+    /// Time ratio: mean wall time of one `Controller::step` (process image included) over the
+    /// control step (NaN for strategies without the controller).
+    pub time_ratio: f64,
 }
 
 /// One day of the season for the plots.
@@ -377,6 +380,7 @@ impl Accumulator {
                 f64::NAN
             },
             return_excess_kh: self.ret_excess_kh,
+            time_ratio: f64::NAN,
         };
         (kpis, extra, self.days)
     }

@@ -342,7 +342,9 @@ pub fn run(
     let mut acc = kpi::Accumulator::new(&plant, source);
     let mut integral_k = 0.0;
     let mut pending = 0u64;
+    let mut control_s = 0.0;
     for _ in 0..steps {
+        let control_start = Instant::now();
         let now = SEASON_START_UNIX_S + plant.time_s();
         let setpoint = match kind {
             RunKind::Oracle => None,
@@ -400,6 +402,7 @@ pub fn run(
                 sp
             }
         };
+        control_s += control_start.elapsed().as_secs_f64();
         plant.step(dt);
         acc.after_step(&plant, dt, setpoint);
         pending += 1;
@@ -418,7 +421,10 @@ pub fn run(
             cfg.rooms.nodes.len()
         ));
     }
-    let (kpis, extra, days) = acc.finish(&plant);
+    let (kpis, mut extra, days) = acc.finish(&plant);
+    if kind != RunKind::Oracle && steps > 0 {
+        extra.time_ratio = control_s / steps as f64 / dt;
+    }
     Ok(RunResult {
         label: label.to_string(),
         kind,

@@ -83,14 +83,14 @@ pub fn markdown_extra(runs: &[RunResult]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| strategy | delivered kWh/m² | pipe loss kWh/m² | coldest flat P10 °C | mean room °C | valve reversals | mean abs(t2 - setpoint) K | return above limit K·h |"
+        "| strategy | delivered kWh/m² | pipe loss kWh/m² | coldest flat P10 °C | mean room °C | valve reversals | mean abs(t2 - setpoint) K | return above limit K·h | time ratio |"
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in runs {
         let e = &r.extra;
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.label,
             num(e.delivered_kwh_m2, 2),
             num(e.pipe_loss_kwh_m2, 2),
@@ -103,6 +103,11 @@ pub fn markdown_extra(runs: &[RunResult]) -> String {
                 "n/a".into()
             },
             num(e.return_excess_kh, 1),
+            if e.time_ratio.is_finite() {
+                format!("{:.1e}", e.time_ratio)
+            } else {
+                "n/a".into()
+            },
         );
     }
     s
