@@ -6,3 +6,6 @@
 
 pub mod config;
 pub mod control;
+pub mod field;
+pub mod runtime;
+pub mod scada;

@@ -1,5 +1,157 @@
 //! The `heatctl` command.
 
-fn main() {
-    println!("heatctl {}", env!("CARGO_PKG_VERSION"));
+mod cli;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use heatctl::config;
+use heatctl::control::curve::HeatingCurve;
+use heatctl::runtime::{self, Clock, RunOptions, ScaledClock, WallClock};
+
+use cli::{Cli, Command, LogFormat};
+
+/// Exit code of `check` (and `run` at start) on an invalid configuration.
+const EXIT_INVALID_CONFIG: u8 = 2;
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn print_problems(problems: &config::Problems) {
+    for p in &problems.0 {
+        eprintln!("{p}");
+    }
+}
+
+fn check(path: &Path) -> ExitCode {
+    match config::load(path) {
+        Ok(loaded) => {
+            println!(
+                "{}: valid ({} links, {} devices, {} room nodes)",
+                path.display(),
+                loaded.config.links.len(),
+                loaded.config.devices.len(),
+                loaded.config.rooms.nodes.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            print_problems(&problems);
+            ExitCode::from(EXIT_INVALID_CONFIG)
+        }
+    }
+}
+
+fn curve(path: &Path, svg: Option<&Path>, step_k: u8) -> anyhow::Result<ExitCode> {
+    let loaded = match config::load(path) {
+        Ok(l) => l,
+        Err(problems) => {
+            print_problems(&problems);
+            return Ok(ExitCode::from(EXIT_INVALID_CONFIG));
+        }
+    };
+    let curve = HeatingCurve::new(&loaded.config.curve);
+    let step = i32::from(step_k.max(1));
+    println!("| outdoor °C | supply setpoint °C |");
+    println!("|---:|---:|");
+    let points: Vec<(f64, f64)> = (-30..=20)
+        .map(f64::from)
+        .map(|t| (t, curve.supply_c(t, 0.0)))
+        .collect();
+    for (t, s) in points
+        .iter()
+        .filter(|(t, _)| (*t as i32).rem_euclid(step) == 0)
+    {
+        println!("| {t:.0} | {s:.1} |");
+    }
+    if let Some(file) = svg {
+        plot_svg(file, &points, &loaded.config.site.name)?;
+        eprintln!("wrote {}", file.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plot_svg(file: &Path, points: &[(f64, f64)], site: &str) -> anyhow::Result<()> {
+    use plotters::prelude::*;
+    let root = SVGBackend::new(file, (800, 500)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let lo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let hi = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("Heating curve: {site}"), ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(-30.0..20.0, (lo - 5.0).floor()..(hi + 5.0).ceil())?;
+    chart
+        .configure_mesh()
+        .x_desc("outdoor temperature, °C")
+        .y_desc("secondary supply setpoint, °C")
+        .draw()?;
+    chart.draw_series(LineSeries::new(points.iter().copied(), &RED))?;
+    root.present()?;
+    Ok(())
+}
+
+fn run(path: &Path, dry_run: bool, clock_speed: f64) -> anyhow::Result<ExitCode> {
+    // Check before starting anything, so every problem is listed the way `check` lists it.
+    if let Err(problems) = config::load(path) {
+        print_problems(&problems);
+        return Ok(ExitCode::from(EXIT_INVALID_CONFIG));
+    }
+    let clock: Arc<dyn Clock> = if clock_speed == 1.0 {
+        Arc::new(WallClock)
+    } else {
+        Arc::new(ScaledClock::new(clock_speed))
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(runtime::run(RunOptions {
+        config_path: path.to_path_buf(),
+        dry_run,
+        clock,
+    }))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    let result = match cli.command {
+        Command::Check { config } => Ok(check(&config)),
+        Command::Curve {
+            config,
+            svg,
+            step_k,
+        } => curve(&config, svg.as_deref(), step_k),
+        Command::ScadaMap => {
+            print!("{}", heatctl::scada::map::markdown());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run {
+            config,
+            dry_run,
+            clock_speed,
+        } => run(&config, dry_run, clock_speed),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("heatctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

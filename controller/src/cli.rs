@@ -1,0 +1,63 @@
+//! The command line (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// heatctl: district-heating substation controller.
+#[derive(Debug, Parser)]
+#[command(name = "heatctl", version, about)]
+pub(crate) struct Cli {
+    /// Log format (the level comes from RUST_LOG, default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
+    pub(crate) log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the controller against the field devices.
+    Run {
+        /// Configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Poll and compute everything, log the writes it would make, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run the clock this many times faster than real time (accelerated test rig).
+        #[arg(long, default_value_t = 1.0)]
+        clock_speed: f64,
+    },
+    /// Check a configuration: exit 0 when valid, else 2 with every problem listed.
+    Check {
+        /// Configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Print the heating curve as a table, and optionally plot it as SVG.
+    Curve {
+        /// Configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Write an SVG plot of the curve to this file.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+        /// Step of the table, K.
+        #[arg(long, default_value_t = 5)]
+        step_k: u8,
+    },
+    /// Print the SCADA register map as a Markdown table.
+    ScadaMap,
+}

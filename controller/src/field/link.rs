@@ -1,0 +1,525 @@
+//! The task that owns one link: connect, poll, write, reconnect.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::{Instant, timeout};
+use tokio_modbus::client::Context;
+use tokio_modbus::prelude::{Client, SlaveContext};
+use tokio_modbus::{ExceptionCode, Request, Response, Slave};
+
+use super::plan::span_of;
+use super::{DevicePlan, DeviceStats, FieldShared, LinkPlan, PointReading};
+use crate::config::{Link, LinkKind, Parity, PointMap, Table};
+use crate::runtime::clock::Clock;
+
+/// Writes that failed are retried after this long (real time).
+const WRITE_RETRY: Duration = Duration::from_secs(1);
+
+/// The silence an RTU bus needs between frames: 3.5 characters at the link's baud rate
+/// (start bit, 8 data bits, parity, stop bits), and a fixed 1.75 ms above 19200 baud as the
+/// Modbus serial line specification asks. Zero for Modbus TCP.
+#[must_use]
+pub fn inter_frame_gap(link: &Link) -> Duration {
+    if link.kind == LinkKind::Tcp {
+        return Duration::ZERO;
+    }
+    if link.baud > 19_200 || link.baud == 0 {
+        return Duration::from_micros(1750);
+    }
+    let parity_bits = u32::from(link.parity != Parity::None);
+    let bits_per_char = 1 + 8 + parity_bits + u32::from(link.stop_bits.max(1));
+    let micros = u64::from(bits_per_char) * 3_500_000 / u64::from(link.baud);
+    Duration::from_micros(micros)
+}
+
+/// What went wrong with one request.
+#[derive(Debug)]
+enum Failure {
+    /// No answer in time.
+    Timeout,
+    /// Transport or protocol error (I/O, header or transaction mismatch, garbage).
+    Transport(String),
+    /// The device answered with a Modbus exception; the connection is fine.
+    Exception(ExceptionCode),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Timeout => f.write_str("timeout"),
+            Failure::Transport(e) => write!(f, "transport: {e}"),
+            Failure::Exception(code) => write!(f, "exception {code:?}"),
+        }
+    }
+}
+
+impl Failure {
+    fn needs_reconnect(&self) -> bool {
+        !matches!(self, Failure::Exception(_))
+    }
+}
+
+/// One link's connection and bus timing.
+struct Bus {
+    ctx: Context,
+    gap: Duration,
+    last_frame: Option<Instant>,
+    timeout: Duration,
+}
+
+impl Bus {
+    /// One request under the timeout, after the bus gap. Returns the answer and its latency.
+    async fn request(
+        &mut self,
+        unit_id: u8,
+        request: Request<'static>,
+    ) -> (Result<Response, Failure>, f64) {
+        if let Some(last) = self.last_frame {
+            tokio::time::sleep_until(last + self.gap).await;
+        }
+        self.ctx.set_slave(Slave(unit_id));
+        let started = Instant::now();
+        let result = timeout(self.timeout, self.ctx.call(request)).await;
+        self.last_frame = Some(Instant::now());
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let r = match result {
+            Err(_) => Err(Failure::Timeout),
+            Ok(Err(e)) => Err(Failure::Transport(e.to_string())),
+            Ok(Ok(Err(exc))) => Err(Failure::Exception(exc)),
+            Ok(Ok(Ok(v))) => Ok(v),
+        };
+        (r, latency_ms)
+    }
+}
+
+fn unexpected(r: &Response) -> Failure {
+    Failure::Transport(format!("unexpected response {:?}", r.function_code()))
+}
+
+async fn connect(link: &Link) -> std::io::Result<Context> {
+    let host_port = || {
+        let host = link.host.clone().unwrap_or_default();
+        (host, link.port.unwrap_or(502))
+    };
+    match link.kind {
+        LinkKind::Tcp => {
+            let stream = tokio::net::TcpStream::connect(host_port()).await?;
+            stream.set_nodelay(true)?;
+            Ok(tokio_modbus::client::tcp::attach_slave(stream, Slave(1)))
+        }
+        LinkKind::RtuOverTcp => {
+            let stream = tokio::net::TcpStream::connect(host_port()).await?;
+            stream.set_nodelay(true)?;
+            Ok(tokio_modbus::client::rtu::attach_slave(stream, Slave(1)))
+        }
+        LinkKind::Rtu => {
+            use tokio_serial::SerialPortBuilderExt;
+            let port = link.serial_port.clone().unwrap_or_default();
+            let parity = match link.parity {
+                Parity::None => tokio_serial::Parity::None,
+                Parity::Even => tokio_serial::Parity::Even,
+                Parity::Odd => tokio_serial::Parity::Odd,
+            };
+            let stop = if link.stop_bits == 2 {
+                tokio_serial::StopBits::Two
+            } else {
+                tokio_serial::StopBits::One
+            };
+            let serial = tokio_serial::new(port, link.baud)
+                .parity(parity)
+                .stop_bits(stop)
+                .open_native_async()
+                .map_err(std::io::Error::other)?;
+            Ok(tokio_modbus::client::rtu::attach_slave(serial, Slave(1)))
+        }
+    }
+}
+
+fn record(shared: &FieldShared, device: &str, r: Result<f64, &Failure>) {
+    let mut st = shared.lock();
+    let s = st.stats.entry(device.to_owned()).or_default();
+    s.requests += 1;
+    match r {
+        Ok(latency_ms) => {
+            s.last_latency_ms = Some(latency_ms);
+            s.consecutive_failures = 0;
+        }
+        Err(f) => {
+            s.consecutive_failures = s.consecutive_failures.saturating_add(1);
+            match f {
+                Failure::Timeout => {
+                    s.timeouts += 1;
+                    s.errors += 1;
+                }
+                Failure::Transport(_) => s.errors += 1,
+                Failure::Exception(_) => {
+                    s.exceptions += 1;
+                    // The device answered.
+                    s.last_latency_ms = None;
+                }
+            }
+        }
+    }
+}
+
+fn store(
+    shared: &FieldShared,
+    device: &DevicePlan,
+    indices: &[usize],
+    regs: Option<&[u16]>,
+    start: u16,
+    now_s: f64,
+) {
+    let mut st = shared.lock();
+    for &i in indices {
+        let p = &device.points[i];
+        let offset = usize::from(p.address - start);
+        let (value, error) = match regs {
+            Some(regs) => match p.decode(regs.get(offset..).unwrap_or(&[])) {
+                Ok(v) => (Some(v), None),
+                Err(e) => (None, Some(e)),
+            },
+            None => (None, None),
+        };
+        st.readings.insert(
+            (device.name.clone(), p.name.clone()),
+            PointReading {
+                value,
+                error,
+                read_at_s: now_s,
+                max_age_s: p.max_age_s,
+            },
+        );
+    }
+}
+
+async fn read_span(
+    bus: &mut Bus,
+    unit: u8,
+    table: Table,
+    start: u16,
+    count: u16,
+) -> (Result<Vec<u16>, Failure>, f64) {
+    let request = match table {
+        Table::Holding => Request::ReadHoldingRegisters(start, count),
+        Table::Input => Request::ReadInputRegisters(start, count),
+        Table::Coil => Request::ReadCoils(start, count),
+        Table::Discrete => Request::ReadDiscreteInputs(start, count),
+    };
+    let (r, ms) = bus.request(unit, request).await;
+    let r = r.and_then(|resp| match resp {
+        Response::ReadHoldingRegisters(w) if table == Table::Holding => Ok(w),
+        Response::ReadInputRegisters(w) if table == Table::Input => Ok(w),
+        Response::ReadCoils(b) if table == Table::Coil => {
+            Ok(b.into_iter().map(u16::from).collect())
+        }
+        Response::ReadDiscreteInputs(b) if table == Table::Discrete => {
+            Ok(b.into_iter().map(u16::from).collect())
+        }
+        other => Err(unexpected(&other)),
+    });
+    (r, ms)
+}
+
+/// Poll every due block once. Returns the failure that needs a reconnect, if any.
+async fn poll_due(
+    bus: &mut Bus,
+    plan: &LinkPlan,
+    next_due: &mut [Vec<f64>],
+    shared: &FieldShared,
+    clock: &dyn Clock,
+) -> Option<Failure> {
+    for (d, device) in plan.devices.iter().enumerate() {
+        for block in &device.blocks {
+            let now_s = clock.now_s();
+            let due: Vec<usize> = block
+                .points
+                .iter()
+                .copied()
+                .filter(|&i| next_due[d][i] <= now_s)
+                .collect();
+            let Some((start, count)) = span_of(&device.points, &due) else {
+                continue;
+            };
+            // Every point of the block inside the span is refreshed by the same read.
+            let covered: Vec<usize> = block
+                .points
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    let p = &device.points[i];
+                    p.address >= start
+                        && u32::from(p.address) + u32::from(p.data_type.width())
+                            <= u32::from(start) + u32::from(count)
+                })
+                .collect();
+            for &i in &covered {
+                next_due[d][i] = now_s + device.points[i].poll_period_s.max(0.01);
+            }
+            let (result, latency_ms) =
+                read_span(bus, device.unit_id, block.table, start, count).await;
+            let now_s = clock.now_s();
+            match result {
+                Ok(regs) => {
+                    record(shared, &device.name, Ok(latency_ms));
+                    store(shared, device, &covered, Some(&regs), start, now_s);
+                }
+                Err(f) => {
+                    record(shared, &device.name, Err(&f));
+                    if let Failure::Exception(code) = f {
+                        tracing::debug!(device = %device.name, ?code, start, count, "exception");
+                        store(shared, device, &covered, None, start, now_s);
+                    } else {
+                        tracing::warn!(link = %plan.link.name, device = %device.name, failure = %f, "read failed; reconnecting");
+                        return Some(f);
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Write what is due: changed values at once, unchanged ones as a refresh after half their max
+/// age; each write is read back and compared.
+async fn write_due(
+    bus: &mut Bus,
+    plan: &LinkPlan,
+    shared: &FieldShared,
+    clock: &dyn Clock,
+) -> Option<Failure> {
+    for device in &plan.devices {
+        let due: Vec<(PointMap, Vec<u16>)> = {
+            let st = shared.lock();
+            let now_s = clock.now_s();
+            device
+                .points
+                .iter()
+                .filter_map(|p| {
+                    let slot = st.writes.get(&(device.name.clone(), p.name.clone()))?;
+                    let changed = slot.verified.as_ref() != Some(&slot.raw);
+                    let refresh = now_s - slot.verified_at_s >= (p.max_age_s / 2.0).max(1.0);
+                    if slot.failed && slot.attempted_at.is_some_and(|t| t.elapsed() < WRITE_RETRY) {
+                        return None;
+                    }
+                    (changed || refresh).then(|| (p.clone(), slot.raw.clone()))
+                })
+                .collect()
+        };
+        for (p, raw) in due {
+            let unit = device.unit_id;
+            let addr = p.address;
+            let request = match p.table {
+                Table::Holding if raw.len() == 1 => {
+                    Some(Request::WriteSingleRegister(addr, raw[0]))
+                }
+                Table::Holding => Some(Request::WriteMultipleRegisters(addr, raw.clone().into())),
+                Table::Coil => Some(Request::WriteSingleCoil(
+                    addr,
+                    raw.first().is_some_and(|&v| v != 0),
+                )),
+                Table::Input | Table::Discrete => None,
+            };
+            let (result, latency_ms) = match request {
+                Some(request) => {
+                    let (r, ms) = bus.request(unit, request).await;
+                    let r = r.and_then(|resp| match resp {
+                        Response::WriteSingleRegister(..)
+                        | Response::WriteMultipleRegisters(..)
+                        | Response::WriteSingleCoil(..) => Ok(()),
+                        other => Err(unexpected(&other)),
+                    });
+                    (r, ms)
+                }
+                None => (Err(Failure::Exception(ExceptionCode::IllegalFunction)), 0.0),
+            };
+            let verdict = match result {
+                Ok(()) => {
+                    record(shared, &device.name, Ok(latency_ms));
+                    let count = u16::try_from(raw.len()).unwrap_or(1);
+                    let (back, ms) = read_span(bus, unit, p.table, addr, count).await;
+                    match back {
+                        Ok(regs) => {
+                            record(shared, &device.name, Ok(ms));
+                            let ok = if p.table == Table::Coil {
+                                regs.first().map(|&v| v != 0) == raw.first().map(|&v| v != 0)
+                            } else {
+                                regs.get(..raw.len()) == Some(&raw[..])
+                            };
+                            if !ok {
+                                tracing::warn!(device = %device.name, point = %p.name, wrote = ?raw, read_back = ?regs, "read-back disagrees");
+                            }
+                            Ok(ok)
+                        }
+                        Err(f) => {
+                            record(shared, &device.name, Err(&f));
+                            Err(f)
+                        }
+                    }
+                }
+                Err(f) => {
+                    record(shared, &device.name, Err(&f));
+                    Err(f)
+                }
+            };
+            let now_s = clock.now_s();
+            let mut st = shared.lock();
+            let good = matches!(verdict, Ok(true));
+            if let Some(slot) = st.writes.get_mut(&(device.name.clone(), p.name.clone())) {
+                slot.attempted_at = Some(Instant::now());
+                if slot.raw == raw {
+                    slot.failed = !good;
+                    if good {
+                        slot.verified = Some(raw.clone());
+                        slot.verified_at_s = now_s;
+                    }
+                }
+            }
+            if let Some(s) = st.stats.get_mut(&device.name) {
+                s.write_failed = !good;
+            }
+            drop(st);
+            if good {
+                tracing::debug!(device = %device.name, point = %p.name, raw = ?raw, "written and verified");
+            } else {
+                tracing::warn!(device = %device.name, point = %p.name, result = ?verdict, "write failed");
+            }
+            if let Err(f) = verdict
+                && f.needs_reconnect()
+            {
+                return Some(f);
+            }
+        }
+    }
+    None
+}
+
+fn earliest_due(next_due: &[Vec<f64>]) -> f64 {
+    next_due
+        .iter()
+        .flatten()
+        .copied()
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn mark_link_failure(shared: &FieldShared, plan: &LinkPlan) {
+    let mut st = shared.lock();
+    for d in &plan.devices {
+        let s: &mut DeviceStats = st.stats.entry(d.name.clone()).or_default();
+        s.consecutive_failures = s.consecutive_failures.saturating_add(1);
+        s.errors += 1;
+    }
+}
+
+/// Run one link until the task is aborted.
+pub async fn run_link(
+    plan: LinkPlan,
+    shared: Arc<FieldShared>,
+    notify: Arc<Notify>,
+    clock: Arc<dyn Clock>,
+) {
+    let link = &plan.link;
+    let min_backoff = Duration::from_millis(link.reconnect_min_ms.max(1));
+    let max_backoff =
+        Duration::from_millis(link.reconnect_max_ms.max(link.reconnect_min_ms).max(1));
+    let request_timeout = Duration::from_millis(link.timeout_ms.max(1));
+    let mut backoff = min_backoff;
+    let mut next_due: Vec<Vec<f64>> = plan
+        .devices
+        .iter()
+        .map(|d| vec![f64::NEG_INFINITY; d.points.len()])
+        .collect();
+    loop {
+        let ctx = match timeout(request_timeout.max(Duration::from_secs(1)), connect(link)).await {
+            Ok(Ok(ctx)) => ctx,
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "connect timed out".into(),
+                };
+                tracing::warn!(link = %link.name, error = %why, retry_ms = backoff.as_millis(), "cannot connect");
+                mark_link_failure(&shared, &plan);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(max_backoff);
+                continue;
+            }
+        };
+        tracing::info!(link = %link.name, "connected");
+        let mut bus = Bus {
+            ctx,
+            gap: inter_frame_gap(link),
+            last_frame: None,
+            timeout: request_timeout,
+        };
+        let failure = loop {
+            if let Some(f) = write_due(&mut bus, &plan, &shared, clock.as_ref()).await {
+                break f;
+            }
+            if let Some(f) = poll_due(&mut bus, &plan, &mut next_due, &shared, clock.as_ref()).await
+            {
+                break f;
+            }
+            backoff = min_backoff;
+            let wait_s = earliest_due(&next_due) - clock.now_s();
+            // Wake for due reads, changed writes, and at least every second for write refreshes
+            // and retries.
+            let wait = clock.real_duration(wait_s).min(Duration::from_secs(1));
+            if !wait.is_zero() {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = notify.notified() => {}
+                }
+            }
+        };
+        // Drop the connection: a late answer would otherwise be taken for the next one.
+        drop(bus);
+        tracing::debug!(link = %link.name, %failure, retry_ms = backoff.as_millis(), "connection dropped");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(max_backoff);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(kind: LinkKind, baud: u32, parity: Parity) -> Link {
+        Link {
+            name: "l".into(),
+            kind,
+            host: None,
+            port: None,
+            serial_port: None,
+            baud,
+            parity,
+            stop_bits: 1,
+            timeout_ms: 100,
+            reconnect_min_ms: 10,
+            reconnect_max_ms: 100,
+        }
+    }
+
+    #[test]
+    fn gap_is_three_and_a_half_characters() {
+        // 9600 8N1: 10 bits per char, 3.5 chars = 35 bits = 3.645 ms.
+        assert_eq!(
+            inter_frame_gap(&link(LinkKind::RtuOverTcp, 9600, Parity::None)),
+            Duration::from_micros(3645)
+        );
+        // 9600 8E1: 11 bits.
+        assert_eq!(
+            inter_frame_gap(&link(LinkKind::Rtu, 9600, Parity::Even)),
+            Duration::from_micros(4010)
+        );
+        assert_eq!(
+            inter_frame_gap(&link(LinkKind::Rtu, 115_200, Parity::None)),
+            Duration::from_micros(1750)
+        );
+        assert_eq!(
+            inter_frame_gap(&link(LinkKind::Tcp, 9600, Parity::None)),
+            Duration::ZERO
+        );
+    }
+}

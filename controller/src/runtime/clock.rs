@@ -1,0 +1,88 @@
+//! Clocks: the wall clock for the field, a scaled clock for the accelerated rig.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Where time comes from. Controller time (`now_s`) is unix seconds; poll periods, the cycle
+/// period and ages are measured on this clock, so a scaled clock runs all of them faster.
+/// Modbus timeouts and reconnect back-off stay in real time: devices answer at their own speed.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Unix seconds now, on this clock.
+    fn now_s(&self) -> f64;
+    /// How many clock seconds pass per real second (1 for the wall clock).
+    fn speed(&self) -> f64;
+    /// The real duration of `clock_s` seconds on this clock.
+    fn real_duration(&self, clock_s: f64) -> Duration {
+        let real = clock_s / self.speed();
+        if real.is_finite() && real > 0.0 {
+            Duration::from_secs_f64(real.min(86_400.0))
+        } else {
+            Duration::ZERO
+        }
+    }
+}
+
+/// The system's wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WallClock;
+
+impl Clock for WallClock {
+    fn now_s(&self) -> f64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0)
+    }
+    fn speed(&self) -> f64 {
+        1.0
+    }
+}
+
+/// A clock that starts at the wall-clock time and runs `speed` times faster.
+#[derive(Debug, Clone, Copy)]
+pub struct ScaledClock {
+    start_unix_s: f64,
+    start: Instant,
+    speed: f64,
+}
+
+impl ScaledClock {
+    /// A clock running `speed` times faster than real time (values that are not finite and
+    /// positive give 1).
+    #[must_use]
+    pub fn new(speed: f64) -> Self {
+        Self {
+            start_unix_s: WallClock.now_s(),
+            start: Instant::now(),
+            speed: if speed.is_finite() && speed > 0.0 {
+                speed
+            } else {
+                1.0
+            },
+        }
+    }
+}
+
+impl Clock for ScaledClock {
+    fn now_s(&self) -> f64 {
+        self.start_unix_s + self.start.elapsed().as_secs_f64() * self.speed
+    }
+    fn speed(&self) -> f64 {
+        self.speed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaled_clock_runs_faster_and_periods_shrink() {
+        let c = ScaledClock::new(60.0);
+        assert_eq!(c.real_duration(60.0), Duration::from_secs(1));
+        let a = c.now_s();
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(c.now_s() - a >= 1.0);
+        assert_eq!(ScaledClock::new(f64::NAN).speed(), 1.0);
+        assert_eq!(WallClock.real_duration(-1.0), Duration::ZERO);
+    }
+}

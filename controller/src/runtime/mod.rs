@@ -1,0 +1,458 @@
+//! The runtime: tokio glue around the controller.
+//!
+//! One cycle every [`VALVE_PERIOD_S`] clock seconds: build the process image from the field
+//! readings (with ages), step the controller, add the field layer's alarms, write the commands
+//! (or, in a dry run, log them), publish to SCADA. SIGINT/SIGTERM write the safe positions and
+//! end the run; SIGHUP or a changed configuration file reloads the configuration atomically.
+
+pub mod clock;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::{self, LoadedConfig, ValveOutput};
+use crate::control::{Alarm, AlarmCode, Commands, Controller, Mode, ProcessImage, Signal};
+use crate::field::plan::{HH_VALVE_PREFIX, ROOM_PREFIX};
+use crate::field::{FieldHandle, FieldShared, plan_links};
+use crate::scada::{self, ScadaCommand, ScadaShared};
+pub use clock::{Clock, ScaledClock, WallClock};
+
+/// Period of the control cycle (valve loop), clock seconds. Demand correction runs inside the
+/// controller at its own configured period.
+pub const VALVE_PERIOD_S: f64 = 1.0;
+/// Point of the valve-actuator map holding the position feedback.
+pub const HH_VALVE_POSITION_POINT: &str = "position";
+/// Point of the valve-actuator map taking the position command.
+pub const HH_VALVE_COMMAND_POINT: &str = "command";
+/// How long shutdown waits for the safe positions to be written and verified.
+pub const SHUTDOWN_WRITE_LIMIT: Duration = Duration::from_secs(5);
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The configuration file.
+    pub config_path: PathBuf,
+    /// Poll and compute, log the writes, write nothing.
+    pub dry_run: bool,
+    /// The clock (wall, or scaled for the rig).
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Split a `"device.point"` binding.
+#[must_use]
+pub fn split_binding(binding: &str) -> Option<(&str, &str)> {
+    binding.split_once('.')
+}
+
+/// Build the process image at `now_s` from what the field layer read.
+#[must_use]
+pub fn build_image(loaded: &LoadedConfig, field: &FieldShared, now_s: f64) -> ProcessImage {
+    let cfg = &loaded.config;
+    let nodes = &cfg.rooms.nodes;
+    let mut image = ProcessImage::with_rooms(nodes.len());
+    let p = &cfg.points;
+    let bindings = [
+        (Signal::TOut, &p.t_out),
+        (Signal::T1Supply, &p.t1_supply),
+        (Signal::T1Return, &p.t1_return),
+        (Signal::T2Supply, &p.t2_supply),
+        (Signal::T2Return, &p.t2_return),
+        (Signal::Power1Kw, &p.power1_kw),
+        (Signal::Flow1M3h, &p.flow1_m3h),
+        (Signal::Valve1PosPct, &p.valve1_pos_pct),
+    ];
+    for (signal, binding) in bindings {
+        let sample = binding
+            .as_deref()
+            .and_then(split_binding)
+            .and_then(|(d, pt)| field.sample(d, pt, now_s));
+        image.set(signal, sample);
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        image.rooms[i] = field.sample(
+            &format!("{ROOM_PREFIX}{}", n.id),
+            &cfg.rooms.temperature_point,
+            now_s,
+        );
+        if n.valve_link.is_some() {
+            image.hh_valve_pos_pct[i] = field.sample(
+                &format!("{HH_VALVE_PREFIX}{}", n.id),
+                HH_VALVE_POSITION_POINT,
+                now_s,
+            );
+        }
+    }
+    image
+}
+
+/// The writes a set of commands asks for: `(device, point, value)`.
+#[must_use]
+pub fn planned_writes(loaded: &LoadedConfig, cmds: &Commands) -> Vec<(String, String, f64)> {
+    let cfg = &loaded.config;
+    let mut out = Vec::new();
+    if cfg.valve1.output == ValveOutput::Position
+        && let Some((d, p)) = cfg.points.valve1_cmd.as_deref().and_then(split_binding)
+        && cmds.valve1_pct.is_finite()
+    {
+        out.push((d.to_owned(), p.to_owned(), cmds.valve1_pct));
+    }
+    for (n, pct) in cfg.rooms.nodes.iter().zip(&cmds.hh_valves_pct) {
+        if let Some(pct) = pct
+            && n.valve_link.is_some()
+            && pct.is_finite()
+        {
+            out.push((
+                format!("{HH_VALVE_PREFIX}{}", n.id),
+                HH_VALVE_COMMAND_POINT.to_owned(),
+                *pct,
+            ));
+        }
+    }
+    out
+}
+
+/// Alarms the field layer raises (501 device not answering, 502 write failed), with the time
+/// each was raised.
+#[derive(Debug, Default)]
+struct FieldAlarms {
+    comm_lost_since_s: Option<f64>,
+    write_failed_since_s: Option<f64>,
+}
+
+impl FieldAlarms {
+    fn update(&mut self, comm_lost: bool, write_failed: bool, now_s: f64) -> Vec<Alarm> {
+        let changes = |flag: bool, since: &mut Option<f64>, code: AlarmCode| {
+            match (flag, *since) {
+                (true, None) => {
+                    *since = Some(now_s);
+                    tracing::warn!(code = code.number(), "alarm raised: {}", code.text());
+                }
+                (false, Some(_)) => {
+                    *since = None;
+                    tracing::info!(code = code.number(), "alarm cleared: {}", code.text());
+                }
+                _ => {}
+            }
+            since.map(|since_s| Alarm { code, since_s })
+        };
+        let a = changes(
+            comm_lost,
+            &mut self.comm_lost_since_s,
+            AlarmCode::DeviceCommLost,
+        );
+        let b = changes(
+            write_failed,
+            &mut self.write_failed_since_s,
+            AlarmCode::WriteFailed,
+        );
+        a.into_iter().chain(b).collect()
+    }
+}
+
+/// Settings SCADA can change, as the runtime keeps them.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    demand_enabled: bool,
+    manual_pct: f64,
+}
+
+struct Runtime {
+    opts: RunOptions,
+    loaded: LoadedConfig,
+    controller: Controller,
+    field: FieldHandle,
+    field_alarms: FieldAlarms,
+    settings: Settings,
+    scada_shared: Arc<ScadaShared>,
+    scada_task: Option<JoinHandle<()>>,
+    dry_run_last: HashMap<(String, String), Vec<u16>>,
+    config_mtime: Option<SystemTime>,
+    last_alarm_codes: Vec<u16>,
+}
+
+fn mtime(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+impl Runtime {
+    fn cycle(&mut self) {
+        let now_s = self.opts.clock.now_s();
+        let image = build_image(&self.loaded, self.field.shared(), now_s);
+        let mut cmds = self.controller.step(now_s, &image);
+        let (comm_lost, write_failed) = self.field.shared().alarm_conditions();
+        let field_alarms = self.field_alarms.update(comm_lost, write_failed, now_s);
+        cmds.alarms.extend(field_alarms);
+        let codes: Vec<u16> = cmds.alarms.iter().map(|a| a.code.number()).collect();
+        if codes != self.last_alarm_codes {
+            tracing::info!(alarms = ?codes, "active alarms");
+            self.last_alarm_codes = codes;
+        }
+        tracing::debug!(
+            setpoint_c = ?cmds.explanation.setpoint_c,
+            valve1_pct = cmds.valve1_pct,
+            limiter = ?cmds.explanation.active_limiter.map(|l| l.name()),
+            demand_shift_k = cmds.explanation.demand_shift_k,
+            "cycle"
+        );
+        self.write(&cmds);
+        self.publish(&cmds, &image);
+    }
+
+    fn write(&mut self, cmds: &Commands) {
+        for (device, point, value) in planned_writes(&self.loaded, cmds) {
+            if self.opts.dry_run {
+                let raw = self
+                    .field
+                    .point_map(&device, &point)
+                    .and_then(|p| p.encode(value))
+                    .unwrap_or_default();
+                let key = (device.clone(), point.clone());
+                if self.dry_run_last.get(&key) != Some(&raw) {
+                    tracing::info!(%device, %point, value, ?raw, "dry run: would write");
+                    self.dry_run_last.insert(key, raw);
+                }
+            } else if let Err(e) = self.field.set_write(&device, &point, value) {
+                tracing::warn!(%device, %point, value, error = %e, "command not written");
+            }
+        }
+    }
+
+    fn publish(&self, cmds: &Commands, image: &ProcessImage) {
+        let devices: Vec<_> = {
+            let stats = self.field.shared().stats();
+            self.field
+                .plans()
+                .iter()
+                .flat_map(|p| &p.devices)
+                .map(|d| {
+                    (
+                        d.name.clone(),
+                        stats.get(&d.name).cloned().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        };
+        let mode = self.controller.mode();
+        self.scada_shared
+            .set_input(scada::input_image(cmds, image, mode.code(), &devices));
+        self.scada_shared.set_settings(&[
+            self.controller.operator_shift_k(),
+            f64::from(mode.code()),
+            self.controller.room_target_c(),
+            f64::from(u8::from(self.settings.demand_enabled)),
+            self.settings.manual_pct,
+        ]);
+    }
+
+    fn apply_scada(&mut self, cmd: ScadaCommand) {
+        match cmd {
+            ScadaCommand::CurveShiftK(k) => self.controller.set_operator_shift_k(k),
+            ScadaCommand::RoomTargetC(c) => self.controller.set_room_target_c(c),
+            ScadaCommand::DemandEnabled(on) => {
+                self.settings.demand_enabled = on;
+                self.controller.set_demand_enabled(on);
+            }
+            ScadaCommand::OperatingMode(code) => self.controller.set_mode(match code {
+                1 => Mode::Off,
+                2 => Mode::Manual(self.settings.manual_pct),
+                _ => Mode::Auto,
+            }),
+            ScadaCommand::Valve1ManualPct(p) => {
+                self.settings.manual_pct = p;
+                if matches!(self.controller.mode(), Mode::Manual(_)) {
+                    self.controller.set_mode(Mode::Manual(p));
+                }
+            }
+        }
+    }
+
+    async fn reload(&mut self, why: &str) {
+        tracing::info!(reason = why, path = %self.opts.config_path.display(), "reloading configuration");
+        let new = match config::load(&self.opts.config_path) {
+            Ok(new) => new,
+            Err(problems) => {
+                for p in &problems.0 {
+                    tracing::error!("{p}");
+                }
+                tracing::error!(
+                    problems = problems.0.len(),
+                    "configuration rejected; keeping the configuration in force"
+                );
+                return;
+            }
+        };
+        let new_plans = plan_links(&new);
+        let scada_changed = new.config.scada != self.loaded.config.scada;
+        let mut new_scada = None;
+        if scada_changed && new.config.scada.enabled {
+            let s = &new.config.scada;
+            match scada::serve(&s.listen, s.max_connections, Arc::clone(&self.scada_shared)).await {
+                Ok(started) => new_scada = Some(started),
+                Err(e)
+                    if self.scada_task.is_some() && s.listen == self.loaded.config.scada.listen =>
+                {
+                    // Same address still bound by the old server: restart it below.
+                    tracing::debug!(error = %e, "SCADA address busy; restarting in place");
+                }
+                Err(e) => {
+                    tracing::error!(listen = %s.listen, error = %e, "SCADA cannot listen; keeping the configuration in force");
+                    return;
+                }
+            }
+        }
+        // Everything checked: apply at once.
+        self.controller.reconfigure(&new.config);
+        if new_plans != self.field.plans() {
+            tracing::info!("links or devices changed: restarting the field tasks");
+            self.field.stop();
+            self.field = FieldHandle::start(
+                new_plans,
+                Arc::clone(&self.opts.clock),
+                Arc::clone(self.field.shared()),
+            );
+        }
+        if scada_changed {
+            if let Some(t) = self.scada_task.take() {
+                t.abort();
+            }
+            if new_scada.is_none() && new.config.scada.enabled {
+                let s = &new.config.scada;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                match scada::serve(&s.listen, s.max_connections, Arc::clone(&self.scada_shared))
+                    .await
+                {
+                    Ok(started) => new_scada = Some(started),
+                    Err(e) => {
+                        tracing::error!(listen = %s.listen, error = %e, "SCADA cannot listen")
+                    }
+                }
+            }
+            if let Some((addr, task)) = new_scada {
+                tracing::info!(%addr, "SCADA slave listening");
+                self.scada_task = Some(task);
+            }
+        }
+        self.scada_shared
+            .set_access(new.config.scada.writable.clone(), new.config.scada.unit_id);
+        self.loaded = new;
+        tracing::info!("configuration reloaded");
+    }
+
+    async fn shutdown(&mut self, signal_name: &str) {
+        tracing::info!(signal = signal_name, "stopping: writing safe positions");
+        let safe = self.controller.safe_commands();
+        if self.opts.dry_run {
+            for (device, point, value) in planned_writes(&self.loaded, &safe) {
+                tracing::info!(%device, %point, value, "dry run: would write safe position");
+            }
+        } else {
+            self.write(&safe);
+            if self.field.flush_writes(SHUTDOWN_WRITE_LIMIT).await {
+                tracing::info!("safe positions written");
+            } else {
+                tracing::error!("safe positions not confirmed by every device");
+            }
+        }
+        self.field.stop();
+        if let Some(t) = self.scada_task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// Load the configuration and run until SIGINT or SIGTERM.
+///
+/// # Errors
+/// The configuration is invalid (every problem listed), or a signal handler or the SCADA
+/// address cannot be set up.
+pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
+    let loaded = config::load(&opts.config_path).map_err(|p| anyhow::anyhow!("{p}"))?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let controller = Controller::new(&loaded.config);
+    let shared = Arc::new(FieldShared::default());
+    let field = FieldHandle::start(plan_links(&loaded), Arc::clone(&opts.clock), shared);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let scada_cfg = loaded.config.scada.clone();
+    let scada_shared = Arc::new(ScadaShared::new(
+        scada_cfg.writable.clone(),
+        scada_cfg.unit_id,
+        tx,
+    ));
+    let scada_task = if scada_cfg.enabled {
+        let (addr, task) = scada::serve(
+            &scada_cfg.listen,
+            scada_cfg.max_connections,
+            Arc::clone(&scada_shared),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("SCADA cannot listen on {}: {e}", scada_cfg.listen))?;
+        tracing::info!(%addr, "SCADA slave listening");
+        Some(task)
+    } else {
+        None
+    };
+    let settings = Settings {
+        demand_enabled: loaded.config.demand.enabled,
+        manual_pct: loaded.config.safety.valve1_safe_pct,
+    };
+    tracing::info!(
+        site = %loaded.config.site.name,
+        links = loaded.config.links.len(),
+        dry_run = opts.dry_run,
+        speed = opts.clock.speed(),
+        "heatctl running"
+    );
+    let mut rt = Runtime {
+        config_mtime: mtime(&opts.config_path),
+        opts,
+        loaded,
+        controller,
+        field,
+        field_alarms: FieldAlarms::default(),
+        settings,
+        scada_shared,
+        scada_task,
+        dry_run_last: HashMap::new(),
+        last_alarm_codes: Vec::new(),
+    };
+    let mut tick = tokio::time::interval(
+        rt.opts
+            .clock
+            .real_duration(VALVE_PERIOD_S)
+            .max(Duration::from_millis(1)),
+    );
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                rt.cycle();
+                let m = mtime(&rt.opts.config_path);
+                if m.is_some() && m != rt.config_mtime {
+                    rt.config_mtime = m;
+                    rt.reload("configuration file changed").await;
+                }
+            }
+            Some(cmd) = rx.recv() => rt.apply_scada(cmd),
+            _ = sighup.recv() => {
+                rt.config_mtime = mtime(&rt.opts.config_path);
+                rt.reload("SIGHUP").await;
+            }
+            _ = sigint.recv() => {
+                rt.shutdown("SIGINT").await;
+                return Ok(());
+            }
+            _ = sigterm.recv() => {
+                rt.shutdown("SIGTERM").await;
+                return Ok(());
+            }
+        }
+    }
+}

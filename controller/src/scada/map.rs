@@ -1,0 +1,438 @@
+//! The SCADA register map: one table that both the slave and `heatctl scada-map` read.
+
+/// How a register holds its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Signed 16-bit, value × 10; 0x8000 (-32768) when unknown.
+    I16Tenths,
+    /// Signed 16-bit, value × 100; 0x8000 (-32768) when unknown.
+    I16Hundredths,
+    /// Unsigned 16-bit, the value itself (codes, counts, flags); 0xFFFF when unknown.
+    U16,
+}
+
+impl Encoding {
+    /// Short form for the Markdown table.
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            Encoding::I16Tenths => "i16 ×10",
+            Encoding::I16Hundredths => "i16 ×100",
+            Encoding::U16 => "u16",
+        }
+    }
+
+    /// Raw register for an engineering value (`None`: unknown).
+    #[must_use]
+    pub fn encode(self, value: Option<f64>) -> u16 {
+        let scaled = |v: f64, k: f64| {
+            let r = (v * k).round();
+            if r.is_finite() && (-32767.0..=32767.0).contains(&r) {
+                (r as i16) as u16
+            } else {
+                0x8000
+            }
+        };
+        match (self, value) {
+            (Encoding::I16Tenths, Some(v)) => scaled(v, 10.0),
+            (Encoding::I16Hundredths, Some(v)) => scaled(v, 100.0),
+            (Encoding::I16Tenths | Encoding::I16Hundredths, None) => 0x8000,
+            (Encoding::U16, Some(v)) if v.is_finite() => v.round().clamp(0.0, 65535.0) as u16,
+            (Encoding::U16, _) => 0xFFFF,
+        }
+    }
+
+    /// Engineering value of a raw register.
+    #[must_use]
+    pub fn decode(self, raw: u16) -> f64 {
+        match self {
+            Encoding::I16Tenths => f64::from(raw as i16) / 10.0,
+            Encoding::I16Hundredths => f64::from(raw as i16) / 100.0,
+            Encoding::U16 => f64::from(raw),
+        }
+    }
+}
+
+/// One register of the map.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RegisterDef {
+    /// 0-based protocol address.
+    pub address: u16,
+    /// Name (for holding registers: the name in `scada.writable`).
+    pub name: &'static str,
+    /// How the value is held.
+    pub encoding: Encoding,
+    /// Unit.
+    pub unit: &'static str,
+    /// What it is.
+    pub description: &'static str,
+    /// Accepted engineering range of a write (holding registers).
+    pub range: Option<(f64, f64)>,
+}
+
+const fn input(
+    address: u16,
+    name: &'static str,
+    encoding: Encoding,
+    unit: &'static str,
+    description: &'static str,
+) -> RegisterDef {
+    RegisterDef {
+        address,
+        name,
+        encoding,
+        unit,
+        description,
+        range: None,
+    }
+}
+
+/// Input registers (function 04), read-only.
+pub const INPUT_REGISTERS: &[RegisterDef] = &[
+    input(0, "t_out", Encoding::I16Tenths, "°C", "Outdoor temperature"),
+    input(
+        1,
+        "t1_supply",
+        Encoding::I16Tenths,
+        "°C",
+        "Primary supply temperature",
+    ),
+    input(
+        2,
+        "t1_return",
+        Encoding::I16Tenths,
+        "°C",
+        "Primary return temperature",
+    ),
+    input(
+        3,
+        "t2_supply",
+        Encoding::I16Tenths,
+        "°C",
+        "Secondary supply temperature",
+    ),
+    input(
+        4,
+        "t2_return",
+        Encoding::I16Tenths,
+        "°C",
+        "Secondary return temperature",
+    ),
+    input(5, "power1_kw", Encoding::U16, "kW", "Heat-meter power"),
+    input(
+        6,
+        "flow1_m3h",
+        Encoding::I16Tenths,
+        "m³/h",
+        "Heat-meter flow",
+    ),
+    input(
+        7,
+        "valve1_pos_pct",
+        Encoding::I16Tenths,
+        "%",
+        "Primary valve position feedback",
+    ),
+    input(
+        8,
+        "signals_valid",
+        Encoding::U16,
+        "bits",
+        "Bit n set: signal at register n is valid and fresh",
+    ),
+    input(
+        10,
+        "setpoint_c",
+        Encoding::I16Tenths,
+        "°C",
+        "Secondary supply setpoint in force",
+    ),
+    input(
+        11,
+        "curve_c",
+        Encoding::I16Tenths,
+        "°C",
+        "Heating-curve value before shifts and limiters",
+    ),
+    input(
+        12,
+        "base_shift_k",
+        Encoding::I16Tenths,
+        "K",
+        "Curve shift (configured or from SCADA)",
+    ),
+    input(
+        13,
+        "demand_shift_k",
+        Encoding::I16Tenths,
+        "K",
+        "Shift from room-temperature demand correction",
+    ),
+    input(
+        14,
+        "valve_demand_shift_k",
+        Encoding::I16Tenths,
+        "K",
+        "Shift from household-valve trim and respond",
+    ),
+    input(
+        15,
+        "active_limiter",
+        Encoding::U16,
+        "code",
+        "Limiter in force: 0 none, 1 return1, 2 return difference, 3 power, 4 setback, 5 boost, 6 rate, 7 clamp, 8 summer",
+    ),
+    input(
+        16,
+        "supervisor",
+        Encoding::U16,
+        "code",
+        "Safety override: 0 none, 1 hold on sensor loss, 2 safe position, 3 frost, 4 over-temperature cut",
+    ),
+    input(
+        17,
+        "heating_on",
+        Encoding::U16,
+        "0/1",
+        "Heating on (not in summer cut-off or mode off)",
+    ),
+    input(
+        18,
+        "valve1_cmd_pct",
+        Encoding::I16Tenths,
+        "%",
+        "Primary valve command",
+    ),
+    input(
+        19,
+        "mode",
+        Encoding::U16,
+        "code",
+        "Operating mode: 0 auto, 1 off, 2 manual",
+    ),
+    input(
+        20,
+        "rooms_expected",
+        Encoding::U16,
+        "count",
+        "Room nodes expected (not vacant, not excluded)",
+    ),
+    input(
+        21,
+        "rooms_used",
+        Encoding::U16,
+        "count",
+        "Room nodes used by demand correction",
+    ),
+    input(
+        22,
+        "rooms_percentile_c",
+        Encoding::I16Hundredths,
+        "°C",
+        "Chosen percentile of room temperatures",
+    ),
+    input(
+        23,
+        "rooms_median_c",
+        Encoding::I16Hundredths,
+        "°C",
+        "Median room temperature",
+    ),
+    input(
+        24,
+        "outdoor_used_c",
+        Encoding::I16Tenths,
+        "°C",
+        "Outdoor temperature the controller uses (after fallbacks)",
+    ),
+    input(
+        25,
+        "damped_outdoor_c",
+        Encoding::I16Tenths,
+        "°C",
+        "Damped outdoor temperature",
+    ),
+    input(30, "alarm_count", Encoding::U16, "count", "Active alarms"),
+    input(
+        31,
+        "alarm_codes",
+        Encoding::U16,
+        "code",
+        "Registers 31-46: codes of up to 16 active alarms, 0 after the last",
+    ),
+    input(
+        50,
+        "devices_total",
+        Encoding::U16,
+        "count",
+        "Field devices polled (room nodes and valves included)",
+    ),
+    input(
+        51,
+        "devices_lost",
+        Encoding::U16,
+        "count",
+        "Field devices not answering",
+    ),
+    input(
+        100,
+        "device_health",
+        Encoding::U16,
+        "",
+        "Registers 100 + 4·i (i = device index, links in order, up to 64): +0 bit 0 answering, bit 1 write failed; +1 requests (mod 65536); +2 errors (mod 65536); +3 last latency ms (0xFFFF unknown)",
+    ),
+];
+
+/// Number of alarm-code registers.
+pub const ALARM_SLOTS: u16 = 16;
+/// First device-health register.
+pub const DEVICE_HEALTH_BASE: u16 = 100;
+/// Registers per device in the health block.
+pub const DEVICE_HEALTH_STRIDE: u16 = 4;
+/// Most devices in the health block.
+pub const DEVICE_HEALTH_MAX: u16 = 64;
+/// Size of the input-register image.
+pub const INPUT_IMAGE_LEN: u16 = DEVICE_HEALTH_BASE + DEVICE_HEALTH_STRIDE * DEVICE_HEALTH_MAX;
+
+const fn holding(
+    address: u16,
+    name: &'static str,
+    encoding: Encoding,
+    unit: &'static str,
+    description: &'static str,
+    lo: f64,
+    hi: f64,
+) -> RegisterDef {
+    RegisterDef {
+        address,
+        name,
+        encoding,
+        unit,
+        description,
+        range: Some((lo, hi)),
+    }
+}
+
+/// Holding registers (functions 03, 06, 16): settings. Writable only when named in
+/// `scada.writable`; otherwise a write answers exception 02, out of range exception 03.
+pub const HOLDING_REGISTERS: &[RegisterDef] = &[
+    holding(
+        0,
+        "curve_shift_k",
+        Encoding::I16Tenths,
+        "K",
+        "Parallel shift of the heating curve",
+        -30.0,
+        30.0,
+    ),
+    holding(
+        1,
+        "operating_mode",
+        Encoding::U16,
+        "code",
+        "0 auto, 1 off, 2 manual (valve at valve1_manual_pct)",
+        0.0,
+        2.0,
+    ),
+    holding(
+        2,
+        "room_target_c",
+        Encoding::I16Tenths,
+        "°C",
+        "Room target of the demand correction",
+        12.0,
+        26.0,
+    ),
+    holding(
+        3,
+        "demand_enabled",
+        Encoding::U16,
+        "0/1",
+        "Demand correction from room temperatures on/off",
+        0.0,
+        1.0,
+    ),
+    holding(
+        4,
+        "valve1_manual_pct",
+        Encoding::I16Tenths,
+        "%",
+        "Primary valve position in manual mode",
+        0.0,
+        100.0,
+    ),
+];
+
+/// Index of a holding register by name.
+#[must_use]
+pub fn holding_index(name: &str) -> Option<usize> {
+    HOLDING_REGISTERS.iter().position(|r| r.name == name)
+}
+
+/// The register map as Markdown (what `heatctl scada-map` prints and the README carries).
+#[must_use]
+pub fn markdown() -> String {
+    let mut s = String::new();
+    s.push_str("### Input registers (function 04, read-only)\n\n");
+    s.push_str("| address | name | type | unit | meaning |\n|---|---|---|---|---|\n");
+    for r in INPUT_REGISTERS {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            r.address,
+            r.name,
+            r.encoding.describe(),
+            r.unit,
+            r.description
+        ));
+    }
+    s.push_str(
+        "\nUnknown values read 0x8000 (-32768) in signed registers and 0xFFFF in unsigned ones.\n",
+    );
+    s.push_str("\n### Holding registers (functions 03, 06, 16)\n\n");
+    s.push_str("| address | name | type | unit | range | meaning |\n|---|---|---|---|---|---|\n");
+    for r in HOLDING_REGISTERS {
+        let range = r
+            .range
+            .map_or(String::new(), |(lo, hi)| format!("{lo} .. {hi}"));
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            r.address,
+            r.name,
+            r.encoding.describe(),
+            r.unit,
+            range,
+            r.description
+        ));
+    }
+    s.push_str("\nA holding register is writable only when its name is listed in `scada.writable`; a write to any other address answers exception 02 (illegal data address), a value outside the range exception 03 (illegal data value), and nothing changes. Multi-register writes are checked whole before anything is applied.\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_unique_and_inside_the_image() {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in INPUT_REGISTERS {
+            assert!(seen.insert(r.address), "{}", r.name);
+            assert!(r.address < INPUT_IMAGE_LEN);
+        }
+        for (i, r) in HOLDING_REGISTERS.iter().enumerate() {
+            assert_eq!(usize::from(r.address), i);
+            assert!(crate::config::SCADA_WRITABLE.contains(&r.name));
+        }
+    }
+
+    #[test]
+    fn encodings_round_trip_and_mark_unknown() {
+        assert_eq!(Encoding::I16Tenths.encode(Some(-12.34)), (-123i16) as u16);
+        assert_eq!(Encoding::I16Tenths.decode((-123i16) as u16), -12.3);
+        assert_eq!(Encoding::I16Tenths.encode(None), 0x8000);
+        assert_eq!(Encoding::I16Tenths.encode(Some(f64::NAN)), 0x8000);
+        assert_eq!(Encoding::U16.encode(Some(70_000.0)), 65535);
+        assert_eq!(Encoding::U16.encode(None), 0xFFFF);
+        assert!(markdown().contains("| 0 | curve_shift_k |"));
+    }
+}
