@@ -1,0 +1,140 @@
+//! The `heatctl` command line: check, curve, scada-map, and run refusing a bad configuration.
+
+#[path = "peers/support.rs"]
+mod support;
+
+use std::process::Command;
+
+use support::*;
+
+fn heatctl(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_heatctl"))
+        .args(args)
+        .output()
+        .expect("run heatctl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn example() -> String {
+    format!(
+        "{}/../config/substation.example.toml",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Every line is `FILE:LINE:COL: ...` with numeric line and column.
+fn assert_located(stderr: &str, file: &str) {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for l in &lines {
+        let rest = l
+            .strip_prefix(file)
+            .unwrap_or_else(|| panic!("not located: {l}"));
+        let mut parts = rest.splitn(4, ':');
+        assert_eq!(parts.next(), Some(""), "{l}");
+        assert!(
+            parts.next().is_some_and(|n| n.parse::<u32>().is_ok()),
+            "line: {l}"
+        );
+        assert!(
+            parts.next().is_some_and(|n| n.parse::<u32>().is_ok()),
+            "column: {l}"
+        );
+    }
+}
+
+#[test]
+fn check_accepts_the_example() {
+    let (code, out, _) = heatctl(&["check", "--config", &example()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("valid"));
+}
+
+#[test]
+fn check_and_run_list_every_problem_and_exit_2() {
+    let text = format!(
+        "{HEAD}colour = \"red\"\n{}{}[points]\nt2_supply = \"nosuch.t2_supply\"\nvalve1_cmd = \"plc.valve1_cmd\"\n\
+         [scada]\nmax_connections = \"many\"\n",
+        link_toml("l", "tcp", 1502, 500),
+        device_toml("plc", "l", 1, "substation-io.toml")
+    );
+    let path = temp_file("bad.toml", &text);
+    let file = path.display().to_string();
+    let (code, _, err) = heatctl(&["check", "--config", &file]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("colour"), "unknown key reported: {err}");
+    assert!(
+        err.contains("max_connections"),
+        "wrong type reported: {err}"
+    );
+    assert_located(&err, &file);
+
+    // A structurally valid file with an unknown device reference.
+    let text = format!(
+        "{HEAD}{}{}[points]\nt2_supply = \"nosuch.t2_supply\"\nvalve1_cmd = \"plc.valve1_cmd\"\n",
+        link_toml("l", "tcp", 1502, 500),
+        device_toml("plc", "l", 1, "substation-io.toml")
+    );
+    let path = temp_file("badref.toml", &text);
+    let file = path.display().to_string();
+    let (code, _, err) = heatctl(&["check", "--config", &file]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nosuch"), "{err}");
+    let (code, _, run_err) = heatctl(&["run", "--config", &file]);
+    assert_eq!(code, 2, "run refuses at start: {run_err}");
+    assert!(run_err.contains("nosuch"), "{run_err}");
+}
+
+#[test]
+fn check_rejects_overlapping_writable_registers() {
+    let map = "[device]\nmodel = \"m\"\n\
+               [[points]]\nname = \"a\"\ntable = \"holding\"\naddress = 0\ntype = \"u32\"\nwritable = true\n\
+               [[points]]\nname = \"b\"\ntable = \"holding\"\naddress = 1\ntype = \"u16\"\nwritable = true\n";
+    let map_path = temp_file("overlap.toml", map);
+    let text = format!(
+        "{HEAD}{}[[devices]]\nname = \"d\"\nlink = \"l\"\nunit_id = 1\nmap = \"{}\"\n[points]\nt2_supply = \"d.a\"\nvalve1_cmd = \"d.b\"\n",
+        link_toml("l", "tcp", 1502, 500),
+        map_path.display()
+    );
+    let path = temp_file("cfg.toml", &text);
+    let (code, _, err) = heatctl(&["check", "--config", &path.display().to_string()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("overlaps"), "{err}");
+}
+
+#[test]
+fn curve_table_and_svg() {
+    let svg = temp_file("curve.svg", "");
+    let (code, out, err) = heatctl(&[
+        "curve",
+        "--config",
+        &example(),
+        "--svg",
+        &svg.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("| -30 | 75.0 |"), "{out}");
+    assert!(out.contains("| 0 | 51.0 |"), "{out}");
+    assert!(out.contains("| 20 | 25.0 |"), "{out}");
+    let text = std::fs::read_to_string(&svg).expect("svg written");
+    assert!(
+        text.starts_with("<svg") && text.contains("<polyline"),
+        "an SVG with a line"
+    );
+    let (_, fine, _) = heatctl(&["curve", "--config", &example(), "--step-k", "1"]);
+    assert_eq!(fine.lines().count(), 2 + 51);
+}
+
+#[test]
+fn scada_map_prints_the_table_the_slave_uses() {
+    let (code, out, _) = heatctl(&["scada-map"]);
+    assert_eq!(code, 0);
+    assert_eq!(out, heatctl::scada::map::markdown());
+    for r in heatctl::scada::map::HOLDING_REGISTERS {
+        assert!(out.contains(r.name));
+    }
+}

@@ -1,0 +1,169 @@
+//! `heatctl run --dry-run` writes nothing; a bad configuration on reload changes nothing; a good
+//! one on SIGHUP is applied; SIGINT ends the run with exit 0.
+
+#[path = "peers/support.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::*;
+
+fn config(peer_port: u16, scada_port: u16, writable: &str) -> String {
+    format!(
+        "{HEAD}{}{}[points]\nt2_supply = \"plc.t2_supply\"\nvalve1_pos_pct = \"plc.valve1_pos\"\n\
+         valve1_cmd = \"plc.valve1_cmd\"\n\
+         [scada]\nenabled = true\nlisten = \"127.0.0.1:{scada_port}\"\nwritable = [{writable}]\n",
+        link_toml("plc_link", "tcp", peer_port, 500),
+        device_toml("plc", "plc_link", 1, "substation-io.toml"),
+    )
+}
+
+fn log_has(path: &Path, needle: &str) -> Option<()> {
+    std::fs::read_to_string(path)
+        .ok()
+        .filter(|l| l.contains(needle))
+        .map(|_| ())
+}
+
+fn kill(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill {sig}");
+}
+
+#[test]
+fn dry_run_and_reload() {
+    let py = python();
+    if !require("pymodbus 3.16.1", py.is_some()) || !require("mbpoll", mbpoll_found()) {
+        return;
+    }
+    let py = py.expect("checked");
+    let peer_port = free_port();
+    let scada_port = free_port();
+    let _peer = start_pymodbus(
+        &py,
+        peer_port,
+        "tcp",
+        &format!(r#"[{{"id": 1, "ir": {PLC_IR:?}, "hr": [0]}}]"#),
+    );
+    let path = temp_file(
+        "reload.toml",
+        &config(peer_port, scada_port, "\"curve_shift_k\""),
+    );
+    let log_path = path.with_extension("log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_heatctl"))
+        .args(["run", "--dry-run", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start heatctl");
+    let mut heatctl = Peer(child);
+    let pid = heatctl.0.id();
+    let sp = scada_port.to_string();
+    let pp = peer_port.to_string();
+    let read_peer_hr0 = || {
+        let (_, out) = mbpoll(&[
+            "-m",
+            "tcp",
+            "-a",
+            "1",
+            "-1",
+            "-p",
+            &pp,
+            "-t",
+            "4",
+            "-r",
+            "1",
+            "-c",
+            "1",
+            "127.0.0.1",
+        ]);
+        mbpoll_values(&out).first().copied()
+    };
+    let write_scada = |reg: &str, value: &str| {
+        mbpoll(&[
+            "-m",
+            "tcp",
+            "-a",
+            "1",
+            "-1",
+            "-p",
+            &sp,
+            "-t",
+            "4",
+            "-r",
+            reg,
+            "127.0.0.1",
+            value,
+        ])
+        .0
+    };
+
+    assert!(
+        wait_for(Duration::from_secs(10), || log_has(
+            &log_path,
+            "dry run: would write"
+        ))
+        .is_some(),
+        "the dry run logs the writes it would make"
+    );
+    assert_eq!(read_peer_hr0(), Some(0), "dry run writes nothing");
+
+    // A broken file: rejected, old configuration kept, SCADA still serving.
+    std::fs::write(&path, "[site]\nname = 3\nunknown_key = true\n").expect("write bad config");
+    assert!(
+        wait_for(Duration::from_secs(10), || log_has(
+            &log_path,
+            "configuration rejected"
+        ))
+        .is_some(),
+        "a changed file is noticed and rejected"
+    );
+    assert!(write_scada("1", "10"), "old allowlist still in force");
+    assert!(!write_scada("3", "200"), "room_target_c not yet writable");
+
+    // A good file and SIGHUP: applied.
+    std::fs::write(
+        &path,
+        config(
+            peer_port,
+            scada_port,
+            "\"curve_shift_k\", \"room_target_c\"",
+        ),
+    )
+    .expect("write good config");
+    kill(pid, "-HUP");
+    assert!(
+        wait_for(Duration::from_secs(10), || log_has(
+            &log_path,
+            "configuration reloaded"
+        ))
+        .is_some(),
+        "reloaded"
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || write_scada("3", "200")
+            .then_some(()))
+        .is_some(),
+        "new allowlist in force"
+    );
+
+    kill(pid, "-INT");
+    let status = wait_for(Duration::from_secs(10), || {
+        heatctl.0.try_wait().ok().flatten()
+    })
+    .expect("exits after SIGINT");
+    assert!(status.success());
+    assert_eq!(
+        read_peer_hr0(),
+        Some(0),
+        "dry run writes nothing, not even on shutdown"
+    );
+}
