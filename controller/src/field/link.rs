@@ -76,8 +76,12 @@ impl Bus {
         unit_id: u8,
         request: Request<'static>,
     ) -> (Result<Response, Failure>, f64) {
-        if let Some(last) = self.last_frame {
-            tokio::time::sleep_until(last + self.gap).await;
+        // The bus gap (RTU). Only sleep when it has not passed yet: the timer rounds up to the
+        // next millisecond, which would cost every TCP request a millisecond.
+        if let Some(until) = self.last_frame.map(|last| last + self.gap)
+            && until > Instant::now()
+        {
+            tokio::time::sleep_until(until).await;
         }
         self.ctx.set_slave(Slave(unit_id));
         let started = Instant::now();
@@ -139,7 +143,12 @@ async fn connect(link: &Link) -> std::io::Result<Context> {
 
 fn record(shared: &FieldShared, device: &str, r: Result<f64, &Failure>) {
     let mut st = shared.lock();
-    let s = st.stats.entry(device.to_owned()).or_default();
+    if !st.stats.contains_key(device) {
+        st.stats.insert(device.to_owned(), DeviceStats::default());
+    }
+    let Some(s) = st.stats.get_mut(device) else {
+        return;
+    };
     s.requests += 1;
     match r {
         Ok(latency_ms) => {
@@ -183,15 +192,25 @@ fn store(
             },
             None => (None, None),
         };
-        st.readings.insert(
-            (device.name.clone(), p.name.clone()),
-            PointReading {
-                value,
-                error,
-                read_at_s: now_s,
-                max_age_s: p.max_age_s,
-            },
-        );
+        let reading = PointReading {
+            value,
+            error,
+            read_at_s: now_s,
+            max_age_s: p.max_age_s,
+        };
+        match st
+            .readings
+            .get_mut(&device.name)
+            .and_then(|d| d.get_mut(&p.name))
+        {
+            Some(slot) => *slot = reading,
+            None => {
+                st.readings
+                    .entry(device.name.clone())
+                    .or_default()
+                    .insert(p.name.clone(), reading);
+            }
+        }
     }
 }
 
@@ -223,14 +242,16 @@ async fn read_span(
     (r, ms)
 }
 
-/// Poll every due block once. Returns the failure that needs a reconnect, if any.
+/// Poll every due block once. Returns how many reads were made, or the failure that needs a
+/// reconnect.
 async fn poll_due(
     bus: &mut Bus,
     plan: &LinkPlan,
     next_due: &mut [Vec<f64>],
     shared: &FieldShared,
     clock: &dyn Clock,
-) -> Option<Failure> {
+) -> Result<usize, Failure> {
+    let mut reads = 0;
     for (d, device) in plan.devices.iter().enumerate() {
         for block in &device.blocks {
             let now_s = clock.now_s();
@@ -258,6 +279,7 @@ async fn poll_due(
             for &i in &covered {
                 next_due[d][i] = now_s + device.points[i].poll_period_s.max(0.01);
             }
+            reads += 1;
             let (result, latency_ms) =
                 read_span(bus, device.unit_id, block.table, start, count).await;
             let now_s = clock.now_s();
@@ -273,13 +295,13 @@ async fn poll_due(
                         store(shared, device, &covered, None, start, now_s);
                     } else {
                         tracing::warn!(link = %plan.link.name, device = %device.name, failure = %f, "read failed; reconnecting");
-                        return Some(f);
+                        return Err(f);
                     }
                 }
             }
         }
     }
-    None
+    Ok(reads)
 }
 
 /// Write what is due: changed values at once, unchanged ones as a refresh after half their max
@@ -293,6 +315,9 @@ async fn write_due(
     for device in &plan.devices {
         let due: Vec<(PointMap, Vec<u16>)> = {
             let st = shared.lock();
+            if st.writes.is_empty() {
+                return None;
+            }
             let now_s = clock.now_s();
             device
                 .points
@@ -457,16 +482,24 @@ pub async fn run_link(
             if let Some(f) = write_due(&mut bus, &plan, &shared, clock.as_ref()).await {
                 break f;
             }
-            if let Some(f) = poll_due(&mut bus, &plan, &mut next_due, &shared, clock.as_ref()).await
-            {
-                break f;
-            }
+            let reads =
+                match poll_due(&mut bus, &plan, &mut next_due, &shared, clock.as_ref()).await {
+                    Ok(n) => n,
+                    Err(f) => break f,
+                };
             backoff = min_backoff;
             let wait_s = earliest_due(&next_due) - clock.now_s();
             // Wake for due reads, changed writes, and at least every second for write refreshes
             // and retries.
             let wait = clock.real_duration(wait_s).min(Duration::from_secs(1));
-            if !wait.is_zero() {
+            if wait < Duration::from_millis(1) {
+                // The timer's resolution is a millisecond: a shorter wait would stall the link
+                // (a scaled clock makes periods that short). Go on at once; when this round made
+                // no request (no await point), let other tasks run first.
+                if reads == 0 {
+                    tokio::task::yield_now().await;
+                }
+            } else {
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     () = notify.notified() => {}

@@ -91,7 +91,8 @@ pub struct FieldShared {
 
 #[derive(Debug, Default)]
 pub(crate) struct FieldState {
-    pub(crate) readings: HashMap<(String, String), PointReading>,
+    /// Readings by device, then point.
+    pub(crate) readings: HashMap<String, HashMap<String, PointReading>>,
     pub(crate) stats: BTreeMap<String, DeviceStats>,
     pub(crate) writes: HashMap<(String, String), WriteSlot>,
 }
@@ -109,7 +110,8 @@ impl FieldShared {
     pub fn reading(&self, device: &str, point: &str) -> Option<PointReading> {
         self.lock()
             .readings
-            .get(&(device.to_owned(), point.to_owned()))
+            .get(device)
+            .and_then(|d| d.get(point))
             .copied()
     }
 
@@ -125,7 +127,7 @@ impl FieldShared {
     #[must_use]
     pub fn sample(&self, device: &str, point: &str, now_s: f64) -> Option<Sample> {
         let st = self.lock();
-        let r = st.readings.get(&(device.to_owned(), point.to_owned()))?;
+        let r = st.readings.get(device)?.get(point)?;
         let age_s = (now_s - r.read_at_s).max(0.0);
         let lost = st.stats.get(device).is_some_and(DeviceStats::comm_lost);
         Some(match r.value {
