@@ -30,6 +30,8 @@ pub const VALVE_PERIOD_S: f64 = 1.0;
 pub const HH_VALVE_POSITION_POINT: &str = "position";
 /// Point of the valve-actuator map taking the position command.
 pub const HH_VALVE_COMMAND_POINT: &str = "command";
+/// How long start-up waits for the first poll round before the first control step.
+pub const FIRST_ROUND_LIMIT: Duration = Duration::from_secs(3);
 /// How long shutdown waits for the safe positions to be written and verified.
 pub const SHUTDOWN_WRITE_LIMIT: Duration = Duration::from_secs(5);
 
@@ -366,6 +368,24 @@ impl Runtime {
     }
 }
 
+/// Wait until every device has been asked at least once (answered or failed), at most `limit`.
+async fn wait_first_round(field: &FieldShared, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let done = field
+            .stats()
+            .values()
+            .all(|s| s.requests > 0 || s.consecutive_failures > 0);
+        if done {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Load the configuration and run until SIGINT or SIGTERM.
 ///
 /// # Errors
@@ -423,6 +443,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         dry_run_last: HashMap::new(),
         last_alarm_codes: Vec::new(),
     };
+    // Let every device be asked once before the first step, so the controller starts from real
+    // readings (bumpless start from the valve feedback), not from an empty image.
+    let first_round = rt.field.shared();
+    let asked = wait_first_round(first_round, FIRST_ROUND_LIMIT).await;
+    if !asked {
+        tracing::warn!("not every device was asked within the start-up limit; starting anyway");
+    }
     let mut tick = tokio::time::interval(
         rt.opts
             .clock
