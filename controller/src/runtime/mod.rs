@@ -30,6 +30,8 @@ pub const VALVE_PERIOD_S: f64 = 1.0;
 pub const HH_VALVE_POSITION_POINT: &str = "position";
 /// Point of the valve-actuator map taking the position command.
 pub const HH_VALVE_COMMAND_POINT: &str = "command";
+/// How often the field statistics are summarised in the log, clock seconds.
+pub const STATS_LOG_PERIOD_S: f64 = 300.0;
 /// How long start-up waits for the first poll round before the first control step.
 pub const FIRST_ROUND_LIMIT: Duration = Duration::from_secs(3);
 /// How long shutdown waits for the safe positions to be written and verified.
@@ -176,6 +178,8 @@ struct Runtime {
     dry_run_last: HashMap<(String, String), Vec<u16>>,
     config_mtime: Option<SystemTime>,
     last_alarm_codes: Vec<u16>,
+    lost_devices: Vec<String>,
+    stats_logged_at_s: f64,
 }
 
 fn mtime(path: &std::path::Path) -> Option<SystemTime> {
@@ -187,6 +191,7 @@ impl Runtime {
         let now_s = self.opts.clock.now_s();
         let image = build_image(&self.loaded, self.field.shared(), now_s);
         let mut cmds = self.controller.step(now_s, &image);
+        self.log_field_health(now_s);
         let (comm_lost, write_failed) = self.field.shared().alarm_conditions();
         let field_alarms = self.field_alarms.update(comm_lost, write_failed, now_s);
         cmds.alarms.extend(field_alarms);
@@ -204,6 +209,46 @@ impl Runtime {
         );
         self.write(&cmds);
         self.publish(&cmds, &image);
+    }
+
+    /// Name the devices that stop or resume answering, and summarise the statistics every
+    /// [`STATS_LOG_PERIOD_S`].
+    fn log_field_health(&mut self, now_s: f64) {
+        let stats = self.field.shared().stats();
+        let lost: Vec<String> = stats
+            .iter()
+            .filter(|(_, s)| s.comm_lost())
+            .map(|(n, _)| n.clone())
+            .collect();
+        if lost != self.lost_devices {
+            if lost.is_empty() {
+                tracing::info!("every field device answers");
+            } else {
+                tracing::warn!(devices = ?lost, "field devices not answering");
+            }
+            self.lost_devices = lost;
+        }
+        if now_s - self.stats_logged_at_s >= STATS_LOG_PERIOD_S {
+            self.stats_logged_at_s = now_s;
+            for (name, s) in &stats {
+                tracing::debug!(
+                    device = %name,
+                    requests = s.requests,
+                    errors = s.errors,
+                    timeouts = s.timeouts,
+                    exceptions = s.exceptions,
+                    last_latency_ms = ?s.last_latency_ms,
+                    "device statistics"
+                );
+            }
+            tracing::info!(
+                devices = stats.len(),
+                not_answering = self.lost_devices.len(),
+                requests = stats.values().map(|s| s.requests).sum::<u64>(),
+                errors = stats.values().map(|s| s.errors).sum::<u64>(),
+                "field statistics"
+            );
+        }
     }
 
     fn write(&mut self, cmds: &Commands) {
@@ -310,6 +355,9 @@ impl Runtime {
         }
         // Everything checked: apply at once.
         self.controller.reconfigure(&new.config);
+        if new.config.demand.enabled != self.loaded.config.demand.enabled {
+            self.settings.demand_enabled = new.config.demand.enabled;
+        }
         if new_plans != self.field.plans() {
             tracing::info!("links or devices changed: restarting the field tasks");
             self.field.stop();
@@ -442,6 +490,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         scada_task,
         dry_run_last: HashMap::new(),
         last_alarm_codes: Vec::new(),
+        lost_devices: Vec::new(),
+        stats_logged_at_s: f64::NEG_INFINITY,
     };
     // Let every device be asked once before the first step, so the controller starts from real
     // readings (bumpless start from the valve feedback), not from an empty image.
