@@ -533,3 +533,66 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::Explanation;
+
+    fn loaded(extra: &str) -> LoadedConfig {
+        let text = format!(
+            "[site]\nname = \"t\"\n[curve]\npoints = [{{ outdoor_c = -20.0, supply_c = 70.0 }}, {{ outdoor_c = 15.0, supply_c = 30.0 }}]\n\
+             [[links]]\nname = \"gw\"\nkind = \"rtu_over_tcp\"\nhost = \"127.0.0.1\"\nport = 1\n\
+             [[devices]]\nname = \"plc\"\nlink = \"gw\"\nunit_id = 5\nmap = \"m.toml\"\n\
+             [points]\nt2_supply = \"plc.t2_supply\"\nvalve1_cmd = \"plc.valve1_cmd\"\n{extra}\
+             [rooms]\nnodes = [\n{{ id = \"a\", link = \"gw\", unit_id = 1, valve_link = \"gw\", valve_unit_id = 11 }},\n\
+             {{ id = \"b\", link = \"gw\", unit_id = 2 }},\n]\n"
+        );
+        let config = crate::config::parse_str(&text, None).unwrap_or_else(|p| panic!("{p}"));
+        LoadedConfig {
+            config,
+            path: PathBuf::from("t.toml"),
+            maps: std::collections::BTreeMap::new(),
+        }
+    }
+
+    fn commands(valve1_pct: f64, hh: Vec<Option<f64>>) -> Commands {
+        Commands {
+            valve1_pct,
+            valve1_pulse: None,
+            hh_valves_pct: hh,
+            alarms: Vec::new(),
+            explanation: Explanation::default(),
+        }
+    }
+
+    #[test]
+    fn writes_follow_the_bindings() {
+        let l = loaded("");
+        let w = planned_writes(&l, &commands(33.0, vec![Some(50.0), Some(70.0)]));
+        assert_eq!(
+            w,
+            vec![
+                ("plc".into(), "valve1_cmd".into(), 33.0),
+                ("hh_valve:a".into(), HH_VALVE_COMMAND_POINT.into(), 50.0),
+            ],
+            "node b has no valve"
+        );
+        let w = planned_writes(&l, &commands(f64::NAN, vec![None, None]));
+        assert!(w.is_empty(), "nothing finite, nothing written");
+        let l = loaded("[valve1]\noutput = \"three_point\"\n");
+        assert!(planned_writes(&l, &commands(33.0, vec![])).is_empty());
+    }
+
+    #[test]
+    fn field_alarms_raise_and_clear() {
+        let mut a = FieldAlarms::default();
+        assert!(a.update(false, false, 0.0).is_empty());
+        let raised = a.update(true, false, 1.0);
+        assert_eq!(raised.len(), 1);
+        assert_eq!(raised[0].code, AlarmCode::DeviceCommLost);
+        assert_eq!(a.update(true, true, 2.0)[0].since_s, 1.0);
+        assert_eq!(a.update(false, true, 3.0).len(), 1);
+        assert!(a.update(false, false, 4.0).is_empty());
+    }
+}
