@@ -39,7 +39,7 @@ async fn polls_tcp_and_rtu_over_tcp_peers_and_writes_with_read_back() {
         gw_port,
         "rtu",
         &format!(
-            "[{}, {}, {}]",
+            r#"[{}, {}, {}, {{"id": 11, "ir": [500, 0], "hr": [0]}}]"#,
             node(1, 2150),
             node(2, 1987),
             node(3, 0x7FFF)
@@ -50,12 +50,13 @@ async fn polls_tcp_and_rtu_over_tcp_peers_and_writes_with_read_back() {
     let text = format!(
         "{HEAD}{}{}{}{}[points]\nt_out = \"plc.t_out\"\nt2_supply = \"plc.t2_supply\"\nvalve1_pos_pct = \"plc.valve1_pos\"\n\
          valve1_cmd = \"plc.valve1_cmd\"\npower1_kw = \"meter.power\"\nflow1_m3h = \"meter.flow\"\n\
-         [rooms]\nmap = \"{}\"\nnodes = [\n{{ id = \"n1\", link = \"gw\", unit_id = 1 }},\n\
+         [household_valves]\nmap = \"{}\"\n[rooms]\nmap = \"{}\"\nnodes = [\n{{ id = \"n1\", link = \"gw\", unit_id = 1, valve_link = \"gw\", valve_unit_id = 11 }},\n\
          {{ id = \"n2\", link = \"gw\", unit_id = 2 }},\n{{ id = \"n3\", link = \"gw\", unit_id = 3 }},\n]\n",
         link_toml("plc_link", "tcp", tcp_port, 500),
         link_toml("gw", "rtu_over_tcp", gw_port, 500),
         device_toml("plc", "plc_link", 1, "substation-io.toml"),
         device_toml("meter", "plc_link", 2, "heat-meter.toml"),
+        devices_dir().join("valve-actuator.toml").display(),
         rooms_map.display()
     );
     let path = temp_file("field.toml", &text);
@@ -116,6 +117,24 @@ async fn polls_tcp_and_rtu_over_tcp_peers_and_writes_with_read_back() {
     assert!(
         field.flush_writes(Duration::from_secs(5)).await,
         "write verified"
+    );
+    assert_eq!(shared.alarm_conditions(), (false, false));
+
+    // A household valve behind the RTU gateway: position read, command written and verified.
+    let pos = wait_until(Duration::from_secs(5), || {
+        shared
+            .reading("hh_valve:n1", "position")
+            .and_then(|r| r.value)
+    })
+    .await;
+    assert_eq!(pos, Some(50.0));
+    assert_eq!(image.hh_valve_pos_pct.len(), 3);
+    field
+        .set_write("hh_valve:n1", "command", 40.0)
+        .expect("writable");
+    assert!(
+        field.flush_writes(Duration::from_secs(5)).await,
+        "RTU write verified"
     );
     assert_eq!(shared.alarm_conditions(), (false, false));
     assert!(
