@@ -25,6 +25,7 @@ const EXCEPTION: u8 = 3;
 const DROP: u8 = 4;
 const GARBAGE: u8 = 5;
 const IGNORE_WRITES: u8 = 6;
+const WRONG_TRANSACTION: u8 = 7;
 
 const FAST_MAP: &str = r#"[device]
 model = "fast test I/O"
@@ -174,6 +175,9 @@ async fn serve_connection(mut s: TcpStream, rtu: bool, behaviours: Behaviours) {
             f
         } else {
             let mut f = header.clone();
+            if b == WRONG_TRANSACTION {
+                f[1] = f[1].wrapping_add(1);
+            }
             f.extend_from_slice(&(reply_pdu.len() as u16 + 1).to_be_bytes());
             f.push(unit);
             f.extend_from_slice(&reply_pdu);
@@ -280,6 +284,7 @@ async fn tcp_link_survives_silent_late_exception_and_dropping_devices() {
         (LATE, "answers after the timeout"),
         (EXCEPTION, "exceptions"),
         (DROP, "drops the connection"),
+        (WRONG_TRANSACTION, "answers with a wrong transaction id"),
     ] {
         expect_fault_then_recovery(&shared, &behaviours, fault, name).await;
     }
