@@ -154,6 +154,7 @@ fn record(shared: &FieldShared, device: &str, r: Result<f64, &Failure>) {
         Ok(latency_ms) => {
             s.last_latency_ms = Some(latency_ms);
             s.consecutive_failures = 0;
+            s.answered = true;
         }
         Err(f) => {
             s.consecutive_failures = s.consecutive_failures.saturating_add(1);
@@ -165,8 +166,7 @@ fn record(shared: &FieldShared, device: &str, r: Result<f64, &Failure>) {
                 Failure::Transport(_) => s.errors += 1,
                 Failure::Exception(_) => {
                     s.exceptions += 1;
-                    // The device answered.
-                    s.last_latency_ms = None;
+                    s.answered = true;
                 }
             }
         }

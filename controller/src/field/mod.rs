@@ -56,6 +56,8 @@ pub struct DeviceStats {
     pub consecutive_failures: u32,
     /// A write to this device failed or its read-back disagreed, and no write has succeeded since.
     pub write_failed: bool,
+    /// The device has answered at least once (a value or a Modbus exception).
+    pub answered: bool,
 }
 
 impl DeviceStats {

@@ -279,7 +279,7 @@ pub const INPUT_REGISTERS: &[RegisterDef] = &[
         "device_health",
         Encoding::U16,
         "",
-        "Registers 100 + 4·i (i = device index, links in order, up to 64): +0 bit 0 answering, bit 1 write failed; +1 requests (mod 65536); +2 errors (mod 65536); +3 last latency ms (0xFFFF unknown)",
+        "Registers 100 + 4·i (i = device index, links in order, up to 64): +0 bit 0 answering (answered at least once and not lost), bit 1 write failed; +1 requests (mod 65536); +2 errors (mod 65536); +3 last latency ms (0xFFFF unknown)",
     ),
 ];
 

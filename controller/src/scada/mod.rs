@@ -255,7 +255,7 @@ pub fn input_image(
     {
         let base =
             usize::from(map::DEVICE_HEALTH_BASE) + i * usize::from(map::DEVICE_HEALTH_STRIDE);
-        r[base] = u16::from(!s.comm_lost()) | (u16::from(s.write_failed) << 1);
+        r[base] = u16::from(s.answered && !s.comm_lost()) | (u16::from(s.write_failed) << 1);
         r[base + 1] = (s.requests & 0xFFFF) as u16;
         r[base + 2] = (s.errors & 0xFFFF) as u16;
         r[base + 3] = s
