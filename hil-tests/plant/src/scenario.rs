@@ -116,7 +116,7 @@ pub struct WeatherSection {
 impl Default for WeatherSection {
     fn default() -> Self {
         Self {
-            file: PathBuf::from("../../../shared/data/weather/weather-hohhot-synthetic.csv"),
+            file: PathBuf::from("../weather/weather-hohhot-synthetic.csv"),
             constant_outdoor_c: None,
             constant_ghi_w_m2: 0.0,
         }
@@ -1138,8 +1138,8 @@ impl Scenario {
 }
 
 /// Find the weather file: the override, else the path relative to the scenario, else the file
-/// name in `$HEATCTL_WEATHER_DIR`, else the file name in `<repo>/../shared/data/weather`
-/// (CI clones with `shared/` beside the clone).
+/// name in `$HEATCTL_WEATHER_DIR`, else the file name in the repository's copy
+/// (`hil-tests/weather`), else in `<repo>/../shared/data/weather`.
 fn resolve_weather(file: &Path, base_dir: &Path, over: Option<&Path>) -> Result<PathBuf, String> {
     if let Some(p) = over {
         return if p.is_file() {
@@ -1166,6 +1166,14 @@ fn resolve_weather(file: &Path, base_dir: &Path, over: Option<&Path>) -> Result<
             }
             tried.push(p.display().to_string());
         }
+        // The copy kept in the repository (hil-tests/weather).
+        let in_repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../weather")
+            .join(name);
+        if in_repo.is_file() {
+            return Ok(in_repo);
+        }
+        tried.push(in_repo.display().to_string());
         // <repo>/hil-tests/scenarios -> <repo>/../shared/data/weather
         let beside = base_dir.join("../../../shared/data/weather").join(name);
         if beside.is_file() {

@@ -11,7 +11,7 @@ fn temp_dir(tag: &str) -> PathBuf {
 }
 
 fn chicago() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/weather/weather-chicago.csv")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../weather/weather-chicago.csv")
 }
 
 #[test]

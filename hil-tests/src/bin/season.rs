@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release -p heatctl-hil --bin season -- \
 //!     --scenario hil-tests/scenarios/default.toml \
-//!     --weather ../shared/data/weather/weather-chicago.csv --out target/season-chicago [--variants]
+//!     --weather hil-tests/weather/weather-chicago.csv --out target/season-chicago [--variants]
 //! ```
 
 use std::collections::VecDeque;
