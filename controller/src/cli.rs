@@ -39,6 +39,10 @@ pub(crate) enum Command {
         /// Run the clock this many times faster than real time (accelerated test rig).
         #[arg(long, default_value_t = 1.0)]
         clock_speed: f64,
+        /// Keep the slow control state (demand shift, damped outdoor temperature) in this
+        /// file, so a restart resumes where the controller was (e.g. /var/lib/heatctl/state.toml).
+        #[arg(long)]
+        state_file: Option<PathBuf>,
     },
     /// Check a configuration: exit 0 when valid, else 2 with every problem listed.
     Check {

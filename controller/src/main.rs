@@ -104,7 +104,12 @@ fn plot_svg(file: &Path, points: &[(f64, f64)], site: &str) -> anyhow::Result<()
     Ok(())
 }
 
-fn run(path: &Path, dry_run: bool, clock_speed: f64) -> anyhow::Result<ExitCode> {
+fn run(
+    path: &Path,
+    dry_run: bool,
+    clock_speed: f64,
+    state_file: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
     // Check before starting anything, so every problem is listed the way `check` lists it.
     if let Err(problems) = config::load(path) {
         print_problems(&problems);
@@ -123,6 +128,7 @@ fn run(path: &Path, dry_run: bool, clock_speed: f64) -> anyhow::Result<ExitCode>
         config_path: path.to_path_buf(),
         dry_run,
         clock,
+        state_path: state_file.map(Path::to_path_buf),
     }))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -145,7 +151,8 @@ fn main() -> ExitCode {
             config,
             dry_run,
             clock_speed,
-        } => run(&config, dry_run, clock_speed),
+            state_file,
+        } => run(&config, dry_run, clock_speed, state_file.as_deref()),
     };
     match result {
         Ok(code) => code,

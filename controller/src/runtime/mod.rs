@@ -17,7 +17,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::{self, LoadedConfig, ValveOutput};
-use crate::control::{Alarm, AlarmCode, Commands, Controller, Mode, ProcessImage, Signal};
+use crate::control::{
+    Alarm, AlarmCode, Commands, Controller, Mode, ProcessImage, SavedState, Signal,
+};
 use crate::field::plan::{HH_VALVE_PREFIX, ROOM_PREFIX};
 use crate::field::{FieldHandle, FieldShared, plan_links};
 use crate::scada::{self, ScadaCommand, ScadaShared};
@@ -37,6 +39,11 @@ pub const FIRST_ROUND_LIMIT: Duration = Duration::from_secs(3);
 /// How long shutdown waits for the safe positions to be written and verified.
 pub const SHUTDOWN_WRITE_LIMIT: Duration = Duration::from_secs(5);
 
+/// How often the slow control state is saved to the state file, clock seconds.
+pub const STATE_SAVE_PERIOD_S: f64 = 60.0;
+/// A saved state older than this is not restored (the learning is stale), clock seconds.
+pub const STATE_MAX_AGE_S: f64 = 86_400.0;
+
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -46,6 +53,33 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// The clock (wall, or scaled for the rig).
     pub clock: Arc<dyn Clock>,
+    /// Where the slow control state (demand shift, damped outdoor) is kept across restarts:
+    /// read at start, written every [`STATE_SAVE_PERIOD_S`] and on shutdown. None: not kept.
+    pub state_path: Option<PathBuf>,
+}
+
+/// What one control cycle did, for an embedding program (the demo's status line).
+#[derive(Debug, Clone)]
+pub struct CycleReport {
+    /// Clock time of the cycle, unix seconds.
+    pub now_s: f64,
+    /// The process image the controller saw.
+    pub image: ProcessImage,
+    /// What it decided, with the explanation and every alarm (field alarms included).
+    pub commands: Commands,
+}
+
+/// Running heatctl inside another program (the demo): the configuration is handed over
+/// already loaded (no file is watched and SIGHUP does nothing), the program stops the run
+/// through `stop`, and each cycle is reported through `reports`.
+#[derive(Debug)]
+pub struct Embedding {
+    /// The configuration to run.
+    pub loaded: LoadedConfig,
+    /// The run ends (safe positions written) when this becomes true.
+    pub stop: tokio::sync::watch::Receiver<bool>,
+    /// Receives every cycle's report.
+    pub reports: tokio::sync::watch::Sender<Option<CycleReport>>,
 }
 
 /// Split a `"device.point"` binding.
@@ -180,6 +214,36 @@ struct Runtime {
     last_alarm_codes: Vec<u16>,
     lost_devices: Vec<String>,
     stats_logged_at_s: f64,
+    state_saved_at_s: f64,
+    reports: Option<tokio::sync::watch::Sender<Option<CycleReport>>>,
+}
+
+/// Read a saved control state (TOML). Missing file: None; unreadable: None with a warning.
+fn read_state(path: &std::path::Path) -> Option<SavedState> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "state file unreadable; starting fresh");
+            return None;
+        }
+    };
+    match toml::from_str(&text) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "state file damaged; starting fresh");
+            None
+        }
+    }
+}
+
+/// Write the control state atomically (temporary file, then rename), so a kill during the
+/// write leaves the previous state intact.
+fn write_state(path: &std::path::Path, state: &SavedState) -> std::io::Result<()> {
+    let text = toml::to_string(state).map_err(std::io::Error::other)?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
 }
 
 fn mtime(path: &std::path::Path) -> Option<SystemTime> {
@@ -209,6 +273,25 @@ impl Runtime {
         );
         self.write(&cmds);
         self.publish(&cmds, &image);
+        if now_s - self.state_saved_at_s >= STATE_SAVE_PERIOD_S {
+            self.state_saved_at_s = now_s;
+            self.save_state();
+        }
+        if let Some(tx) = &self.reports {
+            tx.send_replace(Some(CycleReport {
+                now_s,
+                image,
+                commands: cmds,
+            }));
+        }
+    }
+
+    fn save_state(&self) {
+        if let Some(path) = &self.opts.state_path {
+            if let Err(e) = write_state(path, &self.controller.saved_state()) {
+                tracing::warn!(path = %path.display(), error = %e, "control state not saved");
+            }
+        }
     }
 
     /// Name the devices that stop or resume answering, and summarise the statistics every
@@ -396,6 +479,7 @@ impl Runtime {
 
     async fn shutdown(&mut self, signal_name: &str) {
         tracing::info!(signal = signal_name, "stopping: writing safe positions");
+        self.save_state();
         let safe = self.controller.safe_commands();
         if self.opts.dry_run {
             for (device, point, value) in planned_writes(&self.loaded, &safe) {
@@ -441,10 +525,58 @@ async fn wait_first_round(field: &FieldShared, limit: Duration) -> bool {
 /// address cannot be set up.
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let loaded = config::load(&opts.config_path).map_err(|p| anyhow::anyhow!("{p}"))?;
+    run_inner(opts, loaded, None).await
+}
+
+/// Run with an already loaded configuration until `embedding.stop` becomes true (or SIGINT or
+/// SIGTERM), reporting every cycle. The configuration file is not watched.
+///
+/// # Errors
+/// A signal handler or the SCADA address cannot be set up.
+pub async fn run_embedded(opts: RunOptions, embedding: Embedding) -> anyhow::Result<()> {
+    let Embedding {
+        loaded,
+        stop,
+        reports,
+    } = embedding;
+    run_inner(opts, loaded, Some((stop, reports))).await
+}
+
+type EmbeddingParts = (
+    tokio::sync::watch::Receiver<bool>,
+    tokio::sync::watch::Sender<Option<CycleReport>>,
+);
+
+async fn run_inner(
+    opts: RunOptions,
+    loaded: LoadedConfig,
+    embedding: Option<EmbeddingParts>,
+) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
-    let controller = Controller::new(&loaded.config);
+    let (mut stop, reports) = match embedding {
+        Some((stop, reports)) => (Some(stop), Some(reports)),
+        None => (None, None),
+    };
+    let watch_file = stop.is_none();
+    let mut controller = Controller::new(&loaded.config);
+    if let Some(path) = &opts.state_path {
+        if let Some(saved) = read_state(path) {
+            let age_s = opts.clock.now_s() - saved.saved_at_s;
+            if age_s <= STATE_MAX_AGE_S {
+                controller.restore(&saved);
+                tracing::info!(
+                    path = %path.display(),
+                    demand_shift_k = saved.demand_shift_k,
+                    damped_outdoor_c = ?saved.damped_outdoor_c,
+                    "control state restored"
+                );
+            } else {
+                tracing::info!(path = %path.display(), age_s, "saved control state too old; starting fresh");
+            }
+        }
+    }
     let shared = Arc::new(FieldShared::default());
     let field = FieldHandle::start(plan_links(&loaded), Arc::clone(&opts.clock), shared);
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -479,7 +611,11 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         "heatctl running"
     );
     let mut rt = Runtime {
-        config_mtime: mtime(&opts.config_path),
+        config_mtime: if watch_file {
+            mtime(&opts.config_path)
+        } else {
+            None
+        },
         opts,
         loaded,
         controller,
@@ -492,6 +628,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         last_alarm_codes: Vec::new(),
         lost_devices: Vec::new(),
         stats_logged_at_s: f64::NEG_INFINITY,
+        state_saved_at_s: f64::NEG_INFINITY,
+        reports,
     };
     // Let every device be asked once before the first step, so the controller starts from real
     // readings (bumpless start from the valve feedback), not from an empty image.
@@ -511,16 +649,24 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         tokio::select! {
             _ = tick.tick() => {
                 rt.cycle();
-                let m = mtime(&rt.opts.config_path);
-                if m.is_some() && m != rt.config_mtime {
-                    rt.config_mtime = m;
-                    rt.reload("configuration file changed").await;
+                if watch_file {
+                    let m = mtime(&rt.opts.config_path);
+                    if m.is_some() && m != rt.config_mtime {
+                        rt.config_mtime = m;
+                        rt.reload("configuration file changed").await;
+                    }
                 }
             }
             Some(cmd) = rx.recv() => rt.apply_scada(cmd),
             _ = sighup.recv() => {
-                rt.config_mtime = mtime(&rt.opts.config_path);
-                rt.reload("SIGHUP").await;
+                if watch_file {
+                    rt.config_mtime = mtime(&rt.opts.config_path);
+                    rt.reload("SIGHUP").await;
+                }
+            }
+            () = stopped(&mut stop) => {
+                rt.shutdown("stop").await;
+                return Ok(());
             }
             _ = sigint.recv() => {
                 rt.shutdown("SIGINT").await;
@@ -531,6 +677,19 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                 return Ok(());
             }
         }
+    }
+}
+
+/// Resolves when the embedding asks to stop (never without an embedding, nor when the
+/// embedding's sender is gone without asking).
+async fn stopped(stop: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    match stop {
+        Some(rx) => {
+            if rx.wait_for(|s| *s).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
     }
 }
 
