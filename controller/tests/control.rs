@@ -318,6 +318,34 @@ fn saved_state_survives_a_restart() {
 }
 
 #[test]
+fn a_node_lying_high_does_not_shut_its_own_household_valve() {
+    let mut cfg = base_config(20);
+    cfg.household_valves.enabled = true;
+    for n in &mut cfg.rooms.nodes {
+        n.valve_link = Some("l".into());
+        n.valve_unit_id = Some(2);
+    }
+    let safe_pct = cfg.household_valves.safe_position_pct;
+    let min_pct = cfg.household_valves.min_opening_pct;
+    let mut c = Controller::new(&cfg);
+    // Node 0 lies at 30 °C (with jitter, so the stuck check does not catch it); node 1 is a
+    // home that really is warm, 23.5 °C, within the outlier band of the others (~20 °C).
+    let last = run(&mut c, 0.0, 12.0 * 3600.0, 60.0, |t| {
+        let mut im = image(20, -5.0, 60.0, 20.0);
+        im.rooms[0] = Some(Sample::fresh(30.0 + 0.1 * (t / 60.0).sin()));
+        im.rooms[1] = Some(Sample::fresh(23.5));
+        im
+    });
+    let hh = &last.hh_valves_pct;
+    assert_eq!(hh[0], Some(safe_pct), "the liar's valve stays at its safe position");
+    let warm = hh[1].unwrap();
+    assert!(
+        warm < safe_pct - 50.0 && warm >= min_pct,
+        "the really warm home is throttled: {warm}"
+    );
+}
+
+#[test]
 fn summer_cutoff_closes_the_valve() {
     let cfg = base_config(0);
     let mut c = Controller::new(&cfg);

@@ -277,6 +277,13 @@ impl DemandCorrection {
             let k = self.cfg.outlier_k;
             self.scratch.retain(|x| (x.0 - med).abs() <= k);
             stats.outliers = before - self.scratch.len();
+            // An outlier drives nothing: not the aggregate, nor its own household valve (a
+            // node lying high would otherwise shut the valve of a home that may be cold).
+            for v in &mut self.validated {
+                if v.is_some_and(|x| (x - med).abs() > k) {
+                    *v = None;
+                }
+            }
         }
         stats.used = self.scratch.len();
         stats.quorum = stats.used > 0
@@ -444,5 +451,9 @@ mod tests {
         let s = d.stats();
         assert_eq!(s.outliers, 2);
         assert_eq!(s.percentile_c, Some(20.0));
+        // Outliers are not handed on to anything else (the household valve loops).
+        assert_eq!(d.validated()[0], None);
+        assert_eq!(d.validated()[1], None);
+        assert_eq!(d.validated()[2], Some(20.0));
     }
 }

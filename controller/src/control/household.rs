@@ -1,13 +1,16 @@
 //! Household (or building) valve loops and trim-and-respond on their positions.
 
 use super::image::Sample;
-use crate::config::{HouseholdValves, ValveDemand};
+use crate::config::{HouseholdValves, SignalLimits, ValveDemand};
 
 /// One slow PI loop per valve toward the room target.
 #[derive(Debug, Clone, Default)]
 pub struct HouseholdLoops {
     /// Per node: `Some((integral %, output %))` where the node has a valve.
     state: Vec<Option<(f64, f64)>>,
+    /// Per node: whether its loop had a valid room reading at the last run (a valve walking
+    /// to its safe position for want of a reading is not asking for heat).
+    controlled: Vec<bool>,
     last_run_s: Option<f64>,
 }
 
@@ -20,8 +23,16 @@ impl HouseholdLoops {
                 .iter()
                 .map(|&v| v.then_some((safe_pct, safe_pct)))
                 .collect(),
+            controlled: vec![false; has_valve.len()],
             last_run_s: None,
         }
+    }
+
+    /// Per node: whether its valve is under room-temperature control (valve and a valid
+    /// reading at the last run).
+    #[must_use]
+    pub fn controlled(&self) -> &[bool] {
+        &self.controlled
     }
 
     /// Outputs, % (`None` where no valve).
@@ -43,7 +54,11 @@ impl HouseholdLoops {
             let Some((integral, out)) = slot else {
                 continue;
             };
-            let (new_i, target_u) = match rooms.get(i).copied().flatten() {
+            let reading = rooms.get(i).copied().flatten();
+            if let Some(c) = self.controlled.get_mut(i) {
+                *c = reading.is_some();
+            }
+            let (new_i, target_u) = match reading {
                 Some(t) => {
                     let e = cfg.target_c - t;
                     let p = cfg.kp_pct_per_k * e;
@@ -94,8 +109,18 @@ impl TrimRespond {
         }
     }
 
-    /// Run if a period has passed, with the valid valve positions.
-    pub fn update(&mut self, cfg: &ValveDemand, now_s: f64, positions: &[Option<Sample>]) {
+    /// Run if a period has passed. `positions[i]` is valve `i`'s reported position; it counts
+    /// only when valid, within `limits` (range, max age) and `counts[i]` is true (the valve is
+    /// under room control: one walking to its safe position for want of a reading, or a node
+    /// without a loop, asks for nothing).
+    pub fn update(
+        &mut self,
+        cfg: &ValveDemand,
+        now_s: f64,
+        positions: &[Option<Sample>],
+        limits: SignalLimits,
+        counts: &[bool],
+    ) {
         if !cfg.enabled {
             self.shift_k = 0.0;
             return;
@@ -104,10 +129,17 @@ impl TrimRespond {
             Some(t) if now_s - t < cfg.period_s => return,
             _ => self.last_run_s = Some(now_s),
         }
+        let usable = |s: &Sample| {
+            s.valid
+                && s.value.is_finite()
+                && (limits.valid_min..=limits.valid_max).contains(&s.value)
+                && s.age_s <= limits.max_age_s
+        };
         let valid: Vec<f64> = positions
             .iter()
-            .flatten()
-            .filter(|s| s.valid && s.value.is_finite() && (0.0..=100.0).contains(&s.value))
+            .zip(counts)
+            .filter(|(_, c)| **c)
+            .filter_map(|(s, _)| s.filter(usable))
             .map(|s| s.value)
             .collect();
         if valid.is_empty() {
@@ -177,20 +209,78 @@ mod tests {
                 .map(|i| Some(Sample::fresh(if i < n { 100.0 } else { 40.0 })))
                 .collect()
         };
-        tr.update(&cfg, 0.0, &open(1));
+        let lim = limits();
+        let all = [true; 10];
+        tr.update(&cfg, 0.0, &open(1), lim, &all);
         assert!(
             (tr.shift_k() - cfg.trim_k).abs() < 1e-12,
             "few requests: trim"
         );
-        tr.update(&cfg, cfg.period_s, &open(6));
+        tr.update(&cfg, cfg.period_s, &open(6), lim, &all);
         assert!(
             (tr.shift_k() - (cfg.trim_k + 0.4)).abs() < 1e-9,
             "4 requests beyond 2 ignored"
         );
-        tr.update(&cfg, 2.0 * cfg.period_s, &[None; 10]);
+        tr.update(&cfg, 2.0 * cfg.period_s, &[None; 10], lim, &all);
         assert!(
             (tr.shift_k() - (cfg.trim_k + 0.4)).abs() < 1e-9,
             "no data: hold"
         );
+    }
+
+    fn limits() -> SignalLimits {
+        SignalLimits {
+            valid_min: 0.0,
+            valid_max: 100.0,
+            max_age_s: 1_800.0,
+            stuck_after_s: 0.0,
+            stuck_tolerance: 0.0,
+            max_rate_per_s: 0.0,
+        }
+    }
+
+    #[test]
+    fn trim_and_respond_ignores_stale_out_of_range_and_uncontrolled_valves() {
+        let cfg = ValveDemand {
+            enabled: true,
+            ..ValveDemand::default()
+        };
+        let lim = limits();
+        // Six valves wide open: but two are stale, one reads 140 %, and two walk to their
+        // safe position for want of a room reading. One real request is left: trim.
+        let positions: Vec<Option<Sample>> = vec![
+            Some(Sample::fresh(100.0)),
+            Some(Sample::aged(100.0, 3_600.0)),
+            Some(Sample::aged(100.0, 7_200.0)),
+            Some(Sample::fresh(140.0)),
+            Some(Sample::fresh(100.0)),
+            Some(Sample::fresh(100.0)),
+            Some(Sample::fresh(40.0)),
+        ];
+        let counts = [true, true, true, true, false, false, true];
+        let mut tr = TrimRespond::default();
+        tr.update(&cfg, 0.0, &positions, lim, &counts);
+        assert_eq!(tr.requests, 1);
+        assert!((tr.shift_k() - cfg.trim_k).abs() < 1e-12, "{}", tr.shift_k());
+        // The same valves, all fresh, in range and controlled: five requests, a response.
+        let fresh: Vec<Option<Sample>> = (0..6)
+            .map(|_| Some(Sample::fresh(100.0)))
+            .chain([Some(Sample::fresh(40.0))])
+            .collect();
+        let mut tr = TrimRespond::default();
+        tr.update(&cfg, 0.0, &fresh, lim, &[true; 7]);
+        assert_eq!(tr.requests, 6);
+        assert!(tr.shift_k() > 0.0);
+    }
+
+    #[test]
+    fn a_valve_without_reading_is_not_under_control() {
+        let cfg = HouseholdValves {
+            enabled: true,
+            ..HouseholdValves::default()
+        };
+        let mut l = HouseholdLoops::new(&[true, true, false], 100.0);
+        l.update(&cfg, 0.0, &[Some(20.0), None, Some(20.0)]);
+        assert_eq!(l.controlled(), &[true, false, false]);
     }
 }

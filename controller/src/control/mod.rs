@@ -32,7 +32,7 @@ pub use household::{HouseholdLoops, TrimRespond};
 pub use image::{ProcessImage, Sample, Signal};
 pub use valve_loop::{ThreePoint, Valve1Loop};
 
-use crate::config::{Config, ValveOutput};
+use crate::config::{Config, SignalLimits, ValveOutput};
 use alarms::Alarms;
 use curve::{HeatingCurve, SummerCutoff};
 use demand::DemandCorrection;
@@ -81,6 +81,8 @@ pub struct Controller {
     valve1: Valve1Loop,
     three_point: ThreePoint,
     household: HouseholdLoops,
+    /// Limits of the household valve position feedback (for trim and respond).
+    hh_valve_limits: SignalLimits,
     alarms: Alarms,
     mode: Mode,
     operator_shift_k: Option<f64>,
@@ -130,6 +132,7 @@ impl Controller {
                 &has_valves(cfg),
                 cfg.household_valves.safe_position_pct,
             ),
+            hh_valve_limits: cfg.signals.resolved()[9].1,
             alarms: Alarms::default(),
             mode: Mode::Auto,
             operator_shift_k: None,
@@ -158,6 +161,7 @@ impl Controller {
         self.summer.set_config(&cfg.summer);
         self.demand
             .set_config(&cfg.demand, &cfg.rooms.nodes, resolved[8].1);
+        self.hh_valve_limits = resolved[9].1;
         if has_valves(cfg) != has_valves(&self.cfg) {
             self.household =
                 HouseholdLoops::new(&has_valves(cfg), cfg.household_valves.safe_position_pct);
@@ -312,8 +316,22 @@ impl Controller {
             .update(now, &image.rooms, self.may_raise && heating_on);
         ex.rooms = self.demand.stats();
         ex.demand_shift_k = self.demand.shift_k();
-        self.trim
-            .update(&self.cfg.valve_demand, now, &image.hh_valve_pos_pct);
+        // Valves count as requests only while under room control (household loops on), or
+        // always when they are driven by their own thermostats (loops off).
+        let all_count;
+        let counts = if self.cfg.household_valves.enabled {
+            self.household.controlled()
+        } else {
+            all_count = vec![true; image.hh_valve_pos_pct.len()];
+            &all_count
+        };
+        self.trim.update(
+            &self.cfg.valve_demand,
+            now,
+            &image.hh_valve_pos_pct,
+            self.hh_valve_limits,
+            counts,
+        );
         ex.valve_demand_shift_k = self.trim.shift_k();
         let quorum_lost = self.cfg.demand.enabled && ex.rooms.expected > 0 && !ex.rooms.quorum;
         self.alarms
