@@ -337,7 +337,11 @@ fn a_node_lying_high_does_not_shut_its_own_household_valve() {
         im
     });
     let hh = &last.hh_valves_pct;
-    assert_eq!(hh[0], Some(safe_pct), "the liar's valve stays at its safe position");
+    assert_eq!(
+        hh[0],
+        Some(safe_pct),
+        "the liar's valve stays at its safe position"
+    );
     let warm = hh[1].unwrap();
     assert!(
         warm < safe_pct - 50.0 && warm >= min_pct,

@@ -261,7 +261,11 @@ mod tests {
         let mut tr = TrimRespond::default();
         tr.update(&cfg, 0.0, &positions, lim, &counts);
         assert_eq!(tr.requests, 1);
-        assert!((tr.shift_k() - cfg.trim_k).abs() < 1e-12, "{}", tr.shift_k());
+        assert!(
+            (tr.shift_k() - cfg.trim_k).abs() < 1e-12,
+            "{}",
+            tr.shift_k()
+        );
         // The same valves, all fresh, in range and controlled: five requests, a response.
         let fresh: Vec<Option<Sample>> = (0..6)
             .map(|_| Some(Sample::fresh(100.0)))
