@@ -30,8 +30,7 @@ fn shipped_scenarios_load() {
 
 #[test]
 fn weather_override_and_env_dir() {
-    let w = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../weather/weather-chicago.csv");
+    let w = Path::new(env!("CARGO_MANIFEST_DIR")).join("../weather/weather-chicago.csv");
     let s = Scenario::from_toml_str(
         "[weather]\nfile = \"nowhere/weather-hohhot-synthetic.csv\"\n",
         &dir(),
