@@ -65,9 +65,39 @@ pub fn load(path: &Path) -> Result<LoadedConfig, Problems> {
             format!("cannot read the file: {e}"),
         )])
     })?;
-    let (parsed, structure) = problems::deserialize_partial::<Config>(&text, Some(path));
+    load_text(&text, path, &|map_path, _| {
+        std::fs::read_to_string(map_path).map_err(|e| e.to_string())
+    })
+}
+
+/// Validate a configuration text as [`load`] validates a file, with the device maps taken from
+/// `maps` (`(path as written in the configuration, map text)`, e.g.
+/// `("devices/room-node.toml", include_str!(..))`) instead of the disk: a configuration built
+/// into the binary (`heatctl demo`). `path` names the text in the problems and in the result.
+///
+/// # Errors
+/// Every problem found, in the configuration and in the maps; a map the configuration refers
+/// to that is not in `maps` is a problem at the reference.
+pub fn parse_with_maps(
+    text: &str,
+    path: &Path,
+    maps: &[(&str, &str)],
+) -> Result<LoadedConfig, Problems> {
+    load_text(text, path, &|_, rel| {
+        maps.iter()
+            .find(|(name, _)| *name == rel)
+            .map(|(_, map_text)| (*map_text).to_owned())
+            .ok_or_else(|| "no such map is built in".to_owned())
+    })
+}
+
+/// Reads a device map: `(path next to the configuration, path as written)` to its text.
+type ReadMap<'a> = dyn Fn(&Path, &str) -> Result<String, String> + 'a;
+
+fn load_text(text: &str, path: &Path, read_map: &ReadMap<'_>) -> Result<LoadedConfig, Problems> {
+    let (parsed, structure) = problems::deserialize_partial::<Config>(text, Some(path));
     let Some(config) = parsed else {
-        return Err(problems::locate(structure, &text, Some(path)));
+        return Err(problems::locate(structure, text, Some(path)));
     };
     let base = path.parent().unwrap_or_else(|| Path::new("."));
     let mut all = structure;
@@ -93,7 +123,7 @@ pub fn load(path: &Path) -> Result<LoadedConfig, Problems> {
             continue;
         }
         let map_path = base.join(&rel);
-        match std::fs::read_to_string(&map_path) {
+        match read_map(&map_path, &rel) {
             Ok(map_text) => {
                 match problems::deserialize_all::<DeviceMap>(&map_text, Some(&map_path)) {
                     Ok(map) => {
@@ -116,7 +146,7 @@ pub fn load(path: &Path) -> Result<LoadedConfig, Problems> {
     }
     all.extend(validate::validate(&config));
     all.extend(validate::validate_references(&config, &maps));
-    let mut located = problems::locate(all, &text, Some(path)).0;
+    let mut located = problems::locate(all, text, Some(path)).0;
     located.extend(map_problems);
     if located.is_empty() {
         Ok(LoadedConfig {

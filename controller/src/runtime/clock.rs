@@ -50,8 +50,16 @@ impl ScaledClock {
     /// positive give 1).
     #[must_use]
     pub fn new(speed: f64) -> Self {
+        Self::starting_at(WallClock.now_s(), speed)
+    }
+
+    /// A clock that reads `start_unix_s` now and runs `speed` times faster than real time from
+    /// here (values of `speed` that are not finite and positive give 1). The demo starts it at
+    /// the simulated plant's time, so schedules see the plant's time of day.
+    #[must_use]
+    pub fn starting_at(start_unix_s: f64, speed: f64) -> Self {
         Self {
-            start_unix_s: WallClock.now_s(),
+            start_unix_s,
             start: Instant::now(),
             speed: if speed.is_finite() && speed > 0.0 {
                 speed
@@ -84,5 +92,19 @@ mod tests {
         assert!(c.now_s() - a >= 1.0);
         assert_eq!(ScaledClock::new(f64::NAN).speed(), 1.0);
         assert_eq!(WallClock.real_duration(-1.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn clock_starting_at_a_given_time() {
+        // 2025-01-04 00:00 UTC.
+        let start_s = 1_735_948_800.0;
+        let c = ScaledClock::starting_at(start_s, 3600.0);
+        let a = c.now_s();
+        assert!((start_s..start_s + 3600.0).contains(&a), "{a}");
+        std::thread::sleep(Duration::from_millis(20));
+        let b = c.now_s();
+        assert!(b - a >= 3600.0 * 0.02, "{a} -> {b}");
+        assert_eq!(c.speed(), 3600.0);
+        assert_eq!(ScaledClock::starting_at(start_s, 0.0).speed(), 1.0);
     }
 }
