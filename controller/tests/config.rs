@@ -123,6 +123,43 @@ nodes = [{ id = "a", link = "l2", unit_id = 1 }, { id = "a", link = "l1", unit_i
 }
 
 #[test]
+fn three_point_output_needs_its_own_points() {
+    let base = r#"
+[site]
+name = "x"
+[curve]
+points = [{ outdoor_c = -20.0, supply_c = 70.0 }, { outdoor_c = 15.0, supply_c = 30.0 }]
+[valve1]
+output = "three_point"
+[[links]]
+name = "l1"
+kind = "tcp"
+host = "127.0.0.1"
+port = 502
+[[devices]]
+name = "plc"
+link = "l1"
+unit_id = 1
+map = "devices/substation-io.toml"
+[points]
+t2_supply = "plc.t2_supply"
+"#;
+    let r = problems(&format!("{base}valve1_cmd = \"plc.valve1_cmd\"\n")).to_string();
+    assert!(r.contains("points.valve1_open: required"), "{r}");
+    assert!(r.contains("points.valve1_close: required"), "{r}");
+    let r = problems(&format!(
+        "{base}valve1_open = \"plc.relay1\"\nvalve1_close = \"plc.relay1\"\n"
+    ))
+    .to_string();
+    assert!(
+        r.contains("points.valve1_close: must be a different point"),
+        "{r}"
+    );
+    let ok = format!("{base}valve1_open = \"plc.relay1\"\nvalve1_close = \"plc.relay2\"\n");
+    config::parse_str(&ok, None).unwrap_or_else(|p| panic!("{p}"));
+}
+
+#[test]
 fn point_not_in_the_map_is_reported_by_load() {
     let dir = std::env::temp_dir().join(format!("heatctl-cfg-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("devices")).unwrap();

@@ -830,7 +830,8 @@ pub struct Device {
 }
 
 /// Which device point ("device.point") feeds each controller signal. Leave out what the
-/// substation does not have; `t2_supply` and `valve1_cmd` are required to run.
+/// substation does not have; `t2_supply` is required to run, and `valve1_cmd` with a position
+/// output or `valve1_open` and `valve1_close` with a three-point output.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Points {
@@ -850,8 +851,15 @@ pub struct Points {
     pub flow1_m3h: Option<String>,
     /// Primary valve position feedback, %.
     pub valve1_pos_pct: Option<String>,
-    /// Primary valve command (a writable point), %.
+    /// Primary valve command (a writable point), %; `valve1.output = "position"`.
     pub valve1_cmd: Option<String>,
+    /// Three-point actuator (`valve1.output = "three_point"`): the writable point (a coil or
+    /// holding register of a PLC relay output) set to 1 while the valve is driven open, 0
+    /// otherwise.
+    pub valve1_open: Option<String>,
+    /// Three-point actuator: the writable point set to 1 while the valve is driven closed.
+    /// heatctl never sets both at once; on shutdown both go to 0 (the actuator holds).
+    pub valve1_close: Option<String>,
 }
 
 /// Position of an apartment in its building (for weighting).

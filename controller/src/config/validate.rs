@@ -645,16 +645,34 @@ fn validate_field(k: &mut Checker, c: &Config) {
         }
     }
     if !c.devices.is_empty() {
-        for (name, b) in [
-            ("t2_supply", &c.points.t2_supply),
-            ("valve1_cmd", &c.points.valve1_cmd),
-        ] {
+        let p = &c.points;
+        let required: &[(&str, &Option<String>)] = match c.valve1.output {
+            ValveOutput::Position => &[("t2_supply", &p.t2_supply), ("valve1_cmd", &p.valve1_cmd)],
+            ValveOutput::ThreePoint => &[
+                ("t2_supply", &p.t2_supply),
+                ("valve1_open", &p.valve1_open),
+                ("valve1_close", &p.valve1_close),
+            ],
+        };
+        for (name, b) in required {
             if b.is_none() {
-                k.fail(
-                    format!("points.{name}"),
-                    "required when devices are configured",
-                );
+                let why = match c.valve1.output {
+                    ValveOutput::Position => "required when devices are configured",
+                    ValveOutput::ThreePoint => {
+                        "required when devices are configured and valve1.output is \"three_point\""
+                    }
+                };
+                k.fail(format!("points.{name}"), why);
             }
+        }
+        if c.valve1.output == ValveOutput::ThreePoint
+            && p.valve1_open.is_some()
+            && p.valve1_open == p.valve1_close
+        {
+            k.fail(
+                "points.valve1_close",
+                "must be a different point from points.valve1_open",
+            );
         }
     }
     let mut ids = HashSet::new();
@@ -722,7 +740,7 @@ fn validate_field(k: &mut Checker, c: &Config) {
 }
 
 /// The signal bindings by name.
-pub(crate) fn point_bindings(p: &Points) -> [(&'static str, &Option<String>); 9] {
+pub(crate) fn point_bindings(p: &Points) -> [(&'static str, &Option<String>); 11] {
     [
         ("t_out", &p.t_out),
         ("t1_supply", &p.t1_supply),
@@ -733,8 +751,13 @@ pub(crate) fn point_bindings(p: &Points) -> [(&'static str, &Option<String>); 9]
         ("flow1_m3h", &p.flow1_m3h),
         ("valve1_pos_pct", &p.valve1_pos_pct),
         ("valve1_cmd", &p.valve1_cmd),
+        ("valve1_open", &p.valve1_open),
+        ("valve1_close", &p.valve1_close),
     ]
 }
+
+/// Bindings the controller writes (they must name writable points).
+const WRITTEN_POINTS: [&str; 3] = ["valve1_cmd", "valve1_open", "valve1_close"];
 
 /// Check that every "device.point" and every map-dependent name resolves.
 pub(crate) fn validate_references(c: &Config, maps: &BTreeMap<String, DeviceMap>) -> Vec<Problem> {
@@ -757,7 +780,7 @@ pub(crate) fn validate_references(c: &Config, maps: &BTreeMap<String, DeviceMap>
                     device.map
                 ),
             ),
-            Some(p) if name == "valve1_cmd" && !p.writable => k.fail(
+            Some(p) if WRITTEN_POINTS.contains(&name) && !p.writable => k.fail(
                 format!("points.{name}"),
                 format!("point {pt:?} of {} is not writable", device.map),
             ),

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{self, LoadedConfig, ValveOutput};
 use crate::control::{
-    Alarm, AlarmCode, Commands, Controller, Mode, ProcessImage, SavedState, Signal,
+    Alarm, AlarmCode, Commands, Controller, Mode, ProcessImage, Pulse, SavedState, Signal,
 };
 use crate::field::plan::{HH_VALVE_PREFIX, ROOM_PREFIX};
 use crate::field::{FieldHandle, FieldShared, plan_links};
@@ -129,16 +129,67 @@ pub fn build_image(loaded: &LoadedConfig, field: &FieldShared, now_s: f64) -> Pr
     image
 }
 
-/// The writes a set of commands asks for: `(device, point, value)`.
+/// The two outputs of a three-point (floating) actuator, driven from the controller's pulses:
+/// a pulse sets its direction's output for its duration; a new pulse replaces the one running;
+/// the two outputs are never on together.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ThreePointOutputs {
+    open_until_s: f64,
+    close_until_s: f64,
+}
+
+impl ThreePointOutputs {
+    /// Take this cycle's pulse (if any) at `now_s`, and return `(open, close)` to write.
+    pub fn update(&mut self, now_s: f64, pulse: Option<Pulse>) -> (bool, bool) {
+        match pulse {
+            Some(Pulse::Open(secs)) if secs.is_finite() && secs > 0.0 => {
+                self.open_until_s = now_s + secs;
+                self.close_until_s = f64::NEG_INFINITY;
+            }
+            Some(Pulse::Close(secs)) if secs.is_finite() && secs > 0.0 => {
+                self.close_until_s = now_s + secs;
+                self.open_until_s = f64::NEG_INFINITY;
+            }
+            _ => {}
+        }
+        (now_s < self.open_until_s, now_s < self.close_until_s)
+    }
+
+    /// Stop driving (shutdown: the actuator holds where it is).
+    pub fn stop(&mut self) {
+        *self = Self::default();
+    }
+}
+
+/// The writes a set of commands asks for: `(device, point, value)`. `three_point` is the
+/// `(open, close)` state of a three-point output (ignored with a position output).
 #[must_use]
-pub fn planned_writes(loaded: &LoadedConfig, cmds: &Commands) -> Vec<(String, String, f64)> {
+pub fn planned_writes(
+    loaded: &LoadedConfig,
+    cmds: &Commands,
+    three_point: (bool, bool),
+) -> Vec<(String, String, f64)> {
     let cfg = &loaded.config;
     let mut out = Vec::new();
-    if cfg.valve1.output == ValveOutput::Position
-        && let Some((d, p)) = cfg.points.valve1_cmd.as_deref().and_then(split_binding)
-        && cmds.valve1_pct.is_finite()
-    {
-        out.push((d.to_owned(), p.to_owned(), cmds.valve1_pct));
+    match cfg.valve1.output {
+        ValveOutput::Position => {
+            if let Some((d, p)) = cfg.points.valve1_cmd.as_deref().and_then(split_binding)
+                && cmds.valve1_pct.is_finite()
+            {
+                out.push((d.to_owned(), p.to_owned(), cmds.valve1_pct));
+            }
+        }
+        ValveOutput::ThreePoint => {
+            let (open, close) = three_point;
+            for (binding, on) in [
+                (&cfg.points.valve1_open, open && !close),
+                (&cfg.points.valve1_close, close && !open),
+            ] {
+                if let Some((d, p)) = binding.as_deref().and_then(split_binding) {
+                    out.push((d.to_owned(), p.to_owned(), f64::from(u8::from(on))));
+                }
+            }
+        }
     }
     for (n, pct) in cfg.rooms.nodes.iter().zip(&cmds.hh_valves_pct) {
         if let Some(pct) = pct
@@ -216,6 +267,7 @@ struct Runtime {
     stats_logged_at_s: f64,
     state_saved_at_s: f64,
     reports: Option<tokio::sync::watch::Sender<Option<CycleReport>>>,
+    three_point: ThreePointOutputs,
 }
 
 /// Read a saved control state (TOML). Missing file: None; unreadable: None with a warning.
@@ -271,7 +323,8 @@ impl Runtime {
             demand_shift_k = cmds.explanation.demand_shift_k,
             "cycle"
         );
-        self.write(&cmds);
+        let three_point = self.three_point.update(now_s, cmds.valve1_pulse);
+        self.write(&cmds, three_point);
         self.publish(&cmds, &image);
         if now_s - self.state_saved_at_s >= STATE_SAVE_PERIOD_S {
             self.state_saved_at_s = now_s;
@@ -334,8 +387,8 @@ impl Runtime {
         }
     }
 
-    fn write(&mut self, cmds: &Commands) {
-        for (device, point, value) in planned_writes(&self.loaded, cmds) {
+    fn write(&mut self, cmds: &Commands, three_point: (bool, bool)) {
+        for (device, point, value) in planned_writes(&self.loaded, cmds, three_point) {
             if self.opts.dry_run {
                 let raw = self
                     .field
@@ -481,12 +534,14 @@ impl Runtime {
         tracing::info!(signal = signal_name, "stopping: writing safe positions");
         self.save_state();
         let safe = self.controller.safe_commands();
+        // A three-point actuator is left still (both outputs off): it holds its position.
+        self.three_point.stop();
         if self.opts.dry_run {
-            for (device, point, value) in planned_writes(&self.loaded, &safe) {
+            for (device, point, value) in planned_writes(&self.loaded, &safe, (false, false)) {
                 tracing::info!(%device, %point, value, "dry run: would write safe position");
             }
         } else {
-            self.write(&safe);
+            self.write(&safe, (false, false));
             if self.field.flush_writes(SHUTDOWN_WRITE_LIMIT).await {
                 tracing::info!("safe positions written");
             } else {
@@ -630,6 +685,7 @@ async fn run_inner(
         stats_logged_at_s: f64::NEG_INFINITY,
         state_saved_at_s: f64::NEG_INFINITY,
         reports,
+        three_point: ThreePointOutputs::default(),
     };
     // Let every device be asked once before the first step, so the controller starts from real
     // readings (bumpless start from the valve feedback), not from an empty image.
@@ -728,7 +784,11 @@ mod tests {
     #[test]
     fn writes_follow_the_bindings() {
         let l = loaded("");
-        let w = planned_writes(&l, &commands(33.0, vec![Some(50.0), Some(70.0)]));
+        let w = planned_writes(
+            &l,
+            &commands(33.0, vec![Some(50.0), Some(70.0)]),
+            (false, false),
+        );
         assert_eq!(
             w,
             vec![
@@ -737,10 +797,45 @@ mod tests {
             ],
             "node b has no valve"
         );
-        let w = planned_writes(&l, &commands(f64::NAN, vec![None, None]));
+        let w = planned_writes(&l, &commands(f64::NAN, vec![None, None]), (false, false));
         assert!(w.is_empty(), "nothing finite, nothing written");
-        let l = loaded("[valve1]\noutput = \"three_point\"\n");
-        assert!(planned_writes(&l, &commands(33.0, vec![])).is_empty());
+    }
+
+    #[test]
+    fn three_point_outputs_follow_the_pulses() {
+        let mut o = ThreePointOutputs::default();
+        assert_eq!(o.update(0.0, None), (false, false));
+        assert_eq!(o.update(1.0, Some(Pulse::Open(2.5))), (true, false));
+        assert_eq!(o.update(2.0, None), (true, false));
+        assert_eq!(o.update(3.4, None), (true, false));
+        assert_eq!(o.update(3.6, None), (false, false), "pulse over");
+        assert_eq!(o.update(4.0, Some(Pulse::Close(10.0))), (false, true));
+        assert_eq!(
+            o.update(5.0, Some(Pulse::Open(1.0))),
+            (true, false),
+            "a new pulse replaces the running one: never both"
+        );
+        o.stop();
+        assert_eq!(o.update(5.5, None), (false, false));
+        assert_eq!(o.update(6.0, Some(Pulse::Open(f64::NAN))), (false, false));
+    }
+
+    #[test]
+    fn three_point_writes_go_to_the_open_and_close_points() {
+        let l = loaded(
+            "valve1_open = \"plc.valve1_open\"\nvalve1_close = \"plc.valve1_close\"\n[valve1]\noutput = \"three_point\"\n",
+        );
+        let w = planned_writes(&l, &commands(33.0, vec![]), (true, false));
+        assert_eq!(
+            w,
+            vec![
+                ("plc".into(), "valve1_open".into(), 1.0),
+                ("plc".into(), "valve1_close".into(), 0.0),
+            ],
+            "the position command is not written to a three-point actuator"
+        );
+        let w = planned_writes(&l, &commands(33.0, vec![]), (false, false));
+        assert!(w.iter().all(|(_, _, v)| *v == 0.0));
     }
 
     #[test]
