@@ -194,6 +194,36 @@ fn point_not_in_the_map_is_reported_by_load() {
 }
 
 #[test]
+fn household_valve_points_must_exist_in_their_map() {
+    let dir = std::env::temp_dir().join(format!("heatctl-cfg-hh-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("devices")).unwrap();
+    let maps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/devices");
+    for f in std::fs::read_dir(&maps).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, dir.join("devices").join(f.file_name().unwrap())).unwrap();
+    }
+    let text = config::EXAMPLE_TOML
+        .replace(
+            "position_point = \"position\"",
+            "position_point = \"feedback\"",
+        )
+        .replace("command_point = \"command\"", "command_point = \"status\"");
+    let path = dir.join("sub.toml");
+    std::fs::write(&path, text).unwrap();
+    let r = config::load(&path).expect_err("must fail").to_string();
+    assert!(
+        r.contains("household_valves.position_point: point \"feedback\" is not defined"),
+        "{r}"
+    );
+    assert!(
+        r.contains("household_valves.command_point: point \"status\"")
+            && r.contains("not writable"),
+        "{r}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
 fn syntax_error_has_a_position() {
     let p = problems("[site]\nname = \"x\"\n[curve\n");
     assert_eq!(p.0[0].line, Some(3), "{p}");

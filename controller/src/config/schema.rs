@@ -672,6 +672,10 @@ pub struct HouseholdValves {
     pub enabled: bool,
     /// Register map of the valve actuators, path relative to this file.
     pub map: String,
+    /// Point of that map holding the position feedback, %.
+    pub position_point: String,
+    /// Writable point of that map taking the position command, %.
+    pub command_point: String,
     /// Room target of the per-valve loops, °C.
     pub target_c: f64,
     /// Proportional gain, % per K.
@@ -692,6 +696,8 @@ impl Default for HouseholdValves {
         Self {
             enabled: false,
             map: "devices/valve-actuator.toml".into(),
+            position_point: "position".into(),
+            command_point: "command".into(),
             target_c: 19.5,
             kp_pct_per_k: 20.0,
             ti_s: 14_400.0,

@@ -802,12 +802,21 @@ pub(crate) fn validate_references(c: &Config, maps: &BTreeMap<String, DeviceMap>
     if c.rooms.nodes.iter().any(|n| n.valve_link.is_some())
         && let Some(map) = maps.get(&c.household_valves.map)
     {
-        for needed in ["command", "position"] {
-            if map.point(needed).is_none() {
-                k.fail(
-                    "household_valves.map",
-                    format!("{} has no point {needed:?}", c.household_valves.map),
-                );
+        let hv = &c.household_valves;
+        for (key, needed) in [
+            ("command_point", &hv.command_point),
+            ("position_point", &hv.position_point),
+        ] {
+            match map.point(needed) {
+                None => k.fail(
+                    format!("household_valves.{key}"),
+                    format!("point {needed:?} is not defined in {}", hv.map),
+                ),
+                Some(p) if key == "command_point" && !p.writable => k.fail(
+                    format!("household_valves.{key}"),
+                    format!("point {needed:?} of {} is not writable", hv.map),
+                ),
+                Some(_) => {}
             }
         }
     }

@@ -28,10 +28,6 @@ pub use clock::{Clock, ScaledClock, WallClock};
 /// Period of the control cycle (valve loop), clock seconds. Demand correction runs inside the
 /// controller at its own configured period.
 pub const VALVE_PERIOD_S: f64 = 1.0;
-/// Point of the valve-actuator map holding the position feedback.
-pub const HH_VALVE_POSITION_POINT: &str = "position";
-/// Point of the valve-actuator map taking the position command.
-pub const HH_VALVE_COMMAND_POINT: &str = "command";
 /// How often the field statistics are summarised in the log, clock seconds.
 pub const STATS_LOG_PERIOD_S: f64 = 300.0;
 /// How long start-up waits for the first poll round before the first control step.
@@ -121,7 +117,7 @@ pub fn build_image(loaded: &LoadedConfig, field: &FieldShared, now_s: f64) -> Pr
         if n.valve_link.is_some() {
             image.hh_valve_pos_pct[i] = field.sample(
                 &format!("{HH_VALVE_PREFIX}{}", n.id),
-                HH_VALVE_POSITION_POINT,
+                &cfg.household_valves.position_point,
                 now_s,
             );
         }
@@ -198,7 +194,7 @@ pub fn planned_writes(
         {
             out.push((
                 format!("{HH_VALVE_PREFIX}{}", n.id),
-                HH_VALVE_COMMAND_POINT.to_owned(),
+                cfg.household_valves.command_point.clone(),
                 *pct,
             ));
         }
@@ -793,7 +789,7 @@ mod tests {
             w,
             vec![
                 ("plc".into(), "valve1_cmd".into(), 33.0),
-                ("hh_valve:a".into(), HH_VALVE_COMMAND_POINT.into(), 50.0),
+                ("hh_valve:a".into(), "command".into(), 50.0),
             ],
             "node b has no valve"
         );
