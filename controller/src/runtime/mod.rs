@@ -336,10 +336,10 @@ impl Runtime {
     }
 
     fn save_state(&self) {
-        if let Some(path) = &self.opts.state_path {
-            if let Err(e) = write_state(path, &self.controller.saved_state()) {
-                tracing::warn!(path = %path.display(), error = %e, "control state not saved");
-            }
+        if let Some(path) = &self.opts.state_path
+            && let Err(e) = write_state(path, &self.controller.saved_state())
+        {
+            tracing::warn!(path = %path.display(), error = %e, "control state not saved");
         }
     }
 
@@ -612,20 +612,20 @@ async fn run_inner(
     };
     let watch_file = stop.is_none();
     let mut controller = Controller::new(&loaded.config);
-    if let Some(path) = &opts.state_path {
-        if let Some(saved) = read_state(path) {
-            let age_s = opts.clock.now_s() - saved.saved_at_s;
-            if age_s <= STATE_MAX_AGE_S {
-                controller.restore(&saved);
-                tracing::info!(
-                    path = %path.display(),
-                    demand_shift_k = saved.demand_shift_k,
-                    damped_outdoor_c = ?saved.damped_outdoor_c,
-                    "control state restored"
-                );
-            } else {
-                tracing::info!(path = %path.display(), age_s, "saved control state too old; starting fresh");
-            }
+    if let Some(path) = &opts.state_path
+        && let Some(saved) = read_state(path)
+    {
+        let age_s = opts.clock.now_s() - saved.saved_at_s;
+        if age_s <= STATE_MAX_AGE_S {
+            controller.restore(&saved);
+            tracing::info!(
+                path = %path.display(),
+                demand_shift_k = saved.demand_shift_k,
+                damped_outdoor_c = ?saved.damped_outdoor_c,
+                "control state restored"
+            );
+        } else {
+            tracing::info!(path = %path.display(), age_s, "saved control state too old; starting fresh");
         }
     }
     let shared = Arc::new(FieldShared::default());
