@@ -798,6 +798,26 @@ mod tests {
     }
 
     #[test]
+    fn state_file_round_trip_and_damage() {
+        let dir = std::env::temp_dir().join(format!("heatctl-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.toml");
+        assert_eq!(read_state(&path), None, "no file: fresh start");
+        let saved = SavedState {
+            saved_at_s: 1.0e9,
+            demand_shift_k: -2.25,
+            valve_demand_shift_k: 0.5,
+            damped_outdoor_c: Some(-7.5),
+        };
+        write_state(&path, &saved).unwrap();
+        assert_eq!(read_state(&path), Some(saved));
+        assert!(!path.with_extension("tmp").exists(), "renamed into place");
+        std::fs::write(&path, "demand_shift_k = \"oops\"").unwrap();
+        assert_eq!(read_state(&path), None, "damaged: fresh start, no panic");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
     fn three_point_outputs_follow_the_pulses() {
         let mut o = ThreePointOutputs::default();
         assert_eq!(o.update(0.0, None), (false, false));
