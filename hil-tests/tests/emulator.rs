@@ -11,17 +11,29 @@
 //! `firmware/boards/lm3s6965`); `hil-tests/run-tests` provides all three. Without them the
 //! tests skip with a message, except under CI (`CI=true`), where they fail.
 //!
-//! Reading the node through heatctl's own field layer with `config/devices/room-node.toml`
-//! belongs here too; see [`read_with_field_layer`] for where it plugs in. Until that layer
-//! exists the shipped map is checked with heatctl's config layer and decoder
-//! ([`decode_with_map`], [`range_probes`]) over the pymodbus transport.
+//! The shipped map, `config/devices/room-node.toml`, is checked against the firmware twice.
+//! Over the pymodbus transport with heatctl's config layer and decoder ([`decode_with_map`],
+//! [`range_probes`]); and end to end through heatctl's own field layer
+//! ([`read_with_field_layer`]): a configuration with one `rtu_over_tcp` link to the node's
+//! port and the node under `[rooms] nodes` is loaded with `heatctl::config::load`, planned
+//! with `plan_links` and polled by a `FieldHandle` in a tokio runtime. Every point it reports
+//! must agree with what pymodbus read (21.38 °C for the 21.375 °C the test sets, the humidity
+//! sentinel as an unusable reading, firmware version 1, the factory settings), and the room
+//! temperature must reach the controller's process image as a valid sample. The field layer
+//! is stopped, and its connection closed, before pymodbus talks to the node again: QEMU's
+//! TCP serial port serves one client at a time.
 
 use std::io::{BufRead, BufReader, Write};
 
-use heatctl::config::{DecodeError, DeviceMap, Table, load_device_map};
+use heatctl::config::{self, DecodeError, DeviceMap, LoadedConfig, Table, load_device_map};
+use heatctl::field::plan::{ROOM_PREFIX, span_of};
+use heatctl::field::{FieldHandle, FieldShared, plan_links};
+use heatctl::runtime::build_image;
+use heatctl::runtime::clock::{Clock, WallClock};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -421,12 +433,174 @@ fn range_probes(map: &DeviceMap) -> Vec<(String, PeerResult)> {
     probes
 }
 
-/// Where the read through heatctl's own field layer goes once that layer exists: open an
-/// RTU-over-TCP link to `127.0.0.1:modbus_port`, poll the room-node map with the field
-/// poller, and compare its process-image values with [`decode_with_map`]'s. Until then the
-/// map is checked through heatctl's config layer and decoder with pymodbus as transport.
-fn read_with_field_layer(_modbus_port: u16, _map: &DeviceMap) {
-    // Not yet: the field layer is being written in parallel (see the issue-6 report).
+/// The room node's id in the field-layer configuration; its device is `room:<id>`.
+const NODE_ID: &str = "emulated";
+
+/// Points whose values move between two reads of a running node.
+const MOVING_POINTS: [&str; 3] = ["sample_counter", "unchanged_s", "uptime_s"];
+
+/// A heatctl configuration with one RTU-over-TCP link to `modbus_port` and the emulated node
+/// (unit 1) as a room node with the shipped map, loaded as `heatctl run` loads one.
+fn field_config(modbus_port: u16) -> LoadedConfig {
+    let map = workspace_root().join("config/devices/room-node.toml");
+    let text = format!(
+        r#"[site]
+name = "emulator"
+[curve]
+points = [{{ outdoor_c = -20.0, supply_c = 70.0 }}, {{ outdoor_c = 15.0, supply_c = 30.0 }}]
+[[links]]
+name = "gw"
+kind = "rtu_over_tcp"
+host = "127.0.0.1"
+port = {modbus_port}
+baud = 9600
+timeout_ms = 1000
+reconnect_min_ms = 50
+reconnect_max_ms = 400
+[rooms]
+map = '{}'
+nodes = [{{ id = "{NODE_ID}", link = "gw", unit_id = 1 }}]
+"#,
+        map.display()
+    );
+    let dir = std::env::temp_dir().join(format!(
+        "heatctl-emulator-{}-{modbus_port}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).expect("create a temporary folder");
+    let path = dir.join("field.toml");
+    std::fs::write(&path, text).expect("write the field configuration");
+    let loaded = config::load(&path);
+    let _ = std::fs::remove_dir_all(&dir);
+    loaded.unwrap_or_else(|problems| panic!("field configuration: {problems}"))
+}
+
+/// Reads the node through heatctl's own field layer: loads [`field_config`], plans the link,
+/// runs a `FieldHandle` in a tokio runtime until every point of the map has a reading (at
+/// most 10 s), and checks each reading against `peer_values` (what pymodbus read, decoded by
+/// [`decode_with_map`] a moment before; counters and clocks may only have moved on), the
+/// device's statistics, and the room temperature in the controller's process image. The
+/// field layer is stopped and its runtime dropped before returning, so the connection to
+/// QEMU's single-client serial port is closed. Returns the readings by name, shaped like
+/// [`decode_with_map`]'s.
+fn read_with_field_layer(
+    modbus_port: u16,
+    map: &DeviceMap,
+    peer_values: &[(String, Result<f64, DecodeError>)],
+) -> Vec<(String, Result<f64, DecodeError>)> {
+    let loaded = field_config(modbus_port);
+    assert_eq!(
+        loaded.maps.get(&loaded.config.rooms.map),
+        Some(map),
+        "config::load and load_device_map read the shipped map alike"
+    );
+    let plans = plan_links(&loaded);
+    let device = format!("{ROOM_PREFIX}{NODE_ID}");
+    let planned: Vec<(&str, u8)> = plans
+        .iter()
+        .flat_map(|p| &p.devices)
+        .map(|d| (d.name.as_str(), d.unit_id))
+        .collect();
+    assert_eq!(planned, [(device.as_str(), 1)], "one link, one room node");
+    // Two merged reads, exactly the node's two tables (it answers exception 02 beyond them).
+    let plan = &plans[0].devices[0];
+    let reads: Vec<(Table, Option<(u16, u16)>)> = plan
+        .blocks
+        .iter()
+        .map(|b| (b.table, span_of(&plan.points, &b.points)))
+        .collect();
+    assert_eq!(
+        reads,
+        [(Table::Holding, Some((0, 3))), (Table::Input, Some((0, 8)))]
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let shared = Arc::new(FieldShared::default());
+    let (all_read, readings, image, humidity_sample) = runtime.block_on(async {
+        let mut field = FieldHandle::start(plans, Arc::new(WallClock), Arc::clone(&shared));
+        let every_point_read = || {
+            map.points
+                .iter()
+                .all(|p| shared.reading(&device, &p.name).is_some())
+        };
+        let all_read = tokio::time::timeout(Duration::from_secs(10), async {
+            while !every_point_read() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .is_ok();
+        field.stop();
+        let now_s = WallClock.now_s();
+        let readings: Vec<_> = map
+            .points
+            .iter()
+            .map(|p| (p.name.clone(), shared.reading(&device, &p.name)))
+            .collect();
+        (
+            all_read,
+            readings,
+            build_image(&loaded, &shared, now_s),
+            shared.sample(&device, "humidity", now_s),
+        )
+    });
+    // Dropping the runtime drops the aborted link task and closes its TCP connection.
+    drop(runtime);
+    let stats = shared.stats();
+    assert!(
+        all_read,
+        "field layer: not every point read within 10 s: {readings:?}, {stats:?}"
+    );
+
+    let values: Vec<(String, Result<f64, DecodeError>)> = readings
+        .into_iter()
+        .map(|(name, reading)| {
+            let value = match reading.map(|r| (r.value, r.error)) {
+                Some((Some(v), None)) => Ok(v),
+                Some((None, Some(e))) => Err(e),
+                other => panic!("field layer: {name} not answered: {other:?}"),
+            };
+            (name, value)
+        })
+        .collect();
+    for (name, value) in &values {
+        let peer = decoded(peer_values, name);
+        if MOVING_POINTS.contains(&name.as_str()) {
+            match (value, peer) {
+                (Ok(field), Ok(peer)) => assert!(field >= peer, "{name}: {field} < {peer}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        } else {
+            assert_eq!(value, peer, "{name}: field layer and pymodbus disagree");
+        }
+    }
+
+    // What the controller would see: a valid room temperature, an unusable humidity.
+    let room = image.rooms.first().copied().flatten();
+    let temperature = decoded(&values, "temperature");
+    assert!(
+        room.is_some_and(|s| s.valid && Ok(s.value) == *temperature && s.age_s < 10.0),
+        "process image room temperature {room:?}, read {temperature:?}"
+    );
+    assert!(
+        humidity_sample.is_some_and(|s| !s.valid),
+        "humidity sample {humidity_sample:?}"
+    );
+    let node = &stats[&device];
+    assert!(
+        node.answered
+            && node.requests >= 2
+            && node.errors == 0
+            && node.exceptions == 0
+            && !node.comm_lost()
+            && node.last_latency_ms.is_some(),
+        "{node:?}"
+    );
+    assert_eq!(shared.alarm_conditions(), (false, false));
+    values
 }
 
 #[test]
@@ -451,7 +625,6 @@ fn emulated_node_serves_the_register_map_and_keeps_settings_over_reset() {
 
     // The shipped map, through heatctl's config layer and decoder.
     let map = room_node_map();
-    read_with_field_layer(node.modbus_port, &map);
     let results = node.peer(&[
         "read-holding:0:3",
         "read-input:8:1",
@@ -480,6 +653,19 @@ fn emulated_node_serves_the_register_map_and_keeps_settings_over_reset() {
     assert_eq!(decoded(&values, "calibration_offset"), &Ok(0.0));
     assert_eq!(decoded(&values, "report_interval_s"), &Ok(60.0));
     assert!(decoded(&values, "uptime_s").is_ok());
+
+    // The same node through heatctl's own field layer, which must agree with pymodbus. It is
+    // stopped before the probes below: QEMU's serial port serves one TCP client at a time.
+    let field = read_with_field_layer(node.modbus_port, &map, &values);
+    let temperature = decoded(&field, "temperature").expect("field layer: temperature");
+    assert!((temperature - 21.38).abs() < 1e-9, "{temperature}");
+    assert_eq!(decoded(&field, "humidity"), &Err(DecodeError::Sentinel));
+    assert_eq!(decoded(&field, "firmware_version"), &Ok(1.0));
+    assert_eq!(
+        decoded(&field, "status"),
+        &Ok(f64::from(STATUS_FACTORY_DEFAULTS))
+    );
+    assert_eq!(decoded(&field, "report_interval_s"), &Ok(60.0));
 
     // Every writable point's range, as the map states it, is what the node enforces.
     let probes = range_probes(&map);
