@@ -64,4 +64,14 @@ pub(crate) enum Command {
     },
     /// Print the SCADA register map as a Markdown table.
     ScadaMap,
+    /// Run heatctl against a simulated substation in this process: the first thing to try.
+    /// Needs no file and no network; the SCADA slave listens on a free loopback port.
+    Demo {
+        /// Simulated seconds per wall second (1440: a simulated day in a minute).
+        #[arg(long, default_value_t = heatctl::demo::DEFAULT_SPEED, allow_negative_numbers = true)]
+        speed: f64,
+        /// Stop after this many simulated hours (default: run until Ctrl-C).
+        #[arg(long, allow_negative_numbers = true)]
+        hours: Option<f64>,
+    },
 }

@@ -15,10 +15,13 @@ use cli::{Cli, Command, LogFormat};
 
 /// Exit code of `check` (and `run` at start) on an invalid configuration.
 const EXIT_INVALID_CONFIG: u8 = 2;
+/// Exit code of bad command-line values (the code clap uses for usage errors).
+const EXIT_USAGE: u8 = 2;
 
-fn init_logs(format: LogFormat) {
+/// Log to stderr; the level comes from RUST_LOG, else `default_level`.
+fn init_logs(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -133,9 +136,29 @@ fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `heatctl demo`: the simulated plant and heatctl in this process.
+fn demo(speed: f64, hours: Option<f64>) -> anyhow::Result<ExitCode> {
+    let opts = heatctl::demo::DemoOptions { speed, hours };
+    if let Err(message) = opts.validate() {
+        eprintln!("heatctl demo: {message}");
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(heatctl::demo::run(opts))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logs(cli.log_format);
+    // The demo prints its own status; the runtime's routine log lines would drown it.
+    let default_level = match cli.command {
+        Command::Demo { .. } => "warn",
+        _ => "info",
+    };
+    init_logs(cli.log_format, default_level);
     let result = match cli.command {
         Command::Check { config } => Ok(check(&config)),
         Command::Curve {
@@ -153,6 +176,7 @@ fn main() -> ExitCode {
             clock_speed,
             state_file,
         } => run(&config, dry_run, clock_speed, state_file.as_deref()),
+        Command::Demo { speed, hours } => demo(speed, hours),
     };
     match result {
         Ok(code) => code,
