@@ -68,6 +68,32 @@ fn status_lines(lines: &[String]) -> Vec<&String> {
     lines.iter().filter(|l| l.starts_with("status: ")).collect()
 }
 
+/// Read `count` input registers (function 04) from unit 1 of the Modbus TCP slave on
+/// 127.0.0.1:`port`, written out by hand so the test does not share code with heatctl.
+fn read_input_registers(port: u16, start: u16, count: u16) -> Vec<u16> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to SCADA");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    let mut req = vec![0x12, 0x34, 0, 0, 0, 6, 1, 0x04];
+    req.extend_from_slice(&start.to_be_bytes());
+    req.extend_from_slice(&count.to_be_bytes());
+    s.write_all(&req).expect("send the request");
+    let mut head = [0u8; 9];
+    s.read_exact(&mut head).expect("answer header");
+    assert_eq!(&head[..2], &[0x12, 0x34], "transaction id echoed");
+    assert_eq!(
+        head[7], 0x04,
+        "function 04 answered, not an exception: {head:?}"
+    );
+    assert_eq!(usize::from(head[8]), 2 * usize::from(count));
+    let mut body = vec![0u8; usize::from(head[8])];
+    s.read_exact(&mut body).expect("answer body");
+    body.chunks(2)
+        .map(|b| u16::from_be_bytes([b[0], b[1]]))
+        .collect()
+}
+
 #[test]
 fn six_simulated_hours_end_with_a_plausible_summary() {
     let (mut child, rx) = start_demo(&["--hours", "6", "--speed", "3600"]);
@@ -141,6 +167,33 @@ fn ctrl_c_ends_the_demo_cleanly_with_a_summary() {
             }
         }
     }
+    // While it runs, the SCADA slave printed in the banner answers a Modbus TCP read of the
+    // measurements and the explanation (what the banner's mbpoll command does).
+    let port: u16 = {
+        let banner = lines
+            .iter()
+            .find(|l| l.contains("SCADA   127.0.0.1:"))
+            .expect("SCADA line in the banner");
+        let after = &banner[banner.find("127.0.0.1:").expect("address") + "127.0.0.1:".len()..];
+        after
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .expect("port")
+            .parse()
+            .expect("port number")
+    };
+    let regs = read_input_registers(port, 0, 26);
+    let t2_supply_c = f64::from(regs[3] as i16) / 10.0;
+    let setpoint_c = f64::from(regs[10] as i16) / 10.0;
+    assert!(
+        (20.0..=95.0).contains(&t2_supply_c),
+        "t2 {t2_supply_c} {regs:?}"
+    );
+    assert!(
+        (25.0..=85.0).contains(&setpoint_c),
+        "setpoint {setpoint_c} {regs:?}"
+    );
+
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
