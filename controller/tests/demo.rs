@@ -233,3 +233,51 @@ fn bad_options_are_refused_with_a_reason() {
         assert!(out.stdout.is_empty(), "{args:?}: nothing started");
     }
 }
+
+#[test]
+fn rig_files_for_a_served_plant_pass_heatctl_check() {
+    let scenario = heatctl_plant::Scenario::from_toml_str(
+        "[buildings]\ncount = 2\nfloors = 3\nunits_per_floor = 2\n\
+         [weather]\nconstant_outdoor_c = -5.0\n[room_nodes]\nshare_pct = 100.0\n",
+        std::path::Path::new("."),
+        None,
+        "check-test",
+    )
+    .expect("scenario");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = std::env::temp_dir().join(format!("heatctl-demo-check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = rt.block_on(async {
+        let server = heatctl_plant::serve(&scenario, 0.0).await.expect("serve");
+        let plant = heatctl_plant::serve::lock(&server.plant()).clone();
+        let path = heatctl::demo::write_rig_files(
+            &dir,
+            heatctl::demo::DEMO_TOML,
+            &plant,
+            server.addresses(),
+        )
+        .expect("write rig files");
+        server.shutdown().await;
+        path
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_heatctl"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run heatctl check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 2 TCP links + one room gateway per building; every flat has a node.
+    assert!(
+        stdout.contains("valid (4 links, 2 devices, 12 room nodes)"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -362,6 +362,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn embedded_maps_load_like_files_and_a_missing_one_is_named() {
+        let server = served(false).await;
+        let addrs = server.addresses().clone();
+        let plant = heatctl_plant::serve::lock(&server.plant()).clone();
+        let text = bind_to_plant(DEMO_TOML, &plant, &addrs);
+        let name = Path::new("bound.toml");
+        let loaded = crate::config::parse_with_maps(&text, name, &DEVICE_MAPS)
+            .unwrap_or_else(|p| panic!("{p}"));
+        assert_eq!(loaded.path, name);
+        assert_eq!(loaded.config.rooms.nodes.len(), plant.room_node_count());
+        assert!(loaded.device_map("plc").is_some() && loaded.device_map("meter").is_some());
+
+        let without_rooms: Vec<(&str, &str)> = DEVICE_MAPS
+            .into_iter()
+            .filter(|(rel, _)| !rel.contains("room-node"))
+            .collect();
+        let err = crate::config::parse_with_maps(&text, name, &without_rooms)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("rooms.map") && err.contains("room-node.toml"),
+            "{err}"
+        );
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
     async fn rig_files_pass_the_full_check_with_household_valves() {
         let server = served(true).await;
         let addrs = server.addresses().clone();
