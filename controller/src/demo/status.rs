@@ -167,8 +167,10 @@ pub(crate) struct Tally {
     outdoor_integral: f64,
     below_integral: f64,
     integrated_s: f64,
-    /// Coldest flat seen, °C.
+    /// Coldest flat seen, °C, over the whole run and after the first hour (the start state
+    /// is set off on purpose).
     min_room_c: f64,
+    min_room_settled_c: f64,
     /// Flats.
     flats: usize,
     /// Sum of |change| of the primary valve position, %.
@@ -212,6 +214,7 @@ impl Tally {
             self.rooms_energy_start_kwh = plant.delivered_energy_kwh;
             self.rooms_energy_end_kwh = plant.delivered_energy_kwh;
             self.min_room_c = f64::INFINITY;
+            self.min_room_settled_c = f64::INFINITY;
             self.last_valve_pct = Some(plant.valve1_pos_pct);
             self.add_rooms_and_report(plant, rooms, report, 0.0);
             return;
@@ -227,6 +230,9 @@ impl Tally {
         self.outdoor_integral += plant.t_out_c * dt_s;
         let settled = plant.time_s - first_s >= 3600.0;
         self.add_rooms_and_report(plant, rooms, report, dt_s);
+        if settled && let Some(r) = rooms {
+            self.min_room_settled_c = self.min_room_settled_c.min(r.min_c);
+        }
         if settled
             && let Some(e) = report.map(|r| &r.commands.explanation)
             && let Some(sp) = e.setpoint_c
@@ -323,11 +329,17 @@ impl Tally {
             self.rooms_energy_end_kwh - self.rooms_energy_start_kwh,
         ));
         out.push(format!(
-            "  rooms, all {} flats  P10 {} °C  median {} °C (time means)  min {} °C (coldest flat, any time)",
+            "  rooms, all {} flats  P10 {} °C  median {} °C (time means)  min {} °C (coldest flat, any time; {} after the first hour)",
             self.flats,
             num(self.p10_mean_c(), 2),
             num(self.median_mean_c(), 2),
             num(self.min_room_c.is_finite().then_some(self.min_room_c), 2),
+            num(
+                self.min_room_settled_c
+                    .is_finite()
+                    .then_some(self.min_room_settled_c),
+                2
+            ),
         ));
         out.push(format!(
             "  below 18 °C         {} % of apartment-hours",
@@ -452,9 +464,9 @@ mod tests {
         let cold = RoomTruth::of(&[17.0, 19.0]);
         let warm = RoomTruth::of(&[19.0, 21.0]);
         t.add(sample(0.0, 100.0, 20.0), cold, None);
-        // One hour with half the flats below 18 °C, then three hours with none.
+        // Half an hour with half the flats below 18 °C, then three and a half hours with none.
         t.add(
-            sample(3600.0, 150.0, 30.0),
+            sample(1800.0, 150.0, 30.0),
             cold,
             Some(&report(60.0, 59.0, vec![])),
         );
@@ -465,7 +477,7 @@ mod tests {
         );
         assert!((t.sim_h() - 4.0).abs() < 1e-12);
         assert!((t.heat_kwh() - 200.0).abs() < 1e-9);
-        assert!((t.below_floor_pct().unwrap() - 12.5).abs() < 1e-9);
+        assert!((t.below_floor_pct().unwrap() - 6.25).abs() < 1e-9);
         assert_eq!(t.valve_travel_pct(), 15.0);
         assert_eq!(t.alarm_numbers(), vec![501]);
         let text = t.summary(100.0, 10.0, "--hours").join("\n");
@@ -475,8 +487,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("min 17.00 °C"), "{text}");
-        assert!(text.contains("12.50 % of apartment-hours"), "{text}");
-        assert!(text.contains("mean |t2 - setpoint| 0.75 K"), "{text}");
+        assert!(text.contains("19.00 after the first hour"), "{text}");
+        assert!(text.contains("6.25 % of apartment-hours"), "{text}");
+        // Only the sample after the first hour counts for tracking.
+        assert!(text.contains("mean |t2 - setpoint| 0.50 K"), "{text}");
         assert!(text.contains("501 ("), "{text}");
     }
 }
