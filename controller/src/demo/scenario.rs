@@ -35,7 +35,9 @@ mass_c = 18.0
 valve1_pct = 25.0
 
 [time]
-step_s = 1.0
+# Plant steps of 5 simulated seconds (exact for the flats; valve, exchanger and pipes sub-step):
+# at 1440x this costs a third less CPU than 1 s steps, with the same heat and comfort figures.
+step_s = 5.0
 
 [household_valves]
 enabled = false
