@@ -97,6 +97,8 @@ pub(crate) struct FieldState {
     pub(crate) readings: HashMap<String, HashMap<String, PointReading>>,
     pub(crate) stats: BTreeMap<String, DeviceStats>,
     pub(crate) writes: HashMap<(String, String), WriteSlot>,
+    /// Clock seconds not counted in a reading's age (see [`FieldShared::set_age_allowance_s`]).
+    pub(crate) age_allowance_s: f64,
 }
 
 impl FieldShared {
@@ -123,14 +125,26 @@ impl FieldShared {
         self.lock().stats.clone()
     }
 
+    /// Set how many clock seconds of a reading's age are not counted: the scheduling allowance
+    /// of an accelerated clock. At N times real speed a 10 ms hiccup of the host ages every
+    /// reading by N × 10 ms of clock time, which would make a 10 s max age flicker at 1,000×;
+    /// the runtime sets N × [`crate::runtime::REAL_AGE_ALLOWANCE`] (50 ms of clock time at 1×).
+    pub fn set_age_allowance_s(&self, allowance_s: f64) {
+        self.lock().age_allowance_s = if allowance_s.is_finite() {
+            allowance_s.max(0.0)
+        } else {
+            0.0
+        };
+    }
+
     /// The reading of `device.point` as the controller sees it at `now_s`: age from the read
-    /// time, invalid when the value was unusable, older than the point's max age, or the device
-    /// is not answering. `None` when it was never read.
+    /// time (less the age allowance), invalid when the value was unusable, older than the
+    /// point's max age, or the device is not answering. `None` when it was never read.
     #[must_use]
     pub fn sample(&self, device: &str, point: &str, now_s: f64) -> Option<Sample> {
         let st = self.lock();
         let r = st.readings.get(device)?.get(point)?;
-        let age_s = (now_s - r.read_at_s).max(0.0);
+        let age_s = (now_s - r.read_at_s - st.age_allowance_s).max(0.0);
         let lost = st.stats.get(device).is_some_and(DeviceStats::comm_lost);
         Some(match r.value {
             Some(value) => Sample {
@@ -330,5 +344,43 @@ impl FieldHandle {
 impl Drop for FieldHandle {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn age_allowance_absorbs_scheduling_jitter_of_a_fast_clock() {
+        let shared = FieldShared::default();
+        shared
+            .lock()
+            .readings
+            .entry("plc".into())
+            .or_default()
+            .insert(
+                "t2_supply".into(),
+                PointReading {
+                    value: Some(60.0),
+                    error: None,
+                    read_at_s: 1000.0,
+                    max_age_s: 10.0,
+                },
+            );
+        // 30 clock seconds old: stale without an allowance.
+        let s = shared.sample("plc", "t2_supply", 1030.0).unwrap();
+        assert!(!s.valid);
+        assert_eq!(s.age_s, 30.0);
+        // At 1,000x, 50 ms of real time is 50 s of clock time.
+        shared.set_age_allowance_s(50.0);
+        let s = shared.sample("plc", "t2_supply", 1030.0).unwrap();
+        assert!(s.valid);
+        assert_eq!(s.age_s, 0.0);
+        // Beyond the allowance plus the max age it is stale again.
+        let s = shared.sample("plc", "t2_supply", 1061.0).unwrap();
+        assert!(!s.valid);
+        shared.set_age_allowance_s(f64::NAN);
+        assert_eq!(shared.lock().age_allowance_s, 0.0);
     }
 }

@@ -32,6 +32,9 @@ pub const VALVE_PERIOD_S: f64 = 1.0;
 pub const STATS_LOG_PERIOD_S: f64 = 300.0;
 /// How long start-up waits for the first poll round before the first control step.
 pub const FIRST_ROUND_LIMIT: Duration = Duration::from_secs(3);
+/// Real time of a reading's age that is not counted against its max age: the host's
+/// scheduling allowance (see [`FieldShared::set_age_allowance_s`]); scaled with the clock.
+pub const REAL_AGE_ALLOWANCE: Duration = Duration::from_millis(50);
 /// How long shutdown waits for the safe positions to be written and verified.
 pub const SHUTDOWN_WRITE_LIMIT: Duration = Duration::from_secs(5);
 
@@ -629,6 +632,7 @@ async fn run_inner(
         }
     }
     let shared = Arc::new(FieldShared::default());
+    shared.set_age_allowance_s(opts.clock.speed() * REAL_AGE_ALLOWANCE.as_secs_f64());
     let field = FieldHandle::start(plan_links(&loaded), Arc::clone(&opts.clock), shared);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let scada_cfg = loaded.config.scada.clone();
