@@ -96,6 +96,8 @@ pub struct DemandCorrection {
     cfg: Demand,
     nodes: Vec<NodeInfo>,
     validators: Vec<Validator>,
+    /// Scheduling allowance on the readings' max age, seconds.
+    age_allowance_s: f64,
     shift_k: f64,
     /// Integral part of the shift, K.
     integral_k: f64,
@@ -117,6 +119,7 @@ impl DemandCorrection {
             cfg: cfg.clone(),
             nodes: Vec::new(),
             validators: Vec::new(),
+            age_allowance_s: 0.0,
             shift_k: 0.0,
             integral_k: 0.0,
             last_run_s: None,
@@ -128,6 +131,15 @@ impl DemandCorrection {
         };
         d.set_config(cfg, nodes, room_limits);
         d
+    }
+
+    /// Let room readings exceed their max age by this many seconds (see
+    /// [`super::Controller::set_age_allowance_s`]).
+    pub fn set_age_allowance_s(&mut self, allowance_s: f64) {
+        self.age_allowance_s = allowance_s;
+        for v in &mut self.validators {
+            v.set_age_allowance_s(allowance_s);
+        }
     }
 
     /// Replace the configuration; keeps the shift, and node history where the count is unchanged.
@@ -147,7 +159,9 @@ impl DemandCorrection {
                 v.set_limits(room_limits);
             }
         } else {
-            self.validators = vec![Validator::new(room_limits); nodes.len()];
+            let mut v = Validator::new(room_limits);
+            v.set_age_allowance_s(self.age_allowance_s);
+            self.validators = vec![v; nodes.len()];
             self.validated = vec![None; nodes.len()];
         }
         self.shift_k = self.shift_k.clamp(cfg.min_shift_k, cfg.max_shift_k);

@@ -221,6 +221,16 @@ impl Controller {
         self.demand.set_enabled(on);
     }
 
+    /// Let every reading exceed its max age by `allowance_s` before it counts as stale: the
+    /// scheduling allowance the runtime sets on an accelerated clock (at N× real speed a host
+    /// hiccup of 10 ms ages readings by N × 10 ms). 0 by default; kept across reconfigure.
+    pub fn set_age_allowance_s(&mut self, allowance_s: f64) {
+        for v in &mut self.validators {
+            v.set_age_allowance_s(allowance_s);
+        }
+        self.demand.set_age_allowance_s(allowance_s);
+    }
+
     /// The slow state to save for a restart.
     #[must_use]
     pub fn saved_state(&self) -> SavedState {

@@ -30,6 +30,8 @@ pub struct Validator {
     stuck_ref: Option<(f64, f64)>,
     /// Last accepted value and its time, for the jump check.
     last_good: Option<(f64, f64)>,
+    /// Seconds a sample may exceed the max age (scheduling allowance of a fast clock).
+    age_allowance_s: f64,
 }
 
 impl Validator {
@@ -40,7 +42,18 @@ impl Validator {
             limits,
             stuck_ref: None,
             last_good: None,
+            age_allowance_s: 0.0,
         }
+    }
+
+    /// Let samples exceed the max age by this many seconds before they are stale (the
+    /// runtime's scheduling allowance on an accelerated clock; 0 by default).
+    pub fn set_age_allowance_s(&mut self, allowance_s: f64) {
+        self.age_allowance_s = if allowance_s.is_finite() {
+            allowance_s.max(0.0)
+        } else {
+            0.0
+        };
     }
 
     /// Replace the limits, keeping history (configuration reload).
@@ -63,7 +76,7 @@ impl Validator {
         if !s.valid || !s.value.is_finite() || s.age_s.is_nan() {
             return Err(Rejection::Field);
         }
-        if s.age_s > self.limits.max_age_s {
+        if s.age_s > self.limits.max_age_s + self.age_allowance_s {
             return Err(Rejection::Stale);
         }
         let v = s.value;
@@ -114,6 +127,26 @@ mod tests {
             stuck_tolerance: 0.01,
             max_rate_per_s: 0.05,
         }
+    }
+
+    #[test]
+    fn age_allowance_delays_stale_but_keeps_measured_times() {
+        let mut v = Validator::new(lim());
+        v.set_age_allowance_s(30.0);
+        assert_eq!(v.check(100.0, Some(Sample::aged(10.0, 80.0))), Ok(10.0));
+        assert_eq!(
+            v.check(200.0, Some(Sample::aged(10.0, 95.0))),
+            Err(Rejection::Stale)
+        );
+        // Measured times still come from the true age: a step of 0.5 K between readings
+        // measured 2 s apart is a jump, whatever the allowance.
+        let mut v = Validator::new(lim());
+        v.set_age_allowance_s(1_000.0);
+        assert_eq!(v.check(100.0, Some(Sample::aged(10.0, 20.0))), Ok(10.0));
+        assert_eq!(
+            v.check(101.0, Some(Sample::aged(10.5, 19.0))),
+            Err(Rejection::Jump)
+        );
     }
 
     #[test]

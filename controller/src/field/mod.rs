@@ -125,10 +125,11 @@ impl FieldShared {
         self.lock().stats.clone()
     }
 
-    /// Set how many clock seconds of a reading's age are not counted: the scheduling allowance
-    /// of an accelerated clock. At N times real speed a 10 ms hiccup of the host ages every
-    /// reading by N × 10 ms of clock time, which would make a 10 s max age flicker at 1,000×;
-    /// the runtime sets N × [`crate::runtime::REAL_AGE_ALLOWANCE`] (50 ms of clock time at 1×).
+    /// Set how many clock seconds a reading may exceed its max age before it counts as stale:
+    /// the scheduling allowance of an accelerated clock. At N times real speed a 10 ms hiccup
+    /// of the host ages every reading by N × 10 ms of clock time, which would make a 10 s max
+    /// age flicker at 1,000×; the runtime sets N × [`crate::runtime::REAL_AGE_ALLOWANCE`]
+    /// (50 ms at 1×). The age itself is reported as it is.
     pub fn set_age_allowance_s(&self, allowance_s: f64) {
         self.lock().age_allowance_s = if allowance_s.is_finite() {
             allowance_s.max(0.0)
@@ -138,19 +139,19 @@ impl FieldShared {
     }
 
     /// The reading of `device.point` as the controller sees it at `now_s`: age from the read
-    /// time (less the age allowance), invalid when the value was unusable, older than the
-    /// point's max age, or the device is not answering. `None` when it was never read.
+    /// time, invalid when the value was unusable, older than the point's max age (plus the
+    /// age allowance), or the device is not answering. `None` when it was never read.
     #[must_use]
     pub fn sample(&self, device: &str, point: &str, now_s: f64) -> Option<Sample> {
         let st = self.lock();
         let r = st.readings.get(device)?.get(point)?;
-        let age_s = (now_s - r.read_at_s - st.age_allowance_s).max(0.0);
+        let age_s = (now_s - r.read_at_s).max(0.0);
         let lost = st.stats.get(device).is_some_and(DeviceStats::comm_lost);
         Some(match r.value {
             Some(value) => Sample {
                 value,
                 age_s,
-                valid: !lost && age_s <= r.max_age_s,
+                valid: !lost && age_s <= r.max_age_s + st.age_allowance_s,
             },
             None => Sample {
                 age_s,
@@ -376,7 +377,7 @@ mod tests {
         shared.set_age_allowance_s(50.0);
         let s = shared.sample("plc", "t2_supply", 1030.0).unwrap();
         assert!(s.valid);
-        assert_eq!(s.age_s, 0.0);
+        assert_eq!(s.age_s, 30.0, "the age is reported as it is");
         // Beyond the allowance plus the max age it is stale again.
         let s = shared.sample("plc", "t2_supply", 1061.0).unwrap();
         assert!(!s.valid);

@@ -631,8 +631,10 @@ async fn run_inner(
             tracing::info!(path = %path.display(), age_s, "saved control state too old; starting fresh");
         }
     }
+    let age_allowance_s = opts.clock.speed() * REAL_AGE_ALLOWANCE.as_secs_f64();
+    controller.set_age_allowance_s(age_allowance_s);
     let shared = Arc::new(FieldShared::default());
-    shared.set_age_allowance_s(opts.clock.speed() * REAL_AGE_ALLOWANCE.as_secs_f64());
+    shared.set_age_allowance_s(age_allowance_s);
     let field = FieldHandle::start(plan_links(&loaded), Arc::clone(&opts.clock), shared);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let scada_cfg = loaded.config.scada.clone();
