@@ -64,6 +64,7 @@ pub(crate) enum Command {
     },
     /// Print the SCADA register map as a Markdown table.
     ScadaMap,
+    #[cfg(feature = "demo")]
     /// Run heatctl against a simulated substation in this process: the first thing to try.
     /// Needs no file and no network; the SCADA slave listens on a free loopback port.
     Demo {

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod control;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod field;
 pub mod runtime;

@@ -16,6 +16,7 @@ use cli::{Cli, Command, LogFormat};
 /// Exit code of `check` (and `run` at start) on an invalid configuration.
 const EXIT_INVALID_CONFIG: u8 = 2;
 /// Exit code of bad command-line values (the code clap uses for usage errors).
+#[cfg(feature = "demo")]
 const EXIT_USAGE: u8 = 2;
 
 /// Log to stderr; the level comes from RUST_LOG, else `default_level`.
@@ -137,6 +138,7 @@ fn run(
 }
 
 /// `heatctl demo`: the simulated plant and heatctl in this process.
+#[cfg(feature = "demo")]
 fn demo(speed: f64, hours: Option<f64>) -> anyhow::Result<ExitCode> {
     let opts = heatctl::demo::DemoOptions { speed, hours };
     if let Err(message) = opts.validate() {
@@ -155,6 +157,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own status; the runtime's routine log lines would drown it.
     let default_level = match cli.command {
+        #[cfg(feature = "demo")]
         Command::Demo { .. } => "warn",
         _ => "info",
     };
@@ -176,6 +179,7 @@ fn main() -> ExitCode {
             clock_speed,
             state_file,
         } => run(&config, dry_run, clock_speed, state_file.as_deref()),
+        #[cfg(feature = "demo")]
         Command::Demo { speed, hours } => demo(speed, hours),
     };
     match result {
