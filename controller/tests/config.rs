@@ -159,25 +159,31 @@ t2_supply = "plc.t2_supply"
     config::parse_str(&ok, None).unwrap_or_else(|p| panic!("{p}"));
 }
 
+/// Load `text` as `sub.toml` in a fresh directory holding the shipped maps named in `maps`;
+/// the problems as text.
+fn load_problems(tag: &str, text: &str, maps: &[&str]) -> String {
+    let dir = std::env::temp_dir().join(format!("heatctl-cfg-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("devices")).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/devices");
+    for m in maps {
+        std::fs::copy(shipped.join(m), dir.join("devices").join(m)).unwrap();
+    }
+    let path = dir.join("sub.toml");
+    std::fs::write(&path, text).unwrap();
+    let r = config::load(&path).expect_err("must fail").to_string();
+    std::fs::remove_dir_all(dir).ok();
+    r
+}
+
 #[test]
 fn point_not_in_the_map_is_reported_by_load() {
-    let dir = std::env::temp_dir().join(format!("heatctl-cfg-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("devices")).unwrap();
-    let maps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/devices");
-    std::fs::copy(
-        maps.join("substation-io.toml"),
-        dir.join("devices/substation-io.toml"),
-    )
-    .unwrap();
     let text = config::EXAMPLE_TOML
         .replace("t_out = \"plc.t_out\"", "t_out = \"plc.t_outdoor\"")
         .replace(
             "valve1_cmd = \"plc.valve1_cmd\"",
             "valve1_cmd = \"plc.valve1_pos\"",
         );
-    let path = dir.join("sub.toml");
-    std::fs::write(&path, text).unwrap();
-    let r = config::load(&path).expect_err("must fail").to_string();
+    let r = load_problems("map", &text, &["substation-io.toml"]);
     assert!(
         r.contains("points.t_out: point \"t_outdoor\" is not defined"),
         "{r}"
@@ -190,27 +196,23 @@ fn point_not_in_the_map_is_reported_by_load() {
         r.contains("cannot read device map"),
         "heat-meter map is missing: {r}"
     );
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
 fn household_valve_points_must_exist_in_their_map() {
-    let dir = std::env::temp_dir().join(format!("heatctl-cfg-hh-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("devices")).unwrap();
-    let maps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/devices");
-    for f in std::fs::read_dir(&maps).unwrap() {
-        let f = f.unwrap().path();
-        std::fs::copy(&f, dir.join("devices").join(f.file_name().unwrap())).unwrap();
-    }
     let text = config::EXAMPLE_TOML
         .replace(
             "position_point = \"position\"",
             "position_point = \"feedback\"",
         )
         .replace("command_point = \"command\"", "command_point = \"status\"");
-    let path = dir.join("sub.toml");
-    std::fs::write(&path, text).unwrap();
-    let r = config::load(&path).expect_err("must fail").to_string();
+    let maps = [
+        "substation-io.toml",
+        "heat-meter.toml",
+        "room-node.toml",
+        "valve-actuator.toml",
+    ];
+    let r = load_problems("hh", &text, &maps);
     assert!(
         r.contains("household_valves.position_point: point \"feedback\" is not defined"),
         "{r}"
@@ -220,7 +222,6 @@ fn household_valve_points_must_exist_in_their_map() {
             && r.contains("not writable"),
         "{r}"
     );
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
