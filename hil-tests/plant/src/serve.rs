@@ -260,8 +260,11 @@ pub async fn serve_with(plant: Plant, opts: ServeOptions) -> Result<PlantServer,
 
 async fn time_base(plant: SharedPlant, speed: f64, mut stop: watch::Receiver<bool>) {
     let start = Instant::now();
-    let t0 = lock(&plant).time_s();
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let (t0, step_s) = {
+        let p = lock(&plant);
+        (p.time_s(), p.scenario().time.step_s)
+    };
+    let mut tick = tokio::time::interval(tick_period(step_s, speed));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut warned = false;
     loop {
@@ -287,6 +290,19 @@ async fn time_base(plant: SharedPlant, speed: f64, mut stop: watch::Receiver<boo
             );
         }
     }
+}
+
+/// Wall time between two advances of the time base: 20 ms, shortened at high speeds to one
+/// plant step (at least 1 ms), so an accelerated plant moves in steps no longer than a client's
+/// poll period rather than in leaps of 20 ms x speed (36 s at 1800x, which a poller reading
+/// every simulated second sees as implausible jumps).
+fn tick_period(step_s: f64, speed: f64) -> Duration {
+    let max = Duration::from_millis(20);
+    if !(speed > 0.0 && step_s > 0.0) {
+        return max;
+    }
+    let step = Duration::from_secs_f64((step_s / speed).min(0.02));
+    step.clamp(Duration::from_millis(1), max)
 }
 
 async fn status_log(plant: SharedPlant, every: Duration, mut stop: watch::Receiver<bool>) {
@@ -579,5 +595,23 @@ async fn rtu_connection(
             out.extend_from_slice(&c.to_le_bytes());
             stream.write_all(&out).await?;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_time_base_ticks_one_plant_step_at_high_speed() {
+        // Real time and slow rigs: 20 ms, as always.
+        assert_eq!(tick_period(1.0, 1.0), Duration::from_millis(20));
+        assert_eq!(tick_period(1.0, 50.0), Duration::from_millis(20));
+        // 1 s steps at 240x: one step every 4.2 ms instead of 4.8 steps every 20 ms.
+        let t = tick_period(1.0, 240.0);
+        assert!(t > Duration::from_millis(4) && t < Duration::from_millis(5), "{t:?}");
+        // Never below the timer's millisecond; paused (speed 0): the old period.
+        assert_eq!(tick_period(1.0, 1800.0), Duration::from_millis(1));
+        assert_eq!(tick_period(1.0, 0.0), Duration::from_millis(20));
     }
 }
