@@ -769,7 +769,12 @@ fn outdoor_sensor_lost_for_six_hours() {
     });
 }
 
-/// Margin of the valve-swing comparison, percentage points.
+/// Margin of the valve-swing comparison, percentage points. The fallback, 1 K above the real
+/// outdoor temperature, lowers the setpoint by about a kelvin (curve slope about 1.5 K/K times
+/// the composite's share of 0.5-0.6), which moves the valve's steady position by about one
+/// point at this load; measured: 4.4 % without the fault, 5.1-5.3 % with it. A real swing (an
+/// oscillation, a bump when hold, fallback and measured value take turns, or a sentinel reaching
+/// the curve) is larger.
 const VALVE_SWING_MARGIN_PCT: f64 = 2.0;
 
 /// The secondary supply sensor reads its sentinel for half an hour. heatctl raises alarm 103,
@@ -800,8 +805,9 @@ fn secondary_supply_sensor_lost() {
         rig.sample_every = Duration::from_millis(5);
         rig.run_until(end).await;
 
-        // Noticed within: a poll (1 s), a cycle (1 s), one observation (1.2 s), and margin.
-        let notice_s = 10.0;
+        // Noticed within: a poll (1 s), a cycle (1 s), the write, one observation (1.2 s), and
+        // a margin for a loaded host (15 s is 60 ms of wall time here).
+        let notice_s = 15.0;
         let before = rig
             .records
             .iter()
