@@ -609,7 +609,10 @@ mod tests {
         assert_eq!(tick_period(1.0, 50.0), Duration::from_millis(20));
         // 1 s steps at 240x: one step every 4.2 ms instead of 4.8 steps every 20 ms.
         let t = tick_period(1.0, 240.0);
-        assert!(t > Duration::from_millis(4) && t < Duration::from_millis(5), "{t:?}");
+        assert!(
+            t > Duration::from_millis(4) && t < Duration::from_millis(5),
+            "{t:?}"
+        );
         // Never below the timer's millisecond; paused (speed 0): the old period.
         assert_eq!(tick_period(1.0, 1800.0), Duration::from_millis(1));
         assert_eq!(tick_period(1.0, 0.0), Duration::from_millis(20));
