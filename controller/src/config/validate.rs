@@ -646,22 +646,22 @@ fn validate_field(k: &mut Checker, c: &Config) {
     }
     if !c.devices.is_empty() {
         let p = &c.points;
-        let required: &[(&str, &Option<String>)] = match c.valve1.output {
-            ValveOutput::Position => &[("t2_supply", &p.t2_supply), ("valve1_cmd", &p.valve1_cmd)],
-            ValveOutput::ThreePoint => &[
-                ("t2_supply", &p.t2_supply),
-                ("valve1_open", &p.valve1_open),
-                ("valve1_close", &p.valve1_close),
-            ],
+        let (required, why): (&[(&str, &Option<String>)], &str) = match c.valve1.output {
+            ValveOutput::Position => (
+                &[("t2_supply", &p.t2_supply), ("valve1_cmd", &p.valve1_cmd)],
+                "required when devices are configured",
+            ),
+            ValveOutput::ThreePoint => (
+                &[
+                    ("t2_supply", &p.t2_supply),
+                    ("valve1_open", &p.valve1_open),
+                    ("valve1_close", &p.valve1_close),
+                ],
+                "required when devices are configured and valve1.output is \"three_point\"",
+            ),
         };
         for (name, b) in required {
             if b.is_none() {
-                let why = match c.valve1.output {
-                    ValveOutput::Position => "required when devices are configured",
-                    ValveOutput::ThreePoint => {
-                        "required when devices are configured and valve1.output is \"three_point\""
-                    }
-                };
                 k.fail(format!("points.{name}"), why);
             }
         }

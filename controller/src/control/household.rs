@@ -110,16 +110,17 @@ impl TrimRespond {
     }
 
     /// Run if a period has passed. `positions[i]` is valve `i`'s reported position; it counts
-    /// only when valid, within `limits` (range, max age) and `counts[i]` is true (the valve is
-    /// under room control: one walking to its safe position for want of a reading, or a node
-    /// without a loop, asks for nothing).
+    /// only when valid, within `limits` (range, max age) and, when `counts` is given,
+    /// `counts[i]` is true (the valve is under room control: one walking to its safe position
+    /// for want of a reading, or a node without a loop, asks for nothing). `None`: every valve
+    /// counts (valves driven by their own thermostats).
     pub fn update(
         &mut self,
         cfg: &ValveDemand,
         now_s: f64,
         positions: &[Option<Sample>],
         limits: SignalLimits,
-        counts: &[bool],
+        counts: Option<&[bool]>,
     ) {
         if !cfg.enabled {
             self.shift_k = 0.0;
@@ -137,9 +138,9 @@ impl TrimRespond {
         };
         let valid: Vec<f64> = positions
             .iter()
-            .zip(counts)
-            .filter(|(_, c)| **c)
-            .filter_map(|(s, _)| s.filter(usable))
+            .enumerate()
+            .filter(|(i, _)| counts.is_none_or(|c| c.get(*i).copied().unwrap_or(false)))
+            .filter_map(|(_, s)| s.filter(usable))
             .map(|s| s.value)
             .collect();
         if valid.is_empty() {
@@ -210,18 +211,17 @@ mod tests {
                 .collect()
         };
         let lim = limits();
-        let all = [true; 10];
-        tr.update(&cfg, 0.0, &open(1), lim, &all);
+        tr.update(&cfg, 0.0, &open(1), lim, None);
         assert!(
             (tr.shift_k() - cfg.trim_k).abs() < 1e-12,
             "few requests: trim"
         );
-        tr.update(&cfg, cfg.period_s, &open(6), lim, &all);
+        tr.update(&cfg, cfg.period_s, &open(6), lim, None);
         assert!(
             (tr.shift_k() - (cfg.trim_k + 0.4)).abs() < 1e-9,
             "4 requests beyond 2 ignored"
         );
-        tr.update(&cfg, 2.0 * cfg.period_s, &[None; 10], lim, &all);
+        tr.update(&cfg, 2.0 * cfg.period_s, &[None; 10], lim, None);
         assert!(
             (tr.shift_k() - (cfg.trim_k + 0.4)).abs() < 1e-9,
             "no data: hold"
@@ -259,7 +259,7 @@ mod tests {
         ];
         let counts = [true, true, true, true, false, false, true];
         let mut tr = TrimRespond::default();
-        tr.update(&cfg, 0.0, &positions, lim, &counts);
+        tr.update(&cfg, 0.0, &positions, lim, Some(&counts));
         assert_eq!(tr.requests, 1);
         assert!(
             (tr.shift_k() - cfg.trim_k).abs() < 1e-12,
@@ -272,7 +272,7 @@ mod tests {
             .chain([Some(Sample::fresh(40.0))])
             .collect();
         let mut tr = TrimRespond::default();
-        tr.update(&cfg, 0.0, &fresh, lim, &[true; 7]);
+        tr.update(&cfg, 0.0, &fresh, lim, Some(&[true; 7]));
         assert_eq!(tr.requests, 6);
         assert!(tr.shift_k() > 0.0);
     }

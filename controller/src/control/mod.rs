@@ -328,13 +328,11 @@ impl Controller {
         ex.demand_shift_k = self.demand.shift_k();
         // Valves count as requests only while under room control (household loops on), or
         // always when they are driven by their own thermostats (loops off).
-        let all_count;
-        let counts = if self.cfg.household_valves.enabled {
-            self.household.controlled()
-        } else {
-            all_count = vec![true; image.hh_valve_pos_pct.len()];
-            &all_count
-        };
+        let counts = self
+            .cfg
+            .household_valves
+            .enabled
+            .then(|| self.household.controlled());
         self.trim.update(
             &self.cfg.valve_demand,
             now,

@@ -53,7 +53,8 @@ pub struct RunOptions {
     /// The clock (wall, or scaled for the rig).
     pub clock: Arc<dyn Clock>,
     /// Where the slow control state (demand shift, damped outdoor) is kept across restarts:
-    /// read at start, written every [`STATE_SAVE_PERIOD_S`] and on shutdown. None: not kept.
+    /// read at start, written every [`STATE_SAVE_PERIOD_S`] (at most once a real second on an
+    /// accelerated clock) and on shutdown. None: not kept.
     pub state_path: Option<PathBuf>,
 }
 
@@ -325,7 +326,8 @@ impl Runtime {
         let three_point = self.three_point.update(now_s, cmds.valve1_pulse);
         self.write(&cmds, three_point);
         self.publish(&cmds, &image);
-        if now_s - self.state_saved_at_s >= STATE_SAVE_PERIOD_S {
+        // On an accelerated clock, at most once a real second: the file is written in the cycle.
+        if now_s - self.state_saved_at_s >= STATE_SAVE_PERIOD_S.max(self.opts.clock.speed()) {
             self.state_saved_at_s = now_s;
             self.save_state();
         }
@@ -579,7 +581,7 @@ async fn wait_first_round(field: &FieldShared, limit: Duration) -> bool {
 /// address cannot be set up.
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let loaded = config::load(&opts.config_path).map_err(|p| anyhow::anyhow!("{p}"))?;
-    run_inner(opts, loaded, None).await
+    run_inner(opts, loaded, None, None).await
 }
 
 /// Run with an already loaded configuration until `embedding.stop` becomes true (or SIGINT or
@@ -593,26 +595,19 @@ pub async fn run_embedded(opts: RunOptions, embedding: Embedding) -> anyhow::Res
         stop,
         reports,
     } = embedding;
-    run_inner(opts, loaded, Some((stop, reports))).await
+    run_inner(opts, loaded, Some(stop), Some(reports)).await
 }
 
-type EmbeddingParts = (
-    tokio::sync::watch::Receiver<bool>,
-    tokio::sync::watch::Sender<Option<CycleReport>>,
-);
-
+/// The run: `stop` and `reports` are the embedding's (both None for `heatctl run`).
 async fn run_inner(
     opts: RunOptions,
     loaded: LoadedConfig,
-    embedding: Option<EmbeddingParts>,
+    mut stop: Option<tokio::sync::watch::Receiver<bool>>,
+    reports: Option<tokio::sync::watch::Sender<Option<CycleReport>>>,
 ) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
-    let (mut stop, reports) = match embedding {
-        Some((stop, reports)) => (Some(stop), Some(reports)),
-        None => (None, None),
-    };
     let watch_file = stop.is_none();
     let mut controller = Controller::new(&loaded.config);
     if let Some(path) = &opts.state_path
