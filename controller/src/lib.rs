@@ -4,10 +4,9 @@
 //! [`control`] the whole control law as sans-I/O code (no clock reads, no sockets, no files).
 //! Field I/O and the runtime sit at the edges and feed [`control::Controller::step`].
 
-pub mod config;
-pub mod control;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub use heatctl_core::{config, control};
 pub mod field;
 pub mod runtime;
 pub mod scada;

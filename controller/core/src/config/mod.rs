@@ -180,4 +180,4 @@ pub fn load_device_map(path: &Path) -> Result<DeviceMap, Problems> {
 }
 
 /// The configuration shipped as `config/substation.example.toml`, embedded.
-pub const EXAMPLE_TOML: &str = include_str!("../../../config/substation.example.toml");
+pub const EXAMPLE_TOML: &str = include_str!("../../../../config/substation.example.toml");
