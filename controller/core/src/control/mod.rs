@@ -20,16 +20,20 @@ pub mod alarms;
 mod commands;
 pub mod curve;
 pub mod demand;
+mod field_alarms;
 mod household;
 mod image;
 pub mod limiters;
 pub mod outdoor;
+mod outputs;
 pub mod validation;
 mod valve_loop;
 
 pub use commands::*;
+pub use field_alarms::{AlarmChange, FieldAlarms, FieldConditions};
 pub use household::{HouseholdLoops, TrimRespond};
 pub use image::{ProcessImage, Sample, Signal};
+pub use outputs::ThreePointOutputs;
 pub use valve_loop::{ThreePoint, Valve1Loop};
 
 use crate::config::{Config, SignalLimits, ValveOutput};
