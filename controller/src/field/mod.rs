@@ -40,7 +40,7 @@ pub struct PointReading {
 }
 
 /// Statistics of one device.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct DeviceStats {
     /// Requests sent (reads and writes).
     pub requests: u64,
@@ -58,6 +58,8 @@ pub struct DeviceStats {
     pub write_failed: bool,
     /// The device has answered at least once (a value or a Modbus exception).
     pub answered: bool,
+    /// When it last answered a request successfully, clock seconds.
+    pub last_ok_s: Option<f64>,
 }
 
 impl DeviceStats {
@@ -65,6 +67,12 @@ impl DeviceStats {
     #[must_use]
     pub fn comm_lost(&self) -> bool {
         self.consecutive_failures >= COMM_LOST_AFTER_FAILURES
+    }
+
+    /// Whether the device is connected: it has answered at least once and is not lost.
+    #[must_use]
+    pub fn connected(&self) -> bool {
+        self.answered && !self.comm_lost()
     }
 }
 
