@@ -18,11 +18,13 @@ use tokio::task::JoinHandle;
 
 use crate::config::{self, LoadedConfig, ValveOutput};
 use crate::control::{
-    Alarm, AlarmCode, Commands, Controller, Mode, ProcessImage, Pulse, SavedState, Signal,
+    AlarmChange, Commands, Controller, FieldAlarms, FieldConditions, Mode, ProcessImage,
+    SavedState, Signal, ThreePointOutputs,
 };
 use crate::field::plan::{HH_VALVE_PREFIX, ROOM_PREFIX};
 use crate::field::{FieldHandle, FieldShared, plan_links};
 use crate::scada::{self, ScadaCommand, ScadaShared};
+use crate::station::{CycleInputs, OperatorSettings, SnapshotSender, StationSnapshot};
 pub use clock::{Clock, ScaledClock, WallClock};
 
 /// Period of the control cycle (valve loop), clock seconds. Demand correction runs inside the
@@ -58,28 +60,17 @@ pub struct RunOptions {
     pub state_path: Option<PathBuf>,
 }
 
-/// What one control cycle did, for an embedding program (the demo's status line).
-#[derive(Debug, Clone)]
-pub struct CycleReport {
-    /// Clock time of the cycle, unix seconds.
-    pub now_s: f64,
-    /// The process image the controller saw.
-    pub image: ProcessImage,
-    /// What it decided, with the explanation and every alarm (field alarms included).
-    pub commands: Commands,
-}
-
 /// Running heatctl inside another program (the demo): the configuration is handed over
 /// already loaded (no file is watched and SIGHUP does nothing), the program stops the run
-/// through `stop`, and each cycle is reported through `reports`.
+/// through `stop`, and each cycle's snapshot is published on `snapshots`.
 #[derive(Debug)]
 pub struct Embedding {
     /// The configuration to run.
     pub loaded: LoadedConfig,
     /// The run ends (safe positions written) when this becomes true.
     pub stop: tokio::sync::watch::Receiver<bool>,
-    /// Receives every cycle's report.
-    pub reports: tokio::sync::watch::Sender<Option<CycleReport>>,
+    /// Where every cycle's snapshot is published.
+    pub snapshots: SnapshotSender,
 }
 
 /// Split a `"device.point"` binding.
@@ -129,38 +120,6 @@ pub fn build_image(loaded: &LoadedConfig, field: &FieldShared, now_s: f64) -> Pr
     image
 }
 
-/// The two outputs of a three-point (floating) actuator, driven from the controller's pulses:
-/// a pulse sets its direction's output for its duration; a new pulse replaces the one running;
-/// the two outputs are never on together.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct ThreePointOutputs {
-    open_until_s: f64,
-    close_until_s: f64,
-}
-
-impl ThreePointOutputs {
-    /// Take this cycle's pulse (if any) at `now_s`, and return `(open, close)` to write.
-    pub fn update(&mut self, now_s: f64, pulse: Option<Pulse>) -> (bool, bool) {
-        match pulse {
-            Some(Pulse::Open(secs)) if secs.is_finite() && secs > 0.0 => {
-                self.open_until_s = now_s + secs;
-                self.close_until_s = f64::NEG_INFINITY;
-            }
-            Some(Pulse::Close(secs)) if secs.is_finite() && secs > 0.0 => {
-                self.close_until_s = now_s + secs;
-                self.open_until_s = f64::NEG_INFINITY;
-            }
-            _ => {}
-        }
-        (now_s < self.open_until_s, now_s < self.close_until_s)
-    }
-
-    /// Stop driving (shutdown: the actuator holds where it is).
-    pub fn stop(&mut self) {
-        *self = Self::default();
-    }
-}
-
 /// The writes a set of commands asks for: `(device, point, value)`. `three_point` is the
 /// `(open, close)` state of a three-point output (ignored with a position output).
 #[must_use]
@@ -206,44 +165,6 @@ pub fn planned_writes(
     out
 }
 
-/// Alarms the field layer raises (501 device not answering, 502 write failed), with the time
-/// each was raised.
-#[derive(Debug, Default)]
-struct FieldAlarms {
-    comm_lost_since_s: Option<f64>,
-    write_failed_since_s: Option<f64>,
-}
-
-impl FieldAlarms {
-    fn update(&mut self, comm_lost: bool, write_failed: bool, now_s: f64) -> Vec<Alarm> {
-        let changes = |flag: bool, since: &mut Option<f64>, code: AlarmCode| {
-            match (flag, *since) {
-                (true, None) => {
-                    *since = Some(now_s);
-                    tracing::warn!(code = code.number(), "alarm raised: {}", code.text());
-                }
-                (false, Some(_)) => {
-                    *since = None;
-                    tracing::info!(code = code.number(), "alarm cleared: {}", code.text());
-                }
-                _ => {}
-            }
-            since.map(|since_s| Alarm { code, since_s })
-        };
-        let a = changes(
-            comm_lost,
-            &mut self.comm_lost_since_s,
-            AlarmCode::DeviceCommLost,
-        );
-        let b = changes(
-            write_failed,
-            &mut self.write_failed_since_s,
-            AlarmCode::WriteFailed,
-        );
-        a.into_iter().chain(b).collect()
-    }
-}
-
 /// Settings SCADA can change, as the runtime keeps them.
 #[derive(Debug, Clone, Copy)]
 struct Settings {
@@ -266,7 +187,7 @@ struct Runtime {
     lost_devices: Vec<String>,
     stats_logged_at_s: f64,
     state_saved_at_s: f64,
-    reports: Option<tokio::sync::watch::Sender<Option<CycleReport>>>,
+    snapshots: SnapshotSender,
     three_point: ThreePointOutputs,
 }
 
@@ -303,60 +224,76 @@ fn mtime(path: &std::path::Path) -> Option<SystemTime> {
 }
 
 impl Runtime {
+    /// One control cycle: image, step, field alarms, writes, then the snapshot every face reads.
     fn cycle(&mut self) {
         let now_s = self.opts.clock.now_s();
         let image = build_image(&self.loaded, self.field.shared(), now_s);
         let mut cmds = self.controller.step(now_s, &image);
-        self.log_field_health(now_s);
         let (comm_lost, write_failed) = self.field.shared().alarm_conditions();
-        let field_alarms = self.field_alarms.update(comm_lost, write_failed, now_s);
-        cmds.alarms.extend(field_alarms);
-        let codes: Vec<u16> = cmds.alarms.iter().map(|a| a.code.number()).collect();
-        if codes != self.last_alarm_codes {
-            tracing::info!(alarms = ?codes, "active alarms");
-            self.last_alarm_codes = codes;
-        }
-        tracing::debug!(
-            setpoint_c = ?cmds.explanation.setpoint_c,
-            valve1_pct = cmds.valve1_pct,
-            limiter = ?cmds.explanation.active_limiter.map(|l| l.name()),
-            demand_shift_k = cmds.explanation.demand_shift_k,
-            "cycle"
+        let changes = self.field_alarms.update(
+            FieldConditions {
+                comm_lost,
+                write_failed,
+            },
+            now_s,
+            self.loaded.config.safety.alarm_clear_delay_s,
         );
+        for change in changes {
+            match change {
+                AlarmChange::Raised(code) => {
+                    tracing::warn!(code = code.number(), "alarm raised: {}", code.text());
+                }
+                AlarmChange::Cleared(code) => {
+                    tracing::info!(code = code.number(), "alarm cleared: {}", code.text());
+                }
+            }
+        }
+        cmds.alarms.extend(self.field_alarms.list());
         let three_point = self.three_point.update(now_s, cmds.valve1_pulse);
         self.write(&cmds, three_point);
-        self.publish(&cmds, &image);
+        let stats = self.field.shared().stats();
+        let mode = self.controller.mode();
+        let snapshot = Arc::new(StationSnapshot::of_cycle(CycleInputs {
+            loaded: &self.loaded,
+            clock: self.opts.clock.as_ref(),
+            now_s,
+            image: &image,
+            commands: cmds,
+            three_point,
+            plans: self.field.plans(),
+            stats: &stats,
+            settings: OperatorSettings {
+                mode,
+                curve_shift_k: self.controller.operator_shift_k(),
+                room_target_c: self.controller.room_target_c(),
+                demand_enabled: self.settings.demand_enabled,
+                valve1_manual_pct: self.settings.manual_pct,
+            },
+            saved_state: self.controller.saved_state(),
+        }));
+        self.log(&snapshot);
+        self.scada_shared.publish(&snapshot);
         // On an accelerated clock, at most once a real second: the file is written in the cycle.
         if now_s - self.state_saved_at_s >= STATE_SAVE_PERIOD_S.max(self.opts.clock.speed()) {
             self.state_saved_at_s = now_s;
-            self.save_state();
+            self.save_state(&snapshot.saved_state);
         }
-        if let Some(tx) = &self.reports {
-            tx.send_replace(Some(CycleReport {
-                now_s,
-                image,
-                commands: cmds,
-            }));
-        }
+        self.snapshots.send_replace(Some(snapshot));
     }
 
-    fn save_state(&self) {
+    fn save_state(&self, state: &SavedState) {
         if let Some(path) = &self.opts.state_path
-            && let Err(e) = write_state(path, &self.controller.saved_state())
+            && let Err(e) = write_state(path, state)
         {
             tracing::warn!(path = %path.display(), error = %e, "control state not saved");
         }
     }
 
-    /// Name the devices that stop or resume answering, and summarise the statistics every
-    /// [`STATS_LOG_PERIOD_S`].
-    fn log_field_health(&mut self, now_s: f64) {
-        let stats = self.field.shared().stats();
-        let lost: Vec<String> = stats
-            .iter()
-            .filter(|(_, s)| s.comm_lost())
-            .map(|(n, _)| n.clone())
-            .collect();
+    /// The log lines of a cycle: the devices that stop or resume answering, the alarms when
+    /// they change, the statistics every [`STATS_LOG_PERIOD_S`], and the cycle at debug level.
+    fn log(&mut self, snapshot: &StationSnapshot) {
+        let now_s = snapshot.clock.clock_unix_s;
+        let lost = snapshot.lost_devices();
         if lost != self.lost_devices {
             if lost.is_empty() {
                 tracing::info!("every field device answers");
@@ -367,9 +304,10 @@ impl Runtime {
         }
         if now_s - self.stats_logged_at_s >= STATS_LOG_PERIOD_S {
             self.stats_logged_at_s = now_s;
-            for (name, s) in &stats {
+            for d in &snapshot.devices {
+                let s = &d.stats;
                 tracing::debug!(
-                    device = %name,
+                    device = %d.name,
                     requests = s.requests,
                     errors = s.errors,
                     timeouts = s.timeouts,
@@ -379,13 +317,26 @@ impl Runtime {
                 );
             }
             tracing::info!(
-                devices = stats.len(),
+                devices = snapshot.devices.len(),
                 not_answering = self.lost_devices.len(),
-                requests = stats.values().map(|s| s.requests).sum::<u64>(),
-                errors = stats.values().map(|s| s.errors).sum::<u64>(),
+                requests = snapshot.links.iter().map(|l| l.requests).sum::<u64>(),
+                errors = snapshot.links.iter().map(|l| l.errors).sum::<u64>(),
                 "field statistics"
             );
         }
+        let codes = snapshot.alarm_codes();
+        if codes != self.last_alarm_codes {
+            tracing::info!(alarms = ?codes, "active alarms");
+            self.last_alarm_codes = codes;
+        }
+        let ex = &snapshot.explanation;
+        tracing::debug!(
+            setpoint_c = ?ex.setpoint_c,
+            valve1_pct = snapshot.commands.valve1_cmd_pct,
+            limiter = ?ex.active_limiter.map(|l| l.name()),
+            demand_shift_k = ex.demand_shift_k,
+            "cycle"
+        );
     }
 
     fn write(&mut self, cmds: &Commands, three_point: (bool, bool)) {
@@ -405,33 +356,6 @@ impl Runtime {
                 tracing::warn!(%device, %point, value, error = %e, "command not written");
             }
         }
-    }
-
-    fn publish(&self, cmds: &Commands, image: &ProcessImage) {
-        let devices: Vec<_> = {
-            let stats = self.field.shared().stats();
-            self.field
-                .plans()
-                .iter()
-                .flat_map(|p| &p.devices)
-                .map(|d| {
-                    (
-                        d.name.clone(),
-                        stats.get(&d.name).cloned().unwrap_or_default(),
-                    )
-                })
-                .collect()
-        };
-        let mode = self.controller.mode();
-        self.scada_shared
-            .set_input(scada::input_image(cmds, image, mode.code(), &devices));
-        self.scada_shared.set_settings(&[
-            self.controller.operator_shift_k(),
-            f64::from(mode.code()),
-            self.controller.room_target_c(),
-            f64::from(u8::from(self.settings.demand_enabled)),
-            self.settings.manual_pct,
-        ]);
     }
 
     fn apply_scada(&mut self, cmd: ScadaCommand) {
@@ -533,7 +457,8 @@ impl Runtime {
 
     async fn shutdown(&mut self, signal_name: &str) {
         tracing::info!(signal = signal_name, "stopping: writing safe positions");
-        self.save_state();
+        let last = self.snapshots.borrow().as_ref().map(|s| s.saved_state);
+        self.save_state(&last.unwrap_or_else(|| self.controller.saved_state()));
         let safe = self.controller.safe_commands();
         // A three-point actuator is left still (both outputs off): it holds its position.
         self.three_point.stop();
@@ -581,7 +506,8 @@ async fn wait_first_round(field: &FieldShared, limit: Duration) -> bool {
 /// address cannot be set up.
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     let loaded = config::load(&opts.config_path).map_err(|p| anyhow::anyhow!("{p}"))?;
-    run_inner(opts, loaded, None, None).await
+    let (snapshots, _) = tokio::sync::watch::channel(None);
+    run_inner(opts, loaded, None, snapshots).await
 }
 
 /// Run with an already loaded configuration until `embedding.stop` becomes true (or SIGINT or
@@ -593,17 +519,18 @@ pub async fn run_embedded(opts: RunOptions, embedding: Embedding) -> anyhow::Res
     let Embedding {
         loaded,
         stop,
-        reports,
+        snapshots,
     } = embedding;
-    run_inner(opts, loaded, Some(stop), Some(reports)).await
+    run_inner(opts, loaded, Some(stop), snapshots).await
 }
 
-/// The run: `stop` and `reports` are the embedding's (both None for `heatctl run`).
+/// The run: `stop` is the embedding's (None for `heatctl run`); every cycle's snapshot goes to
+/// `snapshots`.
 async fn run_inner(
     opts: RunOptions,
     loaded: LoadedConfig,
     mut stop: Option<tokio::sync::watch::Receiver<bool>>,
-    reports: Option<tokio::sync::watch::Sender<Option<CycleReport>>>,
+    snapshots: SnapshotSender,
 ) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -681,7 +608,7 @@ async fn run_inner(
         lost_devices: Vec::new(),
         stats_logged_at_s: f64::NEG_INFINITY,
         state_saved_at_s: f64::NEG_INFINITY,
-        reports,
+        snapshots,
         three_point: ThreePointOutputs::default(),
     };
     // Let every device be asked once before the first step, so the controller starts from real
@@ -819,25 +746,6 @@ mod tests {
     }
 
     #[test]
-    fn three_point_outputs_follow_the_pulses() {
-        let mut o = ThreePointOutputs::default();
-        assert_eq!(o.update(0.0, None), (false, false));
-        assert_eq!(o.update(1.0, Some(Pulse::Open(2.5))), (true, false));
-        assert_eq!(o.update(2.0, None), (true, false));
-        assert_eq!(o.update(3.4, None), (true, false));
-        assert_eq!(o.update(3.6, None), (false, false), "pulse over");
-        assert_eq!(o.update(4.0, Some(Pulse::Close(10.0))), (false, true));
-        assert_eq!(
-            o.update(5.0, Some(Pulse::Open(1.0))),
-            (true, false),
-            "a new pulse replaces the running one: never both"
-        );
-        o.stop();
-        assert_eq!(o.update(5.5, None), (false, false));
-        assert_eq!(o.update(6.0, Some(Pulse::Open(f64::NAN))), (false, false));
-    }
-
-    #[test]
     fn three_point_writes_go_to_the_open_and_close_points() {
         let l = loaded(
             "valve1_open = \"plc.valve1_open\"\nvalve1_close = \"plc.valve1_close\"\n[valve1]\noutput = \"three_point\"\n",
@@ -853,17 +761,5 @@ mod tests {
         );
         let w = planned_writes(&l, &commands(33.0, vec![]), (false, false));
         assert!(w.iter().all(|(_, _, v)| *v == 0.0));
-    }
-
-    #[test]
-    fn field_alarms_raise_and_clear() {
-        let mut a = FieldAlarms::default();
-        assert!(a.update(false, false, 0.0).is_empty());
-        let raised = a.update(true, false, 1.0);
-        assert_eq!(raised.len(), 1);
-        assert_eq!(raised[0].code, AlarmCode::DeviceCommLost);
-        assert_eq!(a.update(true, true, 2.0)[0].since_s, 1.0);
-        assert_eq!(a.update(false, true, 3.0).len(), 1);
-        assert!(a.update(false, false, 4.0).is_empty());
     }
 }
