@@ -258,8 +258,8 @@ pub struct CycleInputs<'a> {
     pub three_point: (bool, bool),
     /// The field layer's links and devices.
     pub plans: &'a [LinkPlan],
-    /// The field layer's statistics, by device.
-    pub stats: &'a BTreeMap<String, DeviceStats>,
+    /// The field layer's statistics, by device (moved into the snapshot).
+    pub stats: BTreeMap<String, DeviceStats>,
     /// The settings in force.
     pub settings: OperatorSettings,
     /// The controller's slow state.
@@ -269,7 +269,7 @@ pub struct CycleInputs<'a> {
 impl StationSnapshot {
     /// The snapshot of one cycle.
     #[must_use]
-    pub fn of_cycle(c: CycleInputs<'_>) -> Self {
+    pub fn of_cycle(mut c: CycleInputs<'_>) -> Self {
         let cfg = &c.loaded.config;
         let nodes = &cfg.rooms.nodes;
         let household_valves = nodes
@@ -318,7 +318,7 @@ impl StationSnapshot {
                 errors: 0,
             };
             for d in &plan.devices {
-                let stats = c.stats.get(&d.name).cloned().unwrap_or_default();
+                let stats = c.stats.remove(&d.name).unwrap_or_default();
                 link.devices_connected += usize::from(stats.connected());
                 link.last_ok_s = match (link.last_ok_s, stats.last_ok_s) {
                     (Some(a), Some(b)) => Some(a.max(b)),

@@ -82,7 +82,7 @@ impl Runtime {
             commands: cmds,
             three_point,
             plans: self.field.plans(),
-            stats: &stats,
+            stats,
             settings: OperatorSettings {
                 mode,
                 curve_shift_k: self.controller.operator_shift_k(),

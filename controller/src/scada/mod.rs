@@ -206,26 +206,28 @@ impl InputWriter {
         }
     }
 
-    /// Write `value` to register `name` (plus `offset`, for the blocks), in its encoding.
-    fn set(&mut self, name: &'static str, offset: usize, value: Option<f64>) {
-        let Some(def) = INPUT_REGISTERS.iter().find(|r| r.name == name) else {
+    /// The map's register `name` (None, and noted, when the map has none).
+    fn def(&mut self, name: &'static str) -> Option<&'static RegisterDef> {
+        let def = INPUT_REGISTERS.iter().find(|r| r.name == name);
+        if def.is_none() {
             self.unknown.push(name);
-            return;
-        };
-        if let Some(slot) = self.words.get_mut(usize::from(def.address) + offset) {
+        }
+        def
+    }
+
+    /// Write `value` to register `def` plus `offset` (for the blocks), in its encoding.
+    fn put(&mut self, def: Option<&RegisterDef>, offset: usize, value: Option<f64>) {
+        if let Some(def) = def
+            && let Some(slot) = self.words.get_mut(usize::from(def.address) + offset)
+        {
             *slot = def.encoding.encode(value);
         }
     }
 
-    /// The address of register `name`.
-    fn address(&mut self, name: &'static str) -> u16 {
-        match INPUT_REGISTERS.iter().find(|r| r.name == name) {
-            Some(def) => def.address,
-            None => {
-                self.unknown.push(name);
-                0
-            }
-        }
+    /// Write `value` to register `name`, in its encoding.
+    fn set(&mut self, name: &'static str, value: Option<f64>) {
+        let def = self.def(name);
+        self.put(def, 0, value);
     }
 }
 
@@ -250,51 +252,54 @@ fn fill_input(snapshot: &StationSnapshot) -> InputWriter {
     let ex = &snapshot.explanation;
     let mut valid_bits = 0u16;
     for m in &snapshot.measurements {
-        w.set(m.signal.name(), 0, m.value);
-        let bit = w.address(m.signal.name());
-        if m.valid && bit < 16 {
-            valid_bits |= 1 << bit;
+        let def = w.def(m.signal.name());
+        w.put(def, 0, m.value);
+        if let Some(def) = def
+            && m.valid
+            && def.address < 16
+        {
+            valid_bits |= 1 << def.address;
         }
     }
-    w.set("signals_valid", 0, Some(f64::from(valid_bits)));
-    w.set("setpoint_c", 0, ex.setpoint_c);
-    w.set("curve_c", 0, Some(ex.curve_c));
-    w.set("base_shift_k", 0, Some(ex.base_shift_k));
-    w.set("demand_shift_k", 0, Some(ex.demand_shift_k));
-    w.set("valve_demand_shift_k", 0, Some(ex.valve_demand_shift_k));
+    w.set("signals_valid", Some(f64::from(valid_bits)));
+    w.set("setpoint_c", ex.setpoint_c);
+    w.set("curve_c", Some(ex.curve_c));
+    w.set("base_shift_k", Some(ex.base_shift_k));
+    w.set("demand_shift_k", Some(ex.demand_shift_k));
+    w.set("valve_demand_shift_k", Some(ex.valve_demand_shift_k));
     let limiter = ex.active_limiter.map_or(0, |l| l.code());
-    w.set("active_limiter", 0, Some(f64::from(limiter)));
+    w.set("active_limiter", Some(f64::from(limiter)));
     w.set(
         "supervisor",
-        0,
         Some(f64::from(supervisor_code(ex.supervisor))),
     );
-    w.set("heating_on", 0, Some(f64::from(u8::from(ex.heating_on))));
-    w.set("valve1_cmd_pct", 0, Some(snapshot.commands.valve1_cmd_pct));
-    w.set("mode", 0, Some(f64::from(snapshot.settings.mode.code())));
+    w.set("heating_on", Some(f64::from(u8::from(ex.heating_on))));
+    w.set("valve1_cmd_pct", Some(snapshot.commands.valve1_cmd_pct));
+    w.set("mode", Some(f64::from(snapshot.settings.mode.code())));
     let rooms = &snapshot.rooms;
-    w.set("rooms_expected", 0, count(rooms.expected));
-    w.set("rooms_used", 0, count(rooms.used));
-    w.set("rooms_percentile_c", 0, rooms.percentile_c);
-    w.set("rooms_median_c", 0, rooms.median_c);
-    w.set("outdoor_used_c", 0, ex.outdoor_c);
-    w.set("damped_outdoor_c", 0, ex.damped_outdoor_c);
-    w.set("alarm_count", 0, count(snapshot.alarms.len()));
+    w.set("rooms_expected", count(rooms.expected));
+    w.set("rooms_used", count(rooms.used));
+    w.set("rooms_percentile_c", rooms.percentile_c);
+    w.set("rooms_median_c", rooms.median_c);
+    w.set("outdoor_used_c", ex.outdoor_c);
+    w.set("damped_outdoor_c", ex.damped_outdoor_c);
+    w.set("alarm_count", count(snapshot.alarms.len()));
+    let alarm_codes = w.def("alarm_codes");
     for (slot, alarm) in snapshot
         .alarms
         .iter()
         .take(usize::from(map::ALARM_SLOTS))
         .enumerate()
     {
-        w.set("alarm_codes", slot, Some(f64::from(alarm.code.number())));
+        w.put(alarm_codes, slot, Some(f64::from(alarm.code.number())));
     }
     let devices = &snapshot.devices;
-    w.set("devices_total", 0, count(devices.len()));
+    w.set("devices_total", count(devices.len()));
     w.set(
         "devices_lost",
-        0,
         count(devices.iter().filter(|d| d.comm_lost).count()),
     );
+    let health = w.def("device_health");
     for (i, d) in devices
         .iter()
         .take(usize::from(map::DEVICE_HEALTH_MAX))
@@ -303,15 +308,11 @@ fn fill_input(snapshot: &StationSnapshot) -> InputWriter {
         let base = i * usize::from(map::DEVICE_HEALTH_STRIDE);
         let s = &d.stats;
         let flags = u16::from(d.connected) | (u16::from(s.write_failed) << 1);
-        w.set("device_health", base, Some(f64::from(flags)));
-        w.set(
-            "device_health",
-            base + 1,
-            Some((s.requests & 0xFFFF) as f64),
-        );
-        w.set("device_health", base + 2, Some((s.errors & 0xFFFF) as f64));
+        w.put(health, base, Some(f64::from(flags)));
+        w.put(health, base + 1, Some((s.requests & 0xFFFF) as f64));
+        w.put(health, base + 2, Some((s.errors & 0xFFFF) as f64));
         let latency = s.last_latency_ms.map(|ms| ms.round().clamp(0.0, 65534.0));
-        w.set("device_health", base + 3, latency);
+        w.put(health, base + 3, latency);
     }
     w
 }
