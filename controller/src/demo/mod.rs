@@ -35,8 +35,9 @@ use status::{Moment, PlantSample, RoomTruth, Tally};
 
 /// Default speed: simulated seconds per wall second (a simulated day in a minute).
 pub const DEFAULT_SPEED: f64 = 1440.0;
-/// Highest speed accepted. Above this the controller's 1 s cycle and the field's poll periods
-/// shrink below what the field layer can keep on a small machine.
+/// Highest speed accepted. Above this the controller's cycle
+/// ([`crate::runtime::VALVE_PERIOD_S`]) and the field's poll periods shrink below what the
+/// field layer can keep on a small machine.
 pub const MAX_SPEED: f64 = 10_000.0;
 /// Longest run accepted with `--hours` (a year of the weather file).
 pub const MAX_HOURS: f64 = 8760.0;

@@ -136,8 +136,8 @@ impl FieldShared {
     /// Set how many clock seconds a reading may exceed its max age before it counts as stale:
     /// the scheduling allowance of an accelerated clock. At N times real speed a 10 ms hiccup
     /// of the host ages every reading by N × 10 ms of clock time, which would make a 10 s max
-    /// age flicker at 1,000×; the runtime sets N × [`crate::runtime::REAL_AGE_ALLOWANCE`]
-    /// (50 ms at 1×). The age itself is reported as it is.
+    /// age flicker at 1,000×; the runtime sets N × [`crate::runtime::REAL_AGE_ALLOWANCE`].
+    /// The age itself is reported as it is.
     pub fn set_age_allowance_s(&self, allowance_s: f64) {
         self.lock().age_allowance_s = if allowance_s.is_finite() {
             allowance_s.max(0.0)
