@@ -563,7 +563,7 @@ mod ser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::{AlarmCode, RoomStats, SupervisorAction};
+    use crate::control::{AlarmCode, Explanation, RoomStats, SupervisorAction};
 
     #[test]
     fn measurements_keep_validity_and_age() {
@@ -610,5 +610,115 @@ mod tests {
         ] {
             assert!(text.contains(want), "{want:?} not in {text}");
         }
+    }
+
+    fn loaded() -> LoadedConfig {
+        let text = "[site]\nname = \"t\"\n[curve]\npoints = [{ outdoor_c = -20.0, supply_c = 70.0 }, { outdoor_c = 15.0, supply_c = 30.0 }]\n\
+             [[links]]\nname = \"gw\"\nkind = \"rtu_over_tcp\"\nhost = \"127.0.0.1\"\nport = 1\n\
+             [[devices]]\nname = \"plc\"\nlink = \"gw\"\nunit_id = 5\nmap = \"m.toml\"\n\
+             [points]\nt2_supply = \"plc.t2_supply\"\nvalve1_cmd = \"plc.valve1_cmd\"\n\
+             [rooms]\nnodes = [\n{ id = \"a\", link = \"gw\", unit_id = 1, valve_link = \"gw\", valve_unit_id = 11 },\n\
+             { id = \"b\", link = \"gw\", unit_id = 2 },\n{ id = \"c\", link = \"gw\", unit_id = 3 },\n\
+             { id = \"d\", link = \"gw\", unit_id = 4, vacant = true },\n]\n";
+        let config = crate::config::parse_str(text, None).unwrap_or_else(|p| panic!("{p}"));
+        LoadedConfig {
+            config,
+            path: "t.toml".into(),
+            maps: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_cycle_gives_rooms_commands_and_health() {
+        use crate::config::{Link, LinkKind, Parity};
+        use crate::field::DevicePlan;
+        let loaded = loaded();
+        let mut image = ProcessImage::with_rooms(4);
+        image.rooms = vec![
+            Some(Sample::fresh(17.5)),
+            Some(Sample::fresh(19.0)),
+            Some(Sample::invalid()),
+            Some(Sample::fresh(12.0)),
+        ];
+        image.hh_valve_pos_pct[0] = Some(Sample::fresh(35.0));
+        image.set(Signal::Valve1PosPct, Some(Sample::fresh(41.0)));
+        let link = Link {
+            name: "gw".into(),
+            kind: LinkKind::RtuOverTcp,
+            host: None,
+            port: None,
+            serial_port: None,
+            baud: 9600,
+            parity: Parity::None,
+            stop_bits: 1,
+            timeout_ms: 100,
+            reconnect_min_ms: 10,
+            reconnect_max_ms: 100,
+        };
+        let device = |name: &str| DevicePlan {
+            name: name.into(),
+            unit_id: 1,
+            points: Vec::new(),
+            blocks: Vec::new(),
+        };
+        let plans = vec![LinkPlan {
+            link,
+            devices: vec![device("plc"), device("room:a")],
+        }];
+        let mut stats = BTreeMap::new();
+        stats.insert(
+            "plc".to_owned(),
+            DeviceStats {
+                requests: 10,
+                errors: 1,
+                answered: true,
+                last_ok_s: Some(99.0),
+                ..DeviceStats::default()
+            },
+        );
+        let clock = crate::runtime::ScaledClock::new(100.0);
+        let s = StationSnapshot::of_cycle(CycleInputs {
+            loaded: &loaded,
+            clock: &clock,
+            now_s: 100.0,
+            image: &image,
+            commands: Commands {
+                valve1_pct: 40.0,
+                valve1_pulse: None,
+                hh_valves_pct: vec![Some(60.0), None, None, None],
+                alarms: Vec::new(),
+                explanation: Explanation::default(),
+            },
+            three_point: (true, false),
+            plans: &plans,
+            stats,
+            settings: OperatorSettings::default(),
+            saved_state: StationSnapshot::default().saved_state,
+        });
+        assert_eq!(
+            s.rooms.sensed, 2,
+            "the invalid and the vacant home are not sensed"
+        );
+        assert_eq!(s.rooms.min_c, Some(17.5));
+        assert_eq!(s.rooms.at_or_above_floor_pct, Some(50.0));
+        assert_eq!(
+            s.commands.household_valves,
+            vec![HouseholdValve {
+                node_id: "a".into(),
+                cmd_pct: Some(60.0),
+                pos_pct: Some(35.0),
+            }]
+        );
+        assert_eq!(s.commands.valve1_pos_pct, Some(41.0));
+        assert_eq!(s.commands.valve1_three_point, None, "a position output");
+        assert_eq!(s.devices.len(), 2);
+        assert!(s.devices[0].connected && !s.devices[1].connected);
+        assert_eq!(s.links.len(), 1);
+        let l = &s.links[0];
+        assert_eq!((l.devices, l.devices_connected, l.connected), (2, 1, true));
+        assert_eq!((l.last_ok_s, l.requests, l.errors), (Some(99.0), 10, 1));
+        assert!(s.clock.scaled);
+        assert_eq!(s.clock.speed, 100.0);
+        assert_eq!(s.valid_value(Signal::Valve1PosPct), Some(41.0));
     }
 }
