@@ -177,7 +177,7 @@ pub struct HeatMeterReading {
     /// Power, kW (None: sensor fault).
     pub power_kw: Option<f64>,
     /// Volume flow, m³/h (None: sensor fault).
-    pub flow_m3_h: Option<f64>,
+    pub flow_m3h: Option<f64>,
     /// Cumulative energy, kWh.
     pub energy_kwh: f64,
     /// Primary supply, °C.
@@ -1247,11 +1247,11 @@ impl Plant {
     /// Heat meter reading (faults applied).
     pub fn heat_meter(&self) -> HeatMeterReading {
         let power_kw = self.sensor(SensorId::HeatMeterPower).map(|p| p.max(0.0));
-        let flow_m3_h = self.sensor(SensorId::HeatMeterFlow).map(|f| f.max(0.0));
+        let flow_m3h = self.sensor(SensorId::HeatMeterFlow).map(|f| f.max(0.0));
         let t_supply_c = self.sensor(SensorId::T1Supply);
         let t_return_c = self.sensor(SensorId::T1Return);
         let mut status = 0;
-        if flow_m3_h.is_none() || power_kw.is_none() {
+        if flow_m3h.is_none() || power_kw.is_none() {
             status |= 1;
         }
         if t_supply_c.is_none() || t_return_c.is_none() {
@@ -1259,7 +1259,7 @@ impl Plant {
         }
         HeatMeterReading {
             power_kw,
-            flow_m3_h,
+            flow_m3h,
             energy_kwh: self.primary_j / 3.6e6,
             t_supply_c,
             t_return_c,
