@@ -26,7 +26,7 @@ fn cold_start_on_a_design_day() {
             }
             let Some(sp) = s.setpoint_c() else { continue };
             n += 1;
-            let e = (r.t_s2_c - sp).abs();
+            let e = (r.t2_supply_c - sp).abs();
             if e > worst.0 {
                 worst = (e, r.t_s);
             }

@@ -196,9 +196,9 @@ fn household_valve_actuators_stop_answering() {
                 r.t_s / H
             );
             assert!(
-                (r.t_s2_c - sp).abs() <= 2.0,
+                (r.t2_supply_c - sp).abs() <= 2.0,
                 "secondary supply {:.1} °C, setpoint {sp:.1} °C at {:.2} h",
-                r.t_s2_c,
+                r.t2_supply_c,
                 r.t_s / H
             );
             assert!(

@@ -187,7 +187,7 @@ fn plant_sample(p: &Plant) -> PlantSample {
     PlantSample {
         time_s: p.time_s(),
         t_out_c: t.t_out_c,
-        primary_energy_kwh: t.primary_energy_kwh,
+        primary_energy_kwh: t.energy1_kwh,
         delivered_energy_kwh: t.delivered_energy_kwh,
         valve1_pos_pct: t.valve1_pos_pct,
     }

@@ -10,7 +10,7 @@ use crate::physics::{
 use crate::scenario::{Fault, FaultKind, FaultTarget, Scenario, SensorId};
 use crate::weather::{Weather, WeatherError};
 
-/// Radiator water capacity, J/K per W of nominal output (plant-model.md).
+/// Radiator water capacity, J/K per W of nominal output (hil-tests/MODEL.md).
 const RADIATOR_CAPACITY_J_K_PER_W: f64 = 37.0;
 /// Air-mass coupling, W/(m² K).
 const H_AM_W_M2K: f64 = 9.9;
@@ -227,33 +227,33 @@ pub struct SubstationTruth {
     /// Global horizontal irradiation, W/m².
     pub ghi_w_m2: f64,
     /// Primary supply, °C.
-    pub t_p1_c: f64,
+    pub t1_supply_c: f64,
     /// Primary return, °C.
-    pub t_p2_c: f64,
+    pub t1_return_c: f64,
     /// Secondary supply at the exchanger, °C.
-    pub t_s2_c: f64,
+    pub t2_supply_c: f64,
     /// Secondary return at the exchanger, °C.
-    pub t_r2_c: f64,
+    pub t2_return_c: f64,
     /// Secondary supply at the buildings (after the trunk), °C.
-    pub t_supply_buildings_c: f64,
+    pub t2_supply_buildings_c: f64,
     /// Mixed return of the buildings (before the trunk), °C.
-    pub t_return_buildings_c: f64,
+    pub t2_return_buildings_c: f64,
     /// Primary mass flow, kg/s.
-    pub m_primary_kg_s: f64,
+    pub flow1_kg_s: f64,
     /// Secondary mass flow, kg/s.
-    pub m_secondary_kg_s: f64,
-    /// Primary heat power (m_p c (T_p1 - T_p2)), kW.
-    pub primary_power_kw: f64,
-    /// Secondary heat power (m_s c (T_s2 - T_r2)), kW.
-    pub secondary_power_kw: f64,
+    pub flow2_kg_s: f64,
+    /// Primary heat power (m_p c (t1_supply - t1_return)), kW.
+    pub power1_kw: f64,
+    /// Secondary heat power (m_s c (t2_supply - t2_return)), kW.
+    pub power2_kw: f64,
     /// Primary valve position, %.
     pub valve1_pos_pct: f64,
     /// Primary valve command, %.
     pub valve1_cmd_pct: f64,
     /// Cumulative primary heat, kWh.
-    pub primary_energy_kwh: f64,
+    pub energy1_kwh: f64,
     /// Cumulative secondary heat (exchanger to the secondary), kWh.
-    pub secondary_energy_kwh: f64,
+    pub energy2_kwh: f64,
     /// Cumulative heat delivered to the apartments by the radiators (or ideal heaters), kWh.
     pub delivered_energy_kwh: f64,
     /// Cumulative pipe losses, kWh.
@@ -289,7 +289,7 @@ pub struct Plant {
     law: RadiatorLaw,
     // design
     xchg: ExchangerDesign,
-    m_p_max_kg_s: f64,
+    flow1_max_kg_s: f64,
     design_load_w: f64,
     total_area_m2: f64,
     // static apartments
@@ -302,17 +302,17 @@ pub struct Plant {
     t_out_c: f64,
     ghi_w_m2: f64,
     valve1: Actuator,
-    pump_speed_pct: f64,
-    t_p1_c: f64,
-    t_p2_c: f64,
-    t_s2_c: f64,
-    t_r2_c: f64,
-    m_p_kg_s: f64,
-    m_s_kg_s: f64,
+    pump2_speed_pct: f64,
+    t1_supply_c: f64,
+    t1_return_c: f64,
+    t2_supply_c: f64,
+    t2_return_c: f64,
+    flow1_kg_s: f64,
+    flow2_kg_s: f64,
     supply_pipe: PlugFlowPipe,
     return_pipe: PlugFlowPipe,
-    t_supply_bld_c: f64,
-    t_return_bld_c: f64,
+    t2_supply_buildings_c: f64,
+    t2_return_buildings_c: f64,
     t_air: Vec<f64>,
     t_air_prev: Vec<f64>,
     t_mass: Vec<f64>,
@@ -323,8 +323,8 @@ pub struct Plant {
     ideal_heater_floor_c: Option<f64>,
     ideal_supply_c: Option<f64>,
     // accounting
-    primary_j: f64,
-    secondary_j: f64,
+    energy1_j: f64,
+    energy2_j: f64,
     delivered_total_j: f64,
     audit: Option<Vec<ApartmentEnergy>>,
     // nodes and faults
@@ -375,8 +375,7 @@ impl Plant {
         let n = sc.apartment_count();
         let q_d = sc.design_load_w_m2();
         let dt_design = s.design_room_c - s.design_outdoor_c;
-        let mean_rad_excess =
-            0.5 * (s.secondary_supply_design_c + s.secondary_return_design_c) - s.design_room_c;
+        let mean_rad_excess = 0.5 * (s.t2_supply_design_c + s.t2_return_design_c) - s.design_room_c;
         let rad_design_ratio = RadiatorLaw::exact(mean_rad_excess);
         let mut info = Vec::with_capacity(n);
         for bi in 0..b.count {
@@ -461,12 +460,12 @@ impl Plant {
             .map_or(bld_load_w * (1.0 + s.pipe_loss_pct / 100.0), |k| k * 1000.0);
         let xchg = ExchangerDesign::size(
             design_load_w,
-            s.primary_supply_cold_c,
-            s.primary_return_design_c,
-            s.secondary_supply_design_c,
-            s.secondary_return_design_c,
+            s.t1_supply_cold_c,
+            s.t1_return_design_c,
+            s.t2_supply_design_c,
+            s.t2_return_design_c,
         );
-        let m_s_nom = xchg.m_s_nom_kg_s;
+        let m_s_nom = xchg.flow2_nom_kg_s;
         let weight_sum: f64 = info
             .iter()
             .map(|a| a.hydraulic_share * a.design_load_w)
@@ -550,8 +549,7 @@ impl Plant {
                     nb[k] = u32::try_from(j).unwrap_or(0);
                 }
                 let m_design = a.design_load_w
-                    / (CP_WATER_J_KGK
-                        * (s.secondary_supply_design_c - s.secondary_return_design_c));
+                    / (CP_WATER_J_KGK * (s.t2_supply_design_c - s.t2_return_design_c));
                 Hot {
                     d: Discrete::default(),
                     qn_w: a.radiator_nominal_w,
@@ -572,8 +570,8 @@ impl Plant {
         // Pipes: delay at nominal flow, loss split by temperature difference to the ambient.
         let pipe_mass = m_s_nom * s.trunk_delay_s;
         let loss_w = bld_load_w * s.pipe_loss_pct / 100.0;
-        let ds = s.secondary_supply_design_c - s.pipe_ambient_c;
-        let dr = s.secondary_return_design_c - s.pipe_ambient_c;
+        let ds = s.t2_supply_design_c - s.pipe_ambient_c;
+        let dr = s.t2_return_design_c - s.pipe_ambient_c;
         let tau = |share_w: f64, excess: f64| -> f64 {
             let drop = share_w / (m_s_nom * CP_WATER_J_KGK);
             if drop <= 0.0 || excess <= drop {
@@ -592,8 +590,8 @@ impl Plant {
         let rel = ((s.design_room_c - t_out0) / dt_design).clamp(0.0, 1.2);
         let t_sup0 = s.design_room_c
             + mean_rad_excess * rel.powf(1.0 / crate::physics::RADIATOR_EXPONENT)
-            + 0.5 * (s.secondary_supply_design_c - s.secondary_return_design_c) * rel;
-        let t_ret0 = t_sup0 - (s.secondary_supply_design_c - s.secondary_return_design_c) * rel;
+            + 0.5 * (s.t2_supply_design_c - s.t2_return_design_c) * rel;
+        let t_ret0 = t_sup0 - (s.t2_supply_design_c - s.t2_return_design_c) * rel;
         let t_rad0 = 0.5 * (t_sup0 + t_ret0);
         let hh = if sc.household_valves.enabled {
             (0..n)
@@ -609,11 +607,11 @@ impl Plant {
             Vec::new()
         };
         let valve1 = Actuator::new(sc.start.valve1_pct, s.valve_stroke_s, s.valve_deadband_pct);
-        let m_p_max_kg_s = s.valve_max_flow_ratio * xchg.m_p_nom_kg_s;
+        let flow1_max_kg_s = s.valve_max_flow_ratio * xchg.flow1_nom_kg_s;
         let n_faults = sc.faults.len();
-        let pump = s.pump_speed_pct;
+        let pump = s.pump2_speed_pct;
         let node_rng = seed_stream(sc.seed, 3);
-        let t_p1 = primary_supply_c(&sc, t_out0);
+        let t1_supply = t1_supply_schedule_c(&sc, t_out0);
         let mut plant = Plant {
             supply_pipe: PlugFlowPipe::new(pipe_mass, tau_s, s.pipe_ambient_c, t_sup0, 0.0),
             return_pipe: PlugFlowPipe::new(pipe_mass, tau_r, s.pipe_ambient_c, t_ret0, 0.0),
@@ -621,7 +619,7 @@ impl Plant {
             weather,
             law: RadiatorLaw::new(),
             xchg,
-            m_p_max_kg_s,
+            flow1_max_kg_s,
             design_load_w,
             total_area_m2,
             info,
@@ -632,15 +630,15 @@ impl Plant {
             t_out_c: t_out0,
             ghi_w_m2: ghi0,
             valve1,
-            pump_speed_pct: pump,
-            t_p1_c: t_p1,
-            t_p2_c: t_ret0 + 10.0,
-            t_s2_c: t_sup0,
-            t_r2_c: t_ret0,
-            m_p_kg_s: 0.0,
-            m_s_kg_s: 0.0,
-            t_supply_bld_c: t_sup0,
-            t_return_bld_c: t_ret0,
+            pump2_speed_pct: pump,
+            t1_supply_c: t1_supply,
+            t1_return_c: t_ret0 + 10.0,
+            t2_supply_c: t_sup0,
+            t2_return_c: t_ret0,
+            flow1_kg_s: 0.0,
+            flow2_kg_s: 0.0,
+            t2_supply_buildings_c: t_sup0,
+            t2_return_buildings_c: t_ret0,
             t_air: vec![t_room; n],
             t_air_prev: vec![t_room; n],
             t_mass: vec![t_mass; n],
@@ -650,8 +648,8 @@ impl Plant {
             hh_valves: hh,
             ideal_heater_floor_c: None,
             ideal_supply_c: None,
-            primary_j: 0.0,
-            secondary_j: 0.0,
+            energy1_j: 0.0,
+            energy2_j: 0.0,
             delivered_total_j: 0.0,
             audit: None,
             nodes,
@@ -689,13 +687,13 @@ impl Plant {
     }
 
     /// Nominal primary mass flow, kg/s.
-    pub fn primary_nominal_flow_kg_s(&self) -> f64 {
-        self.xchg.m_p_nom_kg_s
+    pub fn flow1_nominal_kg_s(&self) -> f64 {
+        self.xchg.flow1_nom_kg_s
     }
 
     /// Nominal secondary mass flow, kg/s.
-    pub fn secondary_nominal_flow_kg_s(&self) -> f64 {
-        self.xchg.m_s_nom_kg_s
+    pub fn flow2_nominal_kg_s(&self) -> f64 {
+        self.xchg.flow2_nom_kg_s
     }
 
     /// Valve opening (%) that passes `fraction` of the nominal primary flow (1.0 = nominal).
@@ -747,16 +745,16 @@ impl Plant {
     }
 
     /// Set the circulation pump speed, % (flow proportional).
-    pub fn set_pump_speed_pct(&mut self, pct: f64) {
+    pub fn set_pump2_speed_pct(&mut self, pct: f64) {
         if pct.is_finite() {
-            self.pump_speed_pct = pct.clamp(0.0, 100.0);
+            self.pump2_speed_pct = pct.clamp(0.0, 100.0);
             self.update_flows();
         }
     }
 
     /// Perfect supply control (baselines B0/B1/O2): while `Some(t_c)`, each step puts the
     /// primary valve exactly where the exchanger's outlet meets `t_c` at the step's start
-    /// (limited by the fully open valve and by T_p1); the 60 s exchanger lag still applies. `None` returns the valve
+    /// (limited by the fully open valve and by t1_supply); the 60 s exchanger lag still applies. `None` returns the valve
     /// to its command.
     pub fn set_ideal_supply_c(&mut self, supply_c: Option<f64>) {
         self.ideal_supply_c = supply_c.filter(|t| t.is_finite());
@@ -778,7 +776,7 @@ impl Plant {
         self.weather = Weather::constant(outdoor_c, ghi_w_m2);
         self.t_out_c = outdoor_c;
         self.ghi_w_m2 = ghi_w_m2;
-        self.t_p1_c = primary_supply_c(&self.scenario, outdoor_c);
+        self.t1_supply_c = t1_supply_schedule_c(&self.scenario, outdoor_c);
     }
 
     /// Start per-apartment energy bookkeeping from now.
@@ -835,21 +833,22 @@ impl Plant {
         SubstationTruth {
             t_out_c: self.t_out_c,
             ghi_w_m2: self.ghi_w_m2,
-            t_p1_c: self.t_p1_c,
-            t_p2_c: self.t_p2_c,
-            t_s2_c: self.t_s2_c,
-            t_r2_c: self.t_r2_c,
-            t_supply_buildings_c: self.t_supply_bld_c,
-            t_return_buildings_c: self.t_return_bld_c,
-            m_primary_kg_s: self.m_p_kg_s,
-            m_secondary_kg_s: self.m_s_kg_s,
-            primary_power_kw: self.m_p_kg_s * CP_WATER_J_KGK * (self.t_p1_c - self.t_p2_c) / 1000.0,
-            secondary_power_kw: self.m_s_kg_s * CP_WATER_J_KGK * (self.t_s2_c - self.t_r2_c)
+            t1_supply_c: self.t1_supply_c,
+            t1_return_c: self.t1_return_c,
+            t2_supply_c: self.t2_supply_c,
+            t2_return_c: self.t2_return_c,
+            t2_supply_buildings_c: self.t2_supply_buildings_c,
+            t2_return_buildings_c: self.t2_return_buildings_c,
+            flow1_kg_s: self.flow1_kg_s,
+            flow2_kg_s: self.flow2_kg_s,
+            power1_kw: self.flow1_kg_s * CP_WATER_J_KGK * (self.t1_supply_c - self.t1_return_c)
+                / 1000.0,
+            power2_kw: self.flow2_kg_s * CP_WATER_J_KGK * (self.t2_supply_c - self.t2_return_c)
                 / 1000.0,
             valve1_pos_pct: self.valve1.pos_pct,
             valve1_cmd_pct: self.valve1.cmd_pct,
-            primary_energy_kwh: self.primary_j / 3.6e6,
-            secondary_energy_kwh: self.secondary_j / 3.6e6,
+            energy1_kwh: self.energy1_j / 3.6e6,
+            energy2_kwh: self.energy2_j / 3.6e6,
             delivered_energy_kwh: self.delivered_total_j / 3.6e6,
             pipe_loss_kwh: (self.supply_pipe.lost_j + self.return_pipe.lost_j) / 3.6e6,
         }
@@ -861,7 +860,7 @@ impl Plant {
     }
 
     fn update_flows(&mut self) {
-        let pump = self.pump_speed_pct / 100.0;
+        let pump = self.pump2_speed_pct / 100.0;
         let mut total = 0.0;
         for (i, h) in self.hot.iter().enumerate() {
             let g = self.hh_valves.get(i).map_or(1.0, |v| v.pos_pct / 100.0);
@@ -869,7 +868,7 @@ impl Plant {
             self.flow[i] = m;
             total += m;
         }
-        self.m_s_kg_s = total;
+        self.flow2_kg_s = total;
     }
 
     fn rediscretise(&mut self, dt_s: f64) {
@@ -897,7 +896,7 @@ impl Plant {
             .at_hour(sc.season.start_hour_of_year + (self.time_s + 0.5 * dt_s) / 3600.0);
         self.t_out_c = t_out;
         self.ghi_w_m2 = ghi;
-        self.t_p1_c = primary_supply_c(sc, t_out);
+        self.t1_supply_c = t1_supply_schedule_c(sc, t_out);
 
         // Fast part.
         let n_sub = (dt_s / sc.time.fast_substep_s).ceil().max(1.0);
@@ -907,7 +906,7 @@ impl Plant {
         } else {
             1.0
         };
-        let m_s = self.m_s_kg_s;
+        let m_s = self.flow2_kg_s;
         let mut sup_acc = 0.0;
         let t0 = self.time_s;
         for k in 0..(n_sub as usize) {
@@ -915,17 +914,22 @@ impl Plant {
             if let (Some(set_c), 0) = (self.ideal_supply_c, k) {
                 // Perfect valve control: the primary flow whose exchanger outlet meets the
                 // setpoint (bisection on the monotonic Q(m_p)), the valve put where it passes it.
-                let want = set_c.min(self.t_p1_c);
-                let (mut lo, mut hi) = (0.0, self.m_p_max_kg_s);
-                if self.xchg.exchange(hi, m_s, self.t_p1_c, self.t_r2_c).t_s2_c <= want {
+                let want = set_c.min(self.t1_supply_c);
+                let (mut lo, mut hi) = (0.0, self.flow1_max_kg_s);
+                if self
+                    .xchg
+                    .exchange(hi, m_s, self.t1_supply_c, self.t2_return_c)
+                    .t2_supply_c
+                    <= want
+                {
                     lo = hi;
                 } else {
                     for _ in 0..16 {
                         let mid = 0.5 * (lo + hi);
                         if self
                             .xchg
-                            .exchange(mid, m_s, self.t_p1_c, self.t_r2_c)
-                            .t_s2_c
+                            .exchange(mid, m_s, self.t1_supply_c, self.t2_return_c)
+                            .t2_supply_c
                             < want
                         {
                             lo = mid;
@@ -934,9 +938,9 @@ impl Plant {
                         }
                     }
                 }
-                self.m_p_kg_s = lo;
+                self.flow1_kg_s = lo;
                 let u = crate::physics::valve_opening_for_fraction_pct(
-                    lo / self.m_p_max_kg_s,
+                    lo / self.flow1_max_kg_s,
                     s.valve_rangeability,
                     s.valve_authority,
                 );
@@ -944,7 +948,7 @@ impl Plant {
                 self.valve1.pos_pct = self.valve1.cmd_pct;
             } else if self.ideal_supply_c.is_none() {
                 self.valve1.step(h);
-                self.m_p_kg_s = self.m_p_max_kg_s
+                self.flow1_kg_s = self.flow1_max_kg_s
                     * crate::physics::valve_flow_fraction(
                         self.valve1.pos_pct,
                         s.valve_rangeability,
@@ -953,21 +957,24 @@ impl Plant {
             }
             let x = self
                 .xchg
-                .exchange(self.m_p_kg_s, m_s, self.t_p1_c, self.t_r2_c);
-            self.t_s2_c += alpha * (x.t_s2_c - self.t_s2_c);
-            self.t_p2_c += alpha * (x.t_p2_c - self.t_p2_c);
-            self.primary_j += self.m_p_kg_s * CP_WATER_J_KGK * (self.t_p1_c - self.t_p2_c) * h;
-            self.secondary_j += m_s * CP_WATER_J_KGK * (self.t_s2_c - self.t_r2_c) * h;
-            let t_in = self.supply_pipe.push(m_s * h, self.t_s2_c, now);
+                .exchange(self.flow1_kg_s, m_s, self.t1_supply_c, self.t2_return_c);
+            self.t2_supply_c += alpha * (x.t2_supply_c - self.t2_supply_c);
+            self.t1_return_c += alpha * (x.t1_return_c - self.t1_return_c);
+            self.energy1_j +=
+                self.flow1_kg_s * CP_WATER_J_KGK * (self.t1_supply_c - self.t1_return_c) * h;
+            self.energy2_j += m_s * CP_WATER_J_KGK * (self.t2_supply_c - self.t2_return_c) * h;
+            let t_in = self.supply_pipe.push(m_s * h, self.t2_supply_c, now);
             sup_acc += t_in;
-            self.t_r2_c = self.return_pipe.push(m_s * h, self.t_return_bld_c, now);
+            self.t2_return_c = self
+                .return_pipe
+                .push(m_s * h, self.t2_return_buildings_c, now);
         }
         let t_in = sup_acc / n_sub;
-        self.t_supply_bld_c = t_in;
+        self.t2_supply_buildings_c = t_in;
 
         // Apartments.
         let t_ret = self.step_apartments(dt_s, t_in, t_out, ghi);
-        self.t_return_bld_c = t_ret;
+        self.t2_return_buildings_c = t_ret;
         for v in &mut self.hh_valves {
             v.step(dt_s);
         }
@@ -1071,7 +1078,7 @@ impl Plant {
         if m_tot > 1e-12 {
             t_in - water_heat_w / (m_tot * CP_WATER_J_KGK)
         } else {
-            self.t_return_bld_c
+            self.t2_return_buildings_c
         }
     }
 
@@ -1100,15 +1107,15 @@ impl Plant {
     fn true_sensor(&self, id: SensorId) -> f64 {
         match id {
             SensorId::TOut => self.t_out_c,
-            SensorId::T1Supply => self.t_p1_c,
-            SensorId::T1Return => self.t_p2_c,
-            SensorId::T2Supply => self.t_s2_c,
-            SensorId::T2Return => self.t_r2_c,
+            SensorId::T1Supply => self.t1_supply_c,
+            SensorId::T1Return => self.t1_return_c,
+            SensorId::T2Supply => self.t2_supply_c,
+            SensorId::T2Return => self.t2_return_c,
             SensorId::Valve1Pos => self.valve1.pos_pct,
             SensorId::HeatMeterPower => {
-                self.m_p_kg_s * CP_WATER_J_KGK * (self.t_p1_c - self.t_p2_c) / 1000.0
+                self.flow1_kg_s * CP_WATER_J_KGK * (self.t1_supply_c - self.t1_return_c) / 1000.0
             }
-            SensorId::HeatMeterFlow => self.m_p_kg_s / RHO_WATER_KG_M3 * 3600.0,
+            SensorId::HeatMeterFlow => self.flow1_kg_s / RHO_WATER_KG_M3 * 3600.0,
         }
     }
 
@@ -1260,7 +1267,7 @@ impl Plant {
         HeatMeterReading {
             power_kw,
             flow_m3h,
-            energy_kwh: self.primary_j / 3.6e6,
+            energy_kwh: self.energy1_j / 3.6e6,
             t_supply_c,
             t_return_c,
             status,
@@ -1279,7 +1286,7 @@ impl Plant {
     /// Like [`Plant::sensors`] without the room nodes (no allocation).
     pub fn sensors_substation(&self) -> Sensors {
         let s = &self.scenario.substation;
-        let pump = self.pump_speed_pct / 100.0;
+        let pump = self.pump2_speed_pct / 100.0;
         Sensors {
             time_s: self.time_s,
             t_out_c: self.sensor(SensorId::TOut),
@@ -1291,7 +1298,7 @@ impl Plant {
             p2_return_kpa: s.p2_static_kpa,
             valve1_pos_pct: self.sensor(SensorId::Valve1Pos),
             valve1_cmd_pct: self.valve1.cmd_pct,
-            pump2_speed_pct: self.pump_speed_pct,
+            pump2_speed_pct: self.pump2_speed_pct,
             heat_meter: self.heat_meter(),
             room_nodes: (0..self.nodes.len())
                 .filter_map(|k| self.room_node(k))
@@ -1308,12 +1315,12 @@ impl Plant {
 
 /// Primary supply temperature from the schedule: linear between the cold and warm points, flat
 /// outside them.
-pub fn primary_supply_c(sc: &Scenario, t_out_c: f64) -> f64 {
+pub fn t1_supply_schedule_c(sc: &Scenario, t_out_c: f64) -> f64 {
     let s = &sc.substation;
-    let x = ((t_out_c - s.primary_schedule_cold_outdoor_c)
-        / (s.primary_schedule_warm_outdoor_c - s.primary_schedule_cold_outdoor_c))
+    let x = ((t_out_c - s.t1_schedule_cold_outdoor_c)
+        / (s.t1_schedule_warm_outdoor_c - s.t1_schedule_cold_outdoor_c))
         .clamp(0.0, 1.0);
-    s.primary_supply_cold_c + x * (s.primary_supply_warm_c - s.primary_supply_cold_c)
+    s.t1_supply_cold_c + x * (s.t1_supply_warm_c - s.t1_supply_cold_c)
 }
 
 fn shuffle(v: &mut [usize], rng: &mut ChaCha8Rng) {

@@ -2,7 +2,7 @@
 //!
 //! A scenario is a TOML document (see `hil-tests/scenarios/*.toml`). Every section and every
 //! field has a default, so a scenario only states what differs from the defaults of
-//! `plant-model.md`. Unknown fields are rejected. Loading validates the whole document and
+//! `hil-tests/MODEL.md`. Unknown fields are rejected. Loading validates the whole document and
 //! reports every problem it finds, each with its TOML path and, where the TOML parser gives a
 //! span, its line and column.
 
@@ -192,19 +192,19 @@ pub struct SubstationSection {
     /// Design room temperature, °C.
     pub design_room_c: f64,
     /// Secondary design supply temperature, °C.
-    pub secondary_supply_design_c: f64,
+    pub t2_supply_design_c: f64,
     /// Secondary design return temperature, °C.
-    pub secondary_return_design_c: f64,
+    pub t2_return_design_c: f64,
     /// Primary design return temperature, °C.
-    pub primary_return_design_c: f64,
-    /// Primary supply temperature at `primary_schedule_cold_outdoor_c`, °C.
-    pub primary_supply_cold_c: f64,
+    pub t1_return_design_c: f64,
+    /// Primary supply temperature at `t1_schedule_cold_outdoor_c`, °C.
+    pub t1_supply_cold_c: f64,
     /// Outdoor temperature of the cold end of the primary schedule, °C.
-    pub primary_schedule_cold_outdoor_c: f64,
-    /// Primary supply temperature at and above `primary_schedule_warm_outdoor_c`, °C.
-    pub primary_supply_warm_c: f64,
+    pub t1_schedule_cold_outdoor_c: f64,
+    /// Primary supply temperature at and above `t1_schedule_warm_outdoor_c`, °C.
+    pub t1_supply_warm_c: f64,
     /// Outdoor temperature of the warm end of the primary schedule, °C.
-    pub primary_schedule_warm_outdoor_c: f64,
+    pub t1_schedule_warm_outdoor_c: f64,
     /// Design heat load of the substation, kW; computed from the buildings when absent.
     pub design_load_kw: Option<f64>,
     /// Valve authority (0..1).
@@ -226,7 +226,7 @@ pub struct SubstationSection {
     /// Temperature around the pipes, °C.
     pub pipe_ambient_c: f64,
     /// Circulation pump speed, % (flow proportional to speed).
-    pub pump_speed_pct: f64,
+    pub pump2_speed_pct: f64,
     /// Static pressure at the secondary return, kPa.
     pub p2_static_kpa: f64,
     /// Pump head at 100 % speed, kPa.
@@ -238,13 +238,13 @@ impl Default for SubstationSection {
         Self {
             design_outdoor_c: -17.0,
             design_room_c: 18.0,
-            secondary_supply_design_c: 75.0,
-            secondary_return_design_c: 50.0,
-            primary_return_design_c: 60.0,
-            primary_supply_cold_c: 120.0,
-            primary_schedule_cold_outdoor_c: -17.0,
-            primary_supply_warm_c: 75.0,
-            primary_schedule_warm_outdoor_c: 8.0,
+            t2_supply_design_c: 75.0,
+            t2_return_design_c: 50.0,
+            t1_return_design_c: 60.0,
+            t1_supply_cold_c: 120.0,
+            t1_schedule_cold_outdoor_c: -17.0,
+            t1_supply_warm_c: 75.0,
+            t1_schedule_warm_outdoor_c: 8.0,
             design_load_kw: None,
             valve_authority: 0.5,
             valve_rangeability: 50.0,
@@ -255,7 +255,7 @@ impl Default for SubstationSection {
             trunk_delay_s: 600.0,
             pipe_loss_pct: 2.0,
             pipe_ambient_c: 10.0,
-            pump_speed_pct: 100.0,
+            pump2_speed_pct: 100.0,
             p2_static_kpa: 300.0,
             pump_head_kpa: 150.0,
         }
@@ -676,7 +676,7 @@ const TOP_KEYS: &[&str] = &[
 ];
 
 impl Scenario {
-    /// The built-in defaults of plant-model.md (10 x 60 apartments, Hohhot, unbalanced), with the
+    /// The built-in defaults of hil-tests/MODEL.md (10 x 60 apartments, Hohhot, unbalanced), with the
     /// weather file resolved relative to `base_dir`.
     pub fn defaults(base_dir: &Path) -> Result<Scenario, ScenarioError> {
         Scenario::from_toml_str("", base_dir, None, "<defaults>")
@@ -901,32 +901,31 @@ impl Scenario {
             "must be well above design_outdoor_c",
         );
         c.check(
-            s.secondary_supply_design_c > s.secondary_return_design_c
-                && s.secondary_return_design_c > s.design_room_c,
-            "substation.secondary_supply_design_c",
+            s.t2_supply_design_c > s.t2_return_design_c && s.t2_return_design_c > s.design_room_c,
+            "substation.t2_supply_design_c",
             "needs supply > return > design room temperature",
         );
         c.check(
-            s.primary_supply_cold_c > s.secondary_supply_design_c,
-            "substation.primary_supply_cold_c",
+            s.t1_supply_cold_c > s.t2_supply_design_c,
+            "substation.t1_supply_cold_c",
             "must exceed the secondary design supply temperature",
         );
         c.check(
-            s.primary_return_design_c > s.secondary_return_design_c
-                && s.primary_return_design_c < s.primary_supply_cold_c,
-            "substation.primary_return_design_c",
+            s.t1_return_design_c > s.t2_return_design_c
+                && s.t1_return_design_c < s.t1_supply_cold_c,
+            "substation.t1_return_design_c",
             "must lie between the secondary design return and the primary design supply",
         );
         c.check(
-            s.primary_schedule_warm_outdoor_c > s.primary_schedule_cold_outdoor_c,
-            "substation.primary_schedule_warm_outdoor_c",
-            "must exceed primary_schedule_cold_outdoor_c",
+            s.t1_schedule_warm_outdoor_c > s.t1_schedule_cold_outdoor_c,
+            "substation.t1_schedule_warm_outdoor_c",
+            "must exceed t1_schedule_cold_outdoor_c",
         );
         c.range(
-            s.primary_supply_warm_c,
+            s.t1_supply_warm_c,
             20.0,
             200.0,
-            "substation.primary_supply_warm_c",
+            "substation.t1_supply_warm_c",
         );
         if let Some(q) = s.design_load_kw {
             c.range(q, 1.0, 1.0e6, "substation.design_load_kw");
@@ -955,7 +954,7 @@ impl Scenario {
         c.range(s.trunk_delay_s, 1.0, 7200.0, "substation.trunk_delay_s");
         c.range(s.pipe_loss_pct, 0.0, 20.0, "substation.pipe_loss_pct");
         c.range(s.pipe_ambient_c, -30.0, 40.0, "substation.pipe_ambient_c");
-        c.range(s.pump_speed_pct, 0.0, 100.0, "substation.pump_speed_pct");
+        c.range(s.pump2_speed_pct, 0.0, 100.0, "substation.pump2_speed_pct");
         c.range(s.p2_static_kpa, 0.0, 1600.0, "substation.p2_static_kpa");
         c.range(s.pump_head_kpa, 0.0, 1000.0, "substation.pump_head_kpa");
 

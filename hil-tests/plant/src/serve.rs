@@ -319,20 +319,20 @@ async fn status_log(plant: SharedPlant, every: Duration, mut stop: watch::Receiv
         let mean = rooms.iter().sum::<f64>() / n;
         let min = rooms.iter().copied().fold(f64::INFINITY, f64::min);
         tracing::info!(
-            "t={:.2} h t_out={:.1} °C T_p1={:.1} T_p2={:.1} T_s2={:.1} T_r2={:.1} valve1={:.1}/{:.1} % \
+            "t={:.2} h t_out={:.1} °C t1_supply={:.1} t1_return={:.1} t2_supply={:.1} t2_return={:.1} valve1={:.1}/{:.1} % \
              power={:.0} kW rooms mean={:.2} min={:.2} °C energy={:.0} kWh faults={}",
             p.time_s() / 3600.0,
             t.t_out_c,
-            t.t_p1_c,
-            t.t_p2_c,
-            t.t_s2_c,
-            t.t_r2_c,
+            t.t1_supply_c,
+            t.t1_return_c,
+            t.t2_supply_c,
+            t.t2_return_c,
             t.valve1_pos_pct,
             t.valve1_cmd_pct,
-            t.primary_power_kw,
+            t.power1_kw,
             mean,
             min,
-            t.primary_energy_kwh,
+            t.energy1_kwh,
             p.active_faults().count()
         );
     }

@@ -1,6 +1,6 @@
-//! The season scorecard (issue 7): a whole heating season (15 Oct - 15 Apr) of a scenario's
+//! The season scorecard: a whole heating season (15 Oct - 15 Apr) of a scenario's
 //! substation simulated in-process under each strategy, on the same weather and the same seeded
-//! buildings, scored with the KPIs of shared/docs/plant-model.md.
+//! buildings, scored with the KPIs of hil-tests/MODEL.md.
 //!
 //! * B0, B1, R1 and O2 run heatctl's own curve path (outdoor damping, design curve, clamps,
 //!   summer cut-off, limiters, rate limit: the same `Controller::step`) with the demand

@@ -214,7 +214,7 @@ pub(crate) struct Record {
     /// Wall time since the rig started, s (times the speed: heatctl's clock-seconds).
     pub(crate) wall_s: f64,
     /// Secondary supply at the exchanger, °C (truth).
-    pub(crate) t_s2_c: f64,
+    pub(crate) t2_supply_c: f64,
     /// Primary valve command as the plant holds it (the last value written), %.
     pub(crate) valve1_cmd_pct: f64,
     /// Primary valve position, %.
@@ -422,7 +422,7 @@ impl Rig {
             Record {
                 t_s: p.time_s(),
                 wall_s: self.started.elapsed().as_secs_f64(),
-                t_s2_c: truth.t_s2_c,
+                t2_supply_c: truth.t2_supply_c,
                 valve1_cmd_pct: truth.valve1_cmd_pct,
                 valve1_pos_pct: truth.valve1_pos_pct,
                 below_18_share: below as f64 / air.len().max(1) as f64,
