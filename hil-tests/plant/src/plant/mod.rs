@@ -1,5 +1,7 @@
 //! The plant: one substation, its trunk pipes and its buildings of apartments, stepped in-process.
 
+mod build;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -368,92 +370,10 @@ impl Plant {
     /// Build the plant of a scenario with the given weather (no file access).
     pub fn with_weather(scenario: &Scenario, weather: Weather) -> Plant {
         let sc = scenario.clone();
-        let b = &sc.buildings;
         let s = &sc.substation;
-        let mut rng = seed_stream(sc.seed, 1);
-        let per_bld = sc.apartments_per_building();
         let n = sc.apartment_count();
-        let q_d = sc.design_load_w_m2();
-        let dt_design = s.design_room_c - s.design_outdoor_c;
-        let mean_rad_excess = 0.5 * (s.t2_supply_design_c + s.t2_return_design_c) - s.design_room_c;
-        let rad_design_ratio = RadiatorLaw::exact(mean_rad_excess);
-        let mut info = Vec::with_capacity(n);
-        for bi in 0..b.count {
-            for fl in 0..b.floors {
-                for un in 0..b.units_per_floor {
-                    let index = info.len();
-                    let is_end = un == 0 || un + 1 == b.units_per_floor;
-                    let position = if fl + 1 == b.floors {
-                        PositionClass::Top
-                    } else if fl == 0 {
-                        PositionClass::Ground
-                    } else if is_end {
-                        PositionClass::End
-                    } else {
-                        PositionClass::Middle
-                    };
-                    let area = b.apartment_area_m2;
-                    let pf = if b.position_factors {
-                        position.factor()
-                    } else {
-                        1.0
-                    };
-                    let h_tot = q_d / dt_design * area * pf;
-                    let h_ae = AIR_SHARE_OF_H * h_tot;
-                    let h_me = (1.0 - AIR_SHARE_OF_H) * h_tot;
-                    let h_am = H_AM_W_M2K * area;
-                    let h_eff = h_ae + h_am * h_me / (h_am + h_me);
-                    let design_load_w = h_eff * dt_design;
-                    let oversize =
-                        uniform(&mut rng, b.radiator_oversize_min, b.radiator_oversize_max);
-                    let share = if b.balanced {
-                        1.0
-                    } else {
-                        uniform(&mut rng, b.imbalance_min, b.imbalance_max)
-                    };
-                    let solar = uniform(&mut rng, b.solar_multiplier_min, b.solar_multiplier_max);
-                    let qn = oversize * design_load_w / rad_design_ratio;
-                    let mut neighbours = Vec::with_capacity(4);
-                    let base = bi * per_bld;
-                    if un > 0 {
-                        neighbours.push(base + fl * b.units_per_floor + un - 1);
-                    }
-                    if un + 1 < b.units_per_floor {
-                        neighbours.push(base + fl * b.units_per_floor + un + 1);
-                    }
-                    if fl > 0 {
-                        neighbours.push(base + (fl - 1) * b.units_per_floor + un);
-                    }
-                    if fl + 1 < b.floors {
-                        neighbours.push(base + (fl + 1) * b.units_per_floor + un);
-                    }
-                    info.push(ApartmentInfo {
-                        index,
-                        building: bi,
-                        floor: fl,
-                        unit: un,
-                        is_end_unit: is_end,
-                        position,
-                        floor_area_m2: area,
-                        design_load_w,
-                        radiator_nominal_w: qn,
-                        radiator_oversize: oversize,
-                        hydraulic_share: share,
-                        nominal_flow_kg_s: 0.0,
-                        solar_multiplier: solar,
-                        h_ae_w_k: h_ae,
-                        h_me_w_k: h_me,
-                        h_am_w_k: h_am,
-                        h_neighbour_w_k: b.neighbour_coupling_w_m2k * area / 4.0,
-                        c_air_j_k: C_A_J_M2K * area,
-                        c_mass_j_k: C_M_J_M2K * area,
-                        c_radiator_j_k: RADIATOR_CAPACITY_J_K_PER_W * qn,
-                        neighbours,
-                        room_node: None,
-                    });
-                }
-            }
-        }
+        let design = build::Design::of(&sc);
+        let mut info = build::apartments(&sc, &design);
         let bld_load_w: f64 = info.iter().map(|a| a.design_load_w).sum();
         let design_load_w = s
             .design_load_kw
@@ -465,161 +385,22 @@ impl Plant {
             s.t2_supply_design_c,
             s.t2_return_design_c,
         );
-        let m_s_nom = xchg.flow2_nom_kg_s;
-        let weight_sum: f64 = info
-            .iter()
-            .map(|a| a.hydraulic_share * a.design_load_w)
-            .sum();
-        for a in &mut info {
-            a.nominal_flow_kg_s = m_s_nom * a.hydraulic_share * a.design_load_w / weight_sum;
-        }
+        build::set_nominal_flows(&mut info, xchg.flow2_nom_kg_s);
         let total_area_m2 = info.iter().map(|a| a.floor_area_m2).sum();
-
-        // Room nodes: top- and ground-floor end units first, then random others.
-        let n_nodes = ((sc.room_nodes.share_pct / 100.0) * n as f64).round() as usize;
-        let mut prio: Vec<usize> = info
-            .iter()
-            .filter(|a| {
-                a.is_end_unit && matches!(a.position, PositionClass::Top | PositionClass::Ground)
-            })
-            .map(|a| a.index)
-            .collect();
-        let mut rest: Vec<usize> = info
-            .iter()
-            .map(|a| a.index)
-            .filter(|i| !prio.contains(i))
-            .collect();
-        let mut node_sel_rng = seed_stream(sc.seed, 2);
-        shuffle(&mut prio, &mut node_sel_rng);
-        shuffle(&mut rest, &mut node_sel_rng);
-        let mut chosen: Vec<usize> = prio.into_iter().chain(rest).take(n_nodes).collect();
-        chosen.sort_unstable();
-        let mut nodes = Vec::with_capacity(chosen.len());
-        for (k, &ai) in chosen.iter().enumerate() {
-            info[ai].room_node = Some(k);
-            let unit_id = u8::try_from(ai % per_bld + 1).unwrap_or(u8::MAX);
-            nodes.push(RoomNode {
-                apartment: ai,
-                unit_id,
-                bias_k: uniform(
-                    &mut node_sel_rng,
-                    -sc.room_nodes.bias_max_k,
-                    sc.room_nodes.bias_max_k,
-                ),
-                next_report_s: uniform(&mut node_sel_rng, 0.0, sc.room_nodes.refresh_s),
-                published_c: None,
-                sample_counter: 0,
-                last_change_s: 0.0,
-                last_report_s: 0.0,
-                calibration_offset_k: 0.0,
-                report_interval_s: sc.room_nodes.refresh_s,
-            });
-        }
-
-        // Linear apartment matrices.
-        let a_mats = info
-            .iter()
-            .map(|a| {
-                let nb = a.neighbours.len() as f64;
-                let am = [
-                    -(a.h_ae_w_k + a.h_am_w_k + nb * a.h_neighbour_w_k) / a.c_air_j_k,
-                    a.h_am_w_k / a.c_air_j_k,
-                    a.h_am_w_k / a.c_mass_j_k,
-                    -(a.h_am_w_k + a.h_me_w_k) / a.c_mass_j_k,
-                ];
-                // inputs: T_e, sum of neighbour air temperatures, Q to air, Q to mass
-                let bm = [
-                    a.h_ae_w_k / a.c_air_j_k,
-                    a.h_neighbour_w_k / a.c_air_j_k,
-                    1.0 / a.c_air_j_k,
-                    0.0,
-                    a.h_me_w_k / a.c_mass_j_k,
-                    0.0,
-                    0.0,
-                    1.0 / a.c_mass_j_k,
-                ];
-                (am, bm)
-            })
-            .collect();
-        let hot = info
-            .iter()
-            .map(|a| {
-                let mut nb = [0u32; 4];
-                for (k, &j) in a.neighbours.iter().enumerate() {
-                    nb[k] = u32::try_from(j).unwrap_or(0);
-                }
-                let m_design = a.design_load_w
-                    / (CP_WATER_J_KGK * (s.t2_supply_design_c - s.t2_return_design_c));
-                Hot {
-                    d: Discrete::default(),
-                    qn_w: a.radiator_nominal_w,
-                    c_rad: a.c_radiator_j_k,
-                    m_nom: a.nominal_flow_kg_s,
-                    m_low: LOW_FLOW_SHARE * m_design,
-                    gain_int_half_w: 0.5 * b.internal_gain_w_m2 * a.floor_area_m2,
-                    solar_half_w_per_ghi: 0.5
-                        * b.solar_gain_fraction
-                        * a.floor_area_m2
-                        * a.solar_multiplier,
-                    nb,
-                    n_nb: a.neighbours.len() as u32,
-                }
-            })
-            .collect();
-
-        // Pipes: delay at nominal flow, loss split by temperature difference to the ambient.
-        let pipe_mass = m_s_nom * s.trunk_delay_s;
-        let loss_w = bld_load_w * s.pipe_loss_pct / 100.0;
-        let ds = s.t2_supply_design_c - s.pipe_ambient_c;
-        let dr = s.t2_return_design_c - s.pipe_ambient_c;
-        let tau = |share_w: f64, excess: f64| -> f64 {
-            let drop = share_w / (m_s_nom * CP_WATER_J_KGK);
-            if drop <= 0.0 || excess <= drop {
-                1e30
-            } else {
-                -s.trunk_delay_s / (1.0 - drop / excess).ln()
-            }
-        };
-        let tau_s = tau(loss_w * ds / (ds + dr), ds);
-        let tau_r = tau(loss_w * dr / (ds + dr), dr);
-
-        // Start state.
-        let (t_out0, ghi0) = weather.at_hour(sc.season.start_hour_of_year);
+        let nodes = build::room_nodes(&sc, &mut info);
+        let a_mats = build::apartment_matrices(&info);
+        let hot = build::hot_data(&sc, &info);
+        let start = build::StartState::of(&sc, &design, &weather);
+        let (supply_pipe, return_pipe) =
+            build::trunk_pipes(&sc, xchg.flow2_nom_kg_s, bld_load_w, &start);
         let t_room = sc.start.room_c;
         let t_mass = sc.start.mass_c.unwrap_or(t_room);
-        let rel = ((s.design_room_c - t_out0) / dt_design).clamp(0.0, 1.2);
-        let t_sup0 = s.design_room_c
-            + mean_rad_excess * rel.powf(1.0 / crate::physics::RADIATOR_EXPONENT)
-            + 0.5 * (s.t2_supply_design_c - s.t2_return_design_c) * rel;
-        let t_ret0 = t_sup0 - (s.t2_supply_design_c - s.t2_return_design_c) * rel;
-        let t_rad0 = 0.5 * (t_sup0 + t_ret0);
-        let hh = if sc.household_valves.enabled {
-            (0..n)
-                .map(|_| {
-                    Actuator::new(
-                        sc.household_valves.initial_pct,
-                        sc.household_valves.stroke_s,
-                        0.5,
-                    )
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let valve1 = Actuator::new(sc.start.valve1_pct, s.valve_stroke_s, s.valve_deadband_pct);
-        let flow1_max_kg_s = s.valve_max_flow_ratio * xchg.flow1_nom_kg_s;
-        let n_faults = sc.faults.len();
-        let pump = s.pump2_speed_pct;
-        let node_rng = seed_stream(sc.seed, 3);
-        let t1_supply = t1_supply_schedule_c(&sc, t_out0);
         let mut plant = Plant {
-            supply_pipe: PlugFlowPipe::new(pipe_mass, tau_s, s.pipe_ambient_c, t_sup0, 0.0),
-            return_pipe: PlugFlowPipe::new(pipe_mass, tau_r, s.pipe_ambient_c, t_ret0, 0.0),
-            scenario: sc,
-            weather,
+            supply_pipe,
+            return_pipe,
             law: RadiatorLaw::new(),
+            flow1_max_kg_s: s.valve_max_flow_ratio * xchg.flow1_nom_kg_s,
             xchg,
-            flow1_max_kg_s,
             design_load_w,
             total_area_m2,
             info,
@@ -627,25 +408,25 @@ impl Plant {
             a_mats,
             disc_dt_s: 0.0,
             time_s: 0.0,
-            t_out_c: t_out0,
-            ghi_w_m2: ghi0,
-            valve1,
-            pump2_speed_pct: pump,
-            t1_supply_c: t1_supply,
-            t1_return_c: t_ret0 + 10.0,
-            t2_supply_c: t_sup0,
-            t2_return_c: t_ret0,
+            t_out_c: start.t_out_c,
+            ghi_w_m2: start.ghi_w_m2,
+            valve1: Actuator::new(sc.start.valve1_pct, s.valve_stroke_s, s.valve_deadband_pct),
+            pump2_speed_pct: s.pump2_speed_pct,
+            t1_supply_c: t1_supply_schedule_c(&sc, start.t_out_c),
+            t1_return_c: start.t2_return_c + 10.0,
+            t2_supply_c: start.t2_supply_c,
+            t2_return_c: start.t2_return_c,
             flow1_kg_s: 0.0,
             flow2_kg_s: 0.0,
-            t2_supply_buildings_c: t_sup0,
-            t2_return_buildings_c: t_ret0,
+            t2_supply_buildings_c: start.t2_supply_c,
+            t2_return_buildings_c: start.t2_return_c,
             t_air: vec![t_room; n],
             t_air_prev: vec![t_room; n],
             t_mass: vec![t_mass; n],
-            t_rad: vec![t_rad0; n],
+            t_rad: vec![start.t_radiator_c; n],
             flow: vec![0.0; n],
             delivered_j: vec![0.0; n],
-            hh_valves: hh,
+            hh_valves: build::household_valves(&sc),
             ideal_heater_floor_c: None,
             ideal_supply_c: None,
             energy1_j: 0.0,
@@ -653,8 +434,10 @@ impl Plant {
             delivered_total_j: 0.0,
             audit: None,
             nodes,
-            node_rng,
-            fault_frozen: vec![None; n_faults],
+            node_rng: seed_stream(sc.seed, 3),
+            fault_frozen: vec![None; sc.faults.len()],
+            weather,
+            scenario: sc,
         };
         plant.update_flows();
         plant.update_nodes();
@@ -1283,7 +1066,7 @@ impl Plant {
         s
     }
 
-    /// Like [`Plant::sensors`] without the room nodes (no allocation).
+    /// Like [`Plant::sensors`] without the room nodes (`room_nodes` empty, no allocation).
     pub fn sensors_substation(&self) -> Sensors {
         let s = &self.scenario.substation;
         let pump = self.pump2_speed_pct / 100.0;
@@ -1300,9 +1083,7 @@ impl Plant {
             valve1_cmd_pct: self.valve1.cmd_pct,
             pump2_speed_pct: self.pump2_speed_pct,
             heat_meter: self.heat_meter(),
-            room_nodes: (0..self.nodes.len())
-                .filter_map(|k| self.room_node(k))
-                .collect(),
+            room_nodes: Vec::new(),
         }
     }
 
@@ -1321,11 +1102,4 @@ pub fn t1_supply_schedule_c(sc: &Scenario, t_out_c: f64) -> f64 {
         / (s.t1_schedule_warm_outdoor_c - s.t1_schedule_cold_outdoor_c))
         .clamp(0.0, 1.0);
     s.t1_supply_cold_c + x * (s.t1_supply_warm_c - s.t1_supply_cold_c)
-}
-
-fn shuffle(v: &mut [usize], rng: &mut ChaCha8Rng) {
-    for i in (1..v.len()).rev() {
-        let j = rng.random_range(0..=i);
-        v.swap(i, j);
-    }
 }
