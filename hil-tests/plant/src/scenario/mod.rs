@@ -346,6 +346,59 @@ impl Default for ModbusSection {
     }
 }
 
+/// Offsets of the fixed port layout ([`ModbusSection::at_base_port`], `plant-sim --base-port`)
+/// from its base port.
+pub mod port_offsets {
+    /// The substation I/O (Modbus TCP).
+    pub const SUBSTATION_IO: u16 = 0;
+    /// The heat meter (Modbus TCP).
+    pub const HEAT_METER: u16 = 1;
+    /// heatctl's SCADA slave, in the configuration `plant-sim --write-config` writes.
+    pub const SCADA: u16 = 2;
+    /// The room-node gateway of building 0; building b is at this offset + b.
+    pub const ROOM_GATEWAYS: u16 = 100;
+    /// The household-valve gateway of building 0; building b is at this offset + b.
+    pub const VALVE_GATEWAYS: u16 = 200;
+    /// Most buildings the layout has room for.
+    pub const MAX_BUILDINGS: usize = 100;
+}
+
+impl ModbusSection {
+    /// The faces at fixed ports from `base` ([`port_offsets`]) for `buildings` buildings, on the
+    /// same bind address.
+    ///
+    /// # Errors
+    /// `base` is 0, there are more buildings than the layout holds, or the last port would pass
+    /// 65535: said in words.
+    pub fn at_base_port(&self, base: u16, buildings: usize) -> Result<ModbusSection, String> {
+        use port_offsets::{
+            HEAT_METER, MAX_BUILDINGS, ROOM_GATEWAYS, SUBSTATION_IO, VALVE_GATEWAYS,
+        };
+        if base == 0 {
+            return Err("the base port must be above 0".to_owned());
+        }
+        if buildings > MAX_BUILDINGS {
+            return Err(format!(
+                "the fixed port layout holds at most {MAX_BUILDINGS} buildings, the scenario has {buildings}"
+            ));
+        }
+        let last = usize::from(base) + usize::from(VALVE_GATEWAYS) + MAX_BUILDINGS - 1;
+        if last > usize::from(u16::MAX) {
+            return Err(format!(
+                "base port {base} lays the faces out up to port {last}, above 65535 (use at most {})",
+                usize::from(u16::MAX) + 1 - usize::from(VALVE_GATEWAYS) - MAX_BUILDINGS
+            ));
+        }
+        Ok(ModbusSection {
+            bind_ip: self.bind_ip.clone(),
+            substation_io_port: base + SUBSTATION_IO,
+            heat_meter_port: base + HEAT_METER,
+            room_gateway_base_port: base + ROOM_GATEWAYS,
+            valve_gateway_base_port: base + VALVE_GATEWAYS,
+        })
+    }
+}
+
 /// A complete, validated scenario.
 #[derive(Debug, Clone)]
 pub struct Scenario {
