@@ -200,23 +200,6 @@ pub fn bind_to_plant(base_toml: &str, plant: &Plant, addrs: &FaceAddresses) -> S
     render(&root, &header, base_toml)
 }
 
-/// The base config `base_toml` with the SCADA slave enabled on `listen` (the rest kept). A base
-/// that is not valid TOML is returned unchanged.
-#[must_use]
-pub fn with_scada(base_toml: &str, listen: SocketAddr) -> String {
-    let Ok(mut root) = base_toml.parse::<Table>() else {
-        return base_toml.to_owned();
-    };
-    let scada = root
-        .entry("scada")
-        .or_insert_with(|| Value::Table(Table::new()));
-    if let Value::Table(s) = scada {
-        s.insert("enabled".into(), true.into());
-        s.insert("listen".into(), listen.to_string().into());
-    }
-    render(&root, "", base_toml)
-}
-
 /// Write `bind_to_plant(..)` to `dir/heatctl.toml` and the shipped device maps to
 /// `dir/devices/*.toml` (from embedded copies); returns the config path, ready for
 /// `heatctl check --config` and `heatctl run --config`.

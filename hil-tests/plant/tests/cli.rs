@@ -235,6 +235,8 @@ fn write_config_binds_heatctl_to_the_served_ports_and_logs_are_plain_off_a_termi
     let plant = heatctl_plant::Plant::new(&sc).expect("plant");
     assert_eq!(cfg.rooms.nodes.len(), plant.room_node_count());
     assert!(cfg.rooms.nodes.iter().all(|n| n.valve_link.is_some()));
+    assert_eq!(cfg.site.floor_area_m2, plant.total_floor_area_m2());
+    assert!(cfg.site.name.contains("small"), "{}", cfg.site.name);
     drop(sim);
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -6,12 +6,12 @@
 
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use heatctl_plant::binding::{DEMO_TOML, with_scada};
+use heatctl_plant::binding::DEMO_TOML;
 use heatctl_plant::scenario::port_offsets;
 use heatctl_plant::serve::lock;
 use heatctl_plant::{FaceAddresses, Plant, Scenario, ServeOptions, serve_with};
@@ -100,25 +100,54 @@ fn log_addresses(a: &FaceAddresses) {
     }
 }
 
-/// Write the bound configuration and the device maps to `dir`; returns the configuration path
-/// and the SCADA address it sets.
+/// The tuning `base` made to describe the served plant: the site named after the scenario with
+/// the plant's floor area, and the SCADA slave on at `scada`.
+fn tune(base: &str, base_name: &str, plant: &Plant, scada: SocketAddr) -> anyhow::Result<String> {
+    let mut root: toml::Table = base
+        .parse()
+        .with_context(|| format!("{base_name} is not valid TOML"))?;
+    let mut set = |table: &str, key: &str, value: toml::Value| {
+        if let toml::Value::Table(t) = root
+            .entry(table)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        {
+            t.insert(key.to_owned(), value);
+        }
+    };
+    set(
+        "site",
+        "name",
+        format!("plant-sim: scenario `{}`", plant.scenario().name).into(),
+    );
+    set("site", "floor_area_m2", plant.total_floor_area_m2().into());
+    set("scada", "enabled", true.into());
+    set("scada", "listen", scada.to_string().into());
+    Ok(toml::to_string(&root)?)
+}
+
+/// Write the configuration bound to the served plant and the device maps to `dir`; returns the
+/// configuration path and the SCADA address it sets.
 fn write_config(
     args: &Args,
-    dir: &std::path::Path,
+    dir: &Path,
     plant: &Plant,
     addrs: &FaceAddresses,
 ) -> anyhow::Result<(PathBuf, SocketAddr)> {
-    let base = match &args.base_config {
-        Some(p) => std::fs::read_to_string(p)
-            .with_context(|| format!("cannot read --base-config {}", p.display()))?,
-        None => DEMO_TOML.to_owned(),
+    let (base, base_name) = match &args.base_config {
+        Some(p) => (
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read --base-config {}", p.display()))?,
+            p.display().to_string(),
+        ),
+        None => (DEMO_TOML.to_owned(), "the demo tuning".to_owned()),
     };
     let ip: IpAddr = addrs.substation_io.ip();
     let port = args
         .base_port
         .map_or(DEFAULT_SCADA_PORT, |p| p + port_offsets::SCADA);
     let scada = SocketAddr::new(ip, port);
-    let path = heatctl_plant::binding::write_config(dir, &with_scada(&base, scada), plant, addrs)
+    let tuned = tune(&base, &base_name, plant, scada)?;
+    let path = heatctl_plant::binding::write_config(dir, &tuned, plant, addrs)
         .with_context(|| format!("cannot write the configuration to {}", dir.display()))?;
     Ok((path, scada))
 }
