@@ -26,21 +26,6 @@ impl Drop for PlantSim {
     }
 }
 
-/// A base port whose ports (those of the 2-building `small.toml` with household valves, and the
-/// SCADA port) are all free now.
-fn free_base_port() -> u16 {
-    let offsets = [0u16, 1, 2, 100, 101, 200, 201];
-    let start = 30_000 + (std::process::id() % 2000) as u16 * 10;
-    (0..500u16)
-        .map(|k| start + k * 7)
-        .find(|&base| {
-            offsets
-                .iter()
-                .all(|o| std::net::TcpListener::bind(("127.0.0.1", base + o)).is_ok())
-        })
-        .expect("a free range of ports")
-}
-
 /// Input registers `0..n` of a Modbus TCP server, None while it does not answer.
 async fn read_inputs(addr: SocketAddr, n: u16) -> Option<Vec<u16>> {
     let mut ctx = tokio::time::timeout(
@@ -64,7 +49,12 @@ fn plant_sim_and_heatctl_run_by_hand() {
     let plant_sim = plant_sim_binary().unwrap_or_else(|m| panic!("{m}"));
     let dir = RigDir::new("walkthrough").expect("scratch directory");
     let rig = dir.path().join("rig");
-    let base = free_base_port();
+    let base = heatctl_plant::serve::free_base_port(
+        30_000 + (std::process::id() % 2000) as u16 * 10,
+        2,
+        true,
+    )
+    .expect("a free range of ports");
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/small.toml");
 
     // Terminal 1: the plant, paused (speed 0), so its outdoor temperature stays put.

@@ -113,6 +113,32 @@ impl Drop for PlantServer {
     }
 }
 
+/// The first base port from `from` on (in steps of 7, at most 500 tries) at which every port
+/// of the fixed layout ([`crate::scenario::port_offsets`]) for `buildings` buildings, with their
+/// household-valve gateways where `valves` and the SCADA port, can be bound on loopback now:
+/// for tests and scripts that run `plant-sim --base-port` beside other programs.
+pub fn free_base_port(from: u16, buildings: usize, valves: bool) -> Option<u16> {
+    use crate::scenario::port_offsets::{
+        HEAT_METER, ROOM_GATEWAYS, SCADA, SUBSTATION_IO, VALVE_GATEWAYS,
+    };
+    let mut offsets = vec![SUBSTATION_IO, HEAT_METER, SCADA];
+    for b in 0..u16::try_from(buildings).ok()? {
+        offsets.push(ROOM_GATEWAYS + b);
+        if valves {
+            offsets.push(VALVE_GATEWAYS + b);
+        }
+    }
+    (0..500u16)
+        .filter_map(|k| from.checked_add(k.checked_mul(7)?))
+        .find(|&base| {
+            offsets.iter().all(|&o| {
+                base.checked_add(o).is_some_and(|port| {
+                    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).is_ok()
+                })
+            })
+        })
+}
+
 /// Options of [`serve_with`].
 #[derive(Debug, Clone)]
 pub struct ServeOptions {

@@ -241,26 +241,16 @@ fn write_config_binds_heatctl_to_the_served_ports_and_logs_are_plain_off_a_termi
     let _ = std::fs::remove_dir_all(&d);
 }
 
-/// A base port whose ports (`base` .. `base + 201`, the ones a 2-building plant with household
-/// valves uses, and the SCADA port) are all free now.
-fn free_base_port() -> u16 {
-    let offsets = [0u16, 1, 2, 100, 101, 200, 201];
-    let start = 20_000 + (std::process::id() % 2000) as u16 * 10;
-    (0..500u16)
-        .map(|k| start + k * 7)
-        .find(|&base| {
-            offsets
-                .iter()
-                .all(|o| std::net::TcpListener::bind(("127.0.0.1", base + o)).is_ok())
-        })
-        .expect("a free range of ports")
-}
-
 #[test]
 fn base_port_lays_the_faces_out_at_fixed_offsets() {
     let d = temp_dir("base-port");
     let out = d.join("rig");
-    let base = free_base_port();
+    let base = heatctl_plant::serve::free_base_port(
+        20_000 + (std::process::id() % 2000) as u16 * 10,
+        2,
+        true,
+    )
+    .expect("a free range of ports");
     let base_arg = base.to_string();
     let mut sim = Running::start(
         &["--speed", "0", "--base-port", &base_arg, "--scenario"],

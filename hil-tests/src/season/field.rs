@@ -1,6 +1,7 @@
-//! The field layer of the in-process season: heatctl's process image built from what the plant's
-//! devices would deliver (sensor faults, room nodes with their bias, noise, 10-minute refresh and
-//! lost reports), with honest ages; and the room-node faults of the robustness variants.
+//! The field layer of the in-process season: heatctl's process image as the plant's devices
+//! deliver it (`heatctl_plant::process_image`: sensor faults, room nodes with their bias, noise,
+//! 10-minute refresh and lost reports, honest ages), with the room-node faults of the robustness
+//! variants on top.
 
 use heatctl::control::{ProcessImage, Sample};
 use heatctl_plant::{Plant, process_image};
