@@ -37,7 +37,7 @@ pub struct Kpis {
     /// Highest 15-minute mean heat power, W per m².
     pub peak_w_m2: f64,
     /// Flow-weighted mean primary return temperature, °C (NaN without primary flow: O1).
-    pub t_return_c: f64,
+    pub t1_return_c: f64,
     /// Primary valve travel: the integral of |du/dt|, in full strokes (100 % = 1).
     pub valve_travel: f64,
 }
@@ -356,7 +356,7 @@ impl Accumulator {
             },
             overheat_kh: self.overheat_kh,
             peak_w_m2: self.peak_kw * 1000.0 / self.area_m2,
-            t_return_c: if self.ret_flow_kg > 0.0 {
+            t1_return_c: if self.ret_flow_kg > 0.0 {
                 self.ret_temp_kg_c / self.ret_flow_kg
             } else {
                 f64::NAN
