@@ -3,9 +3,9 @@
 //! [`run`] builds the demo plant (`heatctl_plant::demo`: 4 blocks x 60 flats in Hohhot, January,
 //! built-in weather), serves it on free loopback ports with `heatctl_plant::serve_with`, binds
 //! `config/demo.toml` to it (`heatctl_plant::binding::bind_to_plant`), turns the SCADA slave on
-//! at a free loopback port, and runs the real runtime ([`crate::runtime::run_embedded`]: field layer, controller,
-//! SCADA) on a clock that starts at the plant's simulated local time and runs as fast as the
-//! plant. It shows a status line while it runs and a summary at the end, measured on the plant's
+//! at a free loopback port, and runs the real runtime ([`crate::runtime::run_embedded`]: field
+//! layer, controller, SCADA) on a clock that starts at the plant's simulated local time and runs
+//! as fast as the plant. It shows a status line while it runs and a summary at the end, measured on the plant's
 //! ground truth (every flat, sensed or not). No file is read and nothing leaves the loopback
 //! interface.
 
