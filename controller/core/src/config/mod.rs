@@ -12,10 +12,11 @@ mod validate;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use crate::signal::CheckedQuantity;
 pub use device_map::{DataType, DecodeError, DeviceInfo, DeviceMap, PointMap, Table, WordOrder};
 pub use problems::{Problem, Problems};
 pub use schema::*;
-pub use validate::{DAY_NAMES, parse_hhmm, signal_defaults};
+pub use validate::{DAY_NAMES, parse_hhmm};
 
 /// A configuration read from a file, with the device maps it refers to.
 #[derive(Debug, Clone)]

@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::signal::{CheckedQuantity, Signal};
+
 /// The whole configuration of one substation.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -161,6 +163,50 @@ pub struct Signals {
     pub room: SignalCheck,
     /// Household valve position feedback, %. Default 0..100, stale after 1800 s.
     pub hh_valve_pos_pct: SignalCheck,
+}
+
+impl Signals {
+    /// The technician's table of a quantity.
+    #[must_use]
+    pub fn check(&self, q: CheckedQuantity) -> &SignalCheck {
+        match q {
+            CheckedQuantity::Signal(Signal::TOut) => &self.t_out,
+            CheckedQuantity::Signal(Signal::T1Supply) => &self.t1_supply,
+            CheckedQuantity::Signal(Signal::T1Return) => &self.t1_return,
+            CheckedQuantity::Signal(Signal::T2Supply) => &self.t2_supply,
+            CheckedQuantity::Signal(Signal::T2Return) => &self.t2_return,
+            CheckedQuantity::Signal(Signal::Power1Kw) => &self.power1_kw,
+            CheckedQuantity::Signal(Signal::Flow1M3h) => &self.flow1_m3h,
+            CheckedQuantity::Signal(Signal::Valve1PosPct) => &self.valve1_pos_pct,
+            CheckedQuantity::Room => &self.room,
+            CheckedQuantity::HouseholdValvePos => &self.hh_valve_pos_pct,
+        }
+    }
+
+    /// The limits in force for a quantity: the table, with what it leaves out taken from the
+    /// quantity's built-in defaults.
+    #[must_use]
+    pub fn limits_of(&self, q: CheckedQuantity) -> SignalLimits {
+        self.check(q).resolve(q.default_limits())
+    }
+
+    /// The limits in force for a substation signal.
+    #[must_use]
+    pub fn limits(&self, s: Signal) -> SignalLimits {
+        self.limits_of(CheckedQuantity::Signal(s))
+    }
+
+    /// The limits in force for household room temperatures.
+    #[must_use]
+    pub fn room_limits(&self) -> SignalLimits {
+        self.limits_of(CheckedQuantity::Room)
+    }
+
+    /// The limits in force for household valve position feedback.
+    #[must_use]
+    pub fn hh_valve_pos_limits(&self) -> SignalLimits {
+        self.limits_of(CheckedQuantity::HouseholdValvePos)
+    }
 }
 
 /// Outdoor temperature processing (EN 12098 damped outdoor temperature, Siemens-style composite).
@@ -866,6 +912,77 @@ pub struct Points {
     /// Three-point actuator: the writable point set to 1 while the valve is driven closed.
     /// heatctl never sets both at once; on shutdown both go to 0 (the actuator holds).
     pub valve1_close: Option<String>,
+}
+
+/// A point the controller writes (its key in `[points]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandPoint {
+    /// `valve1_cmd`: the position command.
+    Valve1Cmd,
+    /// `valve1_open`: the three-point open output.
+    Valve1Open,
+    /// `valve1_close`: the three-point close output.
+    Valve1Close,
+}
+
+impl CommandPoint {
+    /// Every command point.
+    pub const ALL: [CommandPoint; 3] = [
+        CommandPoint::Valve1Cmd,
+        CommandPoint::Valve1Open,
+        CommandPoint::Valve1Close,
+    ];
+
+    /// Its key in `[points]`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            CommandPoint::Valve1Cmd => "valve1_cmd",
+            CommandPoint::Valve1Open => "valve1_open",
+            CommandPoint::Valve1Close => "valve1_close",
+        }
+    }
+}
+
+impl Points {
+    /// The binding ("device.point") of a signal, if any.
+    #[must_use]
+    pub fn signal(&self, s: Signal) -> Option<&str> {
+        match s {
+            Signal::TOut => &self.t_out,
+            Signal::T1Supply => &self.t1_supply,
+            Signal::T1Return => &self.t1_return,
+            Signal::T2Supply => &self.t2_supply,
+            Signal::T2Return => &self.t2_return,
+            Signal::Power1Kw => &self.power1_kw,
+            Signal::Flow1M3h => &self.flow1_m3h,
+            Signal::Valve1PosPct => &self.valve1_pos_pct,
+        }
+        .as_deref()
+    }
+
+    /// The binding of a command point, if any.
+    #[must_use]
+    pub fn command(&self, c: CommandPoint) -> Option<&str> {
+        match c {
+            CommandPoint::Valve1Cmd => &self.valve1_cmd,
+            CommandPoint::Valve1Open => &self.valve1_open,
+            CommandPoint::Valve1Close => &self.valve1_close,
+        }
+        .as_deref()
+    }
+
+    /// Every key of `[points]` with its binding (`None`: not bound), signals first; the
+    /// second value says whether the controller writes it.
+    pub fn bindings(&self) -> impl Iterator<Item = (&'static str, Option<&str>, bool)> + '_ {
+        let read = Signal::ALL
+            .into_iter()
+            .map(|s| (s.name(), self.signal(s), false));
+        let written = CommandPoint::ALL
+            .into_iter()
+            .map(|c| (c.name(), self.command(c), true));
+        read.chain(written)
+    }
 }
 
 /// Position of an apartment in its building (for weighting).

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::device_map::{DataType, DeviceMap, Table};
 use super::problems::Problem;
 use super::schema::*;
+use crate::signal::{CheckedQuantity, Signal};
 
 struct Checker {
     out: Vec<Problem>,
@@ -45,57 +46,6 @@ impl Checker {
     }
 }
 
-/// Built-in plausibility limits per signal.
-#[must_use]
-pub fn signal_defaults() -> [(&'static str, SignalLimits); 10] {
-    let l = |valid_min, valid_max, max_age_s, stuck_after_s, stuck_tolerance, max_rate_per_s| {
-        SignalLimits {
-            valid_min,
-            valid_max,
-            max_age_s,
-            stuck_after_s,
-            stuck_tolerance,
-            max_rate_per_s,
-        }
-    };
-    [
-        ("t_out", l(-50.0, 50.0, 600.0, 43_200.0, 0.01, 0.05)),
-        ("t1_supply", l(0.0, 160.0, 60.0, 0.0, 0.01, 3.0)),
-        ("t1_return", l(0.0, 160.0, 60.0, 0.0, 0.01, 3.0)),
-        ("t2_supply", l(0.0, 120.0, 15.0, 0.0, 0.01, 2.0)),
-        ("t2_return", l(0.0, 120.0, 60.0, 0.0, 0.01, 2.0)),
-        ("power1_kw", l(0.0, 50_000.0, 120.0, 0.0, 0.0, 0.0)),
-        ("flow1_m3h", l(0.0, 2_000.0, 120.0, 0.0, 0.0, 0.0)),
-        ("valve1_pos_pct", l(0.0, 100.0, 30.0, 0.0, 0.0, 0.0)),
-        ("room", l(5.0, 35.0, 1_800.0, 86_400.0, 0.01, 0.01)),
-        ("hh_valve_pos_pct", l(0.0, 100.0, 1_800.0, 0.0, 0.0, 0.0)),
-    ]
-}
-
-impl Signals {
-    /// Each signal's name and its resolved limits.
-    #[must_use]
-    pub fn resolved(&self) -> [(&'static str, SignalLimits); 10] {
-        let given = [
-            self.t_out,
-            self.t1_supply,
-            self.t1_return,
-            self.t2_supply,
-            self.t2_return,
-            self.power1_kw,
-            self.flow1_m3h,
-            self.valve1_pos_pct,
-            self.room,
-            self.hh_valve_pos_pct,
-        ];
-        let mut out = signal_defaults();
-        for (slot, check) in out.iter_mut().zip(given) {
-            slot.1 = check.resolve(slot.1);
-        }
-        out
-    }
-}
-
 /// Parse "HH:MM" into minutes after midnight.
 #[must_use]
 pub fn parse_hhmm(s: &str) -> Option<u32> {
@@ -116,8 +66,9 @@ pub(crate) fn validate(c: &Config) -> Vec<Problem> {
         k.fail("site.name", "must not be empty");
     }
 
-    for (name, lim) in c.signals.resolved() {
-        let p = |f: &str| format!("signals.{name}.{f}");
+    for q in CheckedQuantity::ALL {
+        let lim = c.signals.limits_of(q);
+        let p = |f: &str| format!("signals.{}.{f}", q.name());
         k.below(
             &p("valid_min"),
             lim.valid_min,
@@ -627,7 +578,7 @@ fn validate_field(k: &mut Checker, c: &Config) {
             format!("devices[{i}].unit_id"),
         );
     }
-    for (name, binding) in point_bindings(&c.points) {
+    for (name, binding, _) in c.points.bindings() {
         let Some(b) = binding else { continue };
         match b.split_once('.') {
             Some((dev, pt)) if !dev.is_empty() && !pt.is_empty() => {
@@ -646,16 +597,18 @@ fn validate_field(k: &mut Checker, c: &Config) {
     }
     if !c.devices.is_empty() {
         let p = &c.points;
-        let (required, why): (&[(&str, &Option<String>)], &str) = match c.valve1.output {
+        let t2 = (Signal::T2Supply.name(), p.signal(Signal::T2Supply));
+        let cmd = |c: CommandPoint| (c.name(), p.command(c));
+        let (required, why): (&[(&str, Option<&str>)], &str) = match c.valve1.output {
             ValveOutput::Position => (
-                &[("t2_supply", &p.t2_supply), ("valve1_cmd", &p.valve1_cmd)],
+                &[t2, cmd(CommandPoint::Valve1Cmd)],
                 "required when devices are configured",
             ),
             ValveOutput::ThreePoint => (
                 &[
-                    ("t2_supply", &p.t2_supply),
-                    ("valve1_open", &p.valve1_open),
-                    ("valve1_close", &p.valve1_close),
+                    t2,
+                    cmd(CommandPoint::Valve1Open),
+                    cmd(CommandPoint::Valve1Close),
                 ],
                 "required when devices are configured and valve1.output is \"three_point\"",
             ),
@@ -739,31 +692,11 @@ fn validate_field(k: &mut Checker, c: &Config) {
     }
 }
 
-/// The signal bindings by name.
-pub(crate) fn point_bindings(p: &Points) -> [(&'static str, &Option<String>); 11] {
-    [
-        ("t_out", &p.t_out),
-        ("t1_supply", &p.t1_supply),
-        ("t1_return", &p.t1_return),
-        ("t2_supply", &p.t2_supply),
-        ("t2_return", &p.t2_return),
-        ("power1_kw", &p.power1_kw),
-        ("flow1_m3h", &p.flow1_m3h),
-        ("valve1_pos_pct", &p.valve1_pos_pct),
-        ("valve1_cmd", &p.valve1_cmd),
-        ("valve1_open", &p.valve1_open),
-        ("valve1_close", &p.valve1_close),
-    ]
-}
-
-/// Bindings the controller writes (they must name writable points).
-const WRITTEN_POINTS: [&str; 3] = ["valve1_cmd", "valve1_open", "valve1_close"];
-
 /// Check that every "device.point" and every map-dependent name resolves.
 pub(crate) fn validate_references(c: &Config, maps: &BTreeMap<String, DeviceMap>) -> Vec<Problem> {
     let mut k = Checker { out: Vec::new() };
-    for (name, binding) in point_bindings(&c.points) {
-        let Some((dev, pt)) = binding.as_deref().and_then(|b| b.split_once('.')) else {
+    for (name, binding, written) in c.points.bindings() {
+        let Some((dev, pt)) = binding.and_then(|b| b.split_once('.')) else {
             continue;
         };
         let Some(device) = c.devices.iter().find(|d| d.name == dev) else {
@@ -780,7 +713,7 @@ pub(crate) fn validate_references(c: &Config, maps: &BTreeMap<String, DeviceMap>
                     device.map
                 ),
             ),
-            Some(p) if WRITTEN_POINTS.contains(&name) && !p.writable => k.fail(
+            Some(p) if written && !p.writable => k.fail(
                 format!("points.{name}"),
                 format!("point {pt:?} of {} is not writable", device.map),
             ),

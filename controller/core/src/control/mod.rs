@@ -27,9 +27,10 @@ pub mod outdoor;
 pub mod validation;
 mod valve_loop;
 
+pub use crate::signal::Signal;
 pub use commands::*;
 pub use household::{HouseholdLoops, TrimRespond};
-pub use image::{ProcessImage, Sample, Signal};
+pub use image::{ProcessImage, Sample};
 pub use valve_loop::{ThreePoint, Valve1Loop};
 
 use crate::config::{Config, SignalLimits, ValveOutput};
@@ -67,7 +68,7 @@ pub struct SavedState {
 #[derive(Debug, Clone)]
 pub struct Controller {
     cfg: Config,
-    validators: [Validator; 8],
+    validators: [Validator; Signal::COUNT],
     outdoor: OutdoorFilter,
     curve: HeatingCurve,
     summer: SummerCutoff,
@@ -104,22 +105,20 @@ fn has_valves(cfg: &Config) -> Vec<bool> {
         .collect()
 }
 
-fn signal_validators(cfg: &Config) -> [Validator; 8] {
-    let r = cfg.signals.resolved();
-    std::array::from_fn(|i| Validator::new(r[i].1))
+fn signal_validators(cfg: &Config) -> [Validator; Signal::COUNT] {
+    Signal::ALL.map(|s| Validator::new(cfg.signals.limits(s)))
 }
 
 impl Controller {
     /// A controller for a validated configuration.
     #[must_use]
     pub fn new(cfg: &Config) -> Self {
-        let room_limits = cfg.signals.resolved()[8].1;
         Self {
             validators: signal_validators(cfg),
             outdoor: OutdoorFilter::new(&cfg.outdoor),
             curve: HeatingCurve::new(&cfg.curve),
             summer: SummerCutoff::new(&cfg.summer),
-            demand: DemandCorrection::new(&cfg.demand, &cfg.rooms.nodes, room_limits),
+            demand: DemandCorrection::new(&cfg.demand, &cfg.rooms.nodes, cfg.signals.room_limits()),
             trim: TrimRespond::default(),
             return1: PiReducer::default(),
             return_diff: PiReducer::default(),
@@ -132,7 +131,7 @@ impl Controller {
                 &has_valves(cfg),
                 cfg.household_valves.safe_position_pct,
             ),
-            hh_valve_limits: cfg.signals.resolved()[9].1,
+            hh_valve_limits: cfg.signals.hh_valve_pos_limits(),
             alarms: Alarms::default(),
             mode: Mode::Auto,
             operator_shift_k: None,
@@ -150,18 +149,17 @@ impl Controller {
     /// Apply a new (validated) configuration, keeping the control state: integrators, damped
     /// outdoor temperature, valve positions, alarms.
     pub fn reconfigure(&mut self, cfg: &Config) {
-        let resolved = cfg.signals.resolved();
         if self.cfg.signals != cfg.signals {
-            for (v, (_, lim)) in self.validators.iter_mut().zip(resolved) {
-                v.set_limits(lim);
+            for s in Signal::ALL {
+                self.validators[s.index()].set_limits(cfg.signals.limits(s));
             }
         }
         self.outdoor.set_config(&cfg.outdoor);
         self.curve = HeatingCurve::new(&cfg.curve);
         self.summer.set_config(&cfg.summer);
         self.demand
-            .set_config(&cfg.demand, &cfg.rooms.nodes, resolved[8].1);
-        self.hh_valve_limits = resolved[9].1;
+            .set_config(&cfg.demand, &cfg.rooms.nodes, cfg.signals.room_limits());
+        self.hh_valve_limits = cfg.signals.hh_valve_pos_limits();
         if has_valves(cfg) != has_valves(&self.cfg) {
             self.household =
                 HouseholdLoops::new(&has_valves(cfg), cfg.household_valves.safe_position_pct);
@@ -285,7 +283,7 @@ impl Controller {
         let mut ex = Explanation::default();
 
         // 1. Validation.
-        let mut valid = [None; 8];
+        let mut valid = [None; Signal::COUNT];
         for s in Signal::ALL {
             valid[s.index()] = self.validators[s.index()].check(now, image.get(s)).ok();
         }
