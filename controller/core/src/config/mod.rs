@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 pub use crate::signal::CheckedQuantity;
 pub use device_map::{DataType, DecodeError, DeviceInfo, DeviceMap, PointMap, Table, WordOrder};
-pub use problems::{Problem, Problems};
+pub use problems::{Problem, Problems, error_position, line_col, position_of};
 pub use schema::*;
 pub use validate::{DAY_NAMES, parse_hhmm};
 

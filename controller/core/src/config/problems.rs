@@ -335,8 +335,25 @@ fn span_of(doc: &DeTable<'_>, path: &str) -> Option<usize> {
     Some(best)
 }
 
-/// 1-based line and column of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+/// 1-based line and column of the value (or, failing that, the deepest key) at a TOML path
+/// such as `curve.points[2].outdoor_c` in `text`; `None` when the text does not parse or the
+/// path's first key is not in it. Any TOML file (a scenario, a map) can locate its own
+/// problems with it.
+#[must_use]
+pub fn position_of(text: &str, path: &str) -> Option<(usize, usize)> {
+    let doc = DeTable::parse(text).ok()?;
+    span_of(doc.get_ref(), path).map(|start| line_col(text, start))
+}
+
+/// 1-based line and column of a TOML (or serde) error in `text`, when it carries a position.
+#[must_use]
+pub fn error_position(text: &str, error: &toml::de::Error) -> Option<(usize, usize)> {
+    error.span().map(|s| line_col(text, s.start))
+}
+
+/// 1-based line and column (in characters) of a byte offset in `text`.
+#[must_use]
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let upto = &text[..offset.min(text.len())];
     let line = upto.matches('\n').count() + 1;
     let col = upto
@@ -344,4 +361,23 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
         .map_or(upto.chars().count(), |nl| upto[nl + 1..].chars().count())
         + 1;
     (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_of_paths_and_errors() {
+        let text =
+            "[site]\nname = \"x\"\n[curve]\npoints = [{ outdoor_c = 1 }, { outdoor_c = 2 }]\n";
+        assert_eq!(position_of(text, "site.name"), Some((2, 1)));
+        assert_eq!(position_of(text, "curve.points[1]"), Some((4, 30)));
+        assert_eq!(position_of(text, "nowhere"), None);
+        let err = toml::from_str::<toml::Table>("a = 1\nb = = 2\n").expect_err("bad syntax");
+        assert_eq!(
+            error_position("a = 1\nb = = 2\n", &err).map(|p| p.0),
+            Some(2)
+        );
+    }
 }

@@ -31,12 +31,14 @@ mod image;
 pub mod limiters;
 pub mod outdoor;
 pub mod validation;
+mod valve_demand;
 mod valve_loop;
 
 pub use crate::signal::Signal;
 pub use commands::*;
-pub use household::{HouseholdLoops, TrimRespond};
+pub use household::HouseholdLoops;
 pub use image::{ProcessImage, Sample};
+pub use valve_demand::TrimRespond;
 pub use valve_loop::{ThreePoint, Valve1Loop};
 
 use crate::config::{Config, SignalLimits, ValveOutput};
