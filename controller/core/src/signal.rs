@@ -261,7 +261,7 @@ mod tests {
         for q in CheckedQuantity::ALL {
             let text = format!("[{}]\nvalid_min = 1.5\n", q.name());
             let signals: Signals = toml::from_str(&text).expect("a [signals] key");
-            assert_eq!(signals.check(q).valid_min, Some(1.5), "{}", q.name());
+            assert_eq!(signals.table(q).valid_min, Some(1.5), "{}", q.name());
             assert_eq!(signals.limits_of(q).valid_min, 1.5);
         }
         let mut text = String::new();
