@@ -178,18 +178,17 @@ pub enum CheckedQuantity {
 
 impl CheckedQuantity {
     /// Every quantity `[signals]` has a table for, in the order of its keys.
-    pub const ALL: [CheckedQuantity; Signal::COUNT + 2] = [
-        CheckedQuantity::Signal(Signal::TOut),
-        CheckedQuantity::Signal(Signal::T1Supply),
-        CheckedQuantity::Signal(Signal::T1Return),
-        CheckedQuantity::Signal(Signal::T2Supply),
-        CheckedQuantity::Signal(Signal::T2Return),
-        CheckedQuantity::Signal(Signal::Power1Kw),
-        CheckedQuantity::Signal(Signal::Flow1M3h),
-        CheckedQuantity::Signal(Signal::Valve1PosPct),
-        CheckedQuantity::Room,
-        CheckedQuantity::HouseholdValvePos,
-    ];
+    pub const ALL: [CheckedQuantity; Signal::COUNT + 2] = {
+        let mut all = [CheckedQuantity::Room; Signal::COUNT + 2];
+        let mut i = 0;
+        while i < Signal::COUNT {
+            all[i] = CheckedQuantity::Signal(Signal::ALL[i]);
+            i += 1;
+        }
+        all[Signal::COUNT] = CheckedQuantity::Room;
+        all[Signal::COUNT + 1] = CheckedQuantity::HouseholdValvePos;
+        all
+    };
 
     /// Its key in `[signals]`.
     #[must_use]
