@@ -396,7 +396,8 @@ pub fn error_position(text: &str, error: &toml::de::Error) -> Option<(usize, usi
     error.span().map(|s| line_col(text, s.start))
 }
 
-/// 1-based line and column (in characters) of a byte offset in `text`.
+/// 1-based line and column (in characters) of a byte offset of `text` (a TOML span's start):
+/// for locating problems in any TOML document (configuration, device map, plant scenario).
 #[must_use]
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let upto = &text[..offset.min(text.len())];

@@ -35,9 +35,9 @@ impl I2c0 {
     pub fn init() -> Self {
         sysctl::RCGC1.set_bits(1 << 12);
         sysctl::RCGC2.set_bits(1 << 1);
-        gpio::afsel(gpio::PORT_B).set_bits(0b1100);
-        gpio::odr(gpio::PORT_B).set_bits(0b1100);
-        gpio::den(gpio::PORT_B).set_bits(0b1100);
+        gpio::PORT_B.afsel().set_bits(0b1100);
+        gpio::PORT_B.odr().set_bits(0b1100);
+        gpio::PORT_B.den().set_bits(0b1100);
         i2c0::MCR.write(1 << 4);
         // SCL period = 2 * (1 + TPR) * (6 + 4) system clocks.
         i2c0::MTPR.write(SYSCLK_HZ / (2 * 10 * SCL_HZ) - 1);

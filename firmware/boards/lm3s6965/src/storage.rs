@@ -14,10 +14,12 @@ use embedded_storage::nor_flash::{
     check_write,
 };
 
+use crate::regs::settings::{self, OutOfArea};
+
 /// Size of one slot (the flash page size).
-pub const PAGE: usize = 1024;
+pub const PAGE: usize = settings::PAGE;
 /// Bytes the store uses: two pages.
-pub const REGION: usize = 2 * PAGE;
+pub const REGION: usize = settings::LEN;
 
 /// A storage error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,14 +31,9 @@ impl NorFlashError for StorageError {
     }
 }
 
-/// Reads `bytes.len()` bytes from absolute address `base + offset`.
-fn read_mem(base: u32, offset: u32, bytes: &mut [u8]) {
-    for (i, byte) in bytes.iter_mut().enumerate() {
-        let address = (base + offset) as usize + i;
-        // SAFETY: callers check `offset + len` against REGION, so the address lies in the
-        // settings region (flash pages or retained SRAM) that nothing else in the program
-        // references; a volatile byte read there is always valid.
-        *byte = unsafe { core::ptr::read_volatile(address as *const u8) };
+impl From<OutOfArea> for StorageError {
+    fn from(_: OutOfArea) -> Self {
+        Self(NorFlashErrorKind::OutOfBounds)
     }
 }
 
@@ -48,9 +45,6 @@ pub struct RetainedRam {
 
 #[cfg(not(feature = "hw-flash"))]
 impl RetainedRam {
-    /// Start of the retained area (top of the 64 KiB SRAM minus 2 KiB, excluded in memory.x).
-    const BASE: u32 = 0x2000_F800;
-
     /// The area; its contents are whatever the last run left there.
     pub fn new() -> Self {
         Self { _private: () }
@@ -68,7 +62,7 @@ impl ReadNorFlash for RetainedRam {
 
     fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
         check_read(self, offset, bytes.len()).map_err(StorageError)?;
-        read_mem(Self::BASE, offset, bytes);
+        settings::read(offset, bytes)?;
         Ok(())
     }
 
@@ -84,23 +78,18 @@ impl NorFlash for RetainedRam {
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
         check_erase(self, from, to).map_err(StorageError)?;
-        for address in (Self::BASE + from)..(Self::BASE + to) {
-            // SAFETY: `check_erase` kept the range inside the retained area, which memory.x
-            // keeps out of RAM the program uses.
-            unsafe { core::ptr::write_volatile(address as *mut u8, 0xFF) };
+        for offset in from..to {
+            settings::write_byte(offset, 0xFF)?;
         }
         Ok(())
     }
 
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
         check_write(self, offset, bytes.len()).map_err(StorageError)?;
-        for (i, &byte) in bytes.iter().enumerate() {
-            let address = (Self::BASE + offset) as usize + i;
-            // SAFETY: as in `erase`; programming NOR can only clear bits, hence the AND.
-            unsafe {
-                let old = core::ptr::read_volatile(address as *const u8);
-                core::ptr::write_volatile(address as *mut u8, old & byte);
-            }
+        for (at, &byte) in (offset..).zip(bytes) {
+            // Programming NOR can only clear bits, hence the AND.
+            let old = settings::read_byte(at)?;
+            settings::write_byte(at, old & byte)?;
         }
         Ok(())
     }
@@ -114,20 +103,9 @@ pub struct InternalFlash {
 
 #[cfg(feature = "hw-flash")]
 impl InternalFlash {
-    /// First settings page (256 KiB - 2 KiB, excluded in memory.x).
-    const BASE: u32 = 0x0003_F800;
-
     /// The area; `clock::init` has set USECRL for the program/erase timing.
     pub fn new() -> Self {
         Self { _private: () }
-    }
-
-    fn command(address: u32, command: u32) {
-        use crate::regs::flash;
-        flash::FMA.write(address);
-        flash::FMC.write(flash::WRKEY | command);
-        // The controller clears the bit when the operation is done.
-        while flash::FMC.read() & command != 0 {}
     }
 }
 
@@ -142,7 +120,7 @@ impl ReadNorFlash for InternalFlash {
 
     fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
         check_read(self, offset, bytes.len()).map_err(StorageError)?;
-        read_mem(Self::BASE, offset, bytes);
+        settings::read(offset, bytes)?;
         Ok(())
     }
 
@@ -157,20 +135,17 @@ impl NorFlash for InternalFlash {
     const ERASE_SIZE: usize = PAGE;
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
-        use crate::regs::flash;
         check_erase(self, from, to).map_err(StorageError)?;
         for page in (from..to).step_by(PAGE) {
-            Self::command(Self::BASE + page, flash::ERASE);
+            settings::erase_page(page)?;
         }
         Ok(())
     }
 
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
-        use crate::regs::flash;
         check_write(self, offset, bytes.len()).map_err(StorageError)?;
-        for (i, word) in bytes.chunks_exact(4).enumerate() {
-            flash::FMD.write(u32::from_le_bytes([word[0], word[1], word[2], word[3]]));
-            Self::command(Self::BASE + offset + 4 * i as u32, flash::WRITE);
+        for (at, word) in (offset..).step_by(4).zip(bytes.chunks_exact(4)) {
+            settings::program_word(at, u32::from_le_bytes([word[0], word[1], word[2], word[3]]))?;
         }
         Ok(())
     }

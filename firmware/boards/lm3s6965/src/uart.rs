@@ -14,8 +14,8 @@ pub const BAUD: u32 = 9_600;
 pub fn init() -> (Rx, Tx) {
     sysctl::RCGC1.set_bits(1 << 0);
     sysctl::RCGC2.set_bits(1 << 0);
-    gpio::afsel(gpio::PORT_A).set_bits(0b11);
-    gpio::den(gpio::PORT_A).set_bits(0b11);
+    gpio::PORT_A.afsel().set_bits(0b11);
+    gpio::PORT_A.den().set_bits(0b11);
 
     uart0::CTL.write(0);
     // Divisor = SYSCLK / (16 * baud) in 1/64 steps, rounded.
