@@ -306,28 +306,24 @@ impl Rules for Device {
 }
 
 impl Rules for Points {
-    const ALLOWED: &'static [(&'static str, &'static str)] = &[
-        ("t_out", "\"device.point\""),
-        ("t1_supply", "\"device.point\""),
-        ("t1_return", "\"device.point\""),
-        ("t2_supply", "\"device.point\"; required with devices"),
-        ("t2_return", "\"device.point\""),
-        ("power1_kw", "\"device.point\""),
-        ("flow1_m3h", "\"device.point\""),
-        ("valve1_pos_pct", "\"device.point\""),
-        (
-            "valve1_cmd",
-            "a writable \"device.point\"; required with devices and a position output",
-        ),
-        (
-            "valve1_open",
-            "a writable \"device.point\"; required with a three-point output",
-        ),
-        (
-            "valve1_close",
-            "a writable \"device.point\", not valve1_open; required with a three-point output",
-        ),
-    ];
+    fn allowed(key: &str) -> Option<String> {
+        let text = match Signal::from_name(key) {
+            Some(Signal::T2Supply) => "\"device.point\"; required with devices",
+            Some(_) => "\"device.point\"",
+            None => match CommandPoint::ALL.into_iter().find(|c| c.name() == key)? {
+                CommandPoint::Valve1Cmd => {
+                    "a writable \"device.point\"; required with devices and a position output"
+                }
+                CommandPoint::Valve1Open => {
+                    "a writable \"device.point\"; required with a three-point output"
+                }
+                CommandPoint::Valve1Close => {
+                    "a writable \"device.point\", not valve1_open; required with a three-point output"
+                }
+            },
+        };
+        Some(text.to_owned())
+    }
 }
 
 impl Rules for RoomNode {

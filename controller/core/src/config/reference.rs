@@ -371,17 +371,20 @@ fn walk(
             subtables.push((inner, sub, f.doc.clone()));
             continue;
         }
+        let toml_type = toml_type(items, &f.ty);
         let unit = match (quantity, f.name.as_str()) {
             (Some(q), "valid_min" | "valid_max" | "stuck_tolerance") => q.unit().to_owned(),
             (Some(q), "max_rate_per_s") => format!("{}/s", q.unit()),
-            _ => unit_of(&f.name).to_owned(),
+            // Only numbers have units (a `[points]` binding is named like its signal).
+            _ if toml_type == "number" || toml_type == "integer" => unit_of(&f.name).to_owned(),
+            _ => String::new(),
         };
         table.keys.push(KeyRef {
             default: (!f.required)
                 .then(|| default(&full))
                 .flatten()
                 .map(|v| v.to_string()),
-            toml_type: toml_type(items, &f.ty),
+            toml_type,
             unit,
             required: f.required,
             allowed: allowed(ty, &f.name).unwrap_or_default(),

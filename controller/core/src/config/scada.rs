@@ -44,14 +44,18 @@ impl Default for Scada {
 }
 
 impl Rules for Scada {
-    const ALLOWED: &'static [(&'static str, &'static str)] = &[
-        ("listen", "address:port"),
-        ("max_connections", "1 to 64"),
-        (
-            "writable",
-            "any of curve_shift_k, operating_mode, room_target_c, demand_enabled, valve1_manual_pct; each once",
-        ),
-    ];
+    const ALLOWED: &'static [(&'static str, &'static str)] =
+        &[("listen", "address:port"), ("max_connections", "1 to 64")];
+
+    fn allowed(key: &str) -> Option<String> {
+        match key {
+            "writable" => Some(format!("any of {}; each once", SCADA_WRITABLE.join(", "))),
+            _ => Self::ALLOWED
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, a)| (*a).to_owned()),
+        }
+    }
 }
 
 impl Scada {
