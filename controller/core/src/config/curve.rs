@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::check::{Checker, Rules, bounds};
+use super::check::{Bound, Checker, Rules, bounds};
 
 /// One point of a piecewise-linear heating curve.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
@@ -59,14 +59,14 @@ fn d_curve_max() -> f64 {
 }
 
 impl Rules for CurvePoint {
-    const BOUNDS: &'static [super::check::Bound<Self>] = bounds!(CurvePoint {
+    const BOUNDS: &'static [Bound<Self>] = bounds!(CurvePoint {
         outdoor_c: -50.0..=40.0,
         supply_c: 10.0..=130.0,
     });
 }
 
 impl Rules for DesignCurve {
-    const BOUNDS: &'static [super::check::Bound<Self>] = bounds!(DesignCurve {
+    const BOUNDS: &'static [Bound<Self>] = bounds!(DesignCurve {
         design_outdoor_c: -50.0..=5.0,
         design_supply_c: 25.0..=130.0,
         design_return_c: 15.0..=120.0,
@@ -77,7 +77,7 @@ impl Rules for DesignCurve {
 }
 
 impl Rules for Curve {
-    const BOUNDS: &'static [super::check::Bound<Self>] = bounds!(Curve {
+    const BOUNDS: &'static [Bound<Self>] = bounds!(Curve {
         shift_k: -30.0..=30.0,
         min_supply_c: 10.0..=120.0,
         max_supply_c: 10.0..=130.0,

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::check::{Checker, Rules, bounds};
+use super::check::{Bound, Checker, Rules, bounds};
 
 /// Weight of a room node by the apartment's position in the building. Exposed flats (top floor,
 /// ground floor, end units) are the first to go cold, so they usually weigh more.
@@ -101,7 +101,7 @@ impl Default for Demand {
 }
 
 impl Rules for PositionWeights {
-    const BOUNDS: &'static [super::check::Bound<Self>] = bounds!(PositionWeights {
+    const BOUNDS: &'static [Bound<Self>] = bounds!(PositionWeights {
         top: 0.0..=100.0,
         ground: 0.0..=100.0,
         end: 0.0..=100.0,
@@ -112,7 +112,7 @@ impl Rules for PositionWeights {
 }
 
 impl Rules for Demand {
-    const BOUNDS: &'static [super::check::Bound<Self>] = bounds!(Demand {
+    const BOUNDS: &'static [Bound<Self>] = bounds!(Demand {
         target_c: 12.0..=26.0,
         percentile: 0.0..=100.0,
         trim_fraction: 0.0..=0.45,

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::check::{Checker, Rules, bounds};
+use super::check::{Bound, Checker, Rules, bounds};
 
 /// Household or building valves: a slow loop per valve pulls its home toward the room target,
 /// so overheated homes stop stealing flow from cold ones.
@@ -51,7 +51,7 @@ impl Default for HouseholdValves {
 }
 
 impl Rules for HouseholdValves {
-    const BOUNDS: &'static [super::check::Bound<Self>] = bounds!(HouseholdValves {
+    const BOUNDS: &'static [Bound<Self>] = bounds!(HouseholdValves {
         target_c: 12.0..=26.0,
         kp_pct_per_k: 0.0..=1_000.0,
         ti_s: 0.0..=1e6,

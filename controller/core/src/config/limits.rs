@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::check::{Checker, Rules, bounds};
+use super::check::{Bound, Checker, Rules, bounds};
 
 /// One point of the outdoor-dependent primary return limit line.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
@@ -145,7 +145,7 @@ impl Default for RateLimit {
 }
 
 impl Rules for ReturnLimitPoint {
-    const BOUNDS: &'static [super::check::Bound<Self>] = bounds!(ReturnLimitPoint {
+    const BOUNDS: &'static [Bound<Self>] = bounds!(ReturnLimitPoint {
         outdoor_c: -50.0..=40.0,
         max_return_c: 15.0..=130.0,
     });
@@ -154,7 +154,7 @@ impl Rules for ReturnLimitPoint {
 }
 
 impl Rules for LimiterGains {
-    const BOUNDS: &'static [super::check::Bound<Self>] = bounds!(LimiterGains {
+    const BOUNDS: &'static [Bound<Self>] = bounds!(LimiterGains {
         kp: 0.0..=100.0,
         ti_s: 0.0..=1e6,
     });
@@ -170,20 +170,20 @@ impl Rules for Return1Limit {
 }
 
 impl Rules for ReturnDifferenceLimit {
-    const BOUNDS: &'static [super::check::Bound<Self>] = bounds!(ReturnDifferenceLimit {
+    const BOUNDS: &'static [Bound<Self>] = bounds!(ReturnDifferenceLimit {
         max_difference_k: 0.5..=80.0,
     });
 }
 
 impl Rules for PowerLimit {
-    const BOUNDS: &'static [super::check::Bound<Self>] = bounds!(PowerLimit {
+    const BOUNDS: &'static [Bound<Self>] = bounds!(PowerLimit {
         max_power_kw: 1.0..=1e6,
         max_flow_m3h: 0.1..=1e5,
     });
 }
 
 impl Rules for RateLimit {
-    const BOUNDS: &'static [super::check::Bound<Self>] = bounds!(RateLimit {
+    const BOUNDS: &'static [Bound<Self>] = bounds!(RateLimit {
         max_rise_k_per_min: 0.01..=60.0,
         max_fall_k_per_min: 0.01..=60.0,
     });

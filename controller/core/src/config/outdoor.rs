@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::check::{Checker, Rules, bounds};
+use super::check::{Bound, Checker, Rules, bounds};
 
 /// Outdoor temperature processing (EN 12098 damped outdoor temperature, Siemens-style composite).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -48,7 +48,7 @@ pub enum OutdoorInput {
 }
 
 impl Rules for Outdoor {
-    const BOUNDS: &'static [super::check::Bound<Self>] = bounds!(Outdoor {
+    const BOUNDS: &'static [Bound<Self>] = bounds!(Outdoor {
         building_time_constant_h: 0.1..=200.0,
         composite_actual_weight: 0.0..=1.0,
         hold_last_good_s: 0.0..=604_800.0,

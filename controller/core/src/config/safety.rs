@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::check::{Checker, Rules, bounds};
+use super::check::{Bound, Checker, Rules, bounds};
 
 use super::Curve;
 
@@ -43,7 +43,7 @@ impl Default for Safety {
 }
 
 impl Rules for Safety {
-    const BOUNDS: &'static [super::check::Bound<Self>] = bounds!(Safety {
+    const BOUNDS: &'static [Bound<Self>] = bounds!(Safety {
         frost_c: 0.0..=15.0,
         frost_valve_min_pct: 0.0..=100.0,
         t2_supply_max_c: 30.0..=120.0,

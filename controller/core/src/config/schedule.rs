@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::check::{Checker, Rules, bounds};
+use super::check::{Bound, Checker, Rules, bounds};
 
 /// A day a setback period applies on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -182,7 +182,7 @@ impl Rules for SetbackPeriod {
 }
 
 impl Rules for Schedule {
-    const BOUNDS: &'static [super::check::Bound<Self>] = bounds!(Schedule {
+    const BOUNDS: &'static [Bound<Self>] = bounds!(Schedule {
         setback_k: 0.0..=30.0,
         boost_k: 0.0..=30.0,
         boost_s: 0.0..=86_400.0,

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::check::{Checker, Rules, bounds};
+use super::check::{Bound, Checker, Rules, bounds};
 
 use crate::signal::{CheckedQuantity, Signal};
 
@@ -131,7 +131,7 @@ impl Signals {
 }
 
 impl Rules for SignalLimits {
-    const BOUNDS: &'static [super::check::Bound<Self>] = bounds!(SignalLimits {
+    const BOUNDS: &'static [Bound<Self>] = bounds!(SignalLimits {
         max_age_s: 0.1..=1e6,
         stuck_after_s: 0.0..=1e7,
         stuck_tolerance: 0.0..=1e3,

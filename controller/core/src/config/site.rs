@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::check::{Checker, Rules, bounds};
+use super::check::{Bound, Checker, Rules, bounds};
 
 /// Name and size of the substation.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -25,7 +25,7 @@ fn d_utc_offset() -> f64 {
 }
 
 impl Rules for Site {
-    const BOUNDS: &'static [super::check::Bound<Self>] = bounds!(Site {
+    const BOUNDS: &'static [Bound<Self>] = bounds!(Site {
         floor_area_m2: 1.0..=1e8,
         utc_offset_h: -12.0..=14.0,
     });

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::check::{Checker, Rules, bounds};
+use super::check::{Bound, Checker, Rules, bounds};
 
 /// Summer cut-off on the damped outdoor temperature, with hysteresis.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -26,7 +26,7 @@ impl Default for Summer {
 }
 
 impl Rules for Summer {
-    const BOUNDS: &'static [super::check::Bound<Self>] = bounds!(Summer {
+    const BOUNDS: &'static [Bound<Self>] = bounds!(Summer {
         cutoff_c: 0.0..=35.0,
         hysteresis_k: 0.0..=15.0,
     });

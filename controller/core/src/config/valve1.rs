@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::check::{Checker, Rules, bounds};
+use super::check::{Bound, Checker, Rules, bounds};
 
 /// How the primary valve is driven.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -64,7 +64,7 @@ impl Default for Valve1 {
 }
 
 impl Rules for Valve1 {
-    const BOUNDS: &'static [super::check::Bound<Self>] = bounds!(Valve1 {
+    const BOUNDS: &'static [Bound<Self>] = bounds!(Valve1 {
         kp_pct_per_k: 0.0..=100.0,
         ti_s: 0.0..=36_000.0,
         td_s: 0.0..=3_600.0,

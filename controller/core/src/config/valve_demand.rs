@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::check::{Checker, Rules, bounds};
+use super::check::{Bound, Checker, Rules, bounds};
 
 use super::RoomNode;
 
@@ -48,7 +48,7 @@ impl Default for ValveDemand {
 }
 
 impl Rules for ValveDemand {
-    const BOUNDS: &'static [super::check::Bound<Self>] = bounds!(ValveDemand {
+    const BOUNDS: &'static [Bound<Self>] = bounds!(ValveDemand {
         request_above_pct: 1.0..=100.0,
         trim_k: -10.0..=0.0,
         respond_k_per_request: 0.0..=10.0,
