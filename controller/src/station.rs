@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::config::{LoadedConfig, ValveOutput};
 use crate::control::{
-    Alarm, Commands, Explanation, Mode, ProcessImage, Sample, SavedState, Signal,
+    Alarm, Commands, Explanation, Mode, ProcessImage, Rejection, Sample, SavedState, Signal,
 };
 use crate::field::{DeviceStats, LinkPlan};
 use crate::runtime::clock::Clock;
@@ -39,7 +39,9 @@ pub struct StationSnapshot {
     pub site: String,
     /// The clock the cycle ran on.
     pub clock: ClockState,
-    /// Every substation signal, in [`Signal::ALL`] order.
+    /// Every substation signal, in [`Signal::ALL`] order (in JSON: an object by the signal's
+    /// JSON key, which carries its unit).
+    #[serde(serialize_with = "ser::measurements")]
     pub measurements: Vec<Measurement>,
     /// What the controller commanded.
     pub commands: CommandState,
@@ -75,17 +77,19 @@ pub struct ClockState {
 }
 
 /// One substation signal as the controller saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Measurement {
     /// Which signal.
-    #[serde(serialize_with = "ser::signal")]
     pub signal: Signal,
-    /// Value read (unit by signal: °C, kW, m³/h, %); None when never read or unusable.
+    /// Value read (unit: [`Signal::unit`]); None when never read or unusable.
     pub value: Option<f64>,
-    /// Valid and fresh.
+    /// Valid and fresh as the field layer delivered it.
     pub valid: bool,
     /// Seconds since it was read; None when never read.
     pub age_s: Option<f64>,
+    /// Why the controller's validation rejected it this cycle (None: accepted, or not
+    /// connected).
+    pub rejected: Option<Rejection>,
 }
 
 impl Measurement {
@@ -97,6 +101,7 @@ impl Measurement {
             value: sample.map(|s| s.value).filter(|v| v.is_finite()),
             valid: sample.is_some_and(|s| s.valid),
             age_s: sample.map(|s| s.age_s),
+            rejected: None,
         }
     }
 
@@ -343,6 +348,17 @@ impl StationSnapshot {
             explanation,
             ..
         } = c.commands;
+        let measurements = Signal::ALL
+            .iter()
+            .map(|&s| Measurement {
+                rejected: explanation
+                    .rejected
+                    .iter()
+                    .find(|r| r.signal == s)
+                    .map(|r| r.reason),
+                ..Measurement::of(s, c.image.get(s))
+            })
+            .collect();
         let wall = crate::runtime::clock::WallClock;
         Self {
             site: cfg.site.name.clone(),
@@ -352,10 +368,7 @@ impl StationSnapshot {
                 scaled: c.clock.scaled(),
                 speed: c.clock.speed(),
             },
-            measurements: Signal::ALL
-                .iter()
-                .map(|&s| Measurement::of(s, c.image.get(s)))
-                .collect(),
+            measurements,
             commands: CommandState {
                 valve1_cmd_pct: valve1_pct,
                 valve1_pos_pct: valid_value(c.image.get(Signal::Valve1PosPct)),
@@ -455,12 +468,36 @@ mod ser {
     use serde::Serialize;
     use serde::ser::{SerializeSeq, Serializer};
 
-    use crate::control::{
-        Alarm, Explanation, Limiter, Mode, OutdoorSource, Signal, SupervisorAction,
-    };
+    use serde::ser::SerializeMap;
 
-    pub(super) fn signal<S: Serializer>(s: &Signal, ser: S) -> Result<S::Ok, S::Error> {
-        ser.serialize_str(s.name())
+    use super::Measurement;
+    use crate::control::{Alarm, Explanation, Limiter, Mode, OutdoorSource, SupervisorAction};
+
+    #[derive(Serialize)]
+    struct MeasurementOut {
+        value: Option<f64>,
+        valid: bool,
+        age_s: Option<f64>,
+        rejected: Option<&'static str>,
+    }
+
+    pub(super) fn measurements<S: Serializer>(
+        measurements: &[Measurement],
+        ser: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut map = ser.serialize_map(Some(measurements.len()))?;
+        for m in measurements {
+            map.serialize_entry(
+                m.signal.json_key(),
+                &MeasurementOut {
+                    value: m.value,
+                    valid: m.valid,
+                    age_s: m.age_s,
+                    rejected: m.rejected.map(|r| r.name()),
+                },
+            )?;
+        }
+        map.end()
     }
 
     pub(super) fn mode<S: Serializer>(m: &Mode, ser: S) -> Result<S::Ok, S::Error> {
@@ -508,6 +545,12 @@ mod ser {
     }
 
     #[derive(Serialize)]
+    struct RejectedOut {
+        signal: &'static str,
+        reason: &'static str,
+    }
+
+    #[derive(Serialize)]
     struct LimiterOut {
         limiter: &'static str,
         delta_k: f64,
@@ -530,6 +573,7 @@ mod ser {
         heating_on: bool,
         supervisor: Option<&'static str>,
         fallbacks: Vec<u16>,
+        rejected: Vec<RejectedOut>,
     }
 
     pub(super) fn explanation<S: Serializer>(e: &Explanation, ser: S) -> Result<S::Ok, S::Error> {
@@ -555,6 +599,14 @@ mod ser {
             heating_on: e.heating_on,
             supervisor: e.supervisor.map(supervisor_name),
             fallbacks: e.fallbacks.iter().map(|c| c.number()).collect(),
+            rejected: e
+                .rejected
+                .iter()
+                .map(|r| RejectedOut {
+                    signal: r.signal.name(),
+                    reason: r.reason.name(),
+                })
+                .collect(),
         }
         .serialize(ser)
     }
@@ -563,7 +615,7 @@ mod ser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::{AlarmCode, Explanation, RoomStats, SupervisorAction};
+    use crate::control::{AlarmCode, Explanation, RoomStats, SignalRejection, SupervisorAction};
 
     #[test]
     fn measurements_keep_validity_and_age() {
@@ -601,7 +653,7 @@ mod tests {
         s.explanation.rooms = RoomStats::default();
         let text = toml::to_string(&s).unwrap_or_else(|e| panic!("{e}"));
         for want in [
-            "signal = \"t2_supply\"",
+            "[measurements.t2_supply_c]",
             "code = 501",
             "supervisor = \"frost\"",
             "mode = \"auto\"",
@@ -687,7 +739,13 @@ mod tests {
                 valve1_pulse: None,
                 hh_valves_pct: vec![Some(60.0), None, None, None],
                 alarms: Vec::new(),
-                explanation: Explanation::default(),
+                explanation: Explanation {
+                    rejected: vec![SignalRejection {
+                        signal: Signal::T2Supply,
+                        reason: Rejection::Missing,
+                    }],
+                    ..Explanation::default()
+                },
             },
             three_point: (true, false),
             plans: &plans,
@@ -720,5 +778,8 @@ mod tests {
         assert!(s.clock.scaled);
         assert_eq!(s.clock.speed, 100.0);
         assert_eq!(s.valid_value(Signal::Valve1PosPct), Some(41.0));
+        let rejected = |signal| s.measurement(signal).and_then(|m| m.rejected);
+        assert_eq!(rejected(Signal::T2Supply), Some(Rejection::Missing));
+        assert_eq!(rejected(Signal::Valve1PosPct), None);
     }
 }

@@ -1,6 +1,6 @@
 //! Between the field layer and the controller: the process image in, the writes out.
 
-use crate::config::{LoadedConfig, ValveOutput};
+use crate::config::{CommandPoint, LoadedConfig, ValveOutput};
 use crate::control::{Commands, ProcessImage, Signal};
 use crate::field::FieldShared;
 use crate::field::plan::{HH_VALVE_PREFIX, ROOM_PREFIX};
@@ -17,20 +17,10 @@ pub fn build_image(loaded: &LoadedConfig, field: &FieldShared, now_s: f64) -> Pr
     let cfg = &loaded.config;
     let nodes = &cfg.rooms.nodes;
     let mut image = ProcessImage::with_rooms(nodes.len());
-    let p = &cfg.points;
-    let bindings = [
-        (Signal::TOut, &p.t_out),
-        (Signal::T1Supply, &p.t1_supply),
-        (Signal::T1Return, &p.t1_return),
-        (Signal::T2Supply, &p.t2_supply),
-        (Signal::T2Return, &p.t2_return),
-        (Signal::Power1Kw, &p.power1_kw),
-        (Signal::Flow1M3h, &p.flow1_m3h),
-        (Signal::Valve1PosPct, &p.valve1_pos_pct),
-    ];
-    for (signal, binding) in bindings {
-        let sample = binding
-            .as_deref()
+    for signal in Signal::ALL {
+        let sample = cfg
+            .points
+            .signal(signal)
             .and_then(split_binding)
             .and_then(|(d, pt)| field.sample(d, pt, now_s));
         image.set(signal, sample);
@@ -64,7 +54,10 @@ pub fn planned_writes(
     let mut out = Vec::new();
     match cfg.valve1.output {
         ValveOutput::Position => {
-            if let Some((d, p)) = cfg.points.valve1_cmd.as_deref().and_then(split_binding)
+            if let Some((d, p)) = cfg
+                .points
+                .command(CommandPoint::Valve1Cmd)
+                .and_then(split_binding)
                 && cmds.valve1_pct.is_finite()
             {
                 out.push((d.to_owned(), p.to_owned(), cmds.valve1_pct));
@@ -72,11 +65,11 @@ pub fn planned_writes(
         }
         ValveOutput::ThreePoint => {
             let (open, close) = three_point;
-            for (binding, on) in [
-                (&cfg.points.valve1_open, open && !close),
-                (&cfg.points.valve1_close, close && !open),
+            for (point, on) in [
+                (CommandPoint::Valve1Open, open && !close),
+                (CommandPoint::Valve1Close, close && !open),
             ] {
-                if let Some((d, p)) = binding.as_deref().and_then(split_binding) {
+                if let Some((d, p)) = cfg.points.command(point).and_then(split_binding) {
                     out.push((d.to_owned(), p.to_owned(), f64::from(u8::from(on))));
                 }
             }
