@@ -18,7 +18,8 @@ use serde::Serialize;
 
 use crate::config::{LoadedConfig, ValveOutput};
 use crate::control::{
-    Alarm, Commands, Explanation, Mode, ProcessImage, Rejection, Sample, SavedState, Signal,
+    Alarm, Commands, Explanation, Mode, ProcessImage, Rejection, RoomStats, Sample, SavedState,
+    Signal,
 };
 use crate::field::{DeviceStats, LinkPlan};
 use crate::runtime::clock::Clock;
@@ -157,22 +158,10 @@ pub struct HouseholdValve {
 /// (room nodes that count, not vacant or excluded, with a valid reading).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct RoomsSummary {
-    /// Nodes that count for the demand correction (not vacant, not excluded).
-    pub expected: usize,
-    /// Of those, used by the demand correction (valid, fresh, not stuck, not outliers).
-    pub used: usize,
-    /// Rejected as invalid, stale, stuck or jumping.
-    pub invalid: usize,
-    /// Rejected as outliers from the median.
-    pub outliers: usize,
-    /// Whether the quorum was met.
-    pub quorum: bool,
-    /// The demand correction's weighted low percentile, °C.
-    pub percentile_c: Option<f64>,
-    /// Median, °C.
-    pub median_c: Option<f64>,
-    /// Trimmed mean, °C.
-    pub trimmed_mean_c: Option<f64>,
+    /// The demand correction's statistics (expected, used, invalid, outliers, quorum, its
+    /// weighted low percentile, median and trimmed mean).
+    #[serde(flatten)]
+    pub stats: RoomStats,
     /// Homes sensed now: counting nodes with a valid reading.
     pub sensed: usize,
     /// Coldest sensed home, °C.
@@ -293,17 +282,9 @@ impl StationSnapshot {
             .filter(|(n, _)| !n.vacant && !n.excluded)
             .filter_map(|(_, s)| valid_value(*s))
             .collect();
-        let stats = c.commands.explanation.rooms;
         let at_or_above = sensed.iter().filter(|&&t| t >= COMFORT_FLOOR_C).count();
         let rooms = RoomsSummary {
-            expected: stats.expected,
-            used: stats.used,
-            invalid: stats.invalid,
-            outliers: stats.outliers,
-            quorum: stats.quorum,
-            percentile_c: stats.percentile_c,
-            median_c: stats.median_c,
-            trimmed_mean_c: stats.trimmed_mean_c,
+            stats: c.commands.explanation.rooms,
             sensed: sensed.len(),
             min_c: sensed.iter().copied().reduce(f64::min),
             comfort_floor_c: COMFORT_FLOOR_C,
@@ -615,7 +596,7 @@ mod ser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::{AlarmCode, Explanation, RoomStats, SignalRejection, SupervisorAction};
+    use crate::control::{AlarmCode, Explanation, SignalRejection, SupervisorAction};
 
     #[test]
     fn measurements_keep_validity_and_age() {
@@ -658,6 +639,7 @@ mod tests {
             "supervisor = \"frost\"",
             "mode = \"auto\"",
             "comfort_floor_c = 18.0",
+            "[rooms]\nexpected = 0\nused = 0\ninvalid = 0\noutliers = 0\nquorum = false\nsensed = 0\n",
             "clock_unix_s",
         ] {
             assert!(text.contains(want), "{want:?} not in {text}");

@@ -14,6 +14,7 @@ use std::time::Duration;
 use heatctl::config::{self, LoadedConfig};
 use heatctl::field::{FieldHandle, FieldShared, plan_links};
 use heatctl::runtime::{Clock, WallClock};
+use heatctl_plant::faces::crc16;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -74,21 +75,6 @@ impl Behaviours {
             .get(usize::from(unit))
             .map_or(EXCEPTION, |a| a.load(Ordering::SeqCst))
     }
-}
-
-fn crc16(data: &[u8]) -> u16 {
-    let mut crc = 0xFFFFu16;
-    for &b in data {
-        crc ^= u16::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xA001
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    crc
 }
 
 /// The answer PDU to a request PDU, or `None` to stay silent / drop.
@@ -217,6 +203,29 @@ fn load(kind: &str, port: u16) -> LoadedConfig {
     config::load(&temp_file("faults.toml", &text)).unwrap_or_else(|p| panic!("{p}"))
 }
 
+/// A fake device with the framing of the link `kind` (`tcp` or `rtu_over_tcp`), the field
+/// layer polling it, and the behaviours that steer the fake device.
+async fn field_on_fake_device(kind: &str) -> (Behaviours, Arc<FieldShared>, FieldHandle) {
+    let behaviours = Behaviours::default();
+    let port = fake_device(kind == "rtu_over_tcp", behaviours.clone()).await;
+    let loaded = load(kind, port);
+    let shared = Arc::new(FieldShared::default());
+    let field = FieldHandle::start(
+        plan_links(&loaded),
+        Arc::new(WallClock),
+        Arc::clone(&shared),
+    );
+    (behaviours, shared, field)
+}
+
+/// Wait until both devices have been read.
+async fn both_read(shared: &FieldShared) -> Option<()> {
+    wait_until(Duration::from_secs(5), || {
+        (valid(shared, "good") && valid(shared, "bad")).then_some(())
+    })
+    .await
+}
+
 fn valid(shared: &FieldShared, device: &str) -> bool {
     shared
         .sample(device, "t2_supply", WallClock.now_s())
@@ -260,19 +269,8 @@ async fn expect_fault_then_recovery(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_link_survives_silent_late_exception_and_dropping_devices() {
-    let behaviours = Behaviours::default();
-    let port = fake_device(false, behaviours.clone()).await;
-    let loaded = load("tcp", port);
-    let shared = Arc::new(FieldShared::default());
-    let _field = FieldHandle::start(
-        plan_links(&loaded),
-        Arc::new(WallClock),
-        Arc::clone(&shared),
-    );
-    let up = wait_until(Duration::from_secs(5), || {
-        (valid(&shared, "good") && valid(&shared, "bad")).then_some(())
-    })
-    .await;
+    let (behaviours, shared, _field) = field_on_fake_device("tcp").await;
+    let up = both_read(&shared).await;
     assert!(up.is_some(), "both devices read");
     assert_eq!(
         shared.reading("good", "t2_supply").and_then(|r| r.value),
@@ -294,19 +292,8 @@ async fn tcp_link_survives_silent_late_exception_and_dropping_devices() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_on_an_rtu_over_tcp_link_never_panics_and_recovers() {
-    let behaviours = Behaviours::default();
-    let port = fake_device(true, behaviours.clone()).await;
-    let loaded = load("rtu_over_tcp", port);
-    let shared = Arc::new(FieldShared::default());
-    let _field = FieldHandle::start(
-        plan_links(&loaded),
-        Arc::new(WallClock),
-        Arc::clone(&shared),
-    );
-    let up = wait_until(Duration::from_secs(5), || {
-        (valid(&shared, "good") && valid(&shared, "bad")).then_some(())
-    })
-    .await;
+    let (behaviours, shared, _field) = field_on_fake_device("rtu_over_tcp").await;
+    let up = both_read(&shared).await;
     assert!(up.is_some(), "both nodes read over RTU framing");
     expect_fault_then_recovery(&shared, &behaviours, GARBAGE, "garbage").await;
     expect_fault_then_recovery(&shared, &behaviours, SILENT, "silent RTU node").await;
@@ -314,15 +301,7 @@ async fn garbage_on_an_rtu_over_tcp_link_never_panics_and_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_the_device_does_not_keep_raises_the_write_alarm_until_it_sticks() {
-    let behaviours = Behaviours::default();
-    let port = fake_device(false, behaviours.clone()).await;
-    let loaded = load("tcp", port);
-    let shared = Arc::new(FieldShared::default());
-    let field = FieldHandle::start(
-        plan_links(&loaded),
-        Arc::new(WallClock),
-        Arc::clone(&shared),
-    );
+    let (behaviours, shared, field) = field_on_fake_device("tcp").await;
     behaviours.set(1, IGNORE_WRITES);
     field.set_write("good", "cmd", 42.0).expect("writable");
     let raised = wait_until(Duration::from_secs(5), || {

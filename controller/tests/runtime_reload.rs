@@ -5,7 +5,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::*;
@@ -25,14 +24,6 @@ fn log_has(path: &Path, needle: &str) -> Option<()> {
         .ok()
         .filter(|l| l.contains(needle))
         .map(|_| ())
-}
-
-fn kill(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "kill {sig}");
 }
 
 #[test]
@@ -55,56 +46,11 @@ fn dry_run_and_reload() {
         &config(peer_port, scada_port, "\"curve_shift_k\""),
     );
     let log_path = path.with_extension("log");
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_heatctl"))
-        .args(["run", "--dry-run", "--config"])
-        .arg(&path)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start heatctl");
-    let mut heatctl = Peer(child);
+    let mut heatctl = start_heatctl(&["run", "--dry-run"], &path);
     let pid = heatctl.0.id();
-    let sp = scada_port.to_string();
-    let pp = peer_port.to_string();
-    let read_peer_hr0 = || {
-        let (_, out) = mbpoll(&[
-            "-m",
-            "tcp",
-            "-a",
-            "1",
-            "-1",
-            "-p",
-            &pp,
-            "-t",
-            "4",
-            "-r",
-            "1",
-            "-c",
-            "1",
-            "127.0.0.1",
-        ]);
-        mbpoll_values(&out).first().copied()
-    };
-    let write_scada = |reg: &str, value: &str| {
-        mbpoll(&[
-            "-m",
-            "tcp",
-            "-a",
-            "1",
-            "-1",
-            "-p",
-            &sp,
-            "-t",
-            "4",
-            "-r",
-            reg,
-            "127.0.0.1",
-            value,
-        ])
-        .0
-    };
+    let read_peer_hr0 = || read_hr0(peer_port);
+    let write_scada =
+        |reg: &str, value: &str| mbpoll_tcp(scada_port, &["-t", "4", "-r", reg], &[value]).0;
 
     assert!(
         wait_for(Duration::from_secs(10), || log_has(
@@ -139,7 +85,7 @@ fn dry_run_and_reload() {
         ),
     )
     .expect("write good config");
-    kill(pid, "-HUP");
+    send_signal(pid, "-HUP");
     assert!(
         wait_for(Duration::from_secs(10), || log_has(
             &log_path,
@@ -155,11 +101,8 @@ fn dry_run_and_reload() {
         "new allowlist in force"
     );
 
-    kill(pid, "-INT");
-    let status = wait_for(Duration::from_secs(10), || {
-        heatctl.0.try_wait().ok().flatten()
-    })
-    .expect("exits after SIGINT");
+    send_signal(pid, "-INT");
+    let status = wait_exit(&mut heatctl, Duration::from_secs(10)).expect("exits after SIGINT");
     assert!(status.success());
     assert_eq!(
         read_peer_hr0(),

@@ -4,7 +4,6 @@
 #[path = "peers/support.rs"]
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::*;
@@ -37,25 +36,8 @@ fn scada_reads_and_range_checked_writes_then_safe_position_on_sigterm() {
         &format!(r#"[{{"id": 1, "ir": {PLC_IR:?}, "hr": [0]}}]"#),
     );
     let path = temp_file("scada.toml", &config(peer_port, scada_port));
-    let log = std::fs::File::create(path.with_extension("log")).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_heatctl"))
-        .args(["run", "--config"])
-        .arg(&path)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start heatctl");
-    let mut heatctl = Peer(child);
-    let sp = scada_port.to_string();
-    let pp = peer_port.to_string();
-    let scada = |opts: &[&str], values: &[&str]| {
-        let mut args = vec!["-m", "tcp", "-a", "1", "-1", "-p", &sp];
-        args.extend_from_slice(opts);
-        args.push("127.0.0.1");
-        args.extend_from_slice(values);
-        mbpoll(&args)
-    };
+    let mut heatctl = start_heatctl(&["run"], &path);
+    let scada = |opts: &[&str], values: &[&str]| mbpoll_tcp(scada_port, opts, values);
 
     // Input register 3 (mbpoll -r 4): t2_supply ×10, once the first cycle has run.
     let t2 = wait_for(Duration::from_secs(10), || {
@@ -79,40 +61,12 @@ fn scada_reads_and_range_checked_writes_then_safe_position_on_sigterm() {
     let (ok, out) = scada(&["-t", "4", "-r", "2"], &["1"]);
     assert!(!ok && out.contains("Illegal data address"), "{out}");
 
-    // The controller writes valve1_cmd to the device.
-    let peer_hr0 = || {
-        let (_, out) = mbpoll(&[
-            "-m",
-            "tcp",
-            "-a",
-            "1",
-            "-1",
-            "-p",
-            &pp,
-            "-t",
-            "4",
-            "-r",
-            "1",
-            "-c",
-            "1",
-            "127.0.0.1",
-        ]);
-        mbpoll_values(&out).first().copied()
-    };
     // SIGTERM: safe position (15.0 % = 150) written, exit 0.
-    let pid = heatctl.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .is_ok_and(|s| s.success())
-    );
-    let status = wait_for(Duration::from_secs(10), || {
-        heatctl.0.try_wait().ok().flatten()
-    })
-    .expect("heatctl exits after SIGTERM");
+    send_signal(heatctl.0.id(), "-TERM");
+    let status =
+        wait_exit(&mut heatctl, Duration::from_secs(10)).expect("heatctl exits after SIGTERM");
     assert!(status.success(), "exit 0 after SIGTERM");
-    assert_eq!(peer_hr0(), Some(150), "safe position written");
+    assert_eq!(read_hr0(peer_port), Some(150), "safe position written");
     let log = std::fs::read_to_string(path.with_extension("log")).unwrap_or_default();
     assert!(log.contains("safe positions written"), "{log}");
 }

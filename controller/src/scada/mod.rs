@@ -277,10 +277,10 @@ fn fill_input(snapshot: &StationSnapshot) -> InputWriter {
     w.set("valve1_cmd_pct", Some(snapshot.commands.valve1_cmd_pct));
     w.set("mode", Some(f64::from(snapshot.settings.mode.code())));
     let rooms = &snapshot.rooms;
-    w.set("rooms_expected", count(rooms.expected));
-    w.set("rooms_used", count(rooms.used));
-    w.set("rooms_percentile_c", rooms.percentile_c);
-    w.set("rooms_median_c", rooms.median_c);
+    w.set("rooms_expected", count(rooms.stats.expected));
+    w.set("rooms_used", count(rooms.stats.used));
+    w.set("rooms_percentile_c", rooms.stats.percentile_c);
+    w.set("rooms_median_c", rooms.stats.median_c);
     w.set("outdoor_used_c", ex.outdoor_c);
     w.set("damped_outdoor_c", ex.damped_outdoor_c);
     w.set("alarm_count", count(snapshot.alarms.len()));
@@ -458,8 +458,8 @@ mod tests {
         s.commands.valve1_cmd_pct = 42.0;
         s.settings.mode = Mode::Manual(30.0);
         s.settings.room_target_c = 19.0;
-        s.rooms.expected = 7;
-        s.rooms.median_c = Some(19.876);
+        s.rooms.stats.expected = 7;
+        s.rooms.stats.median_c = Some(19.876);
         s.alarms = vec![
             Alarm {
                 code: AlarmCode::Frost,

@@ -190,3 +190,50 @@ pub fn mbpoll_values(text: &str) -> Vec<i64> {
         .filter_map(|(_, v)| v.trim().parse().ok())
         .collect()
 }
+
+/// Run mbpoll against a Modbus TCP server on 127.0.0.1:`port`, unit 1, one poll:
+/// `opts` before the host, `values` (to write) after it.
+pub fn mbpoll_tcp(port: u16, opts: &[&str], values: &[&str]) -> (bool, String) {
+    let port = port.to_string();
+    let mut args = vec!["-m", "tcp", "-a", "1", "-1", "-p", &port];
+    args.extend_from_slice(opts);
+    args.push("127.0.0.1");
+    args.extend_from_slice(values);
+    mbpoll(&args)
+}
+
+/// Holding register 0 (mbpoll `-r 1`) of the Modbus TCP server on `port`, if it answers.
+pub fn read_hr0(port: u16) -> Option<i64> {
+    let (_, out) = mbpoll_tcp(port, &["-t", "4", "-r", "1", "-c", "1"], &[]);
+    mbpoll_values(&out).first().copied()
+}
+
+/// Start the heatctl binary with `args`, then `--config path`, logging at info level to
+/// `path` with the extension `log`.
+pub fn start_heatctl(args: &[&str], path: &Path) -> Peer {
+    let log = std::fs::File::create(path.with_extension("log")).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_heatctl"))
+        .args(args)
+        .arg("--config")
+        .arg(path)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start heatctl");
+    Peer(child)
+}
+
+/// Send the signal `sig` (e.g. `-TERM`) to the process `pid`.
+pub fn send_signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill {sig}");
+}
+
+/// Wait at most `limit` for `peer` to exit; its status.
+pub fn wait_exit(peer: &mut Peer, limit: Duration) -> Option<std::process::ExitStatus> {
+    wait_for(limit, || peer.0.try_wait().ok().flatten())
+}

@@ -178,7 +178,7 @@ pub enum OutdoorSource {
 }
 
 /// Room statistics of the last demand-correction run.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
 pub struct RoomStats {
     /// Nodes that count (not vacant, not excluded).
     pub expected: usize,
