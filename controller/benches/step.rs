@@ -13,7 +13,6 @@ fn setup() -> (Controller, ProcessImage, f64) {
     let mut cfg = config::parse_str(config::EXAMPLE_TOML, None).unwrap();
     cfg.rooms.nodes = (0..NODES)
         .map(|i| RoomNode {
-            id: format!("n{i}"),
             building: format!("b{}", i / 300),
             position: [
                 Position::Middle,
@@ -21,12 +20,8 @@ fn setup() -> (Controller, ProcessImage, f64) {
                 Position::Ground,
                 Position::End,
             ][i % 4],
-            link: "bus1".into(),
-            unit_id: 1,
             vacant: i % 50 == 0,
-            excluded: false,
-            valve_link: None,
-            valve_unit_id: None,
+            ..RoomNode::new(format!("n{i}"), "bus1", 1)
         })
         .collect();
     // The image is the same every iteration: switch the stuck check off so every node stays in

@@ -25,7 +25,6 @@ max_flow_m3h = 60.0
     .unwrap();
     c.rooms.nodes = (0..nodes)
         .map(|i| RoomNode {
-            id: format!("n{i}"),
             building: format!("b{}", i % 5),
             position: [
                 Position::Middle,
@@ -33,12 +32,7 @@ max_flow_m3h = 60.0
                 Position::Ground,
                 Position::End,
             ][i % 4],
-            link: "l".into(),
-            unit_id: 1,
-            vacant: false,
-            excluded: false,
-            valve_link: None,
-            valve_unit_id: None,
+            ..RoomNode::new(format!("n{i}"), "l", 1)
         })
         .collect();
     c

@@ -44,73 +44,93 @@ pub fn csv(runs: &[RunResult]) -> String {
     s
 }
 
+/// `v` to `decimals`, or `n/a` where it does not apply.
+fn num_or_na(v: f64, decimals: usize) -> String {
+    if v.is_finite() {
+        num(v, decimals)
+    } else {
+        "n/a".into()
+    }
+}
+
+/// A Markdown table: the header row, the alignment row (first column left, the others right)
+/// and one row per run, its cells given by `cells`.
+fn markdown(
+    header: &[&str],
+    runs: &[RunResult],
+    cells: impl Fn(&RunResult) -> Vec<String>,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "| {} |", header.join(" | "));
+    let _ = writeln!(s, "|---|{}", "---:|".repeat(header.len() - 1));
+    for r in runs {
+        let _ = writeln!(s, "| {} | {} |", r.label, cells(r).join(" | "));
+    }
+    s
+}
+
 /// The KPI table in Markdown (the CSV's columns).
 #[must_use]
 pub fn markdown_table(runs: &[RunResult]) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "| strategy | energy kWh/m² | tdis K·h | tdis worst K·h | cold hours % | overheat K·h | peak W/m² | t1_return °C | valve travel strokes | wall s |"
-    );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for r in runs {
+    let header = [
+        "strategy",
+        "energy kWh/m²",
+        "tdis K·h",
+        "tdis worst K·h",
+        "cold hours %",
+        "overheat K·h",
+        "peak W/m²",
+        "t1_return °C",
+        "valve travel strokes",
+        "wall s",
+    ];
+    markdown(&header, runs, |r| {
         let k = &r.kpis;
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            r.label,
+        vec![
             num(k.energy_kwh_m2, 2),
             num(k.tdis_kh, 1),
             num(k.tdis_worst_kh, 1),
             num(k.cold_hours_pct, 2),
             num(k.overheat_kh, 0),
             num(k.peak_w_m2, 1),
-            if k.t1_return_c.is_finite() {
-                num(k.t1_return_c, 1)
-            } else {
-                "n/a".into()
-            },
+            num_or_na(k.t1_return_c, 1),
             num(k.valve_travel, 1),
             num(r.wall_s, 1),
-        );
-    }
-    s
+        ]
+    })
 }
 
 /// Supporting figures in Markdown.
 #[must_use]
 pub fn markdown_extra(runs: &[RunResult]) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "| strategy | delivered kWh/m² | pipe loss kWh/m² | coldest flat P10 °C | mean room °C | valve reversals | mean abs(t2 - setpoint) K | return above limit K·h | time ratio |"
-    );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for r in runs {
+    let header = [
+        "strategy",
+        "delivered kWh/m²",
+        "pipe loss kWh/m²",
+        "coldest flat P10 °C",
+        "mean room °C",
+        "valve reversals",
+        "mean abs(t2 - setpoint) K",
+        "return above limit K·h",
+        "time ratio",
+    ];
+    markdown(&header, runs, |r| {
         let e = &r.extra;
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            r.label,
+        vec![
             num(e.delivered_kwh_m2, 2),
             num(e.pipe_loss_kwh_m2, 2),
             num(e.coldest_p10_c, 2),
             num(e.mean_room_c, 2),
-            e.valve_reversals,
-            if e.supply_tracking_k.is_finite() {
-                num(e.supply_tracking_k, 2)
-            } else {
-                "n/a".into()
-            },
+            e.valve_reversals.to_string(),
+            num_or_na(e.supply_tracking_k, 2),
             num(e.return_excess_kh, 1),
             if e.time_ratio.is_finite() {
                 format!("{:.1e}", e.time_ratio)
             } else {
                 "n/a".into()
             },
-        );
-    }
-    s
+        ]
+    })
 }
 
 /// Ratio of `a`'s energy to `b`'s, as a signed percentage difference.

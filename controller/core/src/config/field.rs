@@ -256,6 +256,25 @@ fn d_position() -> Position {
     Position::Middle
 }
 
+impl RoomNode {
+    /// The node `id` at `unit_id` on `link`, with the defaults of a configured node: no building,
+    /// middle position, counting (not vacant, not excluded), no household valve.
+    #[must_use]
+    pub fn new(id: impl Into<String>, link: impl Into<String>, unit_id: u8) -> Self {
+        Self {
+            id: id.into(),
+            building: String::new(),
+            position: d_position(),
+            link: link.into(),
+            unit_id,
+            vacant: false,
+            excluded: false,
+            valve_link: None,
+            valve_unit_id: None,
+        }
+    }
+}
+
 /// Household room-temperature nodes.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]

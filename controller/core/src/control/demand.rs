@@ -346,15 +346,8 @@ mod tests {
     fn nodes(n: usize) -> Vec<RoomNode> {
         (0..n)
             .map(|i| RoomNode {
-                id: format!("n{i}"),
                 building: "b".into(),
-                position: Position::Middle,
-                link: "l".into(),
-                unit_id: 1,
-                vacant: false,
-                excluded: false,
-                valve_link: None,
-                valve_unit_id: None,
+                ..RoomNode::new(format!("n{i}"), "l", 1)
             })
             .collect()
     }
