@@ -21,10 +21,7 @@ use heatctl_node::store::SettingsStore;
 /// The TMP105's address (A0 low).
 const TMP105_ADDRESS: u8 = 0x48;
 
-#[cfg(not(feature = "hw-flash"))]
-type SettingsArea = storage::RetainedRam;
-#[cfg(feature = "hw-flash")]
-type SettingsArea = storage::InternalFlash;
+use storage::SettingsArea;
 
 #[entry]
 fn main() -> ! {

@@ -1,13 +1,13 @@
 //! Where the settings slots live: two 1 KiB pages, as embedded-storage `NorFlash`.
 //!
-//! - [`InternalFlash`] (feature `hw-flash`): the last two pages of the on-chip flash, erased
-//!   and programmed through the flash controller (FMA / FMD / FMC).
-//! - [`RetainedRam`] (default): the top 2 KiB of SRAM, outside what the runtime initialises
-//!   (see memory.x), with NOR semantics (erase sets 0xFF, a write can only clear bits). QEMU's
-//!   lm3s6965evb maps the flash as ROM and does not emulate the flash controller (it is an
-//!   "unimplemented device"), so programmed words would never change; its SRAM, however, keeps
-//!   its contents across a `system_reset`, which is what the emulator test needs. Settings in
-//!   retained RAM do not survive a power cut or a restart of the QEMU process.
+//! [`SettingsArea`] is, with the feature `hw-flash`, the last two pages of the on-chip flash,
+//! erased and programmed through the flash controller (FMA / FMD / FMC); by default, the top
+//! 2 KiB of SRAM, outside what the runtime initialises (see memory.x), with NOR semantics (erase
+//! sets 0xFF, a write can only clear bits). QEMU's lm3s6965evb maps the flash as ROM and does
+//! not emulate the flash controller (it is an "unimplemented device"), so programmed words would
+//! never change; its SRAM, however, keeps its contents across a `system_reset`, which is what the
+//! emulator test needs. Settings in retained RAM do not survive a power cut or a restart of the
+//! QEMU process.
 
 use embedded_storage::nor_flash::{
     ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash, check_erase, check_read,
@@ -37,27 +37,25 @@ impl From<OutOfArea> for StorageError {
     }
 }
 
-/// The two-page settings area in retained SRAM (default build, for QEMU).
-#[cfg(not(feature = "hw-flash"))]
-pub struct RetainedRam {
+/// The two-page settings area: in retained SRAM (default build, for QEMU) or, with the feature
+/// `hw-flash`, the last two pages of the on-chip flash, programmed through the flash controller
+/// (`clock::init` has set USECRL for the program/erase timing).
+pub struct SettingsArea {
     _private: (),
 }
 
-#[cfg(not(feature = "hw-flash"))]
-impl RetainedRam {
+impl SettingsArea {
     /// The area; its contents are whatever the last run left there.
     pub fn new() -> Self {
         Self { _private: () }
     }
 }
 
-#[cfg(not(feature = "hw-flash"))]
-impl ErrorType for RetainedRam {
+impl ErrorType for SettingsArea {
     type Error = StorageError;
 }
 
-#[cfg(not(feature = "hw-flash"))]
-impl ReadNorFlash for RetainedRam {
+impl ReadNorFlash for SettingsArea {
     const READ_SIZE: usize = 1;
 
     fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
@@ -71,71 +69,17 @@ impl ReadNorFlash for RetainedRam {
     }
 }
 
-#[cfg(not(feature = "hw-flash"))]
-impl NorFlash for RetainedRam {
+impl NorFlash for SettingsArea {
     const WRITE_SIZE: usize = 4;
     const ERASE_SIZE: usize = PAGE;
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
         check_erase(self, from, to).map_err(StorageError)?;
+        #[cfg(not(feature = "hw-flash"))]
         for offset in from..to {
             settings::write_byte(offset, 0xFF)?;
         }
-        Ok(())
-    }
-
-    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
-        check_write(self, offset, bytes.len()).map_err(StorageError)?;
-        for (at, &byte) in (offset..).zip(bytes) {
-            // Programming NOR can only clear bits, hence the AND.
-            let old = settings::read_byte(at)?;
-            settings::write_byte(at, old & byte)?;
-        }
-        Ok(())
-    }
-}
-
-/// The last two pages of the on-chip flash, programmed through the flash controller.
-#[cfg(feature = "hw-flash")]
-pub struct InternalFlash {
-    _private: (),
-}
-
-#[cfg(feature = "hw-flash")]
-impl InternalFlash {
-    /// The area; `clock::init` has set USECRL for the program/erase timing.
-    pub fn new() -> Self {
-        Self { _private: () }
-    }
-}
-
-#[cfg(feature = "hw-flash")]
-impl ErrorType for InternalFlash {
-    type Error = StorageError;
-}
-
-#[cfg(feature = "hw-flash")]
-impl ReadNorFlash for InternalFlash {
-    const READ_SIZE: usize = 1;
-
-    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
-        check_read(self, offset, bytes.len()).map_err(StorageError)?;
-        settings::read(offset, bytes)?;
-        Ok(())
-    }
-
-    fn capacity(&self) -> usize {
-        REGION
-    }
-}
-
-#[cfg(feature = "hw-flash")]
-impl NorFlash for InternalFlash {
-    const WRITE_SIZE: usize = 4;
-    const ERASE_SIZE: usize = PAGE;
-
-    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
-        check_erase(self, from, to).map_err(StorageError)?;
+        #[cfg(feature = "hw-flash")]
         for page in (from..to).step_by(PAGE) {
             settings::erase_page(page)?;
         }
@@ -144,6 +88,13 @@ impl NorFlash for InternalFlash {
 
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
         check_write(self, offset, bytes.len()).map_err(StorageError)?;
+        #[cfg(not(feature = "hw-flash"))]
+        for (at, &byte) in (offset..).zip(bytes) {
+            // Programming NOR can only clear bits, hence the AND.
+            let old = settings::read_byte(at)?;
+            settings::write_byte(at, old & byte)?;
+        }
+        #[cfg(feature = "hw-flash")]
         for (at, word) in (offset..).step_by(4).zip(bytes.chunks_exact(4)) {
             settings::program_word(at, u32::from_le_bytes([word[0], word[1], word[2], word[3]]))?;
         }
