@@ -296,12 +296,8 @@ const fn holding(
     hi: f64,
 ) -> RegisterDef {
     RegisterDef {
-        address,
-        name,
-        encoding,
-        unit,
-        description,
         range: Some((lo, hi)),
+        ..input(address, name, encoding, unit, description)
     }
 }
 

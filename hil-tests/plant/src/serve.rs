@@ -176,36 +176,44 @@ pub async fn serve_with(plant: Plant, opts: ServeOptions) -> Result<PlantServer,
     let shared: SharedPlant = Arc::new(Mutex::new(plant));
     let mut tasks = Vec::new();
 
-    let bind = |what: String, port: u16| async move {
+    // Bind a face's listener, note its address and start serving it.
+    let open = async |what: String, port: u16, face: Face, tasks: &mut Vec<JoinHandle<()>>| {
         let addr = SocketAddr::new(ip, port);
-        TcpListener::bind(addr)
+        let listener = TcpListener::bind(addr)
             .await
-            .map_err(|source| ServeError::Bind { what, addr, source })
-    };
-
-    let io = bind("substation I/O".into(), sc.modbus.substation_io_port).await?;
-    let meter = bind("heat meter".into(), sc.modbus.heat_meter_port).await?;
-    let local = |l: &TcpListener, what: &str| {
-        l.local_addr().map_err(|source| ServeError::Bind {
-            what: what.to_owned(),
+            .map_err(|source| ServeError::Bind {
+                what: what.clone(),
+                addr,
+                source,
+            })?;
+        let local = listener.local_addr().map_err(|source| ServeError::Bind {
+            what,
             addr: SocketAddr::new(ip, 0),
             source,
-        })
+        })?;
+        tasks.push(tokio::spawn(accept_loop(
+            listener,
+            face,
+            shared.clone(),
+            rx.clone(),
+        )));
+        Ok::<_, ServeError>(local)
     };
-    let io_addr = local(&io, "substation I/O")?;
-    let meter_addr = local(&meter, "heat meter")?;
-    tasks.push(tokio::spawn(accept_loop(
-        io,
+
+    let io_addr = open(
+        "substation I/O".into(),
+        sc.modbus.substation_io_port,
         Face::Tcp(Device::SubstationIo),
-        shared.clone(),
-        rx.clone(),
-    )));
-    tasks.push(tokio::spawn(accept_loop(
-        meter,
+        &mut tasks,
+    )
+    .await?;
+    let meter_addr = open(
+        "heat meter".into(),
+        sc.modbus.heat_meter_port,
         Face::Tcp(Device::HeatMeter),
-        shared.clone(),
-        rx.clone(),
-    )));
+        &mut tasks,
+    )
+    .await?;
 
     let per = sc.apartments_per_building();
     let mut room_gateways = Vec::new();
@@ -218,12 +226,13 @@ pub async fn serve_with(plant: Plant, opts: ServeOptions) -> Result<PlantServer,
                 base.saturating_add(b as u16)
             }
         };
-        let l = bind(
+        let addr = open(
             format!("room gateway {b}"),
             port(sc.modbus.room_gateway_base_port),
+            Face::RoomGateway(b),
+            &mut tasks,
         )
         .await?;
-        let addr = local(&l, "room gateway")?;
         let unit_ids = {
             let p = lock(&shared);
             (1..=per)
@@ -236,31 +245,20 @@ pub async fn serve_with(plant: Plant, opts: ServeOptions) -> Result<PlantServer,
             addr,
             unit_ids,
         });
-        tasks.push(tokio::spawn(accept_loop(
-            l,
-            Face::RoomGateway(b),
-            shared.clone(),
-            rx.clone(),
-        )));
         if sc.household_valves.enabled {
-            let l = bind(
+            let addr = open(
                 format!("valve gateway {b}"),
                 port(sc.modbus.valve_gateway_base_port),
+                Face::ValveGateway(b),
+                &mut tasks,
             )
             .await?;
-            let addr = local(&l, "valve gateway")?;
             let unit_ids = (1..=per).filter_map(|u| u8::try_from(u).ok()).collect();
             valve_gateways.push(GatewayAddress {
                 building: b,
                 addr,
                 unit_ids,
             });
-            tasks.push(tokio::spawn(accept_loop(
-                l,
-                Face::ValveGateway(b),
-                shared.clone(),
-                rx.clone(),
-            )));
         }
     }
     tasks.push(tokio::spawn(time_base(
