@@ -28,19 +28,12 @@ fn log_has(path: &Path, needle: &str) -> Option<()> {
 
 #[test]
 fn dry_run_and_reload() {
-    let py = python();
-    if !require("pymodbus 3.16.1", py.is_some()) || !require("mbpoll", mbpoll_found()) {
+    let Some(py) = python_and_mbpoll() else {
         return;
-    }
-    let py = py.expect("checked");
+    };
     let peer_port = free_port();
     let scada_port = free_port();
-    let _peer = start_pymodbus(
-        &py,
-        peer_port,
-        "tcp",
-        &format!(r#"[{{"id": 1, "ir": {PLC_IR:?}, "hr": [0]}}]"#),
-    );
+    let _peer = start_plc(&py, peer_port);
     let path = temp_file(
         "reload.toml",
         &config(peer_port, scada_port, "\"curve_shift_k\""),
@@ -49,15 +42,13 @@ fn dry_run_and_reload() {
     let mut heatctl = start_heatctl(&["run", "--dry-run"], &path);
     let pid = heatctl.0.id();
     let read_peer_hr0 = || read_hr0(peer_port);
+    let logged =
+        |needle: &str| wait_for(Duration::from_secs(10), || log_has(&log_path, needle)).is_some();
     let write_scada =
         |reg: &str, value: &str| mbpoll_tcp(scada_port, &["-t", "4", "-r", reg], &[value]).0;
 
     assert!(
-        wait_for(Duration::from_secs(10), || log_has(
-            &log_path,
-            "dry run: would write"
-        ))
-        .is_some(),
+        logged("dry run: would write"),
         "the dry run logs the writes it would make"
     );
     assert_eq!(read_peer_hr0(), Some(0), "dry run writes nothing");
@@ -65,11 +56,7 @@ fn dry_run_and_reload() {
     // A broken file: rejected, old configuration kept, SCADA still serving.
     std::fs::write(&path, "[site]\nname = 3\nunknown_key = true\n").expect("write bad config");
     assert!(
-        wait_for(Duration::from_secs(10), || log_has(
-            &log_path,
-            "configuration rejected"
-        ))
-        .is_some(),
+        logged("configuration rejected"),
         "a changed file is noticed and rejected"
     );
     assert!(write_scada("1", "10"), "old allowlist still in force");
@@ -86,14 +73,7 @@ fn dry_run_and_reload() {
     )
     .expect("write good config");
     send_signal(pid, "-HUP");
-    assert!(
-        wait_for(Duration::from_secs(10), || log_has(
-            &log_path,
-            "configuration reloaded"
-        ))
-        .is_some(),
-        "reloaded"
-    );
+    assert!(logged("configuration reloaded"), "reloaded");
     assert!(
         wait_for(Duration::from_secs(5), || write_scada("3", "200")
             .then_some(()))

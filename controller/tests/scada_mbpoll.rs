@@ -22,19 +22,12 @@ fn config(peer_port: u16, scada_port: u16) -> String {
 
 #[test]
 fn scada_reads_and_range_checked_writes_then_safe_position_on_sigterm() {
-    let py = python();
-    if !require("pymodbus 3.16.1", py.is_some()) || !require("mbpoll", mbpoll_found()) {
+    let Some(py) = python_and_mbpoll() else {
         return;
-    }
-    let py = py.expect("checked");
+    };
     let peer_port = free_port();
     let scada_port = free_port();
-    let _peer = start_pymodbus(
-        &py,
-        peer_port,
-        "tcp",
-        &format!(r#"[{{"id": 1, "ir": {PLC_IR:?}, "hr": [0]}}]"#),
-    );
+    let _peer = start_plc(&py, peer_port);
     let path = temp_file("scada.toml", &config(peer_port, scada_port));
     let mut heatctl = start_heatctl(&["run"], &path);
     let scada = |opts: &[&str], values: &[&str]| mbpoll_tcp(scada_port, opts, values);

@@ -237,3 +237,24 @@ pub fn send_signal(pid: u32, sig: &str) {
 pub fn wait_exit(peer: &mut Peer, limit: Duration) -> Option<std::process::ExitStatus> {
     wait_for(limit, || peer.0.try_wait().ok().flatten())
 }
+
+/// The python with pymodbus, when mbpoll is installed too (else the test is skipped, or fails
+/// under CI, as [`require`] says).
+pub fn python_and_mbpoll() -> Option<PathBuf> {
+    let py = python();
+    if !require("pymodbus 3.16.1", py.is_some()) || !require("mbpoll", mbpoll_found()) {
+        return None;
+    }
+    py
+}
+
+/// A pymodbus substation I/O (unit 1: input registers [`PLC_IR`], holding register 0 at 0)
+/// on `port`.
+pub fn start_plc(python: &Path, port: u16) -> Peer {
+    start_pymodbus(
+        python,
+        port,
+        "tcp",
+        &format!(r#"[{{"id": 1, "ir": {PLC_IR:?}, "hr": [0]}}]"#),
+    )
+}

@@ -13,23 +13,60 @@ fn num(v: f64, decimals: usize) -> String {
     }
 }
 
+/// One KPI column of the CSV and the Markdown table.
+struct KpiColumn {
+    /// Header in the Markdown table.
+    markdown: &'static str,
+    /// The value of a run.
+    value: fn(&RunResult) -> f64,
+    /// Decimals in the CSV.
+    csv_decimals: usize,
+    /// Decimals in the Markdown table.
+    markdown_decimals: usize,
+    /// Markdown shows `n/a` where the value does not apply (the CSV leaves it empty).
+    markdown_na: bool,
+}
+
+const fn kpi_column(
+    markdown: &'static str,
+    value: fn(&RunResult) -> f64,
+    csv_decimals: usize,
+    markdown_decimals: usize,
+) -> KpiColumn {
+    KpiColumn {
+        markdown,
+        value,
+        csv_decimals,
+        markdown_decimals,
+        markdown_na: false,
+    }
+}
+
+/// The KPI columns after the strategy, in [`CSV_HEADER`] order.
+const KPI_COLUMNS: [KpiColumn; 9] = [
+    kpi_column("energy kWh/m²", |r| r.kpis.energy_kwh_m2, 3, 2),
+    kpi_column("tdis K·h", |r| r.kpis.tdis_kh, 2, 1),
+    kpi_column("tdis worst K·h", |r| r.kpis.tdis_worst_kh, 2, 1),
+    kpi_column("cold hours %", |r| r.kpis.cold_hours_pct, 3, 2),
+    kpi_column("overheat K·h", |r| r.kpis.overheat_kh, 1, 0),
+    kpi_column("peak W/m²", |r| r.kpis.peak_w_m2, 2, 1),
+    KpiColumn {
+        markdown_na: true,
+        ..kpi_column("t1_return °C", |r| r.kpis.t1_return_c, 2, 1)
+    },
+    kpi_column("valve travel strokes", |r| r.kpis.valve_travel, 2, 1),
+    kpi_column("wall s", |r| r.wall_s, 2, 1),
+];
+
 /// One CSV row of a run (columns of [`CSV_HEADER`]).
 #[must_use]
 pub fn csv_row(r: &RunResult) -> String {
-    let k = &r.kpis;
-    format!(
-        "{},{},{},{},{},{},{},{},{},{}",
-        r.label,
-        num(k.energy_kwh_m2, 3),
-        num(k.tdis_kh, 2),
-        num(k.tdis_worst_kh, 2),
-        num(k.cold_hours_pct, 3),
-        num(k.overheat_kh, 1),
-        num(k.peak_w_m2, 2),
-        num(k.t1_return_c, 2),
-        num(k.valve_travel, 2),
-        num(r.wall_s, 2),
-    )
+    let mut row = r.label.clone();
+    for c in &KPI_COLUMNS {
+        row.push(',');
+        row.push_str(&num((c.value)(r), c.csv_decimals));
+    }
+    row
 }
 
 /// A CSV text: the header and one row per run.
@@ -72,31 +109,21 @@ fn markdown(
 /// The KPI table in Markdown (the CSV's columns).
 #[must_use]
 pub fn markdown_table(runs: &[RunResult]) -> String {
-    let header = [
-        "strategy",
-        "energy kWh/m²",
-        "tdis K·h",
-        "tdis worst K·h",
-        "cold hours %",
-        "overheat K·h",
-        "peak W/m²",
-        "t1_return °C",
-        "valve travel strokes",
-        "wall s",
-    ];
+    let header: Vec<&str> = std::iter::once("strategy")
+        .chain(KPI_COLUMNS.iter().map(|c| c.markdown))
+        .collect();
     markdown(&header, runs, |r| {
-        let k = &r.kpis;
-        vec![
-            num(k.energy_kwh_m2, 2),
-            num(k.tdis_kh, 1),
-            num(k.tdis_worst_kh, 1),
-            num(k.cold_hours_pct, 2),
-            num(k.overheat_kh, 0),
-            num(k.peak_w_m2, 1),
-            num_or_na(k.t1_return_c, 1),
-            num(k.valve_travel, 1),
-            num(r.wall_s, 1),
-        ]
+        KPI_COLUMNS
+            .iter()
+            .map(|c| {
+                let v = (c.value)(r);
+                if c.markdown_na {
+                    num_or_na(v, c.markdown_decimals)
+                } else {
+                    num(v, c.markdown_decimals)
+                }
+            })
+            .collect()
     })
 }
 
@@ -137,4 +164,54 @@ pub fn markdown_extra(runs: &[RunResult]) -> String {
 #[must_use]
 pub fn energy_diff_pct(a: &RunResult, b: &RunResult) -> f64 {
     100.0 * (a.kpis.energy_kwh_m2 / b.kpis.energy_kwh_m2 - 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::season::RunKind;
+    use crate::season::kpi::{Extra, Kpis};
+
+    fn run() -> RunResult {
+        RunResult {
+            label: "x".into(),
+            kind: RunKind::ReferenceRoom,
+            kpis: Kpis {
+                energy_kwh_m2: 1.23456,
+                tdis_kh: 2.3449,
+                tdis_worst_kh: 3.4561,
+                cold_hours_pct: 4.5678,
+                overheat_kh: 5.54,
+                peak_w_m2: 6.789,
+                t1_return_c: f64::NAN,
+                valve_travel: 7.2549,
+            },
+            extra: Extra {
+                valve_reversals: 3,
+                supply_tracking_k: f64::NAN,
+                ..Extra::default()
+            },
+            days: Vec::new(),
+            wall_s: 8.1261,
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn csv_and_markdown_columns() {
+        let r = run();
+        assert_eq!(csv_row(&r), "x,1.235,2.34,3.46,4.568,5.5,6.79,,7.25,8.13");
+        assert_eq!(
+            markdown_table(std::slice::from_ref(&r)),
+            "| strategy | energy kWh/m² | tdis K·h | tdis worst K·h | cold hours % | overheat K·h | peak W/m² | t1_return °C | valve travel strokes | wall s |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n\
+             | x | 1.23 | 2.3 | 3.5 | 4.57 | 6 | 6.8 | n/a | 7.3 | 8.1 |\n"
+        );
+        assert_eq!(
+            markdown_extra(std::slice::from_ref(&r)),
+            "| strategy | delivered kWh/m² | pipe loss kWh/m² | coldest flat P10 °C | mean room °C | valve reversals | mean abs(t2 - setpoint) K | return above limit K·h | time ratio |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|\n\
+             | x | 0.00 | 0.00 | 0.00 | 0.00 | 3 | n/a | 0.0 | 0.0e0 |\n"
+        );
+    }
 }
