@@ -229,15 +229,9 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let area_m2 = plant.total_floor_area_m2();
     let nodes = plant.room_node_count();
     let flats = plant.apartments().len();
-    let server = heatctl_plant::serve_with(
-        plant,
-        ServeOptions {
-            speed: opts.speed,
-            status_every: None,
-        },
-    )
-    .await
-    .context("cannot serve the simulated plant")?;
+    let server = heatctl_plant::serve_with(plant, ServeOptions::at_speed(opts.speed))
+        .await
+        .context("cannot serve the simulated plant")?;
     let shared = server.plant();
     let addrs = server.addresses().clone();
     let scada = free_loopback_addr().context("no free loopback port for SCADA")?;

@@ -241,15 +241,9 @@ mod tests {
     async fn served(valves: bool) -> PlantServer {
         let sc = small_scenario(valves);
         let plant = Plant::with_weather(&sc, Weather::constant(-8.0, 0.0));
-        serve_with(
-            plant,
-            ServeOptions {
-                speed: 0.0,
-                status_every: None,
-            },
-        )
-        .await
-        .unwrap()
+        serve_with(plant, ServeOptions::at_speed(0.0))
+            .await
+            .unwrap()
     }
 
     fn temp_dir(tag: &str) -> PathBuf {

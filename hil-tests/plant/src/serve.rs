@@ -148,17 +148,21 @@ pub struct ServeOptions {
     pub status_every: Option<Duration>,
 }
 
+impl ServeOptions {
+    /// At `speed` simulated seconds per wall second (0 pauses the time base), no status log.
+    #[must_use]
+    pub fn at_speed(speed: f64) -> Self {
+        Self {
+            speed,
+            status_every: None,
+        }
+    }
+}
+
 /// Build the scenario's plant and serve it at `speed` (simulated seconds per wall second).
 pub async fn serve(scenario: &Scenario, speed: f64) -> Result<PlantServer, ServeError> {
     let plant = Plant::new(scenario)?;
-    serve_with(
-        plant,
-        ServeOptions {
-            speed,
-            status_every: None,
-        },
-    )
-    .await
+    serve_with(plant, ServeOptions::at_speed(speed)).await
 }
 
 /// Serve an existing plant with options.

@@ -127,15 +127,9 @@ async fn start(text: &str) -> PlantServer {
     for _ in 0..90 {
         plant.step(10.0); // 15 minutes: every node has reported
     }
-    serve_with(
-        plant,
-        ServeOptions {
-            speed: 0.0,
-            status_every: None,
-        },
-    )
-    .await
-    .expect("serve")
+    serve_with(plant, ServeOptions::at_speed(0.0))
+        .await
+        .expect("serve")
 }
 
 const SCENARIO: &str = r#"
