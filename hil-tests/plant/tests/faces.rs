@@ -14,6 +14,13 @@ use tokio_modbus::prelude::*;
 
 const T: Duration = Duration::from_secs(2);
 
+/// A Modbus request's answer within [`T`]: the registers, or the device's exception.
+async fn within<R>(
+    request: impl Future<Output = tokio_modbus::Result<R>>,
+) -> Result<R, ExceptionCode> {
+    timeout(T, request).await.expect("in time").expect("io")
+}
+
 #[derive(Debug, Clone)]
 struct Point {
     name: String,
@@ -161,10 +168,8 @@ async fn every_face_reads_what_the_plant_holds() {
         .await
         .expect("in time")
         .expect("connect");
-    let input = timeout(T, ctx.read_input_registers(0, span(&io, "input")))
+    let input = within(ctx.read_input_registers(0, span(&io, "input")))
         .await
-        .expect("in time")
-        .expect("io")
         .expect("no exception");
     let s = lock(&plant).sensors();
     for (name, want, tol) in [
@@ -185,16 +190,12 @@ async fn every_face_reads_what_the_plant_holds() {
     // Writing valve1_cmd moves the plant's command.
     let cmd = value(&io, "valve1_cmd");
     let raw = (73.4 / cmd.scale).round() as u16;
-    timeout(T, ctx.write_single_register(cmd.address, raw))
+    within(ctx.write_single_register(cmd.address, raw))
         .await
-        .expect("in time")
-        .expect("io")
         .expect("no exception");
     assert!((lock(&plant).truth().valve1_cmd_pct - 73.4).abs() < 1e-9);
-    let holding = timeout(T, ctx.read_holding_registers(0, span(&io, "holding")))
+    let holding = within(ctx.read_holding_registers(0, span(&io, "holding")))
         .await
-        .expect("in time")
-        .expect("io")
         .expect("ok");
     close(
         decode(cmd, &holding),
@@ -203,10 +204,7 @@ async fn every_face_reads_what_the_plant_holds() {
         "valve1_cmd read back",
     );
     // An address outside the map is an exception, not a crash.
-    let bad = timeout(T, ctx.read_input_registers(40, 2))
-        .await
-        .expect("in time")
-        .expect("io");
+    let bad = within(ctx.read_input_registers(40, 2)).await;
     assert_eq!(bad, Err(ExceptionCode::IllegalDataAddress));
 
     // Heat meter.
@@ -215,10 +213,8 @@ async fn every_face_reads_what_the_plant_holds() {
         .await
         .expect("in time")
         .expect("connect");
-    let input = timeout(T, ctx.read_input_registers(0, span(&hm, "input")))
+    let input = within(ctx.read_input_registers(0, span(&hm, "input")))
         .await
-        .expect("in time")
-        .expect("io")
         .expect("ok");
     let h = lock(&plant).heat_meter();
     close(
@@ -256,15 +252,11 @@ async fn every_face_reads_what_the_plant_holds() {
         for &unit in &g.unit_ids {
             let stream = TcpStream::connect(g.addr).await.expect("connect gateway");
             let mut ctx = rtu::attach_slave(stream, Slave(unit));
-            let input = timeout(T, ctx.read_input_registers(0, span(&rn, "input")))
+            let input = within(ctx.read_input_registers(0, span(&rn, "input")))
                 .await
-                .expect("in time")
-                .expect("io")
                 .expect("ok");
-            let holding = timeout(T, ctx.read_holding_registers(0, span(&rn, "holding")))
+            let holding = within(ctx.read_holding_registers(0, span(&rn, "holding")))
                 .await
-                .expect("in time")
-                .expect("io")
                 .expect("ok");
             let p = lock(&plant);
             let k = p.room_node_by_unit(g.building, unit).expect("node");
@@ -323,18 +315,14 @@ async fn every_face_reads_what_the_plant_holds() {
         .expect("connect valve gateway");
     let mut ctx = rtu::attach_slave(stream, Slave(2));
     let c = value(&va, "command");
-    timeout(T, ctx.write_single_register(c.address, 455))
+    within(ctx.write_single_register(c.address, 455))
         .await
-        .expect("in time")
-        .expect("io")
         .expect("ok");
     let apartment = 9 + 1; // building 1, unit id 2
     let (pos, cmd) = lock(&plant).household_valve(apartment).expect("valve");
     assert!((cmd - 45.5).abs() < 1e-9);
-    let input = timeout(T, ctx.read_input_registers(0, span(&va, "input")))
+    let input = within(ctx.read_input_registers(0, span(&va, "input")))
         .await
-        .expect("in time")
-        .expect("io")
         .expect("ok");
     close(
         decode(value(&va, "position"), &input),
@@ -410,11 +398,7 @@ async fn unknown_unit_ids_stay_silent_and_garbage_is_survived() {
     t.write_all(b"GET / HTTP/1.1\r\n\r\n").await.expect("send");
     assert!(reply_within(&mut t, T).await.is_empty());
     let mut ctx = tcp::connect(io).await.expect("connect again");
-    timeout(T, ctx.read_input_registers(0, 1))
-        .await
-        .expect("in time")
-        .expect("io")
-        .expect("ok");
+    within(ctx.read_input_registers(0, 1)).await.expect("ok");
     server.shutdown().await;
 }
 
@@ -459,10 +443,7 @@ async fn device_faults_act_on_the_faces() {
     .await;
     let a = server.addresses().clone();
     let mut ctx = tcp::connect(a.heat_meter).await.expect("connect");
-    let r = timeout(T, ctx.read_input_registers(0, 2))
-        .await
-        .expect("in time")
-        .expect("io");
+    let r = within(ctx.read_input_registers(0, 2)).await;
     assert_eq!(r, Err(ExceptionCode::ServerDeviceFailure));
 
     let mut ctx = tcp::connect(a.substation_io).await.expect("connect");
