@@ -111,14 +111,7 @@ async fn polls_tcp_and_rtu_over_tcp_peers_and_writes_with_read_back() {
     assert!(stats["room:n1"].last_latency_ms.is_some());
 
     // A command is written and verified by read-back.
-    field
-        .set_write("plc", "valve1_cmd", 37.5)
-        .expect("writable");
-    assert!(
-        field.flush_writes(Duration::from_secs(5)).await,
-        "write verified"
-    );
-    assert_eq!(shared.alarm_conditions(), (false, false));
+    write_verified(&field, &shared, "plc", "valve1_cmd", 37.5, "write verified").await;
 
     // A household valve behind the RTU gateway: position read, command written and verified.
     let pos = wait_until(Duration::from_secs(5), || {
@@ -129,14 +122,15 @@ async fn polls_tcp_and_rtu_over_tcp_peers_and_writes_with_read_back() {
     .await;
     assert_eq!(pos, Some(50.0));
     assert_eq!(image.hh_valve_pos_pct.len(), 3);
-    field
-        .set_write("hh_valve:n1", "command", 40.0)
-        .expect("writable");
-    assert!(
-        field.flush_writes(Duration::from_secs(5)).await,
-        "RTU write verified"
-    );
-    assert_eq!(shared.alarm_conditions(), (false, false));
+    write_verified(
+        &field,
+        &shared,
+        "hh_valve:n1",
+        "command",
+        40.0,
+        "RTU write verified",
+    )
+    .await;
     assert!(
         field.set_write("plc", "valve1_cmd", 150.0).is_err(),
         "outside the map's range"
@@ -145,4 +139,19 @@ async fn polls_tcp_and_rtu_over_tcp_peers_and_writes_with_read_back() {
         field.set_write("plc", "t2_supply", 1.0).is_err(),
         "not writable"
     );
+}
+
+/// Write `value` to `device`'s `point`, wait until the read-back verifies it, and check that no
+/// write or communication alarm condition is left.
+async fn write_verified(
+    field: &FieldHandle,
+    shared: &FieldShared,
+    device: &str,
+    point: &str,
+    value: f64,
+    what: &str,
+) {
+    field.set_write(device, point, value).expect("writable");
+    assert!(field.flush_writes(Duration::from_secs(5)).await, "{what}");
+    assert_eq!(shared.alarm_conditions(), (false, false));
 }
