@@ -2,12 +2,26 @@
 //! every problem of an invalid scenario on stderr.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 fn temp_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("heatctl-plant-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&d).expect("temp dir");
     d
+}
+
+/// `plant-sim --check --scenario SCENARIO EXTRA...`, with `HEATCTL_WEATHER_DIR` set to
+/// `weather_dir` or unset.
+fn check(scenario: &Path, extra: &[&Path], weather_dir: Option<&Path>) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_plant-sim"));
+    c.args(["--check", "--scenario"])
+        .arg(scenario)
+        .args(extra)
+        .env_remove("HEATCTL_WEATHER_DIR");
+    if let Some(d) = weather_dir {
+        c.env("HEATCTL_WEATHER_DIR", d);
+    }
+    c.output().expect("run plant-sim")
 }
 
 fn chicago() -> PathBuf {
@@ -20,12 +34,7 @@ fn shipped_scenarios_check() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../scenarios")
             .join(name);
-        let out = Command::new(env!("CARGO_BIN_EXE_plant-sim"))
-            .args(["--check", "--scenario"])
-            .arg(&p)
-            .env_remove("HEATCTL_WEATHER_DIR")
-            .output()
-            .expect("run plant-sim");
+        let out = check(&p, &[], None);
         assert!(
             out.status.success(),
             "{name}: {}",
@@ -47,20 +56,10 @@ fn weather_dir_from_the_environment() {
         "[buildings]\ncount = 1\n[weather]\nfile = \"elsewhere/only-here.csv\"\n",
     )
     .expect("write");
-    let run = |env: Option<&Path>| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_plant-sim"));
-        c.args(["--check", "--scenario"])
-            .arg(&sc)
-            .env_remove("HEATCTL_WEATHER_DIR");
-        if let Some(e) = env {
-            c.env("HEATCTL_WEATHER_DIR", e);
-        }
-        c.output().expect("run plant-sim")
-    };
-    let without = run(None);
+    let without = check(&sc, &[], None);
     assert!(!without.status.success());
     assert!(String::from_utf8_lossy(&without.stderr).contains("weather.file"));
-    let with = run(Some(&wx));
+    let with = check(&sc, &[], Some(&wx));
     assert!(
         with.status.success(),
         "{}",
@@ -68,14 +67,7 @@ fn weather_dir_from_the_environment() {
     );
     assert!(String::from_utf8_lossy(&with.stdout).contains("only-here.csv"));
     // An explicit override wins.
-    let over = Command::new(env!("CARGO_BIN_EXE_plant-sim"))
-        .args(["--check", "--scenario"])
-        .arg(&sc)
-        .arg("--weather")
-        .arg(chicago())
-        .env_remove("HEATCTL_WEATHER_DIR")
-        .output()
-        .expect("run plant-sim");
+    let over = check(&sc, &[Path::new("--weather"), &chicago()], None);
     assert!(
         over.status.success(),
         "{}",
@@ -93,11 +85,7 @@ fn invalid_scenario_lists_every_problem() {
         "[buildings]\ncount = 0\nfloors = 30\nunits_per_floor = 10\n[room_nodes]\nnoise_k = -1.0\n[modbus]\nbind_ip = \"localhost:5\"\n",
     )
     .expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_plant-sim"))
-        .args(["--check", "--scenario"])
-        .arg(&sc)
-        .output()
-        .expect("run plant-sim");
+    let out = check(&sc, &[], None);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     for path in [
