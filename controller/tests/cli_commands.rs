@@ -20,6 +20,15 @@ fn heatctl(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Write `text` to a temporary file `name` and run `heatctl check` on it, which must refuse it
+/// with exit code 2: the file's path and the problems printed.
+fn check_refuses(name: &str, text: &str) -> (String, String) {
+    let file = temp_file(name, text).display().to_string();
+    let (code, _, err) = heatctl(&["check", "--config", &file]);
+    assert_eq!(code, 2, "{err}");
+    (file, err)
+}
+
 fn example() -> String {
     format!(
         "{}/../config/substation.example.toml",
@@ -63,10 +72,7 @@ fn check_and_run_list_every_problem_and_exit_2() {
         link_toml("l", "tcp", 1502, 500),
         device_toml("plc", "l", 1, "substation-io.toml")
     );
-    let path = temp_file("bad.toml", &text);
-    let file = path.display().to_string();
-    let (code, _, err) = heatctl(&["check", "--config", &file]);
-    assert_eq!(code, 2, "{err}");
+    let (file, err) = check_refuses("bad.toml", &text);
     assert!(err.contains("colour"), "unknown key reported: {err}");
     assert!(
         err.contains("max_connections"),
@@ -80,10 +86,7 @@ fn check_and_run_list_every_problem_and_exit_2() {
         link_toml("l", "tcp", 1502, 500),
         device_toml("plc", "l", 1, "substation-io.toml")
     );
-    let path = temp_file("badref.toml", &text);
-    let file = path.display().to_string();
-    let (code, _, err) = heatctl(&["check", "--config", &file]);
-    assert_eq!(code, 2, "{err}");
+    let (file, err) = check_refuses("badref.toml", &text);
     assert!(err.contains("nosuch"), "{err}");
     let (code, _, run_err) = heatctl(&["run", "--config", &file]);
     assert_eq!(code, 2, "run refuses at start: {run_err}");
@@ -101,9 +104,7 @@ fn check_rejects_overlapping_writable_registers() {
         link_toml("l", "tcp", 1502, 500),
         map_path.display()
     );
-    let path = temp_file("cfg.toml", &text);
-    let (code, _, err) = heatctl(&["check", "--config", &path.display().to_string()]);
-    assert_eq!(code, 2, "{err}");
+    let (_, err) = check_refuses("cfg.toml", &text);
     assert!(err.contains("overlaps"), "{err}");
 }
 
