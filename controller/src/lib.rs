@@ -10,3 +10,4 @@ pub use heatctl_core::{config, control};
 pub mod field;
 pub mod runtime;
 pub mod scada;
+pub mod service;
