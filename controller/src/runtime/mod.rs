@@ -23,6 +23,7 @@ use crate::control::{
 use crate::field::plan::{HH_VALVE_PREFIX, ROOM_PREFIX};
 use crate::field::{FieldHandle, FieldShared, plan_links};
 use crate::scada::{self, ScadaCommand, ScadaShared};
+use crate::service::{self, Notifier};
 pub use clock::{Clock, ScaledClock, WallClock};
 
 /// Period of the control cycle (valve loop), clock seconds. Demand correction runs inside the
@@ -268,6 +269,7 @@ struct Runtime {
     state_saved_at_s: f64,
     reports: Option<tokio::sync::watch::Sender<Option<CycleReport>>>,
     three_point: ThreePointOutputs,
+    service: Notifier,
 }
 
 /// Read a saved control state (TOML). Missing file: None; unreadable: None with a warning.
@@ -304,6 +306,7 @@ fn mtime(path: &std::path::Path) -> Option<SystemTime> {
 
 impl Runtime {
     fn cycle(&mut self) {
+        self.service.hold_while_stalled();
         let now_s = self.opts.clock.now_s();
         let image = build_image(&self.loaded, self.field.shared(), now_s);
         let mut cmds = self.controller.step(now_s, &image);
@@ -326,6 +329,9 @@ impl Runtime {
         let three_point = self.three_point.update(now_s, cmds.valve1_pulse);
         self.write(&cmds, three_point);
         self.publish(&cmds, &image);
+        let status = service::status_line(self.controller.mode(), &image, &cmds);
+        self.service.set_status(&status);
+        self.service.cycle_done();
         // On an accelerated clock, at most once a real second: the file is written in the cycle.
         if now_s - self.state_saved_at_s >= STATE_SAVE_PERIOD_S.max(self.opts.clock.speed()) {
             self.state_saved_at_s = now_s;
@@ -533,6 +539,7 @@ impl Runtime {
 
     async fn shutdown(&mut self, signal_name: &str) {
         tracing::info!(signal = signal_name, "stopping: writing safe positions");
+        self.service.stopping(signal_name);
         self.save_state();
         let safe = self.controller.safe_commands();
         // A three-point actuator is left still (both outputs off): it holds its position.
@@ -683,6 +690,12 @@ async fn run_inner(
         state_saved_at_s: f64::NEG_INFINITY,
         reports,
         three_point: ThreePointOutputs::default(),
+        // Only `heatctl run` is a service; an embedding program speaks for itself.
+        service: if watch_file {
+            Notifier::from_env()
+        } else {
+            Notifier::disabled()
+        },
     };
     // Let every device be asked once before the first step, so the controller starts from real
     // readings (bumpless start from the valve feedback), not from an empty image.
