@@ -235,7 +235,7 @@ fn bad_options_are_refused_with_a_reason() {
 }
 
 #[test]
-fn rig_files_for_a_served_plant_pass_heatctl_check() {
+fn a_config_bound_to_a_served_plant_passes_heatctl_check() {
     let scenario = heatctl_plant::Scenario::from_toml_str(
         "[buildings]\ncount = 2\nfloors = 3\nunits_per_floor = 2\n\
          [weather]\nconstant_outdoor_c = -5.0\n[room_nodes]\nshare_pct = 100.0\n",
@@ -253,9 +253,9 @@ fn rig_files_for_a_served_plant_pass_heatctl_check() {
     let path = rt.block_on(async {
         let server = heatctl_plant::serve(&scenario, 0.0).await.expect("serve");
         let plant = heatctl_plant::serve::lock(&server.plant()).clone();
-        let path = heatctl::demo::write_rig_files(
+        let path = heatctl_plant::binding::write_config(
             &dir,
-            heatctl::demo::DEMO_TOML,
+            heatctl_plant::binding::DEMO_TOML,
             &plant,
             server.addresses(),
         )

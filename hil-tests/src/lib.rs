@@ -1,4 +1,4 @@
-//! Shared helpers of the rig, and the season scorecard ([`season`]).
+//! The rig's child-process helpers ([`process`]), and the season scorecard ([`season`]).
 
-pub mod rig;
+pub mod process;
 pub mod season;

@@ -1,19 +1,14 @@
 //! `heatctl demo`: heatctl against the simulated plant, in one process.
 //!
-//! [`run`] builds the demo plant ([`scenario`]: 4 blocks x 60 flats in Hohhot, January, built-in
-//! weather), serves it on free loopback ports with `heatctl_plant::serve_with`, binds
-//! `config/demo.toml` to it ([`rig::bind_to_plant`]), turns the SCADA slave on at a free loopback
-//! port, and runs the real runtime ([`crate::runtime::run_embedded`]: field layer, controller,
-//! SCADA) on a clock that starts at the plant's simulated local time and runs as fast as the
-//! plant. It shows a status line while it runs and a summary at the end, measured on the plant's
+//! [`run`] builds the demo plant (`heatctl_plant::demo`: 4 blocks x 60 flats in Hohhot, January,
+//! built-in weather), serves it on free loopback ports with `heatctl_plant::serve_with`, binds
+//! `config/demo.toml` to it (`heatctl_plant::binding::bind_to_plant`), turns the SCADA slave on
+//! at a free loopback port, and runs the real runtime ([`crate::runtime::run_embedded`]: field
+//! layer, controller, SCADA) on a clock that starts at the plant's simulated local time and runs
+//! as fast as the plant. It shows a status line while it runs and a summary at the end, measured on the plant's
 //! ground truth (every flat, sensed or not). No file is read and nothing leaves the loopback
 //! interface.
-//!
-//! [`rig`] binds a configuration to a plant served on loopback ports; the closed-loop tests in
-//! `hil-tests/` use it too.
 
-pub mod rig;
-pub mod scenario;
 mod status;
 
 use std::io::{IsTerminal, Write};
@@ -23,6 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use heatctl_plant::binding::{DEMO_TOML, DEVICE_MAPS, bind_to_plant};
+use heatctl_plant::demo as demo_plant;
 use heatctl_plant::serve::lock;
 use heatctl_plant::{Plant, ServeOptions, SharedPlant};
 use tokio::signal::unix::{SignalKind, signal};
@@ -30,7 +27,6 @@ use tokio::sync::watch;
 
 use crate::config::{self, LoadedConfig};
 use crate::runtime::{self, CycleReport, Embedding, RunOptions, ScaledClock};
-pub use rig::{DEMO_TOML, DEVICE_MAPS, bind_to_plant, write_rig_files};
 use status::{Moment, PlantSample, RoomTruth, Tally};
 
 /// Default speed: simulated seconds per wall second (a simulated day in a minute).
@@ -191,7 +187,7 @@ fn plant_sample(p: &Plant) -> PlantSample {
     PlantSample {
         time_s: p.time_s(),
         t_out_c: t.t_out_c,
-        primary_energy_kwh: t.primary_energy_kwh,
+        primary_energy_kwh: t.energy1_kwh,
         delivered_energy_kwh: t.delivered_energy_kwh,
         valve1_pos_pct: t.valve1_pos_pct,
     }
@@ -227,8 +223,8 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let wall = Instant::now();
 
-    let sc = scenario::demo_scenario()?;
-    let plant = Plant::with_weather(&sc, scenario::demo_weather()?);
+    let sc = demo_plant::demo_scenario()?;
+    let plant = Plant::with_weather(&sc, demo_plant::demo_weather()?);
     let area_m2 = plant.total_floor_area_m2();
     let nodes = plant.room_node_count();
     let flats = plant.apartments().len();
@@ -248,7 +244,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let floor_area_m2 = loaded.config.site.floor_area_m2;
     let start_hour = sc.season.start_hour_of_year;
     let clock = Arc::new(ScaledClock::starting_at(
-        scenario::plant_unix_s(
+        demo_plant::plant_unix_s(
             start_hour,
             lock(&shared).time_s(),
             loaded.config.site.utc_offset_h,
@@ -267,7 +263,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
          \x20 config  config/demo.toml (built in), bound to the plant",
         sc.buildings.count,
         sc.apartments_per_building(),
-        scenario::calendar(start_hour),
+        demo_plant::calendar(start_hour),
         opts.speed,
         86_400.0 / opts.speed,
         opts.hours.map_or_else(
@@ -311,7 +307,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         };
         tally.add(sample, rooms, report.as_ref());
         Moment {
-            calendar: scenario::calendar(start_hour + sample.time_s / 3600.0),
+            calendar: demo_plant::calendar(start_hour + sample.time_s / 3600.0),
             sim_h: sample.time_s / 3600.0,
             report,
             rooms,

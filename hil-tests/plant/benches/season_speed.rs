@@ -29,7 +29,7 @@ fn main() -> anyhow::Result<()> {
         if ideal {
             plant.set_ideal_supply_c(Some(target));
         } else {
-            let u = t.valve1_cmd_pct + 0.5 * (target - t.t_s2_c);
+            let u = t.valve1_cmd_pct + 0.5 * (target - t.t2_supply_c);
             plant.set_valve1_cmd_pct(u);
         }
         plant.step(dt);
@@ -46,10 +46,10 @@ fn main() -> anyhow::Result<()> {
         wall * 183.0 / days
     );
     println!(
-        "  end state: t_out {:.1} °C, T_s2 {:.1} °C, primary energy {:.1} kWh/m²",
+        "  end state: t_out {:.1} °C, t2_supply {:.1} °C, primary energy {:.1} kWh/m²",
         t.t_out_c,
-        t.t_s2_c,
-        t.primary_energy_kwh / plant.total_floor_area_m2()
+        t.t2_supply_c,
+        t.energy1_kwh / plant.total_floor_area_m2()
     );
     Ok(())
 }

@@ -100,7 +100,7 @@ pub fn registers(plant: &Plant, device: Device, table: Table) -> Option<Vec<u16>
         (Device::HeatMeter, Table::Input) => {
             let h = plant.heat_meter();
             let p = f32_words(h.power_kw);
-            let f = f32_words(h.flow_m3_h);
+            let f = f32_words(h.flow_m3h);
             let e = h.energy_kwh.max(0.0).floor().min(f64::from(u32::MAX)) as u32;
             vec![
                 p[0],

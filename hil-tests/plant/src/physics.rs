@@ -95,9 +95,9 @@ pub struct ExchangerDesign {
     /// UA at nominal flows, W/K.
     pub ua_nom_w_k: f64,
     /// Nominal primary mass flow, kg/s.
-    pub m_p_nom_kg_s: f64,
+    pub flow1_nom_kg_s: f64,
     /// Nominal secondary mass flow, kg/s.
-    pub m_s_nom_kg_s: f64,
+    pub flow2_nom_kg_s: f64,
 }
 
 /// Result of the effectiveness-NTU computation.
@@ -106,16 +106,22 @@ pub struct Exchange {
     /// Heat transferred, W.
     pub q_w: f64,
     /// Primary outlet, °C.
-    pub t_p2_c: f64,
+    pub t1_return_c: f64,
     /// Secondary outlet, °C.
-    pub t_s2_c: f64,
+    pub t2_supply_c: f64,
 }
 
 impl ExchangerDesign {
     /// Size the exchanger: UA_nom = Q_nom / LMTD_nom for counter-flow at the design temperatures.
-    pub fn size(q_nom_w: f64, t_p1: f64, t_p2: f64, t_s2: f64, t_r2: f64) -> ExchangerDesign {
-        let d1 = t_p1 - t_s2;
-        let d2 = t_p2 - t_r2;
+    pub fn size(
+        q_nom_w: f64,
+        t1_supply: f64,
+        t1_return: f64,
+        t2_supply: f64,
+        t2_return: f64,
+    ) -> ExchangerDesign {
+        let d1 = t1_supply - t2_supply;
+        let d2 = t1_return - t2_return;
         let lmtd = if (d1 - d2).abs() < 1e-9 {
             d1
         } else {
@@ -123,15 +129,15 @@ impl ExchangerDesign {
         };
         ExchangerDesign {
             ua_nom_w_k: q_nom_w / lmtd,
-            m_p_nom_kg_s: q_nom_w / (CP_WATER_J_KGK * (t_p1 - t_p2)),
-            m_s_nom_kg_s: q_nom_w / (CP_WATER_J_KGK * (t_s2 - t_r2)),
+            flow1_nom_kg_s: q_nom_w / (CP_WATER_J_KGK * (t1_supply - t1_return)),
+            flow2_nom_kg_s: q_nom_w / (CP_WATER_J_KGK * (t2_supply - t2_return)),
         }
     }
 
     /// UA at the given flows: 1 / (1/hA_p + 1/hA_s), hA_x = 2 UA_nom (m_x / m_x_nom)^0.8.
     pub fn ua_w_k(&self, m_p: f64, m_s: f64) -> f64 {
-        let ha_p = 2.0 * self.ua_nom_w_k * (m_p / self.m_p_nom_kg_s).powf(0.8);
-        let ha_s = 2.0 * self.ua_nom_w_k * (m_s / self.m_s_nom_kg_s).powf(0.8);
+        let ha_p = 2.0 * self.ua_nom_w_k * (m_p / self.flow1_nom_kg_s).powf(0.8);
+        let ha_s = 2.0 * self.ua_nom_w_k * (m_s / self.flow2_nom_kg_s).powf(0.8);
         if ha_p <= 0.0 || ha_s <= 0.0 {
             return 0.0;
         }
@@ -139,14 +145,14 @@ impl ExchangerDesign {
     }
 
     /// Counter-flow effectiveness-NTU: outlets and heat for inlet temperatures and flows.
-    pub fn exchange(&self, m_p: f64, m_s: f64, t_p1: f64, t_r2: f64) -> Exchange {
+    pub fn exchange(&self, m_p: f64, m_s: f64, t1_supply: f64, t2_return: f64) -> Exchange {
         let c_p = m_p * CP_WATER_J_KGK;
         let c_s = m_s * CP_WATER_J_KGK;
         if c_p <= 1e-9 || c_s <= 1e-9 {
             return Exchange {
                 q_w: 0.0,
-                t_p2_c: if c_s > 1e-9 { t_r2 } else { t_p1 },
-                t_s2_c: t_r2,
+                t1_return_c: if c_s > 1e-9 { t2_return } else { t1_supply },
+                t2_supply_c: t2_return,
             };
         }
         let c_min = c_p.min(c_s);
@@ -158,11 +164,11 @@ impl ExchangerDesign {
             let e = (-ntu * (1.0 - c_r)).exp();
             (1.0 - e) / (1.0 - c_r * e)
         };
-        let q = eps * c_min * (t_p1 - t_r2);
+        let q = eps * c_min * (t1_supply - t2_return);
         Exchange {
             q_w: q,
-            t_p2_c: t_p1 - q / c_p,
-            t_s2_c: t_r2 + q / c_s,
+            t1_return_c: t1_supply - q / c_p,
+            t2_supply_c: t2_return + q / c_s,
         }
     }
 }
@@ -411,9 +417,9 @@ mod tests {
             "UA {}",
             x.ua_nom_w_k
         );
-        let e = x.exchange(x.m_p_nom_kg_s, x.m_s_nom_kg_s, 120.0, 50.0);
+        let e = x.exchange(x.flow1_nom_kg_s, x.flow2_nom_kg_s, 120.0, 50.0);
         assert!((e.q_w - 4.0e6).abs() / 4.0e6 < 0.002, "Q {}", e.q_w);
-        assert!((e.t_p2_c - 60.0).abs() < 0.1 && (e.t_s2_c - 75.0).abs() < 0.1);
+        assert!((e.t1_return_c - 60.0).abs() < 0.1 && (e.t2_supply_c - 75.0).abs() < 0.1);
     }
 
     #[test]

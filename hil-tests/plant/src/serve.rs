@@ -113,6 +113,32 @@ impl Drop for PlantServer {
     }
 }
 
+/// The first base port from `from` on (in steps of 7, at most 500 tries) at which every port
+/// of the fixed layout ([`crate::scenario::port_offsets`]) for `buildings` buildings, with their
+/// household-valve gateways where `valves` and the SCADA port, can be bound on loopback now:
+/// for tests and scripts that run `plant-sim --base-port` beside other programs.
+pub fn free_base_port(from: u16, buildings: usize, valves: bool) -> Option<u16> {
+    use crate::scenario::port_offsets::{
+        HEAT_METER, ROOM_GATEWAYS, SCADA, SUBSTATION_IO, VALVE_GATEWAYS,
+    };
+    let mut offsets = vec![SUBSTATION_IO, HEAT_METER, SCADA];
+    for b in 0..u16::try_from(buildings).ok()? {
+        offsets.push(ROOM_GATEWAYS + b);
+        if valves {
+            offsets.push(VALVE_GATEWAYS + b);
+        }
+    }
+    (0..500u16)
+        .filter_map(|k| from.checked_add(k.checked_mul(7)?))
+        .find(|&base| {
+            offsets.iter().all(|&o| {
+                base.checked_add(o).is_some_and(|port| {
+                    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).is_ok()
+                })
+            })
+        })
+}
+
 /// Options of [`serve_with`].
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -319,20 +345,20 @@ async fn status_log(plant: SharedPlant, every: Duration, mut stop: watch::Receiv
         let mean = rooms.iter().sum::<f64>() / n;
         let min = rooms.iter().copied().fold(f64::INFINITY, f64::min);
         tracing::info!(
-            "t={:.2} h t_out={:.1} °C T_p1={:.1} T_p2={:.1} T_s2={:.1} T_r2={:.1} valve1={:.1}/{:.1} % \
+            "t={:.2} h t_out={:.1} °C t1_supply={:.1} t1_return={:.1} t2_supply={:.1} t2_return={:.1} valve1={:.1}/{:.1} % \
              power={:.0} kW rooms mean={:.2} min={:.2} °C energy={:.0} kWh faults={}",
             p.time_s() / 3600.0,
             t.t_out_c,
-            t.t_p1_c,
-            t.t_p2_c,
-            t.t_s2_c,
-            t.t_r2_c,
+            t.t1_supply_c,
+            t.t1_return_c,
+            t.t2_supply_c,
+            t.t2_return_c,
             t.valve1_pos_pct,
             t.valve1_cmd_pct,
-            t.primary_power_kw,
+            t.power1_kw,
             mean,
             min,
-            t.primary_energy_kwh,
+            t.energy1_kwh,
             p.active_faults().count()
         );
     }

@@ -233,12 +233,7 @@ async fn every_face_reads_what_the_plant_holds() {
         1e-3 * h.power_kw.unwrap_or(0.0).abs() + 1e-3,
         "power",
     );
-    close(
-        decode(value(&hm, "flow"), &input),
-        h.flow_m3_h,
-        1e-3,
-        "flow",
-    );
+    close(decode(value(&hm, "flow"), &input), h.flow_m3h, 1e-3, "flow");
     close(
         decode(value(&hm, "energy"), &input),
         Some(h.energy_kwh.floor()),

@@ -1,4 +1,4 @@
-//! Physics tests of the plant model (plant-model.md): energy balances, golden steady states,
+//! Physics tests of the plant model (hil-tests/MODEL.md): energy balances, golden steady states,
 //! free cooling, transport delay, determinism.
 
 use std::path::Path;
@@ -21,7 +21,7 @@ fn drive(plant: &mut Plant, dt: f64, steps: usize) {
     for _ in 0..steps {
         let t = plant.truth();
         let target = 20.0 + 1.6 * (18.0 - t.t_out_c).max(0.0);
-        plant.set_valve1_cmd_pct(t.valve1_cmd_pct + 0.3 * (target - t.t_s2_c));
+        plant.set_valve1_cmd_pct(t.valve1_cmd_pct + 0.3 * (target - t.t2_supply_c));
         plant.step(dt);
     }
 }
@@ -31,14 +31,14 @@ fn exchanger_energy_balance_closes() {
     let mut plant = Plant::new(&small()).expect("plant");
     drive(&mut plant, 60.0, 3 * 1440);
     let t = plant.truth();
-    let err = (t.primary_energy_kwh - t.secondary_energy_kwh).abs() / t.primary_energy_kwh;
+    let err = (t.energy1_kwh - t.energy2_kwh).abs() / t.energy1_kwh;
     println!(
         "primary {:.1} kWh, secondary {:.1} kWh, error {:.4} %",
-        t.primary_energy_kwh,
-        t.secondary_energy_kwh,
+        t.energy1_kwh,
+        t.energy2_kwh,
         err * 100.0
     );
-    assert!(t.primary_energy_kwh > 100.0, "the plant delivered heat");
+    assert!(t.energy1_kwh > 100.0, "the plant delivered heat");
     assert!(
         err < 0.005,
         "exchanger energy balance off by {:.3} %",
@@ -76,7 +76,7 @@ fn apartment_energy_balance_closes() {
     assert!(t.delivered_energy_kwh > 0.0);
 }
 
-/// Golden steady-state vectors of plant-model.md: t_out, T_s2, T_r2, T_p1, primary flow/nominal, T_p2.
+/// Golden steady-state vectors of hil-tests/MODEL.md: t_out, t2_supply, t2_return, t1_supply, primary flow/nominal, t1_return.
 const GOLDEN: [[f64; 6]; 8] = [
     [-17.0, 75.0, 50.0, 120.0, 1.000, 60.0],
     [-12.0, 68.2, 46.8, 111.0, 0.914, 54.8],
@@ -92,7 +92,7 @@ const GOLDEN: [[f64; 6]; 8] = [
 fn golden_steady_states() {
     // The table's assumptions: balanced, radiators exactly sized, no gains, rooms at 18 °C.
     for row in GOLDEN {
-        let [t_out, t_s2, t_r2, t_p1, flow, t_p2] = row;
+        let [t_out, t2_supply, t2_return, t1_supply, flow, t1_return] = row;
         let sc = scenario(&format!(
             r#"
             seed = 3
@@ -121,33 +121,33 @@ fn golden_steady_states() {
         let rooms = plant.apartment_air_c();
         let mean_room = rooms.iter().sum::<f64>() / rooms.len() as f64;
         println!(
-            "t_out {t_out:5.1}: T_s2 {:.2} ({t_s2}) T_r2 {:.2} ({t_r2}) T_p1 {:.2} ({t_p1}) T_p2 {:.2} ({t_p2}) flow {:.3} room {:.2}",
-            t.t_s2_c,
-            t.t_r2_c,
-            t.t_p1_c,
-            t.t_p2_c,
-            t.m_primary_kg_s / plant.primary_nominal_flow_kg_s(),
+            "t_out {t_out:5.1}: t2_supply {:.2} ({t2_supply}) t2_return {:.2} ({t2_return}) t1_supply {:.2} ({t1_supply}) t1_return {:.2} ({t1_return}) flow {:.3} room {:.2}",
+            t.t2_supply_c,
+            t.t2_return_c,
+            t.t1_supply_c,
+            t.t1_return_c,
+            t.flow1_kg_s / plant.flow1_nominal_kg_s(),
             mean_room
         );
         assert!(
-            (t.t_p1_c - t_p1).abs() < 1.0,
-            "T_p1 at {t_out}: {}",
-            t.t_p1_c
+            (t.t1_supply_c - t1_supply).abs() < 1.0,
+            "t1_supply at {t_out}: {}",
+            t.t1_supply_c
         );
         assert!(
-            (t.t_s2_c - t_s2).abs() < 1.0,
-            "T_s2 at {t_out}: {} vs {t_s2}",
-            t.t_s2_c
+            (t.t2_supply_c - t2_supply).abs() < 1.0,
+            "t2_supply at {t_out}: {} vs {t2_supply}",
+            t.t2_supply_c
         );
         assert!(
-            (t.t_r2_c - t_r2).abs() < 1.0,
-            "T_r2 at {t_out}: {} vs {t_r2}",
-            t.t_r2_c
+            (t.t2_return_c - t2_return).abs() < 1.0,
+            "t2_return at {t_out}: {} vs {t2_return}",
+            t.t2_return_c
         );
         assert!(
-            (t.t_p2_c - t_p2).abs() < 1.0,
-            "T_p2 at {t_out}: {} vs {t_p2}",
-            t.t_p2_c
+            (t.t1_return_c - t1_return).abs() < 1.0,
+            "t1_return at {t_out}: {} vs {t1_return}",
+            t.t1_return_c
         );
         assert!(
             (mean_room - 18.0).abs() < 1.0,
@@ -223,17 +223,17 @@ fn transport_delay_doubles_at_half_flow() {
     let arrival = |pump_pct: f64| -> f64 {
         let sc = scenario("[weather]\nconstant_outdoor_c = -5.0\n[buildings]\ncount = 1\n");
         let mut plant = Plant::new(&sc).expect("plant");
-        plant.set_pump_speed_pct(pump_pct);
+        plant.set_pump2_speed_pct(pump_pct);
         plant.force_valve1_pct(0.0);
         for _ in 0..(3 * 360) {
             plant.step(10.0);
         }
-        let before = plant.truth().t_supply_buildings_c;
+        let before = plant.truth().t2_supply_buildings_c;
         plant.force_valve1_pct(100.0);
         let t0 = plant.time_s();
         loop {
             plant.step(10.0);
-            if plant.truth().t_supply_buildings_c > before + 15.0 {
+            if plant.truth().t2_supply_buildings_c > before + 15.0 {
                 return plant.time_s() - t0;
             }
             assert!(plant.time_s() - t0 < 20_000.0, "no arrival");
@@ -281,7 +281,11 @@ fn ideal_supply_control_meets_its_setpoint() {
         plant.step(60.0);
     }
     let t = plant.truth();
-    assert!((t.t_s2_c - 55.0).abs() < 0.05, "T_s2 {}", t.t_s2_c);
+    assert!(
+        (t.t2_supply_c - 55.0).abs() < 0.05,
+        "t2_supply {}",
+        t.t2_supply_c
+    );
     assert!(
         t.valve1_pos_pct > 1.0 && t.valve1_pos_pct < 99.0,
         "valve {}",

@@ -112,14 +112,14 @@ duration_h = 1.0
     }
     // Type errors carry the line and column of the offending value.
     let b = has("buildings.count").expect("buildings problem");
-    assert_eq!(b.line_col.map(|(l, _)| l), Some(6), "{b}");
+    assert_eq!(b.line, Some(6), "{b}");
     assert!(
         b.message.contains("invalid type") || b.message.contains("string"),
         "{b}"
     );
     let s = has("season.startday").expect("season problem");
     assert!(s.message.contains("startday"), "{s}");
-    assert_eq!(s.line_col.map(|(l, _)| l), Some(10), "{s}");
+    assert_eq!(s.line, Some(10), "{s}");
 }
 
 #[test]
@@ -127,7 +127,7 @@ fn syntax_errors_carry_line_and_column() {
     let err = Scenario::from_toml_str("[buildings\ncount = 3\n", &dir(), None, "x.toml")
         .expect_err("syntax");
     let p = &err.problems()[0];
-    assert_eq!(p.line_col.map(|(l, _)| l), Some(1), "{p}");
+    assert_eq!(p.line, Some(1), "{p}");
 }
 
 #[test]

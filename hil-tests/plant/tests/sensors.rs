@@ -149,10 +149,10 @@ fn sensor_faults_follow_the_timeline() {
     let t = plant.truth();
     assert!(s.t_out_c.is_none(), "sentinel");
     assert!(
-        (s.t2_supply_c.expect("value") - t.t_s2_c - 8.0).abs() < 1e-9,
+        (s.t2_supply_c.expect("value") - t.t2_supply_c - 8.0).abs() < 1e-9,
         "jump"
     );
-    let drift = s.t1_return_c.expect("value") - t.t_p2_c;
+    let drift = s.t1_return_c.expect("value") - t.t1_return_c;
     assert!(
         (drift - 1.5).abs() < 0.03,
         "drift after 0.5 h at 3 K/h: {drift}"
@@ -174,7 +174,7 @@ fn sensor_faults_follow_the_timeline() {
     );
     let s = plant.sensors();
     assert!(s.t_out_c.is_some());
-    assert!((s.t2_supply_c.expect("value") - plant.truth().t_s2_c).abs() < 1e-9);
+    assert!((s.t2_supply_c.expect("value") - plant.truth().t2_supply_c).abs() < 1e-9);
     assert_eq!(
         plant.room_node(node).expect("node").temperature_c,
         frozen,

@@ -1,4 +1,4 @@
-//! The season scorecard (issue 7): simulate 15 Oct - 15 Apr of a scenario's substation under
+//! The season scorecard: simulate 15 Oct - 15 Apr of a scenario's substation under
 //! each strategy and write `kpis.csv`, `kpis.md`, `daily.csv`, the plots and, with
 //! `--variants`, `variants.csv`.
 //!
@@ -471,7 +471,7 @@ fn write_outputs(
     );
     let _ = writeln!(md, "## KPIs\n");
     md.push_str(&report::markdown_table(runs));
-    let _ = writeln!(md, "\n## Aims (issue 7)\n");
+    let _ = writeln!(md, "\n## Aims\n");
     md.push_str(&aims(runs));
     if !vruns.is_empty() {
         let _ = writeln!(md, "\n## Robustness variants (heatctl)\n");

@@ -1,10 +1,10 @@
-//! The field layer of the in-process season: heatctl's process image built from what the plant's
-//! devices would deliver (sensor faults, room nodes with their bias, noise, 10-minute refresh and
-//! lost reports), with honest ages; and the room-node faults of the robustness variants.
+//! The field layer of the in-process season: heatctl's process image as the plant's devices
+//! deliver it (`heatctl_plant::process_image`: sensor faults, room nodes with their bias, noise,
+//! 10-minute refresh and lost reports, honest ages), with the room-node faults of the robustness
+//! variants on top.
 
-use heatctl::config::{Position, RoomNode};
-use heatctl::control::{ProcessImage, Sample, Signal};
-use heatctl_plant::{Plant, PositionClass};
+use heatctl::control::{ProcessImage, Sample};
+use heatctl_plant::{Plant, process_image};
 
 /// A robustness variant: a share of the room nodes misbehaves for the whole season.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,38 +79,6 @@ pub fn pick_nodes(n: usize, count: usize, seed: u64) -> Vec<usize> {
     idx
 }
 
-/// The room nodes of heatctl's configuration, one per plant room node (same order), with a
-/// household valve on the same building bus where `with_valves`.
-#[must_use]
-pub fn room_nodes_from_plant(plant: &Plant, with_valves: bool) -> Vec<RoomNode> {
-    let apartments = plant.apartments();
-    (0..plant.room_node_count())
-        .filter_map(|k| plant.room_node(k))
-        .map(|r| {
-            let end = apartments.get(r.apartment).is_some_and(|a| a.is_end_unit);
-            let position = match (r.position, end) {
-                (PositionClass::Top, true) => Position::TopEnd,
-                (PositionClass::Top, false) => Position::Top,
-                (PositionClass::Ground, true) => Position::GroundEnd,
-                (PositionClass::Ground, false) => Position::Ground,
-                (PositionClass::End, _) => Position::End,
-                (PositionClass::Middle, _) => Position::Middle,
-            };
-            RoomNode {
-                id: format!("b{:02}-{:02}{:02}", r.building, r.floor + 1, r.unit + 1),
-                building: format!("b{:02}", r.building),
-                position,
-                link: format!("rooms-b{:02}", r.building),
-                unit_id: r.unit_id,
-                vacant: false,
-                excluded: false,
-                valve_link: with_valves.then(|| format!("valves-b{:02}", r.building)),
-                valve_unit_id: with_valves.then_some(r.unit_id),
-            }
-        })
-        .collect()
-}
-
 /// Builds heatctl's process image from the plant, node faults of a variant applied.
 #[derive(Debug, Clone)]
 pub struct FieldLayer {
@@ -119,14 +87,6 @@ pub struct FieldLayer {
     faults: Vec<NodeFault>,
     with_valves: bool,
     image: ProcessImage,
-}
-
-fn sample(v: Option<f64>) -> Option<Sample> {
-    Some(match v {
-        Some(x) if x.is_finite() => Sample::fresh(x),
-        // A sentinel or a flagged reading: the field layer knows it is unusable.
-        _ => Sample::invalid(),
-    })
 }
 
 impl FieldLayer {
@@ -166,20 +126,23 @@ impl FieldLayer {
             .count()
     }
 
-    /// Read node `k` as the field layer would deliver it now.
-    fn room_sample(&mut self, plant: &Plant, k: usize) -> Option<Sample> {
-        let r = plant.room_node(k)?;
-        if r.sample_counter == 0 {
-            return None; // never reported yet
-        }
-        let age_s = (plant.time_s() - r.last_report_s).max(0.0);
+    /// What faulty node `k` delivers now, given what a healthy one would (`healthy`: None
+    /// before its first report).
+    fn faulty_sample(
+        &mut self,
+        plant: &Plant,
+        k: usize,
+        healthy: Option<Sample>,
+    ) -> Option<Sample> {
         let fault = self.faults.get(k).copied().unwrap_or(NodeFault::Healthy);
+        if fault == NodeFault::Healthy || healthy.is_none() {
+            return healthy;
+        }
+        let r = plant.room_node(k)?;
+        let age_s = process_image::report_age_s(&r, plant.time_s());
         match fault {
+            NodeFault::Healthy => healthy,
             NodeFault::Dead => Some(Sample::invalid()),
-            NodeFault::Healthy => Some(match r.temperature_c {
-                Some(v) => Sample::aged(v, age_s),
-                None => Sample::invalid(),
-            }),
             NodeFault::Stuck(frozen) => {
                 let v = frozen.or(r.temperature_c);
                 self.faults[k] = NodeFault::Stuck(v);
@@ -192,27 +155,13 @@ impl FieldLayer {
         }
     }
 
-    /// The process image now.
+    /// The process image now: the plant's healthy field devices
+    /// ([`heatctl_plant::process_image::fill`]), then the variant's faulty nodes.
     pub fn image(&mut self, plant: &Plant) -> &ProcessImage {
-        let s = plant.sensors_substation();
         let mut img = std::mem::take(&mut self.image);
-        img.set(Signal::TOut, sample(s.t_out_c));
-        img.set(Signal::T1Supply, sample(s.t1_supply_c));
-        img.set(Signal::T1Return, sample(s.t1_return_c));
-        img.set(Signal::T2Supply, sample(s.t2_supply_c));
-        img.set(Signal::T2Return, sample(s.t2_return_c));
-        img.set(Signal::Power1Kw, sample(s.heat_meter.power_kw));
-        img.set(Signal::Flow1M3h, sample(s.heat_meter.flow_m3_h));
-        img.set(Signal::Valve1PosPct, sample(s.valve1_pos_pct));
+        process_image::fill(plant, self.with_valves, &mut img);
         for k in 0..img.rooms.len() {
-            img.rooms[k] = self.room_sample(plant, k);
-            img.hh_valve_pos_pct[k] = if self.with_valves {
-                plant
-                    .household_valve(self.apartments[k])
-                    .map(|(pos, _)| Sample::fresh(pos))
-            } else {
-                None
-            };
+            img.rooms[k] = self.faulty_sample(plant, k, img.rooms[k]);
         }
         self.image = img;
         &self.image

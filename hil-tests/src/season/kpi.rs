@@ -1,4 +1,4 @@
-//! Season KPIs (shared/docs/plant-model.md, "Scoring a season"), accumulated step by step from
+//! Season KPIs (hil-tests/MODEL.md, "Scoring a season"), accumulated step by step from
 //! the plant's ground truth: comfort over every apartment, sensed or not.
 
 use heatctl_plant::Plant;
@@ -37,7 +37,7 @@ pub struct Kpis {
     /// Highest 15-minute mean heat power, W per m².
     pub peak_w_m2: f64,
     /// Flow-weighted mean primary return temperature, °C (NaN without primary flow: O1).
-    pub t_return_c: f64,
+    pub t1_return_c: f64,
     /// Primary valve travel: the integral of |du/dt|, in full strokes (100 % = 1).
     pub valve_travel: f64,
 }
@@ -158,7 +158,7 @@ impl Accumulator {
         let n = plant.apartments().len();
         let tr = plant.truth();
         let energy = match source {
-            EnergySource::Exchanger => tr.primary_energy_kwh,
+            EnergySource::Exchanger => tr.energy1_kwh,
             EnergySource::IdealHeaters => tr.delivered_energy_kwh,
         };
         Self {
@@ -237,7 +237,7 @@ impl Accumulator {
 
         let tr = plant.truth();
         let energy = match self.source {
-            EnergySource::Exchanger => tr.primary_energy_kwh,
+            EnergySource::Exchanger => tr.energy1_kwh,
             EnergySource::IdealHeaters => tr.delivered_energy_kwh,
         };
         self.window_kwh += energy - self.last_energy_kwh;
@@ -248,11 +248,11 @@ impl Accumulator {
             self.window_kwh = 0.0;
             self.window_s = 0.0;
         }
-        let m = tr.m_primary_kg_s * dt_s;
+        let m = tr.flow1_kg_s * dt_s;
         self.ret_flow_kg += m;
-        self.ret_temp_kg_c += m * tr.t_p2_c;
-        if tr.m_primary_kg_s > 0.0 {
-            self.ret_excess_kh += (tr.t_p2_c - return_limit_c(tr.t_out_c)).max(0.0) * dt_h;
+        self.ret_temp_kg_c += m * tr.t1_return_c;
+        if tr.flow1_kg_s > 0.0 {
+            self.ret_excess_kh += (tr.t1_return_c - return_limit_c(tr.t_out_c)).max(0.0) * dt_h;
         }
         let d = tr.valve1_pos_pct - self.last_pos_pct;
         if d.abs() > 1e-9 {
@@ -265,7 +265,7 @@ impl Accumulator {
         }
         self.last_pos_pct = tr.valve1_pos_pct;
         if let Some(sp) = setpoint_c {
-            self.track_err_ks += (tr.t_s2_c - sp).abs() * dt_s;
+            self.track_err_ks += (tr.t2_supply_c - sp).abs() * dt_s;
             self.track_s += dt_s;
             self.day_sp_cs += sp * dt_s;
             self.day_sp_s += dt_s;
@@ -275,7 +275,7 @@ impl Accumulator {
         self.day_s += dt_s;
         self.hour_s += dt_s;
         self.day_t_out_cs += tr.t_out_c * dt_s;
-        self.day_t2_cs += tr.t_s2_c * dt_s;
+        self.day_t2_cs += tr.t2_supply_c * dt_s;
         if self.hour_s >= 3600.0 - 1e-6 {
             self.hour_s = 0.0;
             self.day_samples.extend_from_slice(air);
@@ -356,7 +356,7 @@ impl Accumulator {
             },
             overheat_kh: self.overheat_kh,
             peak_w_m2: self.peak_kw * 1000.0 / self.area_m2,
-            t_return_c: if self.ret_flow_kg > 0.0 {
+            t1_return_c: if self.ret_flow_kg > 0.0 {
                 self.ret_temp_kg_c / self.ret_flow_kg
             } else {
                 f64::NAN

@@ -1,6 +1,6 @@
-//! The season scorecard (issue 7): a whole heating season (15 Oct - 15 Apr) of a scenario's
+//! The season scorecard: a whole heating season (15 Oct - 15 Apr) of a scenario's
 //! substation simulated in-process under each strategy, on the same weather and the same seeded
-//! buildings, scored with the KPIs of shared/docs/plant-model.md.
+//! buildings, scored with the KPIs of hil-tests/MODEL.md.
 //!
 //! * B0, B1, R1 and O2 run heatctl's own curve path (outdoor damping, design curve, clamps,
 //!   summer cut-off, limiters, rate limit: the same `Controller::step`) with the demand
@@ -21,8 +21,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use heatctl::config::Config;
-use heatctl::control::{Controller, ProcessImage, Sample, Signal};
-use heatctl_plant::{Plant, Scenario};
+use heatctl::control::{Controller, ProcessImage};
+use heatctl_plant::{Plant, Scenario, naming, process_image};
 
 pub use field::{FieldLayer, Variant};
 pub use kpi::{Day, Extra, Kpis};
@@ -32,7 +32,7 @@ pub const SEASON_START_UNIX_S: f64 = 1_760_457_600.0 - 8.0 * 3600.0;
 /// Control step of the season, s.
 pub const DEFAULT_STEP_S: f64 = 60.0;
 /// The CSV header of `kpis.csv` and `variants.csv`.
-pub const CSV_HEADER: &str = "strategy,energy_kwh_m2,tdis_kh,tdis_worst_kh,cold_hours_pct,overheat_kh,peak_w_m2,t_return_c,valve_travel,wall_s";
+pub const CSV_HEADER: &str = "strategy,energy_kwh_m2,tdis_kh,tdis_worst_kh,cold_hours_pct,overheat_kh,peak_w_m2,t1_return_c,valve_travel,wall_s";
 
 /// The strategies of the scorecard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -227,25 +227,6 @@ pub struct RunResult {
     pub notes: Vec<String>,
 }
 
-/// Convert plant sensors to the substation part of a process image (no room nodes).
-fn substation_image(plant: &Plant, img: &mut ProcessImage) {
-    let s = plant.sensors_substation();
-    let f = |v: Option<f64>| {
-        Some(
-            v.filter(|x| x.is_finite())
-                .map_or_else(Sample::invalid, Sample::fresh),
-        )
-    };
-    img.set(Signal::TOut, f(s.t_out_c));
-    img.set(Signal::T1Supply, f(s.t1_supply_c));
-    img.set(Signal::T1Return, f(s.t1_return_c));
-    img.set(Signal::T2Supply, f(s.t2_supply_c));
-    img.set(Signal::T2Return, f(s.t2_return_c));
-    img.set(Signal::Power1Kw, f(s.heat_meter.power_kw));
-    img.set(Signal::Flow1M3h, f(s.heat_meter.flow_m3_h));
-    img.set(Signal::Valve1PosPct, f(s.valve1_pos_pct));
-}
-
 /// Put the plant's supply where the setpoint says (perfect supply control), or close the valve
 /// when heating is off.
 fn apply_setpoint(plant: &mut Plant, setpoint_c: Option<f64>) {
@@ -299,7 +280,7 @@ pub fn run(
     let mut field = None;
     match kind {
         RunKind::Heatctl { household, variant } => {
-            cfg.rooms.nodes = field::room_nodes_from_plant(&plant, household);
+            cfg.rooms.nodes = naming::room_nodes(&plant, household);
             cfg.household_valves.enabled = household;
             field = Some(FieldLayer::new(&plant, household, variant, scenario.seed));
         }
@@ -395,7 +376,7 @@ pub fn run(
                 if let Some(s) = shift {
                     ctl.set_operator_shift_k(s);
                 }
-                substation_image(&plant, &mut image);
+                process_image::set_substation(&plant, &mut image);
                 let cmds = ctl.step(now, &image);
                 let sp = cmds.explanation.setpoint_c;
                 apply_setpoint(&mut plant, sp);

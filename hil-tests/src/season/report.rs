@@ -26,7 +26,7 @@ pub fn csv_row(r: &RunResult) -> String {
         num(k.cold_hours_pct, 3),
         num(k.overheat_kh, 1),
         num(k.peak_w_m2, 2),
-        num(k.t_return_c, 2),
+        num(k.t1_return_c, 2),
         num(k.valve_travel, 2),
         num(r.wall_s, 2),
     )
@@ -50,7 +50,7 @@ pub fn markdown_table(runs: &[RunResult]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| strategy | energy kWh/m² | tdis K·h | tdis worst K·h | cold hours % | overheat K·h | peak W/m² | t_return °C | valve travel strokes | wall s |"
+        "| strategy | energy kWh/m² | tdis K·h | tdis worst K·h | cold hours % | overheat K·h | peak W/m² | t1_return °C | valve travel strokes | wall s |"
     );
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in runs {
@@ -65,8 +65,8 @@ pub fn markdown_table(runs: &[RunResult]) -> String {
             num(k.cold_hours_pct, 2),
             num(k.overheat_kh, 0),
             num(k.peak_w_m2, 1),
-            if k.t_return_c.is_finite() {
-                num(k.t_return_c, 1)
+            if k.t1_return_c.is_finite() {
+                num(k.t1_return_c, 1)
             } else {
                 "n/a".into()
             },

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use device_map::{DataType, DecodeError, DeviceInfo, DeviceMap, PointMap, Table, WordOrder};
-pub use problems::{Problem, Problems};
+pub use problems::{Problem, Problems, line_col};
 pub use schema::*;
 pub use validate::{DAY_NAMES, parse_hhmm, signal_defaults};
 

@@ -335,8 +335,10 @@ fn span_of(doc: &DeTable<'_>, path: &str) -> Option<usize> {
     Some(best)
 }
 
-/// 1-based line and column of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+/// 1-based line and column of a byte offset of `text` (a TOML span's start): for locating
+/// problems in any TOML document (configuration, device map, plant scenario).
+#[must_use]
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let upto = &text[..offset.min(text.len())];
     let line = upto.matches('\n').count() + 1;
     let col = upto

@@ -1,6 +1,7 @@
-//! The process side of the closed-loop rig (`tests/closed_loop.rs`): find the release `heatctl`
-//! binary, give each test a scratch directory, start `heatctl` as a child process with its log in
-//! a file, signal it, and kill it on every exit path.
+//! Child processes of the rig: find the release `heatctl` (and `plant-sim`) binaries, give each
+//! test a scratch directory, start `heatctl` as a child process with its log in a file, signal
+//! it, and kill it on every exit path. The closed-loop tests (`tests/closed_loop_*.rs`) and the
+//! `plant-sim` walk-through test use it.
 //!
 //! Everything here is synchronous and uses the standard library only, so the async side (the
 //! plant server, the SCADA client) stays in the tests.
@@ -15,31 +16,50 @@ use std::time::{Duration, Instant};
 /// The command that builds the binary the rig starts.
 pub const BUILD_HINT: &str = "cargo build --release -p heatctl";
 
+/// The command that builds `plant-sim`.
+pub const PLANT_SIM_BUILD_HINT: &str = "cargo build --release -p heatctl-plant --bins";
+
 /// Lines of the child's log printed when a test fails.
 pub const LOG_TAIL_LINES: usize = 60;
 
-/// The `heatctl` binary next to the test executable (`target/<profile>/heatctl`): integration
-/// tests live in `target/<profile>/deps/`, and `heatctl` is a binary of another package, so
-/// `CARGO_BIN_EXE_heatctl` is not available.
+/// The binary `name` of another package of the workspace, next to the test executable
+/// (`target/<profile>/<name>`): integration tests live in `target/<profile>/deps/`, and
+/// `CARGO_BIN_EXE_<name>` only exists for the test's own package.
 ///
 /// # Errors
-/// A message naming the expected path and the build command when the binary is absent.
-pub fn heatctl_binary() -> Result<PathBuf, String> {
+/// A message naming the expected path and `build_hint` when the binary is absent.
+pub fn workspace_binary(name: &str, build_hint: &str) -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("no current executable: {e}"))?;
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .ok_or_else(|| format!("unexpected test executable path {}", exe.display()))?;
-    let bin = profile_dir.join("heatctl");
+    let bin = profile_dir.join(name);
     if bin.is_file() {
         Ok(bin)
     } else {
         Err(format!(
-            "the heatctl binary is missing at {}: build it first with `{BUILD_HINT}` \
-             (the closed-loop tests start it as a child process)",
+            "the {name} binary is missing at {}: build it first with `{build_hint}` \
+             (the test starts it as a child process)",
             bin.display()
         ))
     }
+}
+
+/// The `heatctl` binary ([`workspace_binary`]).
+///
+/// # Errors
+/// The binary is absent (the message says how to build it).
+pub fn heatctl_binary() -> Result<PathBuf, String> {
+    workspace_binary("heatctl", BUILD_HINT)
+}
+
+/// The `plant-sim` binary ([`workspace_binary`]).
+///
+/// # Errors
+/// The binary is absent (the message says how to build it).
+pub fn plant_sim_binary() -> Result<PathBuf, String> {
+    workspace_binary("plant-sim", PLANT_SIM_BUILD_HINT)
 }
 
 /// A free TCP port on loopback (bound, then released: a small race other programs rarely win).

@@ -1,8 +1,10 @@
-//! The simulated plant of `heatctl demo`, and how its time maps to the controller's clock.
+//! The plant of `heatctl demo` (scenario and built-in weather, no file read), and how its
+//! time maps to the controller's clock and to a calendar.
 
 use std::path::{Path, PathBuf};
 
-use heatctl_plant::{Scenario, Weather};
+use crate::scenario::Scenario;
+use crate::weather::Weather;
 
 /// The demo plant: four blocks of 60 flats (15 floors x 4, 90 m², newer stock), hydraulically
 /// unbalanced, radiators oversized by 0-40 %, room nodes in 80 % of the homes, in Hohhot from
@@ -54,8 +56,7 @@ valve_gateway_base_port = 0
 "#;
 
 /// The Hohhot weather year the demo runs in (hourly `hour,outdoor_c,ghi_w_m2`), built in.
-pub const WEATHER_CSV: &str =
-    include_str!("../../../hil-tests/weather/weather-hohhot-synthetic.csv");
+pub const WEATHER_CSV: &str = include_str!("../../weather/weather-hohhot-synthetic.csv");
 
 /// Name of the built-in weather series, in messages and in the scenario.
 pub const WEATHER_NAME: &str = "weather-hohhot-synthetic.csv (built in)";
@@ -162,7 +163,7 @@ mod tests {
     fn the_controller_clock_sees_the_plant_time_of_day() {
         // Plant time 0 is 4 January 00:00 local; 6.5 h later it is Saturday 06:30 local.
         let unix = plant_unix_s(72.0, 6.5 * 3600.0, 8.0);
-        let (weekday_from_monday, minute) = crate::control::limiters::local_time(unix, 8.0);
+        let (weekday_from_monday, minute) = heatctl_core::control::limiters::local_time(unix, 8.0);
         assert_eq!(minute, 6 * 60 + 30);
         assert_eq!(weekday_from_monday, 5, "Saturday");
     }

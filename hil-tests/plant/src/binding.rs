@@ -1,27 +1,18 @@
-//! Binding heatctl's configuration to a simulated plant (the demo and the closed-loop rig).
+//! Binding heatctl's configuration to a served plant: what `heatctl demo`, `plant-sim
+//! --write-config` and the closed-loop rig run heatctl with.
 //!
-//! The public functions, exactly:
-//!
-//! ```text
-//! pub const DEMO_TOML: &str;
-//! pub const DEVICE_MAPS: [(&str, &str); 4];            // ("devices/<name>.toml", text)
-//! pub fn bind_to_plant(base_toml: &str, plant: &heatctl_plant::Plant,
-//!                      addrs: &heatctl_plant::FaceAddresses) -> String;
-//! pub fn write_rig_files(dir: &std::path::Path, base_toml: &str, plant: &heatctl_plant::Plant,
-//!                        addrs: &heatctl_plant::FaceAddresses) -> std::io::Result<std::path::PathBuf>;
-//! ```
-//!
-//! What [`bind_to_plant`] adds to the base configuration (names the tests can rely on):
+//! [`bind_to_plant`] adds to a base configuration (the tuning, e.g. [`DEMO_TOML`]) everything
+//! that comes from the plant, named after [`crate::naming`]:
 //!
 //! | what | name | bound to |
 //! |---|---|---|
-//! | link, Modbus TCP | `plant_io` | `addrs.substation_io` |
-//! | link, Modbus TCP | `plant_meter` | `addrs.heat_meter` |
-//! | link, RTU over TCP, per building `b` (0-based) | `rooms-bNN`, NN = b + 1, two digits | that building's room gateway |
+//! | link, Modbus TCP | `plant_io` | the substation I/O's address |
+//! | link, Modbus TCP | `plant_meter` | the heat meter's address |
+//! | link, RTU over TCP, per building | `rooms-bNN` | that building's room gateway |
 //! | link, RTU over TCP, per building (household valves only) | `valves-bNN` | that building's valve gateway |
 //! | device | `plc`, unit 1, `devices/substation-io.toml` | link `plant_io` |
 //! | device | `meter`, unit 1, `devices/heat-meter.toml` | link `plant_meter` |
-//! | room node per plant room node, in the plant's node order | id `bNN-FFUU` (FF = floor + 1, UU = unit + 1), building `bNN` | link `rooms-bNN`, the node's unit id; `valves-bNN` and the same unit id when the plant has household valves |
+//! | room node per plant room node, in the plant's node order | [`crate::naming::room_nodes`] | link `rooms-bNN`, the node's unit id; `valves-bNN` and the same unit id when the plant has household valves |
 //!
 //! `[points]`: `t_out`, `t1_supply`, `t1_return`, `t2_supply`, `t2_return`, `valve1_pos_pct`
 //! (`plc.valve1_pos`), `valve1_cmd` from `plc`; `power1_kw` (`meter.power`) and `flow1_m3h`
@@ -31,10 +22,16 @@
 //! poll period, and the inter-frame gap at 9600 baud would make one building's bus (60 homes)
 //! take longer than the node refresh period at high speeds.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use heatctl_plant::{FaceAddresses, Plant, PositionClass};
 use toml::{Table, Value};
+
+use crate::naming::{
+    IO_DEVICE, IO_LINK, METER_DEVICE, METER_LINK, room_link_name, room_nodes, valve_link_name,
+};
+use crate::plant::Plant;
+use crate::serve::FaceAddresses;
 
 /// The text of config/demo.toml: the tuning of the demo substation, without links,
 /// devices, points or room nodes (those come from the plant).
@@ -65,54 +62,12 @@ pub const DEVICE_MAPS: [(&str, &str); 4] = [
 const SUBSTATION_IO_MAP: &str = "devices/substation-io.toml";
 /// Map of the heat meter, relative to the configuration file.
 const HEAT_METER_MAP: &str = "devices/heat-meter.toml";
-/// Name of the configuration file [`write_rig_files`] writes.
-pub const RIG_CONFIG_FILE: &str = "heatctl.toml";
+/// Name of the configuration file [`write_config`] writes.
+pub const CONFIG_FILE: &str = "heatctl.toml";
 /// Baud rate declared for the room and valve buses (sets the RTU inter-frame gap).
-const RIG_BUS_BAUD: i64 = 115_200;
-/// Link of the substation I/O.
-pub const IO_LINK: &str = "plant_io";
-/// Link of the heat meter.
-pub const METER_LINK: &str = "plant_meter";
+const BUS_BAUD: i64 = 115_200;
 
-/// Two-digit building tag, 1-based: building 0 is `b01`.
-#[must_use]
-pub fn building_tag(building: usize) -> String {
-    format!("b{:02}", building + 1)
-}
-
-/// Name of building `building`'s room-node link (`rooms-b01` for building 0).
-#[must_use]
-pub fn room_link_name(building: usize) -> String {
-    format!("rooms-{}", building_tag(building))
-}
-
-/// Name of building `building`'s household-valve link (`valves-b01` for building 0).
-#[must_use]
-pub fn valve_link_name(building: usize) -> String {
-    format!("valves-{}", building_tag(building))
-}
-
-/// Room node id of the flat on `floor` (0 = ground) and `unit` (0-based) of `building`:
-/// `b01-1502` is building 0, 15th floor, 2nd flat.
-#[must_use]
-pub fn room_node_id(building: usize, floor: usize, unit: usize) -> String {
-    format!("{}-{:02}{:02}", building_tag(building), floor + 1, unit + 1)
-}
-
-/// The configuration's position class of a flat.
-#[must_use]
-pub fn position_name(position: PositionClass, end_unit: bool) -> &'static str {
-    match (position, end_unit) {
-        (PositionClass::Top, false) => "top",
-        (PositionClass::Top, true) => "top_end",
-        (PositionClass::Ground, false) => "ground",
-        (PositionClass::Ground, true) => "ground_end",
-        (PositionClass::End, _) => "end",
-        (PositionClass::Middle, _) => "middle",
-    }
-}
-
-fn tcp_link(name: &str, addr: std::net::SocketAddr) -> Table {
+fn tcp_link(name: &str, addr: SocketAddr) -> Table {
     let mut t = Table::new();
     t.insert("name".into(), name.into());
     t.insert("kind".into(), "tcp".into());
@@ -121,10 +76,10 @@ fn tcp_link(name: &str, addr: std::net::SocketAddr) -> Table {
     t
 }
 
-fn rtu_link(name: &str, addr: std::net::SocketAddr) -> Table {
+fn rtu_link(name: &str, addr: SocketAddr) -> Table {
     let mut t = tcp_link(name, addr);
     t.insert("kind".into(), "rtu_over_tcp".into());
-    t.insert("baud".into(), RIG_BUS_BAUD.into());
+    t.insert("baud".into(), BUS_BAUD.into());
     t
 }
 
@@ -146,44 +101,30 @@ fn append_tables(root: &mut Table, key: &str, items: Vec<Table>) {
     // Any other type is left as written: validation reports it with its position.
 }
 
-/// The room nodes of the plant as `[rooms] nodes` entries, in the plant's node order.
-fn room_nodes(plant: &Plant, with_valves: bool) -> Vec<Table> {
-    let apartments = plant.apartments();
-    (0..plant.room_node_count())
-        .filter_map(|k| plant.room_node(k))
-        .map(|r| {
-            let end_unit = apartments.get(r.apartment).is_some_and(|a| a.is_end_unit);
-            let mut t = Table::new();
-            t.insert(
-                "id".into(),
-                room_node_id(r.building, r.floor, r.unit).into(),
-            );
-            t.insert("building".into(), building_tag(r.building).into());
-            t.insert(
-                "position".into(),
-                position_name(r.position, end_unit).into(),
-            );
-            t.insert("link".into(), room_link_name(r.building).into());
-            t.insert("unit_id".into(), i64::from(r.unit_id).into());
-            if with_valves {
-                // The valve gateway answers unit 1 + the flat's index in its building, which is
-                // the room node's unit id too.
-                t.insert("valve_link".into(), valve_link_name(r.building).into());
-                t.insert("valve_unit_id".into(), i64::from(r.unit_id).into());
-            }
-            t
-        })
+/// The plant's room nodes as `[rooms] nodes` tables.
+fn room_node_tables(plant: &Plant, with_valves: bool) -> Vec<Table> {
+    room_nodes(plant, with_valves)
+        .iter()
+        .filter_map(|n| Table::try_from(n).ok())
         .collect()
+}
+
+/// Serialise `root` under a header saying where it comes from; `fallback` if it cannot be.
+fn render(root: &Table, header: &str, fallback: &str) -> String {
+    match toml::to_string(root) {
+        Ok(body) => format!("{header}{body}"),
+        // A table parsed from TOML always serialises; keep the text if it ever does not.
+        Err(e) => format!("# could not serialise the configuration: {e}\n{fallback}"),
+    }
 }
 
 /// The base config `base_toml` (demo.toml or a variant of it) bound to a plant served at
 /// `addrs`: links (Modbus TCP for the substation I/O and heat meter, RTU over TCP per room
-/// gateway and per valve gateway), devices, [points] bindings (t_out, t1/t2 temperatures,
+/// gateway and per valve gateway), devices, `[points]` bindings (t_out, t1/t2 temperatures,
 /// valve1 feedback and command, power, flow as the substation-io and heat-meter maps name
-/// them), and one [rooms] node per room node the plant has (id, building, position class
-/// mapped from the plant's PositionClass, link, unit_id, and valve_link/valve_unit_id when
-/// the plant has household valves). Map paths are written relative to the config file as
-/// "devices/<name>.toml".
+/// them), and one `[rooms]` node per room node the plant has ([`crate::naming::room_nodes`],
+/// with its household valve when the plant has them). Map paths are written relative to the
+/// config file as "devices/<name>.toml".
 ///
 /// Links, devices and room nodes the base already has are kept, the generated ones appended;
 /// a `[points]` binding the base sets wins over the generated one. The result is re-serialised
@@ -219,8 +160,8 @@ pub fn bind_to_plant(base_toml: &str, plant: &Plant, addrs: &FaceAddresses) -> S
         &mut root,
         "devices",
         vec![
-            device("plc", IO_LINK, SUBSTATION_IO_MAP),
-            device("meter", METER_LINK, HEAT_METER_MAP),
+            device(IO_DEVICE, IO_LINK, SUBSTATION_IO_MAP),
+            device(METER_DEVICE, METER_LINK, HEAT_METER_MAP),
         ],
     );
 
@@ -248,26 +189,24 @@ pub fn bind_to_plant(base_toml: &str, plant: &Plant, addrs: &FaceAddresses) -> S
         .entry("rooms")
         .or_insert_with(|| Value::Table(Table::new()));
     if let Value::Table(r) = rooms {
-        append_tables(r, "nodes", room_nodes(plant, with_valves));
+        append_tables(r, "nodes", room_node_tables(plant, with_valves));
     }
 
-    let body = toml::to_string(&root).unwrap_or_else(|e| {
-        // A table parsed from TOML always serialises; keep the base if it ever does not.
-        format!("# bind_to_plant could not serialise the configuration: {e}\n{base_toml}")
-    });
-    format!(
-        "# Generated by heatctl::demo::bind_to_plant: the base configuration bound to a simulated\n\
-         # plant ({} room nodes). Do not edit; regenerate.\n\n{body}",
+    let header = format!(
+        "# Generated by heatctl_plant::binding::bind_to_plant: the base configuration bound to a\n\
+         # simulated plant ({} room nodes). Do not edit; regenerate.\n\n",
         plant.room_node_count()
-    )
+    );
+    render(&root, &header, base_toml)
 }
 
 /// Write `bind_to_plant(..)` to `dir/heatctl.toml` and the shipped device maps to
-/// `dir/devices/*.toml` (from embedded copies); returns the config path.
+/// `dir/devices/*.toml` (from embedded copies); returns the config path, ready for
+/// `heatctl check --config` and `heatctl run --config`.
 ///
 /// # Errors
 /// A directory or file cannot be written.
-pub fn write_rig_files(
+pub fn write_config(
     dir: &Path,
     base_toml: &str,
     plant: &Plant,
@@ -277,7 +216,7 @@ pub fn write_rig_files(
     for (rel, text) in DEVICE_MAPS {
         std::fs::write(dir.join(rel), text)?;
     }
-    let path = dir.join(RIG_CONFIG_FILE);
+    let path = dir.join(CONFIG_FILE);
     std::fs::write(&path, bind_to_plant(base_toml, plant, addrs))?;
     Ok(path)
 }
@@ -285,7 +224,9 @@ pub fn write_rig_files(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use heatctl_plant::{Scenario, Weather};
+    use crate::naming::{position, room_node_id};
+    use crate::{GatewayAddress, PlantServer, Scenario, ServeOptions, Weather, serve_with};
+    use heatctl_core::config;
 
     /// A small plant (2 buildings x 12 flats) with constant weather, no files needed.
     fn small_scenario(valves: bool) -> Scenario {
@@ -297,12 +238,12 @@ mod tests {
         Scenario::from_toml_str(&text, Path::new("."), None, "test").unwrap()
     }
 
-    async fn served(valves: bool) -> heatctl_plant::PlantServer {
+    async fn served(valves: bool) -> PlantServer {
         let sc = small_scenario(valves);
         let plant = Plant::with_weather(&sc, Weather::constant(-8.0, 0.0));
-        heatctl_plant::serve_with(
+        serve_with(
             plant,
-            heatctl_plant::ServeOptions {
+            ServeOptions {
                 speed: 0.0,
                 status_every: None,
             },
@@ -312,7 +253,7 @@ mod tests {
     }
 
     fn temp_dir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("heatctl-rig-{tag}-{}", std::process::id()));
+        let d = std::env::temp_dir().join(format!("heatctl-binding-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
     }
@@ -321,9 +262,9 @@ mod tests {
     async fn bound_demo_config_loads_with_one_node_per_plant_node() {
         let server = served(false).await;
         let addrs = server.addresses().clone();
-        let plant = heatctl_plant::serve::lock(&server.plant()).clone();
+        let plant = crate::serve::lock(&server.plant()).clone();
         let text = bind_to_plant(DEMO_TOML, &plant, &addrs);
-        let cfg = crate::config::parse_str(&text, None).unwrap_or_else(|p| panic!("{p}\n{text}"));
+        let cfg = config::parse_str(&text, None).unwrap_or_else(|p| panic!("{p}\n{text}"));
         assert!(plant.room_node_count() > 0);
         assert_eq!(cfg.rooms.nodes.len(), plant.room_node_count());
         assert_eq!(cfg.links.len(), 2 + addrs.room_gateways.len());
@@ -348,10 +289,7 @@ mod tests {
         let n0 = &cfg.rooms.nodes[0];
         assert_eq!(n0.id, room_node_id(first.building, first.floor, first.unit));
         let end = plant.apartments()[first.apartment].is_end_unit;
-        assert_eq!(
-            toml::Value::try_from(n0.position).unwrap().as_str(),
-            Some(position_name(first.position, end))
-        );
+        assert_eq!(n0.position, position(first.position, end));
 
         assert_eq!(cfg.points.t2_supply.as_deref(), Some("plc.t2_supply"));
         assert_eq!(cfg.points.valve1_pos_pct.as_deref(), Some("plc.valve1_pos"));
@@ -365,11 +303,11 @@ mod tests {
     async fn embedded_maps_load_like_files_and_a_missing_one_is_named() {
         let server = served(false).await;
         let addrs = server.addresses().clone();
-        let plant = heatctl_plant::serve::lock(&server.plant()).clone();
+        let plant = crate::serve::lock(&server.plant()).clone();
         let text = bind_to_plant(DEMO_TOML, &plant, &addrs);
         let name = Path::new("bound.toml");
-        let loaded = crate::config::parse_with_maps(&text, name, &DEVICE_MAPS)
-            .unwrap_or_else(|p| panic!("{p}"));
+        let loaded =
+            config::parse_with_maps(&text, name, &DEVICE_MAPS).unwrap_or_else(|p| panic!("{p}"));
         assert_eq!(loaded.path, name);
         assert_eq!(loaded.config.rooms.nodes.len(), plant.room_node_count());
         assert!(loaded.device_map("plc").is_some() && loaded.device_map("meter").is_some());
@@ -378,7 +316,7 @@ mod tests {
             .into_iter()
             .filter(|(rel, _)| !rel.contains("room-node"))
             .collect();
-        let err = crate::config::parse_with_maps(&text, name, &without_rooms)
+        let err = config::parse_with_maps(&text, name, &without_rooms)
             .unwrap_err()
             .to_string();
         assert!(
@@ -389,15 +327,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn rig_files_pass_the_full_check_with_household_valves() {
+    async fn written_config_passes_the_full_check_with_household_valves() {
         let server = served(true).await;
         let addrs = server.addresses().clone();
-        let plant = heatctl_plant::serve::lock(&server.plant()).clone();
+        let plant = crate::serve::lock(&server.plant()).clone();
         let dir = temp_dir("valves");
-        let path = write_rig_files(&dir, DEMO_TOML, &plant, &addrs).unwrap();
-        assert_eq!(path, dir.join(RIG_CONFIG_FILE));
+        let path = write_config(&dir, DEMO_TOML, &plant, &addrs).unwrap();
+        assert_eq!(path, dir.join(CONFIG_FILE));
         // `heatctl check` is `config::load`: maps read from dir/devices, references checked.
-        let loaded = crate::config::load(&path).unwrap_or_else(|p| panic!("{p}"));
+        let loaded = config::load(&path).unwrap_or_else(|p| panic!("{p}"));
         assert_eq!(loaded.config.rooms.nodes.len(), plant.room_node_count());
         assert_eq!(
             loaded.maps.len(),
@@ -426,7 +364,7 @@ mod tests {
             substation_io: addr,
             heat_meter: addr,
             room_gateways: (0..2)
-                .map(|building| heatctl_plant::GatewayAddress {
+                .map(|building| GatewayAddress {
                     building,
                     addr,
                     unit_ids: Vec::new(),
@@ -438,7 +376,7 @@ mod tests {
             "{DEMO_TOML}\n[points]\nt_out = \"meter.t_supply\"\n\
              [[links]]\nname = \"spare\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 9\n"
         );
-        let cfg = crate::config::parse_str(&bind_to_plant(&base, &plant, &addrs), None)
+        let cfg = config::parse_str(&bind_to_plant(&base, &plant, &addrs), None)
             .unwrap_or_else(|p| panic!("{p}"));
         assert_eq!(cfg.points.t_out.as_deref(), Some("meter.t_supply"));
         assert_eq!(cfg.points.t1_supply.as_deref(), Some("plc.t1_supply"));
@@ -450,14 +388,14 @@ mod tests {
         // No room gateway bound: the nodes refer to links that do not exist, and the full
         // check says so.
         let dir = temp_dir("nogw");
-        let path = write_rig_files(&dir, DEMO_TOML, &plant, &addrs).unwrap();
-        let problems = crate::config::load(&path).unwrap_err().to_string();
+        let path = write_config(&dir, DEMO_TOML, &plant, &addrs).unwrap();
+        let problems = config::load(&path).unwrap_err().to_string();
         assert!(problems.contains("rooms-b01"), "{problems}");
         let _ = std::fs::remove_dir_all(&dir);
 
         let broken = "[site\nname = 1\n";
         let rig = Path::new("rig.toml");
-        let err = crate::config::parse_str(&bind_to_plant(broken, &plant, &addrs), Some(rig))
+        let err = config::parse_str(&bind_to_plant(broken, &plant, &addrs), Some(rig))
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("rig.toml:1:"), "{err}");

@@ -1,5 +1,7 @@
 //! The plant: one substation, its trunk pipes and its buildings of apartments, stepped in-process.
 
+mod build;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -10,7 +12,7 @@ use crate::physics::{
 use crate::scenario::{Fault, FaultKind, FaultTarget, Scenario, SensorId};
 use crate::weather::{Weather, WeatherError};
 
-/// Radiator water capacity, J/K per W of nominal output (plant-model.md).
+/// Radiator water capacity, J/K per W of nominal output (hil-tests/MODEL.md).
 const RADIATOR_CAPACITY_J_K_PER_W: f64 = 37.0;
 /// Air-mass coupling, W/(m² K).
 const H_AM_W_M2K: f64 = 9.9;
@@ -177,7 +179,7 @@ pub struct HeatMeterReading {
     /// Power, kW (None: sensor fault).
     pub power_kw: Option<f64>,
     /// Volume flow, m³/h (None: sensor fault).
-    pub flow_m3_h: Option<f64>,
+    pub flow_m3h: Option<f64>,
     /// Cumulative energy, kWh.
     pub energy_kwh: f64,
     /// Primary supply, °C.
@@ -227,33 +229,33 @@ pub struct SubstationTruth {
     /// Global horizontal irradiation, W/m².
     pub ghi_w_m2: f64,
     /// Primary supply, °C.
-    pub t_p1_c: f64,
+    pub t1_supply_c: f64,
     /// Primary return, °C.
-    pub t_p2_c: f64,
+    pub t1_return_c: f64,
     /// Secondary supply at the exchanger, °C.
-    pub t_s2_c: f64,
+    pub t2_supply_c: f64,
     /// Secondary return at the exchanger, °C.
-    pub t_r2_c: f64,
+    pub t2_return_c: f64,
     /// Secondary supply at the buildings (after the trunk), °C.
-    pub t_supply_buildings_c: f64,
+    pub t2_supply_buildings_c: f64,
     /// Mixed return of the buildings (before the trunk), °C.
-    pub t_return_buildings_c: f64,
+    pub t2_return_buildings_c: f64,
     /// Primary mass flow, kg/s.
-    pub m_primary_kg_s: f64,
+    pub flow1_kg_s: f64,
     /// Secondary mass flow, kg/s.
-    pub m_secondary_kg_s: f64,
-    /// Primary heat power (m_p c (T_p1 - T_p2)), kW.
-    pub primary_power_kw: f64,
-    /// Secondary heat power (m_s c (T_s2 - T_r2)), kW.
-    pub secondary_power_kw: f64,
+    pub flow2_kg_s: f64,
+    /// Primary heat power (m_p c (t1_supply - t1_return)), kW.
+    pub power1_kw: f64,
+    /// Secondary heat power (m_s c (t2_supply - t2_return)), kW.
+    pub power2_kw: f64,
     /// Primary valve position, %.
     pub valve1_pos_pct: f64,
     /// Primary valve command, %.
     pub valve1_cmd_pct: f64,
     /// Cumulative primary heat, kWh.
-    pub primary_energy_kwh: f64,
+    pub energy1_kwh: f64,
     /// Cumulative secondary heat (exchanger to the secondary), kWh.
-    pub secondary_energy_kwh: f64,
+    pub energy2_kwh: f64,
     /// Cumulative heat delivered to the apartments by the radiators (or ideal heaters), kWh.
     pub delivered_energy_kwh: f64,
     /// Cumulative pipe losses, kWh.
@@ -289,7 +291,7 @@ pub struct Plant {
     law: RadiatorLaw,
     // design
     xchg: ExchangerDesign,
-    m_p_max_kg_s: f64,
+    flow1_max_kg_s: f64,
     design_load_w: f64,
     total_area_m2: f64,
     // static apartments
@@ -302,17 +304,17 @@ pub struct Plant {
     t_out_c: f64,
     ghi_w_m2: f64,
     valve1: Actuator,
-    pump_speed_pct: f64,
-    t_p1_c: f64,
-    t_p2_c: f64,
-    t_s2_c: f64,
-    t_r2_c: f64,
-    m_p_kg_s: f64,
-    m_s_kg_s: f64,
+    pump2_speed_pct: f64,
+    t1_supply_c: f64,
+    t1_return_c: f64,
+    t2_supply_c: f64,
+    t2_return_c: f64,
+    flow1_kg_s: f64,
+    flow2_kg_s: f64,
     supply_pipe: PlugFlowPipe,
     return_pipe: PlugFlowPipe,
-    t_supply_bld_c: f64,
-    t_return_bld_c: f64,
+    t2_supply_buildings_c: f64,
+    t2_return_buildings_c: f64,
     t_air: Vec<f64>,
     t_air_prev: Vec<f64>,
     t_mass: Vec<f64>,
@@ -323,8 +325,8 @@ pub struct Plant {
     ideal_heater_floor_c: Option<f64>,
     ideal_supply_c: Option<f64>,
     // accounting
-    primary_j: f64,
-    secondary_j: f64,
+    energy1_j: f64,
+    energy2_j: f64,
     delivered_total_j: f64,
     audit: Option<Vec<ApartmentEnergy>>,
     // nodes and faults
@@ -368,260 +370,37 @@ impl Plant {
     /// Build the plant of a scenario with the given weather (no file access).
     pub fn with_weather(scenario: &Scenario, weather: Weather) -> Plant {
         let sc = scenario.clone();
-        let b = &sc.buildings;
         let s = &sc.substation;
-        let mut rng = seed_stream(sc.seed, 1);
-        let per_bld = sc.apartments_per_building();
         let n = sc.apartment_count();
-        let q_d = sc.design_load_w_m2();
-        let dt_design = s.design_room_c - s.design_outdoor_c;
-        let mean_rad_excess =
-            0.5 * (s.secondary_supply_design_c + s.secondary_return_design_c) - s.design_room_c;
-        let rad_design_ratio = RadiatorLaw::exact(mean_rad_excess);
-        let mut info = Vec::with_capacity(n);
-        for bi in 0..b.count {
-            for fl in 0..b.floors {
-                for un in 0..b.units_per_floor {
-                    let index = info.len();
-                    let is_end = un == 0 || un + 1 == b.units_per_floor;
-                    let position = if fl + 1 == b.floors {
-                        PositionClass::Top
-                    } else if fl == 0 {
-                        PositionClass::Ground
-                    } else if is_end {
-                        PositionClass::End
-                    } else {
-                        PositionClass::Middle
-                    };
-                    let area = b.apartment_area_m2;
-                    let pf = if b.position_factors {
-                        position.factor()
-                    } else {
-                        1.0
-                    };
-                    let h_tot = q_d / dt_design * area * pf;
-                    let h_ae = AIR_SHARE_OF_H * h_tot;
-                    let h_me = (1.0 - AIR_SHARE_OF_H) * h_tot;
-                    let h_am = H_AM_W_M2K * area;
-                    let h_eff = h_ae + h_am * h_me / (h_am + h_me);
-                    let design_load_w = h_eff * dt_design;
-                    let oversize =
-                        uniform(&mut rng, b.radiator_oversize_min, b.radiator_oversize_max);
-                    let share = if b.balanced {
-                        1.0
-                    } else {
-                        uniform(&mut rng, b.imbalance_min, b.imbalance_max)
-                    };
-                    let solar = uniform(&mut rng, b.solar_multiplier_min, b.solar_multiplier_max);
-                    let qn = oversize * design_load_w / rad_design_ratio;
-                    let mut neighbours = Vec::with_capacity(4);
-                    let base = bi * per_bld;
-                    if un > 0 {
-                        neighbours.push(base + fl * b.units_per_floor + un - 1);
-                    }
-                    if un + 1 < b.units_per_floor {
-                        neighbours.push(base + fl * b.units_per_floor + un + 1);
-                    }
-                    if fl > 0 {
-                        neighbours.push(base + (fl - 1) * b.units_per_floor + un);
-                    }
-                    if fl + 1 < b.floors {
-                        neighbours.push(base + (fl + 1) * b.units_per_floor + un);
-                    }
-                    info.push(ApartmentInfo {
-                        index,
-                        building: bi,
-                        floor: fl,
-                        unit: un,
-                        is_end_unit: is_end,
-                        position,
-                        floor_area_m2: area,
-                        design_load_w,
-                        radiator_nominal_w: qn,
-                        radiator_oversize: oversize,
-                        hydraulic_share: share,
-                        nominal_flow_kg_s: 0.0,
-                        solar_multiplier: solar,
-                        h_ae_w_k: h_ae,
-                        h_me_w_k: h_me,
-                        h_am_w_k: h_am,
-                        h_neighbour_w_k: b.neighbour_coupling_w_m2k * area / 4.0,
-                        c_air_j_k: C_A_J_M2K * area,
-                        c_mass_j_k: C_M_J_M2K * area,
-                        c_radiator_j_k: RADIATOR_CAPACITY_J_K_PER_W * qn,
-                        neighbours,
-                        room_node: None,
-                    });
-                }
-            }
-        }
+        let design = build::Design::of(&sc);
+        let mut info = build::apartments(&sc, &design);
         let bld_load_w: f64 = info.iter().map(|a| a.design_load_w).sum();
         let design_load_w = s
             .design_load_kw
             .map_or(bld_load_w * (1.0 + s.pipe_loss_pct / 100.0), |k| k * 1000.0);
         let xchg = ExchangerDesign::size(
             design_load_w,
-            s.primary_supply_cold_c,
-            s.primary_return_design_c,
-            s.secondary_supply_design_c,
-            s.secondary_return_design_c,
+            s.t1_supply_cold_c,
+            s.t1_return_design_c,
+            s.t2_supply_design_c,
+            s.t2_return_design_c,
         );
-        let m_s_nom = xchg.m_s_nom_kg_s;
-        let weight_sum: f64 = info
-            .iter()
-            .map(|a| a.hydraulic_share * a.design_load_w)
-            .sum();
-        for a in &mut info {
-            a.nominal_flow_kg_s = m_s_nom * a.hydraulic_share * a.design_load_w / weight_sum;
-        }
+        build::set_nominal_flows(&mut info, xchg.flow2_nom_kg_s);
         let total_area_m2 = info.iter().map(|a| a.floor_area_m2).sum();
-
-        // Room nodes: top- and ground-floor end units first, then random others.
-        let n_nodes = ((sc.room_nodes.share_pct / 100.0) * n as f64).round() as usize;
-        let mut prio: Vec<usize> = info
-            .iter()
-            .filter(|a| {
-                a.is_end_unit && matches!(a.position, PositionClass::Top | PositionClass::Ground)
-            })
-            .map(|a| a.index)
-            .collect();
-        let mut rest: Vec<usize> = info
-            .iter()
-            .map(|a| a.index)
-            .filter(|i| !prio.contains(i))
-            .collect();
-        let mut node_sel_rng = seed_stream(sc.seed, 2);
-        shuffle(&mut prio, &mut node_sel_rng);
-        shuffle(&mut rest, &mut node_sel_rng);
-        let mut chosen: Vec<usize> = prio.into_iter().chain(rest).take(n_nodes).collect();
-        chosen.sort_unstable();
-        let mut nodes = Vec::with_capacity(chosen.len());
-        for (k, &ai) in chosen.iter().enumerate() {
-            info[ai].room_node = Some(k);
-            let unit_id = u8::try_from(ai % per_bld + 1).unwrap_or(u8::MAX);
-            nodes.push(RoomNode {
-                apartment: ai,
-                unit_id,
-                bias_k: uniform(
-                    &mut node_sel_rng,
-                    -sc.room_nodes.bias_max_k,
-                    sc.room_nodes.bias_max_k,
-                ),
-                next_report_s: uniform(&mut node_sel_rng, 0.0, sc.room_nodes.refresh_s),
-                published_c: None,
-                sample_counter: 0,
-                last_change_s: 0.0,
-                last_report_s: 0.0,
-                calibration_offset_k: 0.0,
-                report_interval_s: sc.room_nodes.refresh_s,
-            });
-        }
-
-        // Linear apartment matrices.
-        let a_mats = info
-            .iter()
-            .map(|a| {
-                let nb = a.neighbours.len() as f64;
-                let am = [
-                    -(a.h_ae_w_k + a.h_am_w_k + nb * a.h_neighbour_w_k) / a.c_air_j_k,
-                    a.h_am_w_k / a.c_air_j_k,
-                    a.h_am_w_k / a.c_mass_j_k,
-                    -(a.h_am_w_k + a.h_me_w_k) / a.c_mass_j_k,
-                ];
-                // inputs: T_e, sum of neighbour air temperatures, Q to air, Q to mass
-                let bm = [
-                    a.h_ae_w_k / a.c_air_j_k,
-                    a.h_neighbour_w_k / a.c_air_j_k,
-                    1.0 / a.c_air_j_k,
-                    0.0,
-                    a.h_me_w_k / a.c_mass_j_k,
-                    0.0,
-                    0.0,
-                    1.0 / a.c_mass_j_k,
-                ];
-                (am, bm)
-            })
-            .collect();
-        let hot = info
-            .iter()
-            .map(|a| {
-                let mut nb = [0u32; 4];
-                for (k, &j) in a.neighbours.iter().enumerate() {
-                    nb[k] = u32::try_from(j).unwrap_or(0);
-                }
-                let m_design = a.design_load_w
-                    / (CP_WATER_J_KGK
-                        * (s.secondary_supply_design_c - s.secondary_return_design_c));
-                Hot {
-                    d: Discrete::default(),
-                    qn_w: a.radiator_nominal_w,
-                    c_rad: a.c_radiator_j_k,
-                    m_nom: a.nominal_flow_kg_s,
-                    m_low: LOW_FLOW_SHARE * m_design,
-                    gain_int_half_w: 0.5 * b.internal_gain_w_m2 * a.floor_area_m2,
-                    solar_half_w_per_ghi: 0.5
-                        * b.solar_gain_fraction
-                        * a.floor_area_m2
-                        * a.solar_multiplier,
-                    nb,
-                    n_nb: a.neighbours.len() as u32,
-                }
-            })
-            .collect();
-
-        // Pipes: delay at nominal flow, loss split by temperature difference to the ambient.
-        let pipe_mass = m_s_nom * s.trunk_delay_s;
-        let loss_w = bld_load_w * s.pipe_loss_pct / 100.0;
-        let ds = s.secondary_supply_design_c - s.pipe_ambient_c;
-        let dr = s.secondary_return_design_c - s.pipe_ambient_c;
-        let tau = |share_w: f64, excess: f64| -> f64 {
-            let drop = share_w / (m_s_nom * CP_WATER_J_KGK);
-            if drop <= 0.0 || excess <= drop {
-                1e30
-            } else {
-                -s.trunk_delay_s / (1.0 - drop / excess).ln()
-            }
-        };
-        let tau_s = tau(loss_w * ds / (ds + dr), ds);
-        let tau_r = tau(loss_w * dr / (ds + dr), dr);
-
-        // Start state.
-        let (t_out0, ghi0) = weather.at_hour(sc.season.start_hour_of_year);
+        let nodes = build::room_nodes(&sc, &mut info);
+        let a_mats = build::apartment_matrices(&info);
+        let hot = build::hot_data(&sc, &info);
+        let start = build::StartState::of(&sc, &design, &weather);
+        let (supply_pipe, return_pipe) =
+            build::trunk_pipes(&sc, xchg.flow2_nom_kg_s, bld_load_w, &start);
         let t_room = sc.start.room_c;
         let t_mass = sc.start.mass_c.unwrap_or(t_room);
-        let rel = ((s.design_room_c - t_out0) / dt_design).clamp(0.0, 1.2);
-        let t_sup0 = s.design_room_c
-            + mean_rad_excess * rel.powf(1.0 / crate::physics::RADIATOR_EXPONENT)
-            + 0.5 * (s.secondary_supply_design_c - s.secondary_return_design_c) * rel;
-        let t_ret0 = t_sup0 - (s.secondary_supply_design_c - s.secondary_return_design_c) * rel;
-        let t_rad0 = 0.5 * (t_sup0 + t_ret0);
-        let hh = if sc.household_valves.enabled {
-            (0..n)
-                .map(|_| {
-                    Actuator::new(
-                        sc.household_valves.initial_pct,
-                        sc.household_valves.stroke_s,
-                        0.5,
-                    )
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let valve1 = Actuator::new(sc.start.valve1_pct, s.valve_stroke_s, s.valve_deadband_pct);
-        let m_p_max_kg_s = s.valve_max_flow_ratio * xchg.m_p_nom_kg_s;
-        let n_faults = sc.faults.len();
-        let pump = s.pump_speed_pct;
-        let node_rng = seed_stream(sc.seed, 3);
-        let t_p1 = primary_supply_c(&sc, t_out0);
         let mut plant = Plant {
-            supply_pipe: PlugFlowPipe::new(pipe_mass, tau_s, s.pipe_ambient_c, t_sup0, 0.0),
-            return_pipe: PlugFlowPipe::new(pipe_mass, tau_r, s.pipe_ambient_c, t_ret0, 0.0),
-            scenario: sc,
-            weather,
+            supply_pipe,
+            return_pipe,
             law: RadiatorLaw::new(),
+            flow1_max_kg_s: s.valve_max_flow_ratio * xchg.flow1_nom_kg_s,
             xchg,
-            m_p_max_kg_s,
             design_load_w,
             total_area_m2,
             info,
@@ -629,34 +408,36 @@ impl Plant {
             a_mats,
             disc_dt_s: 0.0,
             time_s: 0.0,
-            t_out_c: t_out0,
-            ghi_w_m2: ghi0,
-            valve1,
-            pump_speed_pct: pump,
-            t_p1_c: t_p1,
-            t_p2_c: t_ret0 + 10.0,
-            t_s2_c: t_sup0,
-            t_r2_c: t_ret0,
-            m_p_kg_s: 0.0,
-            m_s_kg_s: 0.0,
-            t_supply_bld_c: t_sup0,
-            t_return_bld_c: t_ret0,
+            t_out_c: start.t_out_c,
+            ghi_w_m2: start.ghi_w_m2,
+            valve1: Actuator::new(sc.start.valve1_pct, s.valve_stroke_s, s.valve_deadband_pct),
+            pump2_speed_pct: s.pump2_speed_pct,
+            t1_supply_c: t1_supply_schedule_c(&sc, start.t_out_c),
+            t1_return_c: start.t2_return_c + 10.0,
+            t2_supply_c: start.t2_supply_c,
+            t2_return_c: start.t2_return_c,
+            flow1_kg_s: 0.0,
+            flow2_kg_s: 0.0,
+            t2_supply_buildings_c: start.t2_supply_c,
+            t2_return_buildings_c: start.t2_return_c,
             t_air: vec![t_room; n],
             t_air_prev: vec![t_room; n],
             t_mass: vec![t_mass; n],
-            t_rad: vec![t_rad0; n],
+            t_rad: vec![start.t_radiator_c; n],
             flow: vec![0.0; n],
             delivered_j: vec![0.0; n],
-            hh_valves: hh,
+            hh_valves: build::household_valves(&sc),
             ideal_heater_floor_c: None,
             ideal_supply_c: None,
-            primary_j: 0.0,
-            secondary_j: 0.0,
+            energy1_j: 0.0,
+            energy2_j: 0.0,
             delivered_total_j: 0.0,
             audit: None,
             nodes,
-            node_rng,
-            fault_frozen: vec![None; n_faults],
+            node_rng: seed_stream(sc.seed, 3),
+            fault_frozen: vec![None; sc.faults.len()],
+            weather,
+            scenario: sc,
         };
         plant.update_flows();
         plant.update_nodes();
@@ -689,13 +470,13 @@ impl Plant {
     }
 
     /// Nominal primary mass flow, kg/s.
-    pub fn primary_nominal_flow_kg_s(&self) -> f64 {
-        self.xchg.m_p_nom_kg_s
+    pub fn flow1_nominal_kg_s(&self) -> f64 {
+        self.xchg.flow1_nom_kg_s
     }
 
     /// Nominal secondary mass flow, kg/s.
-    pub fn secondary_nominal_flow_kg_s(&self) -> f64 {
-        self.xchg.m_s_nom_kg_s
+    pub fn flow2_nominal_kg_s(&self) -> f64 {
+        self.xchg.flow2_nom_kg_s
     }
 
     /// Valve opening (%) that passes `fraction` of the nominal primary flow (1.0 = nominal).
@@ -747,16 +528,16 @@ impl Plant {
     }
 
     /// Set the circulation pump speed, % (flow proportional).
-    pub fn set_pump_speed_pct(&mut self, pct: f64) {
+    pub fn set_pump2_speed_pct(&mut self, pct: f64) {
         if pct.is_finite() {
-            self.pump_speed_pct = pct.clamp(0.0, 100.0);
+            self.pump2_speed_pct = pct.clamp(0.0, 100.0);
             self.update_flows();
         }
     }
 
     /// Perfect supply control (baselines B0/B1/O2): while `Some(t_c)`, each step puts the
     /// primary valve exactly where the exchanger's outlet meets `t_c` at the step's start
-    /// (limited by the fully open valve and by T_p1); the 60 s exchanger lag still applies. `None` returns the valve
+    /// (limited by the fully open valve and by t1_supply); the 60 s exchanger lag still applies. `None` returns the valve
     /// to its command.
     pub fn set_ideal_supply_c(&mut self, supply_c: Option<f64>) {
         self.ideal_supply_c = supply_c.filter(|t| t.is_finite());
@@ -778,7 +559,7 @@ impl Plant {
         self.weather = Weather::constant(outdoor_c, ghi_w_m2);
         self.t_out_c = outdoor_c;
         self.ghi_w_m2 = ghi_w_m2;
-        self.t_p1_c = primary_supply_c(&self.scenario, outdoor_c);
+        self.t1_supply_c = t1_supply_schedule_c(&self.scenario, outdoor_c);
     }
 
     /// Start per-apartment energy bookkeeping from now.
@@ -835,21 +616,22 @@ impl Plant {
         SubstationTruth {
             t_out_c: self.t_out_c,
             ghi_w_m2: self.ghi_w_m2,
-            t_p1_c: self.t_p1_c,
-            t_p2_c: self.t_p2_c,
-            t_s2_c: self.t_s2_c,
-            t_r2_c: self.t_r2_c,
-            t_supply_buildings_c: self.t_supply_bld_c,
-            t_return_buildings_c: self.t_return_bld_c,
-            m_primary_kg_s: self.m_p_kg_s,
-            m_secondary_kg_s: self.m_s_kg_s,
-            primary_power_kw: self.m_p_kg_s * CP_WATER_J_KGK * (self.t_p1_c - self.t_p2_c) / 1000.0,
-            secondary_power_kw: self.m_s_kg_s * CP_WATER_J_KGK * (self.t_s2_c - self.t_r2_c)
+            t1_supply_c: self.t1_supply_c,
+            t1_return_c: self.t1_return_c,
+            t2_supply_c: self.t2_supply_c,
+            t2_return_c: self.t2_return_c,
+            t2_supply_buildings_c: self.t2_supply_buildings_c,
+            t2_return_buildings_c: self.t2_return_buildings_c,
+            flow1_kg_s: self.flow1_kg_s,
+            flow2_kg_s: self.flow2_kg_s,
+            power1_kw: self.flow1_kg_s * CP_WATER_J_KGK * (self.t1_supply_c - self.t1_return_c)
+                / 1000.0,
+            power2_kw: self.flow2_kg_s * CP_WATER_J_KGK * (self.t2_supply_c - self.t2_return_c)
                 / 1000.0,
             valve1_pos_pct: self.valve1.pos_pct,
             valve1_cmd_pct: self.valve1.cmd_pct,
-            primary_energy_kwh: self.primary_j / 3.6e6,
-            secondary_energy_kwh: self.secondary_j / 3.6e6,
+            energy1_kwh: self.energy1_j / 3.6e6,
+            energy2_kwh: self.energy2_j / 3.6e6,
             delivered_energy_kwh: self.delivered_total_j / 3.6e6,
             pipe_loss_kwh: (self.supply_pipe.lost_j + self.return_pipe.lost_j) / 3.6e6,
         }
@@ -861,7 +643,7 @@ impl Plant {
     }
 
     fn update_flows(&mut self) {
-        let pump = self.pump_speed_pct / 100.0;
+        let pump = self.pump2_speed_pct / 100.0;
         let mut total = 0.0;
         for (i, h) in self.hot.iter().enumerate() {
             let g = self.hh_valves.get(i).map_or(1.0, |v| v.pos_pct / 100.0);
@@ -869,7 +651,7 @@ impl Plant {
             self.flow[i] = m;
             total += m;
         }
-        self.m_s_kg_s = total;
+        self.flow2_kg_s = total;
     }
 
     fn rediscretise(&mut self, dt_s: f64) {
@@ -897,7 +679,7 @@ impl Plant {
             .at_hour(sc.season.start_hour_of_year + (self.time_s + 0.5 * dt_s) / 3600.0);
         self.t_out_c = t_out;
         self.ghi_w_m2 = ghi;
-        self.t_p1_c = primary_supply_c(sc, t_out);
+        self.t1_supply_c = t1_supply_schedule_c(sc, t_out);
 
         // Fast part.
         let n_sub = (dt_s / sc.time.fast_substep_s).ceil().max(1.0);
@@ -907,7 +689,7 @@ impl Plant {
         } else {
             1.0
         };
-        let m_s = self.m_s_kg_s;
+        let m_s = self.flow2_kg_s;
         let mut sup_acc = 0.0;
         let t0 = self.time_s;
         for k in 0..(n_sub as usize) {
@@ -915,17 +697,22 @@ impl Plant {
             if let (Some(set_c), 0) = (self.ideal_supply_c, k) {
                 // Perfect valve control: the primary flow whose exchanger outlet meets the
                 // setpoint (bisection on the monotonic Q(m_p)), the valve put where it passes it.
-                let want = set_c.min(self.t_p1_c);
-                let (mut lo, mut hi) = (0.0, self.m_p_max_kg_s);
-                if self.xchg.exchange(hi, m_s, self.t_p1_c, self.t_r2_c).t_s2_c <= want {
+                let want = set_c.min(self.t1_supply_c);
+                let (mut lo, mut hi) = (0.0, self.flow1_max_kg_s);
+                if self
+                    .xchg
+                    .exchange(hi, m_s, self.t1_supply_c, self.t2_return_c)
+                    .t2_supply_c
+                    <= want
+                {
                     lo = hi;
                 } else {
                     for _ in 0..16 {
                         let mid = 0.5 * (lo + hi);
                         if self
                             .xchg
-                            .exchange(mid, m_s, self.t_p1_c, self.t_r2_c)
-                            .t_s2_c
+                            .exchange(mid, m_s, self.t1_supply_c, self.t2_return_c)
+                            .t2_supply_c
                             < want
                         {
                             lo = mid;
@@ -934,9 +721,9 @@ impl Plant {
                         }
                     }
                 }
-                self.m_p_kg_s = lo;
+                self.flow1_kg_s = lo;
                 let u = crate::physics::valve_opening_for_fraction_pct(
-                    lo / self.m_p_max_kg_s,
+                    lo / self.flow1_max_kg_s,
                     s.valve_rangeability,
                     s.valve_authority,
                 );
@@ -944,7 +731,7 @@ impl Plant {
                 self.valve1.pos_pct = self.valve1.cmd_pct;
             } else if self.ideal_supply_c.is_none() {
                 self.valve1.step(h);
-                self.m_p_kg_s = self.m_p_max_kg_s
+                self.flow1_kg_s = self.flow1_max_kg_s
                     * crate::physics::valve_flow_fraction(
                         self.valve1.pos_pct,
                         s.valve_rangeability,
@@ -953,21 +740,24 @@ impl Plant {
             }
             let x = self
                 .xchg
-                .exchange(self.m_p_kg_s, m_s, self.t_p1_c, self.t_r2_c);
-            self.t_s2_c += alpha * (x.t_s2_c - self.t_s2_c);
-            self.t_p2_c += alpha * (x.t_p2_c - self.t_p2_c);
-            self.primary_j += self.m_p_kg_s * CP_WATER_J_KGK * (self.t_p1_c - self.t_p2_c) * h;
-            self.secondary_j += m_s * CP_WATER_J_KGK * (self.t_s2_c - self.t_r2_c) * h;
-            let t_in = self.supply_pipe.push(m_s * h, self.t_s2_c, now);
+                .exchange(self.flow1_kg_s, m_s, self.t1_supply_c, self.t2_return_c);
+            self.t2_supply_c += alpha * (x.t2_supply_c - self.t2_supply_c);
+            self.t1_return_c += alpha * (x.t1_return_c - self.t1_return_c);
+            self.energy1_j +=
+                self.flow1_kg_s * CP_WATER_J_KGK * (self.t1_supply_c - self.t1_return_c) * h;
+            self.energy2_j += m_s * CP_WATER_J_KGK * (self.t2_supply_c - self.t2_return_c) * h;
+            let t_in = self.supply_pipe.push(m_s * h, self.t2_supply_c, now);
             sup_acc += t_in;
-            self.t_r2_c = self.return_pipe.push(m_s * h, self.t_return_bld_c, now);
+            self.t2_return_c = self
+                .return_pipe
+                .push(m_s * h, self.t2_return_buildings_c, now);
         }
         let t_in = sup_acc / n_sub;
-        self.t_supply_bld_c = t_in;
+        self.t2_supply_buildings_c = t_in;
 
         // Apartments.
         let t_ret = self.step_apartments(dt_s, t_in, t_out, ghi);
-        self.t_return_bld_c = t_ret;
+        self.t2_return_buildings_c = t_ret;
         for v in &mut self.hh_valves {
             v.step(dt_s);
         }
@@ -1071,7 +861,7 @@ impl Plant {
         if m_tot > 1e-12 {
             t_in - water_heat_w / (m_tot * CP_WATER_J_KGK)
         } else {
-            self.t_return_bld_c
+            self.t2_return_buildings_c
         }
     }
 
@@ -1100,15 +890,15 @@ impl Plant {
     fn true_sensor(&self, id: SensorId) -> f64 {
         match id {
             SensorId::TOut => self.t_out_c,
-            SensorId::T1Supply => self.t_p1_c,
-            SensorId::T1Return => self.t_p2_c,
-            SensorId::T2Supply => self.t_s2_c,
-            SensorId::T2Return => self.t_r2_c,
+            SensorId::T1Supply => self.t1_supply_c,
+            SensorId::T1Return => self.t1_return_c,
+            SensorId::T2Supply => self.t2_supply_c,
+            SensorId::T2Return => self.t2_return_c,
             SensorId::Valve1Pos => self.valve1.pos_pct,
             SensorId::HeatMeterPower => {
-                self.m_p_kg_s * CP_WATER_J_KGK * (self.t_p1_c - self.t_p2_c) / 1000.0
+                self.flow1_kg_s * CP_WATER_J_KGK * (self.t1_supply_c - self.t1_return_c) / 1000.0
             }
-            SensorId::HeatMeterFlow => self.m_p_kg_s / RHO_WATER_KG_M3 * 3600.0,
+            SensorId::HeatMeterFlow => self.flow1_kg_s / RHO_WATER_KG_M3 * 3600.0,
         }
     }
 
@@ -1247,11 +1037,11 @@ impl Plant {
     /// Heat meter reading (faults applied).
     pub fn heat_meter(&self) -> HeatMeterReading {
         let power_kw = self.sensor(SensorId::HeatMeterPower).map(|p| p.max(0.0));
-        let flow_m3_h = self.sensor(SensorId::HeatMeterFlow).map(|f| f.max(0.0));
+        let flow_m3h = self.sensor(SensorId::HeatMeterFlow).map(|f| f.max(0.0));
         let t_supply_c = self.sensor(SensorId::T1Supply);
         let t_return_c = self.sensor(SensorId::T1Return);
         let mut status = 0;
-        if flow_m3_h.is_none() || power_kw.is_none() {
+        if flow_m3h.is_none() || power_kw.is_none() {
             status |= 1;
         }
         if t_supply_c.is_none() || t_return_c.is_none() {
@@ -1259,8 +1049,8 @@ impl Plant {
         }
         HeatMeterReading {
             power_kw,
-            flow_m3_h,
-            energy_kwh: self.primary_j / 3.6e6,
+            flow_m3h,
+            energy_kwh: self.energy1_j / 3.6e6,
             t_supply_c,
             t_return_c,
             status,
@@ -1276,10 +1066,10 @@ impl Plant {
         s
     }
 
-    /// Like [`Plant::sensors`] without the room nodes (no allocation).
+    /// Like [`Plant::sensors`] without the room nodes (`room_nodes` empty, no allocation).
     pub fn sensors_substation(&self) -> Sensors {
         let s = &self.scenario.substation;
-        let pump = self.pump_speed_pct / 100.0;
+        let pump = self.pump2_speed_pct / 100.0;
         Sensors {
             time_s: self.time_s,
             t_out_c: self.sensor(SensorId::TOut),
@@ -1291,11 +1081,9 @@ impl Plant {
             p2_return_kpa: s.p2_static_kpa,
             valve1_pos_pct: self.sensor(SensorId::Valve1Pos),
             valve1_cmd_pct: self.valve1.cmd_pct,
-            pump2_speed_pct: self.pump_speed_pct,
+            pump2_speed_pct: self.pump2_speed_pct,
             heat_meter: self.heat_meter(),
-            room_nodes: (0..self.nodes.len())
-                .filter_map(|k| self.room_node(k))
-                .collect(),
+            room_nodes: Vec::new(),
         }
     }
 
@@ -1308,17 +1096,10 @@ impl Plant {
 
 /// Primary supply temperature from the schedule: linear between the cold and warm points, flat
 /// outside them.
-pub fn primary_supply_c(sc: &Scenario, t_out_c: f64) -> f64 {
+pub fn t1_supply_schedule_c(sc: &Scenario, t_out_c: f64) -> f64 {
     let s = &sc.substation;
-    let x = ((t_out_c - s.primary_schedule_cold_outdoor_c)
-        / (s.primary_schedule_warm_outdoor_c - s.primary_schedule_cold_outdoor_c))
+    let x = ((t_out_c - s.t1_schedule_cold_outdoor_c)
+        / (s.t1_schedule_warm_outdoor_c - s.t1_schedule_cold_outdoor_c))
         .clamp(0.0, 1.0);
-    s.primary_supply_cold_c + x * (s.primary_supply_warm_c - s.primary_supply_cold_c)
-}
-
-fn shuffle(v: &mut [usize], rng: &mut ChaCha8Rng) {
-    for i in (1..v.len()).rev() {
-        let j = rng.random_range(0..=i);
-        v.swap(i, j);
-    }
+    s.t1_supply_cold_c + x * (s.t1_supply_warm_c - s.t1_supply_cold_c)
 }
