@@ -64,6 +64,9 @@ pub(crate) enum Command {
     },
     /// Print the SCADA register map as a Markdown table.
     ScadaMap,
+    /// Print the configuration reference (every key, type, unit, default, allowed values and
+    /// meaning) as Markdown, generated from the schema.
+    ConfigRef,
     #[cfg(feature = "demo")]
     /// Run heatctl against a simulated substation in this process: the first thing to try.
     /// Needs no file and no network; the SCADA slave listens on a free loopback port.

@@ -166,6 +166,10 @@ fn main() -> ExitCode {
             print!("{}", heatctl::scada::map::markdown());
             Ok(ExitCode::SUCCESS)
         }
+        Command::ConfigRef => {
+            print!("{}", heatctl::config::reference::markdown());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run {
             config,
             dry_run,

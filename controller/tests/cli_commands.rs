@@ -1,4 +1,5 @@
-//! The `heatctl` command line: check, curve, scada-map, and run refusing a bad configuration.
+//! The `heatctl` command line: check, curve, scada-map, config-ref, and run refusing a bad
+//! configuration.
 
 #[path = "peers/support.rs"]
 mod support;
@@ -137,4 +138,12 @@ fn scada_map_prints_the_table_the_slave_uses() {
     for r in heatctl::scada::map::HOLDING_REGISTERS {
         assert!(out.contains(r.name));
     }
+}
+
+#[test]
+fn config_ref_prints_the_reference_from_the_schema() {
+    let (code, out, _) = heatctl(&["config-ref"]);
+    assert_eq!(code, 0);
+    assert_eq!(out, heatctl::config::reference::markdown());
+    assert!(out.contains("| `valve1.kp_pct_per_k` | number | %/K | `2.0` | 0 to 100 |"));
 }

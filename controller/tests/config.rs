@@ -262,3 +262,174 @@ fn overlapping_registers_in_a_map_are_reported() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn schedule_days_and_times_are_checked_at_load() {
+    let text = |period: &str| {
+        format!(
+            "[site]\nname = \"x\"\n[curve]\npoints = [{{ outdoor_c = -20.0, supply_c = 70.0 }}, \
+             {{ outdoor_c = 15.0, supply_c = 30.0 }}]\n[schedule]\nenabled = true\nperiods = [\n{period}\n]\n"
+        )
+    };
+    let p = problems(&text(
+        r#"{ days = ["mon", "someday"], start = "22:00", end = "05:00" },"#,
+    ));
+    let r = p.to_string();
+    assert!(
+        r.starts_with(
+            "sub.toml:8:18: schedule.periods[0].days[1]: unknown day \"someday\": use mon, tue, wed, thu, fri, sat, sun or all"
+        ),
+        "{r}"
+    );
+    assert_eq!(p.0.len(), 1, "nothing that follows from it: {r}");
+    let p = problems(&text(
+        r#"{ days = ["all"], start = "25:00", end = "05:00" },"#,
+    ));
+    let r = p.to_string();
+    assert!(
+        r.starts_with("sub.toml:8:19: schedule.periods[0].start: \"25:00\" is not a time HH:MM"),
+        "{r}"
+    );
+    assert_eq!(p.0.len(), 1, "nothing that follows from it: {r}");
+}
+
+/// Every key of a TOML value, with `[]` for the entries of arrays of tables.
+fn key_paths(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                key_paths(&p, v, out);
+            }
+        }
+        toml::Value::Array(a) if a.first().is_some_and(toml::Value::is_table) => {
+            for entry in a {
+                key_paths(&format!("{prefix}[]"), entry, out);
+            }
+        }
+        _ => out.push(prefix.to_owned()),
+    }
+}
+
+/// Set `value` at a reference path (`[]`: the first entry, made if needed).
+fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) {
+    let parts: Vec<&str> = path.split('.').collect();
+    let mut cur = table;
+    for part in &parts[..parts.len() - 1] {
+        let key = part.trim_end_matches("[]");
+        if part.ends_with("[]") {
+            let arr = cur.entry(key).or_insert_with(|| {
+                toml::Value::Array(vec![toml::Value::Table(toml::Table::new())])
+            });
+            cur = arr.as_array_mut().unwrap()[0].as_table_mut().unwrap();
+        } else {
+            cur = cur
+                .entry(key)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .unwrap();
+        }
+    }
+    cur.insert(parts[parts.len() - 1].to_owned(), value);
+}
+
+fn parse_value(text: &str) -> toml::Value {
+    let t: toml::Table =
+        toml::from_str(&format!("v = {text}")).unwrap_or_else(|e| panic!("{text}: {e}"));
+    t["v"].clone()
+}
+
+#[test]
+fn config_reference_lists_every_key() {
+    let mut c = config::load(&example_path()).unwrap().config;
+    c.curve.design = Some(config::DesignCurve {
+        design_outdoor_c: -17.0,
+        design_supply_c: 75.0,
+        design_return_c: 50.0,
+        room_c: 18.0,
+        radiator_exponent: 1.3,
+    });
+    let every_check = config::SignalCheck {
+        valid_min: Some(0.0),
+        valid_max: Some(1.0),
+        max_age_s: Some(1.0),
+        stuck_after_s: Some(1.0),
+        stuck_tolerance: Some(1.0),
+        max_rate_per_s: Some(1.0),
+    };
+    let mut signals = toml::Table::new();
+    for q in config::CheckedQuantity::ALL {
+        signals.insert(q.name().into(), toml::Value::try_from(every_check).unwrap());
+    }
+    c.signals = signals.try_into().unwrap();
+    let bind = Some("plc.x".to_owned());
+    c.points.valve1_open = bind.clone();
+    c.points.valve1_close = bind;
+    c.links[0].host = Some("h".into());
+    c.links[0].port = Some(502);
+    c.links[0].serial_port = Some("/dev/ttyS1".into());
+    c.rooms.nodes[0].valve_link = Some("bus1".into());
+    c.rooms.nodes[0].valve_unit_id = Some(9);
+    assert!(!c.schedule.periods.is_empty() && !c.scada.writable.is_empty());
+    let mut keys = Vec::new();
+    key_paths("", &toml::Value::try_from(&c).unwrap(), &mut keys);
+    keys.sort();
+    keys.dedup();
+    let listed: Vec<String> = config::reference::tables()
+        .into_iter()
+        .flat_map(|t| t.keys.into_iter().map(|k| k.path))
+        .collect();
+    let md = config::reference::markdown();
+    for k in &keys {
+        assert!(listed.contains(k), "{k} is not in the reference");
+        assert!(md.contains(&format!("| `{k}` |")), "{k} is not printed");
+    }
+    assert!(keys.len() > 150, "{}", keys.len());
+    assert_eq!(listed.len(), keys.len(), "nothing listed that is not a key");
+}
+
+#[test]
+fn config_reference_defaults_are_the_real_defaults() {
+    let base = "[site]\nname = \"x\"\n[curve]\n[[links]]\nname = \"l\"\nkind = \"tcp\"\n\
+                [rooms]\nnodes = [{ id = \"n\", link = \"l\", unit_id = 1 }]\n";
+    let implicit: config::Config = toml::from_str(base).unwrap();
+    let mut explicit: toml::Table = toml::from_str(base).unwrap();
+    let mut printed = 0;
+    for t in config::reference::tables() {
+        if let Some(d) = &t.default {
+            set_path(&mut explicit, t.path.trim_end_matches("[]"), parse_value(d));
+        }
+        for k in &t.keys {
+            if let Some(d) = &k.default {
+                assert!(!k.required, "{}", k.path);
+                set_path(&mut explicit, &k.path, parse_value(d));
+                printed += 1;
+            }
+        }
+    }
+    assert!(printed > 100, "{printed}");
+    let explicit: config::Config = explicit.try_into().unwrap();
+    // The signal checks are written out in full where the implicit ones are left out: both
+    // must resolve to the same limits.
+    for q in config::CheckedQuantity::ALL {
+        assert_eq!(
+            explicit.signals.limits_of(q),
+            implicit.signals.limits_of(q),
+            "{}",
+            q.name()
+        );
+        assert_ne!(
+            explicit.signals.table(q),
+            implicit.signals.table(q),
+            "{} printed",
+            q.name()
+        );
+    }
+    let mut explicit = explicit;
+    explicit.signals = implicit.signals.clone();
+    assert_eq!(explicit, implicit);
+}

@@ -3,8 +3,8 @@
 
 use heatctl::config::{self, Config, Position, RoomNode};
 use heatctl::control::{
-    AlarmCode, Commands, Controller, Limiter, Mode, OutdoorSource, ProcessImage, Sample, Signal,
-    SupervisorAction,
+    AlarmCode, Commands, Controller, Limiter, Mode, OutdoorSource, ProcessImage, Rejection, Sample,
+    Signal, SignalRejection, SupervisorAction,
 };
 use proptest::prelude::*;
 
@@ -111,6 +111,33 @@ fn lost_secondary_supply_sensor_holds_then_goes_safe_with_alarm() {
     );
     assert!(!has(&back, AlarmCode::T2SupplyLost));
     assert_eq!(back.explanation.supervisor, None);
+}
+
+#[test]
+fn the_explanation_says_why_each_signal_was_rejected() {
+    let cfg = base_config(0);
+    let mut c = Controller::new(&cfg);
+    run(&mut c, 0.0, 60.0, 1.0, |_| image(0, -5.0, 55.0, 20.0));
+    let good = c.step(61.0, &image(0, -5.0, 55.0, 20.0));
+    assert_eq!(good.explanation.rejected, vec![], "nothing rejected");
+    let mut bad = image(0, -5.0, 55.0, 20.0);
+    bad.set(Signal::TOut, Some(Sample::aged(-5.0, 10_000.0)));
+    bad.set(Signal::T1Supply, Some(Sample::fresh(500.0)));
+    bad.set(Signal::T1Return, Some(Sample::fresh(70.0)));
+    bad.set(Signal::T2Supply, Some(Sample::invalid()));
+    bad.set(Signal::Valve1PosPct, None);
+    let ex = c.step(62.0, &bad).explanation;
+    let why = |signal, reason| SignalRejection { signal, reason };
+    assert_eq!(
+        ex.rejected,
+        vec![
+            why(Signal::TOut, Rejection::Stale),
+            why(Signal::T1Supply, Rejection::Range),
+            why(Signal::T1Return, Rejection::Jump),
+            why(Signal::T2Supply, Rejection::Field),
+        ],
+        "a signal not connected is not a rejection"
+    );
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! [`control`] the whole control law (no clock reads, no sockets). The product crate `heatctl`
 //! re-exports both and adds the field layer, the runtime and the faces; the simulator crate
 //! uses them to bind a configuration to a simulated plant and to feed the control law in the
-//! season scorecard.
+//! season scorecard. [`signal`] names the measured quantities both share.
 
 pub mod config;
 pub mod control;
+pub mod signal;

@@ -1,6 +1,11 @@
 //! Device register maps (`config/devices/*.toml`): how a device type lays out its points.
 
+use std::collections::{HashMap, HashSet};
+
 use serde::{Deserialize, Serialize};
+
+use super::check::Checker;
+use super::problems::Problem;
 
 /// A device type's register map.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -259,6 +264,61 @@ impl DeviceMap {
     pub fn point(&self, name: &str) -> Option<&PointMap> {
         self.points.iter().find(|p| p.name == name)
     }
+}
+
+/// Check one device map: names, overlaps, types per table, ranges.
+pub(crate) fn check_map(m: &DeviceMap) -> Vec<Problem> {
+    let mut k = Checker::default();
+    if !(1..=125).contains(&m.device.max_registers_per_read) {
+        k.fail("device.max_registers_per_read", "must be 1..125");
+    }
+    let mut names = HashSet::new();
+    let mut used: HashMap<(Table, u32), &str> = HashMap::new();
+    for (i, p) in m.points.iter().enumerate() {
+        let at = |f: &str| format!("points[{i}].{f}");
+        if !names.insert(p.name.as_str()) {
+            k.fail(at("name"), format!("point {:?} is defined twice", p.name));
+        }
+        let bits = matches!(p.table, Table::Coil | Table::Discrete);
+        if bits != (p.data_type == DataType::Bool) {
+            k.fail(
+                at("type"),
+                "coils and discrete inputs hold bool; registers hold numbers",
+            );
+        }
+        if u32::from(p.address) + u32::from(p.data_type.width()) > 65_536 {
+            k.fail(
+                at("address"),
+                "the point runs past the end of the address space",
+            );
+        }
+        for a in 0..u32::from(p.data_type.width()) {
+            let addr = u32::from(p.address) + a;
+            if let Some(other) = used.insert((p.table, addr), p.name.as_str()) {
+                k.fail(
+                    at("address"),
+                    format!("register {addr} overlaps point {other:?}"),
+                );
+            }
+        }
+        if p.scale == 0.0 || !p.scale.is_finite() {
+            k.fail(at("scale"), "must be a non-zero number");
+        }
+        if let (Some(lo), Some(hi)) = (p.valid_min, p.valid_max) {
+            k.below(&at("valid_min"), lo, &at("valid_max"), hi);
+        }
+        k.range(&at("poll_period_s"), p.poll_period_s, 0.1, 86_400.0);
+        if p.max_age_s < p.poll_period_s {
+            k.fail(at("max_age_s"), "must be at least poll_period_s");
+        }
+        if p.writable && !matches!(p.table, Table::Holding | Table::Coil) {
+            k.fail(
+                at("writable"),
+                "only holding registers and coils can be written",
+            );
+        }
+    }
+    k.out
 }
 
 #[cfg(test)]

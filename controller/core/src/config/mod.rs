@@ -4,18 +4,50 @@
 //! register maps the file refers to and checks every reference. Both report every problem at once,
 //! each with its TOML path and, where it can be found, its line and column.
 
+mod check;
+mod curve;
+mod demand;
 mod device_map;
+mod field;
+mod household_valves;
+mod limits;
+mod outdoor;
 mod problems;
+pub mod reference;
+mod safety;
+mod scada;
+mod schedule;
 mod schema;
-mod validate;
+mod signals;
+mod site;
+mod summer;
+mod valve1;
+mod valve_demand;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use crate::signal::CheckedQuantity;
+pub use curve::{Curve, CurvePoint, DesignCurve};
+pub use demand::{Demand, PositionWeights};
 pub use device_map::{DataType, DecodeError, DeviceInfo, DeviceMap, PointMap, Table, WordOrder};
-pub use problems::{Problem, Problems, line_col};
-pub use schema::*;
-pub use validate::{DAY_NAMES, parse_hhmm, signal_defaults};
+pub use field::{CommandPoint, Device, Link, LinkKind, Parity, Points, Position, RoomNode, Rooms};
+pub use household_valves::HouseholdValves;
+pub use limits::{
+    LimiterGains, Limits, PowerLimit, RateLimit, Return1Limit, ReturnDifferenceLimit,
+    ReturnLimitPoint,
+};
+pub use outdoor::{Outdoor, OutdoorInput};
+pub use problems::{Problem, Problems, error_position, line_col, position_of};
+pub use safety::Safety;
+pub use scada::{SCADA_WRITABLE, Scada};
+pub use schedule::{Day, Schedule, SetbackPeriod, TimeOfDay};
+pub use schema::Config;
+pub use signals::{SignalCheck, SignalLimits, Signals};
+pub use site::Site;
+pub use summer::Summer;
+pub use valve_demand::ValveDemand;
+pub use valve1::{Valve1, ValveOutput};
 
 /// A configuration read from a file, with the device maps it refers to.
 #[derive(Debug, Clone)]
@@ -43,13 +75,13 @@ impl LoadedConfig {
 /// # Errors
 /// Every problem found: syntax, unknown keys, wrong types, out-of-range values, contradictions.
 pub fn parse_str(text: &str, file: Option<&Path>) -> Result<Config, Problems> {
-    let (parsed, mut found) = problems::deserialize_partial::<Config>(text, file);
-    if let Some(config) = &parsed {
-        found.extend(validate::validate(config));
+    let mut partial = problems::deserialize_partial::<Config>(text, file);
+    if let Some(config) = &partial.parsed {
+        partial.add_checks(schema::validate(config));
     }
-    match parsed {
-        Some(config) if found.is_empty() => Ok(config),
-        _ => Err(problems::locate(found, text, file)),
+    match partial.parsed {
+        Some(config) if partial.found.is_empty() => Ok(config),
+        _ => Err(problems::locate(partial.found, text, file)),
     }
 }
 
@@ -95,12 +127,12 @@ pub fn parse_with_maps(
 type ReadMap<'a> = dyn Fn(&Path, &str) -> Result<String, String> + 'a;
 
 fn load_text(text: &str, path: &Path, read_map: &ReadMap<'_>) -> Result<LoadedConfig, Problems> {
-    let (parsed, structure) = problems::deserialize_partial::<Config>(text, Some(path));
-    let Some(config) = parsed else {
-        return Err(problems::locate(structure, text, Some(path)));
+    let mut partial = problems::deserialize_partial::<Config>(text, Some(path));
+    let Some(config) = partial.parsed.take() else {
+        return Err(problems::locate(partial.found, text, Some(path)));
     };
     let base = path.parent().unwrap_or_else(|| Path::new("."));
-    let mut all = structure;
+    let mut all = Vec::new();
     let mut maps = BTreeMap::new();
     let mut wanted: Vec<(String, String)> = config
         .devices
@@ -127,7 +159,7 @@ fn load_text(text: &str, path: &Path, read_map: &ReadMap<'_>) -> Result<LoadedCo
             Ok(map_text) => {
                 match problems::deserialize_all::<DeviceMap>(&map_text, Some(&map_path)) {
                     Ok(map) => {
-                        let found = validate::validate_map(&map);
+                        let found = device_map::check_map(&map);
                         if found.is_empty() {
                             maps.insert(rel, map);
                         } else {
@@ -144,9 +176,10 @@ fn load_text(text: &str, path: &Path, read_map: &ReadMap<'_>) -> Result<LoadedCo
             )),
         }
     }
-    all.extend(validate::validate(&config));
-    all.extend(validate::validate_references(&config, &maps));
-    let mut located = problems::locate(all, text, Some(path)).0;
+    partial.add_checks(schema::validate(&config));
+    partial.add_checks(field::check_references(&config, &maps));
+    partial.found.extend(all);
+    let mut located = problems::locate(partial.found, text, Some(path)).0;
     located.extend(map_problems);
     if located.is_empty() {
         Ok(LoadedConfig {
@@ -171,7 +204,7 @@ pub fn load_device_map(path: &Path) -> Result<DeviceMap, Problems> {
         )])
     })?;
     let map = problems::deserialize_all::<DeviceMap>(&text, Some(path))?;
-    let found = validate::validate_map(&map);
+    let found = device_map::check_map(&map);
     if found.is_empty() {
         Ok(map)
     } else {

@@ -93,8 +93,34 @@ pub(crate) fn deserialize_all<T: DeserializeOwned>(
     file: Option<&Path>,
 ) -> Result<T, Problems> {
     match deserialize_partial(text, file) {
-        (Some(parsed), found) if found.is_empty() => Ok(parsed),
-        (_, found) => Err(locate(found, text, file)),
+        Partial {
+            parsed: Some(parsed),
+            found,
+            ..
+        } if found.is_empty() => Ok(parsed),
+        Partial { found, .. } => Err(locate(found, text, file)),
+    }
+}
+
+/// What [`deserialize_partial`] learnt.
+pub(crate) struct Partial<T> {
+    /// What could be parsed once the failing keys were taken out.
+    pub(crate) parsed: Option<T>,
+    /// The problems found.
+    pub(crate) found: Vec<Problem>,
+    /// TOML paths taken out of the document to get there.
+    pub(crate) removed: Vec<String>,
+}
+
+impl<T> Partial<T> {
+    /// Keep of `more` (problems found in the parsed value) those not inside a part that was
+    /// taken out: they follow from the removal, not from the file.
+    pub(crate) fn add_checks(&mut self, more: Vec<Problem>) {
+        let removed = &self.removed;
+        self.found.extend(
+            more.into_iter()
+                .filter(|p| !removed.iter().any(|r| is_within(&p.path, r))),
+        );
     }
 }
 
@@ -103,7 +129,12 @@ pub(crate) fn deserialize_all<T: DeserializeOwned>(
 pub(crate) fn deserialize_partial<T: DeserializeOwned>(
     text: &str,
     file: Option<&Path>,
-) -> (Option<T>, Vec<Problem>) {
+) -> Partial<T> {
+    let done = |parsed, found, removed: &HashSet<String>| Partial {
+        parsed,
+        found,
+        removed: removed.iter().cloned().collect(),
+    };
     let (_, syntax) = DeTable::parse_recoverable(text);
     if !syntax.is_empty() {
         let found = syntax
@@ -119,7 +150,7 @@ pub(crate) fn deserialize_partial<T: DeserializeOwned>(
                 }
             })
             .collect();
-        return (None, found);
+        return done(None, found, &HashSet::new());
     }
     let mut value: toml::Value = match toml::from_str(text) {
         Ok(v) => v,
@@ -132,14 +163,14 @@ pub(crate) fn deserialize_partial<T: DeserializeOwned>(
                 column,
                 message: e.message().trim().to_string(),
             }];
-            return (None, found);
+            return done(None, found, &HashSet::new());
         }
     };
     let mut found = Vec::new();
     let mut removed: HashSet<String> = HashSet::new();
     for _ in 0..500 {
         match serde_path_to_error::deserialize::<_, T>(value.clone()) {
-            Ok(parsed) => return (Some(parsed), found),
+            Ok(parsed) => return done(Some(parsed), found, &removed),
             Err(err) => {
                 let segments = segments_of(err.path());
                 let message = err.inner().message().trim().to_string();
@@ -153,7 +184,9 @@ pub(crate) fn deserialize_partial<T: DeserializeOwned>(
                     };
                     removed.contains(&child)
                 });
-                if !suppressed {
+                // What fails where a key was already taken out follows from that removal.
+                let follows = removed.iter().any(|r| is_within(&path, r));
+                if !suppressed && !follows {
                     found.push(Problem::at(path.clone(), message.clone()));
                 }
                 // Remove what failed so the next pass finds the next problem.
@@ -170,6 +203,12 @@ pub(crate) fn deserialize_partial<T: DeserializeOwned>(
                     }
                     (None, false) => segments.clone(),
                 };
+                // Taken out before and still failing (an array element replaced by an empty
+                // table): take out what holds it.
+                let mut target = target;
+                while !target.is_empty() && removed.contains(&join(&target)) {
+                    target.pop();
+                }
                 if target.is_empty() || !remove(&mut value, &target) {
                     break;
                 }
@@ -177,7 +216,7 @@ pub(crate) fn deserialize_partial<T: DeserializeOwned>(
             }
         }
     }
-    (None, found)
+    done(None, found, &removed)
 }
 
 /// Fill in file, line and column of problems from their TOML paths.
@@ -201,6 +240,12 @@ pub(crate) fn locate(found: Vec<Problem>, text: &str, file: Option<&Path>) -> Pr
         .collect();
     out.sort_by_key(|p| (p.line.unwrap_or(usize::MAX), p.column.unwrap_or(0)));
     Problems(out)
+}
+
+/// Whether the TOML path `path` is `outer` or lies inside it.
+fn is_within(path: &str, outer: &str) -> bool {
+    path.strip_prefix(outer)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -335,8 +380,24 @@ fn span_of(doc: &DeTable<'_>, path: &str) -> Option<usize> {
     Some(best)
 }
 
-/// 1-based line and column of a byte offset of `text` (a TOML span's start): for locating
-/// problems in any TOML document (configuration, device map, plant scenario).
+/// 1-based line and column of the value (or, failing that, the deepest key) at a TOML path
+/// such as `curve.points[2].outdoor_c` in `text`; `None` when the text does not parse or the
+/// path's first key is not in it. Any TOML file (a scenario, a map) can locate its own
+/// problems with it.
+#[must_use]
+pub fn position_of(text: &str, path: &str) -> Option<(usize, usize)> {
+    let doc = DeTable::parse(text).ok()?;
+    span_of(doc.get_ref(), path).map(|start| line_col(text, start))
+}
+
+/// 1-based line and column of a TOML (or serde) error in `text`, when it carries a position.
+#[must_use]
+pub fn error_position(text: &str, error: &toml::de::Error) -> Option<(usize, usize)> {
+    error.span().map(|s| line_col(text, s.start))
+}
+
+/// 1-based line and column (in characters) of a byte offset of `text` (a TOML span's start):
+/// for locating problems in any TOML document (configuration, device map, plant scenario).
 #[must_use]
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let upto = &text[..offset.min(text.len())];
@@ -346,4 +407,23 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
         .map_or(upto.chars().count(), |nl| upto[nl + 1..].chars().count())
         + 1;
     (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_of_paths_and_errors() {
+        let text =
+            "[site]\nname = \"x\"\n[curve]\npoints = [{ outdoor_c = 1 }, { outdoor_c = 2 }]\n";
+        assert_eq!(position_of(text, "site.name"), Some((2, 1)));
+        assert_eq!(position_of(text, "curve.points[1]"), Some((4, 30)));
+        assert_eq!(position_of(text, "nowhere"), None);
+        let err = toml::from_str::<toml::Table>("a = 1\nb = = 2\n").expect_err("bad syntax");
+        assert_eq!(
+            error_position("a = 1\nb = = 2\n", &err).map(|p| p.0),
+            Some(2)
+        );
+    }
 }

@@ -1,5 +1,8 @@
 //! What a step decides, and why.
 
+use super::validation::Rejection;
+use crate::signal::Signal;
+
 /// Operating mode, set by a technician or SCADA.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Mode {
@@ -237,6 +240,18 @@ pub struct Explanation {
     pub supervisor: Option<SupervisorAction>,
     /// Fallbacks in force.
     pub fallbacks: Vec<AlarmCode>,
+    /// Signals that were read but rejected by validation, with the reason (signals not
+    /// connected are not listed).
+    pub rejected: Vec<SignalRejection>,
+}
+
+/// A signal validation rejected this step, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignalRejection {
+    /// Which signal.
+    pub signal: Signal,
+    /// Why.
+    pub reason: Rejection,
 }
 
 /// An override by the safety supervisor.

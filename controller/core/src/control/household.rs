@@ -1,7 +1,6 @@
-//! Household (or building) valve loops and trim-and-respond on their positions.
+//! Household (or building) valve loops: one slow room loop per valve.
 
-use super::image::Sample;
-use crate::config::{HouseholdValves, SignalLimits, ValveDemand};
+use crate::config::HouseholdValves;
 
 /// One slow PI loop per valve toward the room target.
 #[derive(Debug, Clone, Default)]
@@ -86,80 +85,6 @@ impl HouseholdLoops {
     }
 }
 
-/// Trim and respond (ASHRAE Guideline 36) on valve positions.
-#[derive(Debug, Clone, Default)]
-pub struct TrimRespond {
-    shift_k: f64,
-    last_run_s: Option<f64>,
-    /// Requests counted in the last run.
-    pub requests: usize,
-}
-
-impl TrimRespond {
-    /// The current shift, K.
-    #[must_use]
-    pub fn shift_k(&self) -> f64 {
-        self.shift_k
-    }
-
-    /// Start from a saved shift (restart), K.
-    pub fn restore_shift_k(&mut self, cfg: &ValveDemand, shift_k: f64) {
-        if shift_k.is_finite() {
-            self.shift_k = shift_k.clamp(cfg.min_shift_k, cfg.max_shift_k);
-        }
-    }
-
-    /// Run if a period has passed. `positions[i]` is valve `i`'s reported position; it counts
-    /// only when valid, within `limits` (range, max age) and, when `counts` is given,
-    /// `counts[i]` is true (the valve is under room control: one walking to its safe position
-    /// for want of a reading, or a node without a loop, asks for nothing). `None`: every valve
-    /// counts (valves driven by their own thermostats).
-    pub fn update(
-        &mut self,
-        cfg: &ValveDemand,
-        now_s: f64,
-        positions: &[Option<Sample>],
-        limits: SignalLimits,
-        counts: Option<&[bool]>,
-    ) {
-        if !cfg.enabled {
-            self.shift_k = 0.0;
-            return;
-        }
-        match self.last_run_s {
-            Some(t) if now_s - t < cfg.period_s => return,
-            _ => self.last_run_s = Some(now_s),
-        }
-        let usable = |s: &Sample| {
-            s.valid
-                && s.value.is_finite()
-                && (limits.valid_min..=limits.valid_max).contains(&s.value)
-                && s.age_s <= limits.max_age_s
-        };
-        let valid: Vec<f64> = positions
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| counts.is_none_or(|c| c.get(*i).copied().unwrap_or(false)))
-            .filter_map(|(_, s)| s.filter(usable))
-            .map(|s| s.value)
-            .collect();
-        if valid.is_empty() {
-            return; // nothing to go on: hold
-        }
-        self.requests = valid
-            .iter()
-            .filter(|&&v| v >= cfg.request_above_pct)
-            .count();
-        let ignored = cfg.ignored_requests as usize;
-        let delta = if self.requests > ignored {
-            (cfg.respond_k_per_request * (self.requests - ignored) as f64).min(cfg.max_respond_k)
-        } else {
-            cfg.trim_k
-        };
-        self.shift_k = (self.shift_k + delta).clamp(cfg.min_shift_k, cfg.max_shift_k);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,85 +121,6 @@ mod tests {
             l.update(&cfg, f64::from(i) * cfg.period_s, &[None]);
         }
         assert_eq!(l.outputs()[0], Some(cfg.safe_position_pct));
-    }
-
-    #[test]
-    fn trim_and_respond() {
-        let cfg = ValveDemand {
-            enabled: true,
-            ..ValveDemand::default()
-        };
-        let mut tr = TrimRespond::default();
-        let open = |n: usize| -> Vec<Option<Sample>> {
-            (0..10)
-                .map(|i| Some(Sample::fresh(if i < n { 100.0 } else { 40.0 })))
-                .collect()
-        };
-        let lim = limits();
-        tr.update(&cfg, 0.0, &open(1), lim, None);
-        assert!(
-            (tr.shift_k() - cfg.trim_k).abs() < 1e-12,
-            "few requests: trim"
-        );
-        tr.update(&cfg, cfg.period_s, &open(6), lim, None);
-        assert!(
-            (tr.shift_k() - (cfg.trim_k + 0.4)).abs() < 1e-9,
-            "4 requests beyond 2 ignored"
-        );
-        tr.update(&cfg, 2.0 * cfg.period_s, &[None; 10], lim, None);
-        assert!(
-            (tr.shift_k() - (cfg.trim_k + 0.4)).abs() < 1e-9,
-            "no data: hold"
-        );
-    }
-
-    fn limits() -> SignalLimits {
-        SignalLimits {
-            valid_min: 0.0,
-            valid_max: 100.0,
-            max_age_s: 1_800.0,
-            stuck_after_s: 0.0,
-            stuck_tolerance: 0.0,
-            max_rate_per_s: 0.0,
-        }
-    }
-
-    #[test]
-    fn trim_and_respond_ignores_stale_out_of_range_and_uncontrolled_valves() {
-        let cfg = ValveDemand {
-            enabled: true,
-            ..ValveDemand::default()
-        };
-        let lim = limits();
-        // Six valves wide open: but two are stale, one reads 140 %, and two walk to their
-        // safe position for want of a room reading. One real request is left: trim.
-        let positions: Vec<Option<Sample>> = vec![
-            Some(Sample::fresh(100.0)),
-            Some(Sample::aged(100.0, 3_600.0)),
-            Some(Sample::aged(100.0, 7_200.0)),
-            Some(Sample::fresh(140.0)),
-            Some(Sample::fresh(100.0)),
-            Some(Sample::fresh(100.0)),
-            Some(Sample::fresh(40.0)),
-        ];
-        let counts = [true, true, true, true, false, false, true];
-        let mut tr = TrimRespond::default();
-        tr.update(&cfg, 0.0, &positions, lim, Some(&counts));
-        assert_eq!(tr.requests, 1);
-        assert!(
-            (tr.shift_k() - cfg.trim_k).abs() < 1e-12,
-            "{}",
-            tr.shift_k()
-        );
-        // The same valves, all fresh, in range and controlled: five requests, a response.
-        let fresh: Vec<Option<Sample>> = (0..6)
-            .map(|_| Some(Sample::fresh(100.0)))
-            .chain([Some(Sample::fresh(40.0))])
-            .collect();
-        let mut tr = TrimRespond::default();
-        tr.update(&cfg, 0.0, &fresh, lim, Some(&[true; 7]));
-        assert_eq!(tr.requests, 6);
-        assert!(tr.shift_k() > 0.0);
     }
 
     #[test]

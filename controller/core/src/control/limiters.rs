@@ -1,7 +1,7 @@
 //! Limiters on the setpoint: PI reducers (return, return difference, power), the schedule
 //! (setback, boost) and the rate limit.
 
-use crate::config::{DAY_NAMES, LimiterGains, ReturnLimitPoint, Schedule, parse_hhmm};
+use crate::config::{LimiterGains, ReturnLimitPoint, Schedule};
 
 /// Largest reduction a PI limiter may make, K.
 const MAX_REDUCTION_K: f64 = 60.0;
@@ -121,10 +121,8 @@ pub fn local_time(now_s: f64, utc_offset_h: f64) -> (usize, u32) {
 
 fn in_period(s: &Schedule, weekday: usize, minute: u32) -> bool {
     s.periods.iter().any(|p| {
-        let (Some(start), Some(end)) = (parse_hhmm(&p.start), parse_hhmm(&p.end)) else {
-            return false;
-        };
-        let day_ok = |d: usize| p.days.iter().any(|n| n == "all" || n == DAY_NAMES[d % 7]);
+        let (start, end) = (p.start.minute_of_day(), p.end.minute_of_day());
+        let day_ok = |d: usize| p.days.iter().any(|day| day.includes(d % 7));
         if start < end {
             day_ok(weekday) && minute >= start && minute < end
         } else {
@@ -173,7 +171,7 @@ impl ScheduleState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SetbackPeriod;
+    use crate::config::{Day, SetbackPeriod, TimeOfDay};
 
     #[test]
     fn pi_reducer_acts_only_above_the_limit_and_releases() {
@@ -239,9 +237,9 @@ mod tests {
             enabled: true,
             setback_k: 6.0,
             periods: vec![SetbackPeriod {
-                days: vec!["all".into()],
-                start: "22:00".into(),
-                end: "05:00".into(),
+                days: vec![Day::All],
+                start: TimeOfDay::parse("22:00").expect("a time"),
+                end: TimeOfDay::parse("05:00").expect("a time"),
             }],
             full_setback_above_c: 0.0,
             no_setback_below_c: -12.0,

@@ -1,20 +1,26 @@
 //! The whole control law as sans-I/O code: no clock reads, no sockets, no files.
 //!
 //! [`Controller::step`] takes the time and a [`ProcessImage`] and returns [`Commands`] with an
-//! [`Explanation`]. One step runs, in this fixed order:
+//! [`Explanation`]. One step runs these phases, in this fixed order (one method each):
 //!
-//! 1. signal validation (range, sentinel, stale, stuck, jump);
+//! 1. signal validation (range, sentinel, stale, stuck, jump); the explanation lists every
+//!    rejected signal with the reason;
 //! 2. outdoor temperature: damped, composite, hold/fallback when lost;
 //! 3. summer cut-off and operating mode;
-//! 4. heating curve + technician shift + demand shift (rooms) + valve-demand shift, clamped;
+//! 4. heating curve + technician shift, the demand correction (rooms), trim and respond
+//!    (valve positions); their sum clamped;
 //! 5. schedule (setback weakened when cold, boost after setback);
 //! 6. protective limiters, which can only lower: primary return limit, return difference limit,
-//!    power/flow limit (only with fresh heat-meter data);
+//!    power/flow limit (only with valid heat-meter data);
 //! 7. setpoint rate limit;
-//! 8. the primary valve loop (PI(D), deadband, anti-windup, rate limit, feed-forward);
-//! 9. the safety supervisor, which overrides everything: over-temperature cut, frost protection,
-//!    t2_supply-lost hold then safe position, mode off/manual;
-//! 10. household valve loops.
+//! 8. the safety supervisor's latches: over-temperature cut, frost protection, t2_supply lost;
+//! 9. the primary valve: its loop (PI(D), deadband, anti-windup, rate limit, feed-forward), or
+//!    what the supervisor and the mode impose instead (frost minimum, over-temperature cut,
+//!    hold then safe position on t2_supply loss, off/manual); its feedback and three-point
+//!    pulse;
+//! 10. household valve loops;
+//!
+//! and last the alarms the phases found are raised or cleared (after the clear delay).
 
 pub mod alarms;
 mod commands;
@@ -25,11 +31,14 @@ mod image;
 pub mod limiters;
 pub mod outdoor;
 pub mod validation;
+mod valve_demand;
 mod valve_loop;
 
+pub use crate::signal::Signal;
 pub use commands::*;
-pub use household::{HouseholdLoops, TrimRespond};
-pub use image::{ProcessImage, Sample, Signal};
+pub use household::HouseholdLoops;
+pub use image::{ProcessImage, Sample};
+pub use valve_demand::TrimRespond;
 pub use valve_loop::{ThreePoint, Valve1Loop};
 
 use crate::config::{Config, SignalLimits, ValveOutput};
@@ -37,7 +46,8 @@ use alarms::Alarms;
 use curve::{HeatingCurve, SummerCutoff};
 use demand::DemandCorrection;
 use limiters::{PiReducer, RateLimiter, ScheduleEffect, ScheduleState, return_limit_c};
-use outdoor::OutdoorFilter;
+use outdoor::{OutdoorFilter, OutdoorTemps};
+pub use validation::Rejection;
 use validation::Validator;
 
 /// Longest time step the dynamics accept in one go, seconds (a paused process resumes gently).
@@ -67,7 +77,7 @@ pub struct SavedState {
 #[derive(Debug, Clone)]
 pub struct Controller {
     cfg: Config,
-    validators: [Validator; 8],
+    validators: [Validator; Signal::COUNT],
     outdoor: OutdoorFilter,
     curve: HeatingCurve,
     summer: SummerCutoff,
@@ -104,22 +114,20 @@ fn has_valves(cfg: &Config) -> Vec<bool> {
         .collect()
 }
 
-fn signal_validators(cfg: &Config) -> [Validator; 8] {
-    let r = cfg.signals.resolved();
-    std::array::from_fn(|i| Validator::new(r[i].1))
+fn signal_validators(cfg: &Config) -> [Validator; Signal::COUNT] {
+    Signal::ALL.map(|s| Validator::new(cfg.signals.limits(s)))
 }
 
 impl Controller {
     /// A controller for a validated configuration.
     #[must_use]
     pub fn new(cfg: &Config) -> Self {
-        let room_limits = cfg.signals.resolved()[8].1;
         Self {
             validators: signal_validators(cfg),
             outdoor: OutdoorFilter::new(&cfg.outdoor),
             curve: HeatingCurve::new(&cfg.curve),
             summer: SummerCutoff::new(&cfg.summer),
-            demand: DemandCorrection::new(&cfg.demand, &cfg.rooms.nodes, room_limits),
+            demand: DemandCorrection::new(&cfg.demand, &cfg.rooms.nodes, cfg.signals.room_limits()),
             trim: TrimRespond::default(),
             return1: PiReducer::default(),
             return_diff: PiReducer::default(),
@@ -132,7 +140,7 @@ impl Controller {
                 &has_valves(cfg),
                 cfg.household_valves.safe_position_pct,
             ),
-            hh_valve_limits: cfg.signals.resolved()[9].1,
+            hh_valve_limits: cfg.signals.hh_valve_pos_limits(),
             alarms: Alarms::default(),
             mode: Mode::Auto,
             operator_shift_k: None,
@@ -150,18 +158,17 @@ impl Controller {
     /// Apply a new (validated) configuration, keeping the control state: integrators, damped
     /// outdoor temperature, valve positions, alarms.
     pub fn reconfigure(&mut self, cfg: &Config) {
-        let resolved = cfg.signals.resolved();
         if self.cfg.signals != cfg.signals {
-            for (v, (_, lim)) in self.validators.iter_mut().zip(resolved) {
-                v.set_limits(lim);
+            for s in Signal::ALL {
+                self.validators[s.index()].set_limits(cfg.signals.limits(s));
             }
         }
         self.outdoor.set_config(&cfg.outdoor);
         self.curve = HeatingCurve::new(&cfg.curve);
         self.summer.set_config(&cfg.summer);
         self.demand
-            .set_config(&cfg.demand, &cfg.rooms.nodes, resolved[8].1);
-        self.hh_valve_limits = resolved[9].1;
+            .set_config(&cfg.demand, &cfg.rooms.nodes, cfg.signals.room_limits());
+        self.hh_valve_limits = cfg.signals.hh_valve_pos_limits();
         if has_valves(cfg) != has_valves(&self.cfg) {
             self.household =
                 HouseholdLoops::new(&has_valves(cfg), cfg.household_valves.safe_position_pct);
@@ -272,8 +279,42 @@ impl Controller {
         }
     }
 
-    /// One control step at time `now_s` (seconds; unix time for schedules).
+    /// One control step at time `now_s` (seconds; unix time for schedules): the phases of the
+    /// module documentation, in order.
     pub fn step(&mut self, now_s: f64, image: &ProcessImage) -> Commands {
+        let (now, dt) = self.advance_clock(now_s);
+        let mut ex = Explanation::default();
+
+        let inputs = self.validate(now, image, &mut ex);
+        let od = self.outdoor(now, dt, &inputs, &mut ex);
+        let heating_on = self.season_and_mode(od, &mut ex);
+        self.curve(od, &mut ex);
+        self.demand(now, image, heating_on, &mut ex);
+        self.trim_and_respond(now, image, &mut ex);
+        let mut sp = self.shifted_setpoint(&mut ex);
+        self.schedule(now, od, &mut sp, &mut ex);
+        self.limiters(dt, od, &inputs, &mut sp, &mut ex);
+        self.rate_limit(dt, heating_on, &mut sp, &mut ex);
+        self.supervisor(now, image, &inputs);
+        let valve1 = self.valve1(now, dt, sp.value_c, heating_on, &inputs, &mut ex);
+        self.anti_windup(&sp, &valve1, &inputs);
+        self.valve1_feedback(now, valve1.command_pct, &inputs);
+        let pulse = self.three_point(valve1.command_pct);
+        let hh = self.household_loops(now);
+        self.report_alarms(now, &inputs, &ex);
+
+        Commands {
+            valve1_pct: valve1.command_pct,
+            valve1_pulse: pulse,
+            hh_valves_pct: hh,
+            alarms: self.alarms.list(),
+            explanation: ex,
+        }
+    }
+
+    /// The step's time and the time step: a clock that goes backwards or is not a number holds
+    /// the last time, and a long pause counts as at most [`MAX_DT_S`].
+    fn advance_clock(&mut self, now_s: f64) -> (f64, f64) {
         let (now, dt) = match self.last_now_s {
             _ if !now_s.is_finite() => (self.last_now_s.unwrap_or(0.0), 0.0),
             Some(t) if now_s > t => (now_s, (now_s - t).min(MAX_DT_S)),
@@ -281,53 +322,72 @@ impl Controller {
             None => (now_s, 0.0),
         };
         self.last_now_s = Some(now);
-        let clear = self.cfg.safety.alarm_clear_delay_s;
-        let mut ex = Explanation::default();
+        (now, dt)
+    }
 
-        // 1. Validation.
-        let mut valid = [None; 8];
+    /// Validate every signal; the explanation lists each one rejected, with the reason.
+    fn validate(&mut self, now: f64, image: &ProcessImage, ex: &mut Explanation) -> Validated {
+        let checked = Signal::ALL.map(|s| self.validators[s.index()].check(now, image.get(s)));
         for s in Signal::ALL {
-            valid[s.index()] = self.validators[s.index()].check(now, image.get(s)).ok();
+            if let Err(reason) = checked[s.index()]
+                && reason != Rejection::Missing
+            {
+                ex.rejected.push(SignalRejection { signal: s, reason });
+            }
         }
-        let sig = |s: Signal| valid[s.index()];
+        Validated(checked)
+    }
 
-        // 2. Outdoor.
-        let od = self.outdoor.update(now, dt, sig(Signal::TOut));
+    /// The outdoor temperature: damped, composite, held or fallback when the sensor is lost.
+    fn outdoor(
+        &mut self,
+        now: f64,
+        dt: f64,
+        inputs: &Validated,
+        ex: &mut Explanation,
+    ) -> OutdoorTemps {
+        let od = self.outdoor.update(now, dt, inputs.value(Signal::TOut));
         ex.outdoor_c = Some(od.actual_c);
         ex.outdoor_source = Some(od.source);
         ex.damped_outdoor_c = Some(od.damped_c);
         ex.composite_outdoor_c = Some(od.composite_c);
-        self.alarms.set(
-            AlarmCode::OutdoorSensorLost,
-            sig(Signal::TOut).is_none(),
-            now,
-            clear,
-        );
-        let fallback = od.source == OutdoorSource::Fallback;
-        self.alarms
-            .set(AlarmCode::OutdoorFallback, fallback, now, clear);
-        if od.source != OutdoorSource::Measured {
-            ex.fallbacks.push(if fallback {
-                AlarmCode::OutdoorFallback
-            } else {
-                AlarmCode::OutdoorSensorLost
-            });
+        match od.source {
+            OutdoorSource::Measured => {}
+            OutdoorSource::Held => ex.fallbacks.push(AlarmCode::OutdoorSensorLost),
+            OutdoorSource::Fallback => ex.fallbacks.push(AlarmCode::OutdoorFallback),
         }
+        od
+    }
 
-        // 3. Summer and mode.
+    /// Summer cut-off and operating mode: whether heating is on.
+    fn season_and_mode(&mut self, od: OutdoorTemps, ex: &mut Explanation) -> bool {
         let season_on = self.summer.update(od.damped_c);
-        let heating_on = season_on && self.mode != Mode::Off;
-        ex.heating_on = heating_on;
+        ex.heating_on = season_on && self.mode != Mode::Off;
+        ex.heating_on
+    }
 
-        // 4. Curve and shifts.
+    /// The heating curve and the technician's (or SCADA's) shift.
+    fn curve(&self, od: OutdoorTemps, ex: &mut Explanation) {
         ex.curve_c = self.curve.raw_c(od.curve_input_c);
         ex.base_shift_k = self.operator_shift_k.unwrap_or(self.curve.shift_k());
+    }
+
+    /// The demand correction from room temperatures (it may raise only when the previous
+    /// step allowed it and heating is on).
+    fn demand(&mut self, now: f64, image: &ProcessImage, heating_on: bool, ex: &mut Explanation) {
         self.demand
             .update(now, &image.rooms, self.may_raise && heating_on);
         ex.rooms = self.demand.stats();
         ex.demand_shift_k = self.demand.shift_k();
-        // Valves count as requests only while under room control (household loops on), or
-        // always when they are driven by their own thermostats (loops off).
+        if self.room_quorum_lost(ex) {
+            ex.fallbacks.push(AlarmCode::RoomQuorumLost);
+        }
+    }
+
+    /// Trim and respond on valve positions. Valves count as requests only while under room
+    /// control (household loops on), or always when they are driven by their own thermostats
+    /// (loops off).
+    fn trim_and_respond(&mut self, now: f64, image: &ProcessImage, ex: &mut Explanation) {
         let counts = self
             .cfg
             .household_valves
@@ -341,36 +401,35 @@ impl Controller {
             counts,
         );
         ex.valve_demand_shift_k = self.trim.shift_k();
-        let quorum_lost = self.cfg.demand.enabled && ex.rooms.expected > 0 && !ex.rooms.quorum;
-        self.alarms
-            .set(AlarmCode::RoomQuorumLost, quorum_lost, now, clear);
-        if quorum_lost {
-            ex.fallbacks.push(AlarmCode::RoomQuorumLost);
-        }
-        let some_bad = ex.rooms.invalid + ex.rooms.outliers > 0;
-        self.alarms
-            .set(AlarmCode::RoomNodesInvalid, some_bad, now, clear);
+    }
 
+    /// Whether the demand correction runs without its quorum of rooms.
+    fn room_quorum_lost(&self, ex: &Explanation) -> bool {
+        self.cfg.demand.enabled && ex.rooms.expected > 0 && !ex.rooms.quorum
+    }
+
+    /// Curve plus shifts, clamped to the curve's range.
+    fn shifted_setpoint(&self, ex: &mut Explanation) -> Setpoint {
         let unclamped = ex.curve_c + ex.base_shift_k + ex.demand_shift_k + ex.valve_demand_shift_k;
         let (min_c, max_c) = self.curve.clamp_c();
-        let mut sp = if unclamped.is_finite() {
+        let mut sp = Setpoint {
+            value_c: unclamped,
+            min_c,
+            max_c,
+            at_max_clamp: unclamped >= max_c,
+            protective_k: 0.0,
+        };
+        let clamped = if unclamped.is_finite() {
             unclamped.clamp(min_c, max_c)
         } else {
             max_c
         };
-        let push = |ex: &mut Explanation, limiter: Limiter, before: f64, after: f64| {
-            if (after - before).abs() > 1e-9 {
-                ex.limiters.push(LimiterEffect {
-                    limiter,
-                    delta_k: after - before,
-                });
-            }
-        };
-        push(&mut ex, Limiter::Clamp, unclamped, sp);
-        let at_max_clamp = unclamped >= max_c;
+        sp.apply(ex, Limiter::Clamp, clamped);
+        sp
+    }
 
-        // 5. Schedule.
-        let before = sp;
+    /// The schedule: setback (weakened when cold), boost after setback.
+    fn schedule(&mut self, now: f64, od: OutdoorTemps, sp: &mut Setpoint, ex: &mut Explanation) {
         match self.schedule.update(
             &self.cfg.schedule,
             now,
@@ -378,36 +437,30 @@ impl Controller {
             od.damped_c,
         ) {
             ScheduleEffect::Setback(k) => {
-                sp = (sp + k).max(min_c);
-                push(&mut ex, Limiter::Setback, before, sp);
+                let v = (sp.value_c + k).max(sp.min_c);
+                sp.apply(ex, Limiter::Setback, v);
             }
             ScheduleEffect::Boost(k) => {
-                sp = (sp + k).min(max_c);
-                push(&mut ex, Limiter::Boost, before, sp);
+                let v = (sp.value_c + k).min(sp.max_c);
+                sp.apply(ex, Limiter::Boost, v);
             }
             ScheduleEffect::None => {}
         }
+    }
 
-        // 6. Protective limiters.
+    /// The protective limiters, which can only lower: primary return limit, return difference
+    /// limit, power/flow limit (only with valid heat-meter data).
+    fn limiters(
+        &mut self,
+        dt: f64,
+        od: OutdoorTemps,
+        inputs: &Validated,
+        sp: &mut Setpoint,
+        ex: &mut Explanation,
+    ) {
         let lim = &self.cfg.limits;
-        let t1r = sig(Signal::T1Return);
-        let t2r = sig(Signal::T2Return);
-        self.alarms.set(
-            AlarmCode::T1ReturnInvalid,
-            image.get(Signal::T1Return).is_some() && t1r.is_none(),
-            now,
-            clear,
-        );
-        self.alarms.set(
-            AlarmCode::T2ReturnInvalid,
-            image.get(Signal::T2Return).is_some() && t2r.is_none(),
-            now,
-            clear,
-        );
-        let t1s_bad = image.get(Signal::T1Supply).is_some() && sig(Signal::T1Supply).is_none();
-        self.alarms
-            .set(AlarmCode::T1SupplyInvalid, t1s_bad, now, clear);
-        let mut protective = 0.0;
+        let t1r = inputs.value(Signal::T1Return);
+        let t2r = inputs.value(Signal::T2Return);
         let r1 = if lim.return1.enabled {
             let v =
                 t1r.and_then(|r| return_limit_c(&lim.return1.points, od.actual_c).map(|l| r - l));
@@ -416,10 +469,7 @@ impl Controller {
             self.return1.reset();
             0.0
         };
-        let before = sp;
-        sp = (sp - r1).max(min_c);
-        push(&mut ex, Limiter::Return1, before, sp);
-        protective += before - sp;
+        sp.lower(ex, Limiter::Return1, r1);
         let rd = if lim.return_difference.enabled {
             let v = t1r
                 .zip(t2r)
@@ -429,21 +479,10 @@ impl Controller {
             self.return_diff.reset();
             0.0
         };
-        let before = sp;
-        sp = (sp - rd).max(min_c);
-        push(&mut ex, Limiter::ReturnDifference, before, sp);
-        protective += before - sp;
-        let power = sig(Signal::Power1Kw);
-        let flow = sig(Signal::Flow1M3h);
-        let meter_connected =
-            image.get(Signal::Power1Kw).is_some() || image.get(Signal::Flow1M3h).is_some();
-        self.alarms.set(
-            AlarmCode::HeatMeterInvalid,
-            meter_connected && power.is_none() && flow.is_none(),
-            now,
-            clear,
-        );
+        sp.lower(ex, Limiter::ReturnDifference, rd);
         let pw = if lim.power.enabled {
+            let power = inputs.value(Signal::Power1Kw);
+            let flow = inputs.value(Signal::Flow1M3h);
             let over_p =
                 power.map(|p| (p - lim.power.max_power_kw) / lim.power.max_power_kw * 100.0);
             let over_f =
@@ -457,41 +496,35 @@ impl Controller {
             self.power.reset();
             0.0
         };
-        let before = sp;
-        sp = (sp - pw).max(min_c);
-        push(&mut ex, Limiter::Power, before, sp);
-        protective += before - sp;
+        sp.lower(ex, Limiter::Power, pw);
+    }
 
-        // 7. Rate limit.
-        let before = sp;
-        sp = self.rate.update(
-            sp,
-            lim.rate.max_rise_k_per_min / 60.0,
-            lim.rate.max_fall_k_per_min / 60.0,
+    /// The setpoint rate limit; then the setpoint in force and the limiter that mattered most.
+    fn rate_limit(&mut self, dt: f64, heating_on: bool, sp: &mut Setpoint, ex: &mut Explanation) {
+        let rate = &self.cfg.limits.rate;
+        let v = self.rate.update(
+            sp.value_c,
+            rate.max_rise_k_per_min / 60.0,
+            rate.max_fall_k_per_min / 60.0,
             dt,
         );
-        push(&mut ex, Limiter::Rate, before, sp);
+        sp.apply(ex, Limiter::Rate, v);
         if !heating_on {
-            push(&mut ex, Limiter::Summer, sp, min_c);
+            record_limiter(ex, Limiter::Summer, sp.value_c, sp.min_c);
         }
         ex.active_limiter = ex
             .limiters
             .iter()
             .max_by(|a, b| a.delta_k.abs().total_cmp(&b.delta_k.abs()))
             .map(|e| e.limiter);
-        ex.setpoint_c = heating_on.then_some(sp);
+        ex.setpoint_c = heating_on.then_some(sp.value_c);
+    }
 
-        // 8 + 9. Valve loop and supervisor.
-        let t2 = sig(Signal::T2Supply);
-        let pos = sig(Signal::Valve1PosPct);
+    /// The safety supervisor's latches: over-temperature cuts (on any fresh in-range reading,
+    /// even one the jump or stuck check rejected: closing the valve is the safe side), frost
+    /// protection, and since when t2_supply is lost.
+    fn supervisor(&mut self, now: f64, image: &ProcessImage, inputs: &Validated) {
         let safety = &self.cfg.safety;
-        if self.valve1.output_pct().is_none() {
-            // Bumpless start (also after a restart): continue from where the valve is.
-            self.valve1.track(pos.unwrap_or(safety.valve1_safe_pct));
-        }
-        let last_cmd = self.valve1.output_pct().unwrap_or(safety.valve1_safe_pct);
-        // Over-temperature acts on any fresh in-range reading, even one the jump or stuck check
-        // rejected: closing the valve is the safe side.
         let plausible = |s: Signal| {
             let lim = self.validators[s.index()].limits();
             image
@@ -519,7 +552,8 @@ impl Controller {
                 self.t1_over_temperature = false;
             }
         }
-        let coldest = [t2, t2r]
+        let t2 = inputs.value(Signal::T2Supply);
+        let coldest = [t2, inputs.value(Signal::T2Return)]
             .into_iter()
             .flatten()
             .fold(f64::INFINITY, f64::min);
@@ -534,9 +568,30 @@ impl Controller {
                 self.t2_lost_since_s.get_or_insert(now);
             }
         }
-        self.alarms
-            .set(AlarmCode::T2SupplyLost, t2.is_none(), now, clear);
+    }
 
+    /// The primary valve: its loop on t2_supply, or what mode and supervisor impose instead
+    /// (manual, off, summer, t2_supply lost, frost, over-temperature).
+    fn valve1(
+        &mut self,
+        now: f64,
+        dt: f64,
+        sp_c: f64,
+        heating_on: bool,
+        inputs: &Validated,
+        ex: &mut Explanation,
+    ) -> Valve1Decision {
+        let t2 = inputs.value(Signal::T2Supply);
+        let safety = &self.cfg.safety;
+        if self.valve1.output_pct().is_none() {
+            // Bumpless start (also after a restart): continue from where the valve is.
+            self.valve1.track(
+                inputs
+                    .value(Signal::Valve1PosPct)
+                    .unwrap_or(safety.valve1_safe_pct),
+            );
+        }
+        let last_cmd = self.valve1.output_pct().unwrap_or(safety.valve1_safe_pct);
         let mut supervisor = None;
         let mut u = match (self.mode, t2) {
             (Mode::Manual(p), _) => p,
@@ -548,7 +603,7 @@ impl Controller {
                     0.0
                 }
             }
-            (Mode::Auto, Some(t)) => self.valve1.update(&self.cfg.valve1, sp, t, dt),
+            (Mode::Auto, Some(t)) => self.valve1.update(&self.cfg.valve1, sp_c, t, dt),
             (_, None) => {
                 let lost_for = now - self.t2_lost_since_s.unwrap_or(now);
                 if lost_for <= safety.t2_lost_hold_s {
@@ -572,19 +627,6 @@ impl Controller {
             u = 0.0;
             supervisor = Some(SupervisorAction::OverTemperatureCut);
         }
-        self.alarms.set(AlarmCode::Frost, self.frost, now, clear);
-        self.alarms.set(
-            AlarmCode::T2OverTemperature,
-            self.over_temperature,
-            now,
-            clear,
-        );
-        self.alarms.set(
-            AlarmCode::T1ReturnOverTemperature,
-            self.t1_over_temperature,
-            now,
-            clear,
-        );
         let u = if u.is_finite() {
             u.clamp(0.0, 100.0)
         } else {
@@ -594,52 +636,170 @@ impl Controller {
             self.valve1.force(u);
         }
         ex.supervisor = supervisor;
+        Valve1Decision {
+            command_pct: u,
+            supervisor,
+        }
+    }
 
-        // Anti-windup of the demand integrator for the next step.
-        let valve_saturated =
-            u >= self.cfg.valve1.max_pct - 0.5 && t2.is_some_and(|t| t < sp - 1.0);
-        self.may_raise =
-            protective < 0.1 && !at_max_clamp && !valve_saturated && supervisor.is_none();
+    /// Anti-windup of the demand integrator for the next step: it may raise only while no
+    /// protective limiter, clamp, saturated valve or supervisor holds the setpoint back.
+    fn anti_windup(&mut self, sp: &Setpoint, valve1: &Valve1Decision, inputs: &Validated) {
+        let valve_saturated = valve1.command_pct >= self.cfg.valve1.max_pct - 0.5
+            && inputs
+                .value(Signal::T2Supply)
+                .is_some_and(|t| t < sp.value_c - 1.0);
+        self.may_raise = sp.protective_k < 0.1
+            && !sp.at_max_clamp
+            && !valve_saturated
+            && valve1.supervisor.is_none();
+    }
 
-        // Valve feedback.
-        let pos_bad = image.get(Signal::Valve1PosPct).is_some() && pos.is_none();
-        self.alarms
-            .set(AlarmCode::Valve1FeedbackInvalid, pos_bad, now, clear);
-        let deviating = pos.is_some_and(|p| (p - u).abs() > DEVIATION_PCT);
+    /// Since when the valve position feedback has been far from the command.
+    fn valve1_feedback(&mut self, now: f64, command_pct: f64, inputs: &Validated) {
+        let deviating = inputs
+            .value(Signal::Valve1PosPct)
+            .is_some_and(|p| (p - command_pct).abs() > DEVIATION_PCT);
         if deviating {
             self.deviation_since_s.get_or_insert(now);
         } else {
             self.deviation_since_s = None;
         }
-        let dev_long = self
-            .deviation_since_s
-            .is_some_and(|t| now - t > DEVIATION_S);
-        self.alarms
-            .set(AlarmCode::Valve1Deviation, dev_long, now, clear);
+    }
 
-        let pulse = match self.cfg.valve1.output {
+    /// The pulse for a three-point actuator (none for a position output).
+    fn three_point(&mut self, command_pct: f64) -> Option<Pulse> {
+        match self.cfg.valve1.output {
             ValveOutput::Position => None,
-            ValveOutput::ThreePoint => {
-                self.three_point
-                    .pulse(u, self.cfg.valve1.run_time_s, self.cfg.valve1.min_pulse_s)
-            }
-        };
+            ValveOutput::ThreePoint => self.three_point.pulse(
+                command_pct,
+                self.cfg.valve1.run_time_s,
+                self.cfg.valve1.min_pulse_s,
+            ),
+        }
+    }
 
-        // 10. Household valves.
-        let hh = if self.cfg.household_valves.enabled {
+    /// The household valve loops (one command per node; `None` without a loop).
+    fn household_loops(&mut self, now: f64) -> Vec<Option<f64>> {
+        if self.cfg.household_valves.enabled {
             self.household
                 .update(&self.cfg.household_valves, now, self.demand.validated());
             self.household.outputs()
         } else {
             vec![None; self.cfg.rooms.nodes.len()]
-        };
-
-        Commands {
-            valve1_pct: u,
-            valve1_pulse: pulse,
-            hh_valves_pct: hh,
-            alarms: self.alarms.list(),
-            explanation: ex,
         }
     }
+
+    /// Raise or clear (after the clear delay) every alarm the control law owns, from what the
+    /// phases found.
+    fn report_alarms(&mut self, now: f64, inputs: &Validated, ex: &Explanation) {
+        let rejected = |s: Signal| inputs.rejected(s);
+        let heat_meter_invalid = (rejected(Signal::Power1Kw) || rejected(Signal::Flow1M3h))
+            && inputs.value(Signal::Power1Kw).is_none()
+            && inputs.value(Signal::Flow1M3h).is_none();
+        let conditions = [
+            (
+                AlarmCode::OutdoorSensorLost,
+                inputs.value(Signal::TOut).is_none(),
+            ),
+            (
+                AlarmCode::OutdoorFallback,
+                ex.outdoor_source == Some(OutdoorSource::Fallback),
+            ),
+            (AlarmCode::RoomQuorumLost, self.room_quorum_lost(ex)),
+            (
+                AlarmCode::RoomNodesInvalid,
+                ex.rooms.invalid + ex.rooms.outliers > 0,
+            ),
+            (AlarmCode::T1ReturnInvalid, rejected(Signal::T1Return)),
+            (AlarmCode::T2ReturnInvalid, rejected(Signal::T2Return)),
+            (AlarmCode::T1SupplyInvalid, rejected(Signal::T1Supply)),
+            (AlarmCode::HeatMeterInvalid, heat_meter_invalid),
+            (
+                AlarmCode::T2SupplyLost,
+                inputs.value(Signal::T2Supply).is_none(),
+            ),
+            (AlarmCode::Frost, self.frost),
+            (AlarmCode::T2OverTemperature, self.over_temperature),
+            (AlarmCode::T1ReturnOverTemperature, self.t1_over_temperature),
+            (
+                AlarmCode::Valve1FeedbackInvalid,
+                rejected(Signal::Valve1PosPct),
+            ),
+            (
+                AlarmCode::Valve1Deviation,
+                self.deviation_since_s
+                    .is_some_and(|t| now - t > DEVIATION_S),
+            ),
+        ];
+        let clear = self.cfg.safety.alarm_clear_delay_s;
+        for (code, condition) in conditions {
+            self.alarms.set(code, condition, now, clear);
+        }
+    }
+}
+
+/// Every signal after validation: its value, or why it was not accepted.
+#[derive(Debug, Clone, Copy)]
+struct Validated([Result<f64, Rejection>; Signal::COUNT]);
+
+impl Validated {
+    /// The accepted value (`None`: missing or rejected).
+    fn value(&self, s: Signal) -> Option<f64> {
+        self.0[s.index()].ok()
+    }
+
+    /// Whether the signal was read but rejected (a missing signal is not rejected).
+    fn rejected(&self, s: Signal) -> bool {
+        matches!(self.0[s.index()], Err(r) if r != Rejection::Missing)
+    }
+}
+
+/// The setpoint as it passes through the limiters.
+#[derive(Debug, Clone, Copy)]
+struct Setpoint {
+    /// Its value so far, °C.
+    value_c: f64,
+    /// The curve's clamp, °C.
+    min_c: f64,
+    /// The curve's clamp, °C.
+    max_c: f64,
+    /// Whether curve and shifts asked for the top of the clamp or more.
+    at_max_clamp: bool,
+    /// How far the protective limiters lowered it, K.
+    protective_k: f64,
+}
+
+impl Setpoint {
+    /// Let a stage set the value and record its effect.
+    fn apply(&mut self, ex: &mut Explanation, limiter: Limiter, value_c: f64) {
+        record_limiter(ex, limiter, self.value_c, value_c);
+        self.value_c = value_c;
+    }
+
+    /// A protective limiter lowers by `by_k`, not below the clamp.
+    fn lower(&mut self, ex: &mut Explanation, limiter: Limiter, by_k: f64) {
+        let before = self.value_c;
+        self.apply(ex, limiter, (before - by_k).max(self.min_c));
+        self.protective_k += before - self.value_c;
+    }
+}
+
+/// Record a limiter's effect if it changed anything.
+fn record_limiter(ex: &mut Explanation, limiter: Limiter, before: f64, after: f64) {
+    if (after - before).abs() > 1e-9 {
+        ex.limiters.push(LimiterEffect {
+            limiter,
+            delta_k: after - before,
+        });
+    }
+}
+
+/// What the primary valve gets this step.
+#[derive(Debug, Clone, Copy)]
+struct Valve1Decision {
+    /// The position command, %.
+    command_pct: f64,
+    /// The supervisor's override, if any.
+    supervisor: Option<SupervisorAction>,
 }

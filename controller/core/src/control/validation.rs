@@ -22,6 +22,21 @@ pub enum Rejection {
     Jump,
 }
 
+impl Rejection {
+    /// Short name for logs and JSON.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Rejection::Missing => "missing",
+            Rejection::Field => "invalid",
+            Rejection::Stale => "stale",
+            Rejection::Range => "out_of_range",
+            Rejection::Stuck => "stuck",
+            Rejection::Jump => "jump",
+        }
+    }
+}
+
 /// The validator of one signal, with the little history the stuck and jump checks need.
 #[derive(Debug, Clone)]
 pub struct Validator {

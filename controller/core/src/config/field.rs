@@ -1,0 +1,578 @@
+//! The field side: `[[links]]`, `[[devices]]`, `[points]` and `[rooms]` (the room nodes), with
+//! the checks that tie them together (every name defined once, every reference defined, no two
+//! devices at one address on a bus).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::Config;
+use super::ValveOutput;
+use super::check::{Checker, Rules};
+use super::device_map::DeviceMap;
+use super::problems::Problem;
+use crate::signal::Signal;
+
+/// Kind of a communication link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkKind {
+    /// Modbus TCP.
+    Tcp,
+    /// Modbus RTU on a local serial port (RS-485 adapter).
+    Rtu,
+    /// Modbus RTU frames through a transparent serial-to-Ethernet gateway.
+    RtuOverTcp,
+}
+
+/// Serial parity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Parity {
+    /// No parity bit.
+    None,
+    /// Even parity.
+    Even,
+    /// Odd parity.
+    Odd,
+}
+
+/// A communication link. One task polls each link; devices on one link are polled in turn.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    /// Name the devices refer to.
+    pub name: String,
+    /// "tcp", "rtu" or "rtu_over_tcp".
+    pub kind: LinkKind,
+    /// Host of a TCP link or gateway.
+    pub host: Option<String>,
+    /// Port of a TCP link or gateway (Modbus TCP: 502).
+    pub port: Option<u16>,
+    /// Serial device of an RTU link, e.g. "/dev/ttyS1".
+    pub serial_port: Option<String>,
+    /// Baud rate of the RS-485 bus (RTU and RTU over TCP; sets the inter-frame gap).
+    #[serde(default = "d_baud")]
+    pub baud: u32,
+    /// Parity of the bus.
+    #[serde(default = "d_parity")]
+    pub parity: Parity,
+    /// Stop bits (1 or 2).
+    #[serde(default = "d_stop_bits")]
+    pub stop_bits: u8,
+    /// Every request must be answered within this many milliseconds.
+    #[serde(default = "d_timeout_ms")]
+    pub timeout_ms: u64,
+    /// First wait before reconnecting after a failure, ms (doubles up to `reconnect_max_ms`).
+    #[serde(default = "d_reconnect_min")]
+    pub reconnect_min_ms: u64,
+    /// Longest wait between reconnect attempts, ms.
+    #[serde(default = "d_reconnect_max")]
+    pub reconnect_max_ms: u64,
+}
+fn d_baud() -> u32 {
+    9600
+}
+fn d_parity() -> Parity {
+    Parity::None
+}
+fn d_stop_bits() -> u8 {
+    1
+}
+fn d_timeout_ms() -> u64 {
+    1000
+}
+fn d_reconnect_min() -> u64 {
+    500
+}
+fn d_reconnect_max() -> u64 {
+    30_000
+}
+
+/// A field device.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Device {
+    /// Name the points refer to, e.g. "plc" in "plc.t2_supply".
+    pub name: String,
+    /// Link it is on.
+    pub link: String,
+    /// Modbus unit id (1..247; 255 or 0 for some TCP devices).
+    pub unit_id: u8,
+    /// Register map file, relative to this configuration file, e.g. "devices/heat-meter.toml".
+    pub map: String,
+}
+
+/// Which device point ("device.point") feeds each controller signal. Leave out what the
+/// substation does not have; `t2_supply` is required to run, and `valve1_cmd` with a position
+/// output or `valve1_open` and `valve1_close` with a three-point output.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Points {
+    /// Outdoor temperature.
+    pub t_out: Option<String>,
+    /// Primary supply temperature.
+    pub t1_supply: Option<String>,
+    /// Primary return temperature.
+    pub t1_return: Option<String>,
+    /// Secondary supply temperature.
+    pub t2_supply: Option<String>,
+    /// Secondary return temperature.
+    pub t2_return: Option<String>,
+    /// Heat-meter power, kW.
+    pub power1_kw: Option<String>,
+    /// Heat-meter flow, m³/h.
+    pub flow1_m3h: Option<String>,
+    /// Primary valve position feedback, %.
+    pub valve1_pos_pct: Option<String>,
+    /// Primary valve command (a writable point), %; `valve1.output = "position"`.
+    pub valve1_cmd: Option<String>,
+    /// Three-point actuator (`valve1.output = "three_point"`): the writable point (a coil or
+    /// holding register of a PLC relay output) set to 1 while the valve is driven open, 0
+    /// otherwise.
+    pub valve1_open: Option<String>,
+    /// Three-point actuator: the writable point set to 1 while the valve is driven closed.
+    /// heatctl never sets both at once; on shutdown both go to 0 (the actuator holds).
+    pub valve1_close: Option<String>,
+}
+
+/// A point the controller writes (its key in `[points]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandPoint {
+    /// `valve1_cmd`: the position command.
+    Valve1Cmd,
+    /// `valve1_open`: the three-point open output.
+    Valve1Open,
+    /// `valve1_close`: the three-point close output.
+    Valve1Close,
+}
+
+impl CommandPoint {
+    /// Every command point.
+    pub const ALL: [CommandPoint; 3] = [
+        CommandPoint::Valve1Cmd,
+        CommandPoint::Valve1Open,
+        CommandPoint::Valve1Close,
+    ];
+
+    /// Its key in `[points]`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            CommandPoint::Valve1Cmd => "valve1_cmd",
+            CommandPoint::Valve1Open => "valve1_open",
+            CommandPoint::Valve1Close => "valve1_close",
+        }
+    }
+}
+
+impl Points {
+    /// The binding ("device.point") of a signal, if any.
+    #[must_use]
+    pub fn signal(&self, s: Signal) -> Option<&str> {
+        match s {
+            Signal::TOut => &self.t_out,
+            Signal::T1Supply => &self.t1_supply,
+            Signal::T1Return => &self.t1_return,
+            Signal::T2Supply => &self.t2_supply,
+            Signal::T2Return => &self.t2_return,
+            Signal::Power1Kw => &self.power1_kw,
+            Signal::Flow1M3h => &self.flow1_m3h,
+            Signal::Valve1PosPct => &self.valve1_pos_pct,
+        }
+        .as_deref()
+    }
+
+    /// The binding of a command point, if any.
+    #[must_use]
+    pub fn command(&self, c: CommandPoint) -> Option<&str> {
+        match c {
+            CommandPoint::Valve1Cmd => &self.valve1_cmd,
+            CommandPoint::Valve1Open => &self.valve1_open,
+            CommandPoint::Valve1Close => &self.valve1_close,
+        }
+        .as_deref()
+    }
+
+    /// Every key of `[points]` with its binding (`None`: not bound), signals first; the
+    /// second value says whether the controller writes it.
+    pub fn bindings(&self) -> impl Iterator<Item = (&'static str, Option<&str>, bool)> + '_ {
+        let read = Signal::ALL
+            .into_iter()
+            .map(|s| (s.name(), self.signal(s), false));
+        let written = CommandPoint::ALL
+            .into_iter()
+            .map(|c| (c.name(), self.command(c), true));
+        read.chain(written)
+    }
+}
+
+/// Position of an apartment in its building (for weighting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Position {
+    /// Top floor, not an end unit.
+    Top,
+    /// Ground floor, not an end unit.
+    Ground,
+    /// End unit on an intermediate floor.
+    End,
+    /// Middle unit on an intermediate floor.
+    Middle,
+    /// Top-floor end unit.
+    TopEnd,
+    /// Ground-floor end unit.
+    GroundEnd,
+}
+
+/// One household room-temperature node.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomNode {
+    /// Unique id, e.g. "b03-1502" (building 3, floor 15, flat 2).
+    pub id: String,
+    /// Building it is in.
+    #[serde(default)]
+    pub building: String,
+    /// Position of the flat, for weighting.
+    #[serde(default = "d_position")]
+    pub position: Position,
+    /// Link (usually an RTU gateway) the node is on.
+    pub link: String,
+    /// Its Modbus unit id on that bus.
+    pub unit_id: u8,
+    /// The flat is vacant: the node is read but does not count for demand.
+    #[serde(default)]
+    pub vacant: bool,
+    /// Excluded by a technician (known faulty, odd location).
+    #[serde(default)]
+    pub excluded: bool,
+    /// Link of this home's valve actuator, if it has one.
+    pub valve_link: Option<String>,
+    /// Unit id of this home's valve actuator.
+    pub valve_unit_id: Option<u8>,
+}
+fn d_position() -> Position {
+    Position::Middle
+}
+
+/// Household room-temperature nodes.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rooms {
+    /// Register map of the nodes, relative to this file.
+    pub map: String,
+    /// Point of that map holding the room temperature.
+    pub temperature_point: String,
+    /// The nodes.
+    pub nodes: Vec<RoomNode>,
+}
+impl Default for Rooms {
+    fn default() -> Self {
+        Self {
+            map: "devices/room-node.toml".into(),
+            temperature_point: "temperature".into(),
+            nodes: Vec::new(),
+        }
+    }
+}
+
+impl Rules for Link {
+    const ALLOWED: &'static [(&'static str, &'static str)] = &[
+        ("name", "unique"),
+        ("host", "required for tcp and rtu_over_tcp"),
+        ("port", "1 to 65535, required for tcp and rtu_over_tcp"),
+        ("serial_port", "required for rtu"),
+        (
+            "baud",
+            "1200, 2400, 4800, 9600, 19200, 38400, 57600 or 115200",
+        ),
+        ("stop_bits", "1 or 2"),
+        ("timeout_ms", "10 to 60000"),
+        ("reconnect_min_ms", "above 0, at most reconnect_max_ms"),
+    ];
+}
+
+impl Rules for Device {
+    const ALLOWED: &'static [(&'static str, &'static str)] = &[
+        ("name", "unique"),
+        ("link", "a link in [[links]]"),
+        (
+            "unit_id",
+            "1 to 247 (0 or 255 only on TCP); one device per address on a bus",
+        ),
+        ("map", "a readable device map"),
+    ];
+}
+
+impl Rules for Points {
+    fn allowed(key: &str) -> Option<String> {
+        let text = match Signal::from_name(key) {
+            Some(Signal::T2Supply) => "\"device.point\"; required with devices",
+            Some(_) => "\"device.point\"",
+            None => match CommandPoint::ALL.into_iter().find(|c| c.name() == key)? {
+                CommandPoint::Valve1Cmd => {
+                    "a writable \"device.point\"; required with devices and a position output"
+                }
+                CommandPoint::Valve1Open => {
+                    "a writable \"device.point\"; required with a three-point output"
+                }
+                CommandPoint::Valve1Close => {
+                    "a writable \"device.point\", not valve1_open; required with a three-point output"
+                }
+            },
+        };
+        Some(text.to_owned())
+    }
+}
+
+impl Rules for RoomNode {
+    const ALLOWED: &'static [(&'static str, &'static str)] = &[
+        ("id", "unique"),
+        ("link", "a link in [[links]]"),
+        ("unit_id", "1 to 247; one device per address on a bus"),
+        ("valve_link", "a link in [[links]], with valve_unit_id"),
+        ("valve_unit_id", "1 to 247, with valve_link"),
+    ];
+}
+
+impl Rules for Rooms {
+    const ALLOWED: &'static [(&'static str, &'static str)] =
+        &[("temperature_point", "a point of the map")];
+}
+
+/// Check links, devices, points and room nodes, and every reference between them.
+pub(crate) fn check(c: &Config, k: &mut Checker) {
+    let mut link_names: HashMap<&str, &Link> = HashMap::new();
+    for (i, l) in c.links.iter().enumerate() {
+        let p = |f: &str| format!("links[{i}].{f}");
+        if link_names.insert(l.name.as_str(), l).is_some() {
+            k.fail(p("name"), format!("link {:?} is defined twice", l.name));
+        }
+        match l.kind {
+            LinkKind::Tcp | LinkKind::RtuOverTcp => {
+                if l.host.as_deref().is_none_or(str::is_empty) {
+                    k.fail(p("host"), "a TCP link needs a host");
+                }
+                if l.port.is_none_or(|p| p == 0) {
+                    k.fail(p("port"), "a TCP link needs a port (1..65535)");
+                }
+            }
+            LinkKind::Rtu => {
+                if l.serial_port.as_deref().is_none_or(str::is_empty) {
+                    k.fail(
+                        p("serial_port"),
+                        "an RTU link needs a serial_port, e.g. \"/dev/ttyS1\"",
+                    );
+                }
+            }
+        }
+        if ![1200, 2400, 4800, 9600, 19_200, 38_400, 57_600, 115_200].contains(&l.baud) {
+            k.fail(p("baud"), format!("{} is not a standard baud rate", l.baud));
+        }
+        if !(1..=2).contains(&l.stop_bits) {
+            k.fail(p("stop_bits"), "must be 1 or 2");
+        }
+        if !(10..=60_000).contains(&l.timeout_ms) {
+            k.fail(
+                p("timeout_ms"),
+                format!("{} is out of range: allowed 10 to 60000", l.timeout_ms),
+            );
+        }
+        if l.reconnect_min_ms == 0 || l.reconnect_min_ms > l.reconnect_max_ms {
+            k.fail(
+                p("reconnect_min_ms"),
+                "must be above 0 and at most reconnect_max_ms",
+            );
+        }
+    }
+    // (link, unit id) -> who uses it, so two devices never share an address on one bus.
+    let mut addresses: HashMap<(String, u8), String> = HashMap::new();
+    let mut claim = |k: &mut Checker, link: &str, unit: u8, who: String, at: String| {
+        if let Some(prev) = addresses.insert((link.to_string(), unit), who.clone()) {
+            k.fail(
+                at,
+                format!("{who} uses unit id {unit} on link {link:?}, as {prev} does"),
+            );
+        }
+    };
+    let mut device_names = HashSet::new();
+    for (i, d) in c.devices.iter().enumerate() {
+        if !device_names.insert(d.name.as_str()) {
+            k.fail(
+                format!("devices[{i}].name"),
+                format!("device {:?} is defined twice", d.name),
+            );
+        }
+        match link_names.get(d.link.as_str()) {
+            None => k.fail(
+                format!("devices[{i}].link"),
+                format!("link {:?} is not defined", d.link),
+            ),
+            Some(l) => {
+                let tcp_any = l.kind == LinkKind::Tcp && (d.unit_id == 0 || d.unit_id == 255);
+                if !tcp_any && !(1..=247).contains(&d.unit_id) {
+                    k.fail(
+                        format!("devices[{i}].unit_id"),
+                        "must be 1..247 (0 or 255 only on TCP)",
+                    );
+                }
+            }
+        }
+        claim(
+            k,
+            &d.link,
+            d.unit_id,
+            format!("device {:?}", d.name),
+            format!("devices[{i}].unit_id"),
+        );
+    }
+    for (name, binding, _) in c.points.bindings() {
+        let Some(b) = binding else { continue };
+        match b.split_once('.') {
+            Some((dev, pt)) if !dev.is_empty() && !pt.is_empty() => {
+                if !device_names.contains(dev) {
+                    k.fail(
+                        format!("points.{name}"),
+                        format!("device {dev:?} is not defined in [[devices]]"),
+                    );
+                }
+            }
+            _ => k.fail(
+                format!("points.{name}"),
+                format!("{b:?} is not of the form \"device.point\""),
+            ),
+        }
+    }
+    if !c.devices.is_empty() {
+        let p = &c.points;
+        let t2 = (Signal::T2Supply.name(), p.signal(Signal::T2Supply));
+        let cmd = |c: CommandPoint| (c.name(), p.command(c));
+        let (required, why): (&[(&str, Option<&str>)], &str) = match c.valve1.output {
+            ValveOutput::Position => (
+                &[t2, cmd(CommandPoint::Valve1Cmd)],
+                "required when devices are configured",
+            ),
+            ValveOutput::ThreePoint => (
+                &[
+                    t2,
+                    cmd(CommandPoint::Valve1Open),
+                    cmd(CommandPoint::Valve1Close),
+                ],
+                "required when devices are configured and valve1.output is \"three_point\"",
+            ),
+        };
+        for (name, b) in required {
+            if b.is_none() {
+                k.fail(format!("points.{name}"), why);
+            }
+        }
+        if c.valve1.output == ValveOutput::ThreePoint
+            && p.valve1_open.is_some()
+            && p.valve1_open == p.valve1_close
+        {
+            k.fail(
+                "points.valve1_close",
+                "must be a different point from points.valve1_open",
+            );
+        }
+    }
+    let mut ids = HashSet::new();
+    for (i, n) in c.rooms.nodes.iter().enumerate() {
+        let p = |f: &str| format!("rooms.nodes[{i}].{f}");
+        if !ids.insert(n.id.as_str()) {
+            k.fail(p("id"), format!("node id {:?} is used twice", n.id));
+        }
+        if !link_names.contains_key(n.link.as_str()) {
+            k.fail(p("link"), format!("link {:?} is not defined", n.link));
+        }
+        if !(1..=247).contains(&n.unit_id) {
+            k.fail(p("unit_id"), "must be 1..247 on an RS-485 bus");
+        }
+        claim(
+            k,
+            &n.link,
+            n.unit_id,
+            format!("room node {:?}", n.id),
+            p("unit_id"),
+        );
+        match (&n.valve_link, n.valve_unit_id) {
+            (Some(l), Some(u)) => {
+                if !link_names.contains_key(l.as_str()) {
+                    k.fail(p("valve_link"), format!("link {l:?} is not defined"));
+                }
+                if !(1..=247).contains(&u) {
+                    k.fail(p("valve_unit_id"), "must be 1..247 on an RS-485 bus");
+                }
+                claim(k, l, u, format!("valve of {:?}", n.id), p("valve_unit_id"));
+            }
+            (None, None) => {}
+            (Some(_), None) => k.fail(p("valve_unit_id"), "a valve_link needs a valve_unit_id"),
+            (None, Some(_)) => k.fail(p("valve_link"), "a valve_unit_id needs a valve_link"),
+        }
+    }
+}
+
+/// Check that every "device.point" and every map-dependent name resolves.
+pub(crate) fn check_references(c: &Config, maps: &BTreeMap<String, DeviceMap>) -> Vec<Problem> {
+    let mut k = Checker::default();
+    for (name, binding, written) in c.points.bindings() {
+        let Some((dev, pt)) = binding.and_then(|b| b.split_once('.')) else {
+            continue;
+        };
+        let Some(device) = c.devices.iter().find(|d| d.name == dev) else {
+            continue;
+        };
+        let Some(map) = maps.get(&device.map) else {
+            continue;
+        };
+        match map.point(pt) {
+            None => k.fail(
+                format!("points.{name}"),
+                format!(
+                    "point {pt:?} is not defined in {} (device {dev:?})",
+                    device.map
+                ),
+            ),
+            Some(p) if written && !p.writable => k.fail(
+                format!("points.{name}"),
+                format!("point {pt:?} of {} is not writable", device.map),
+            ),
+            Some(_) => {}
+        }
+    }
+    if !c.rooms.nodes.is_empty()
+        && let Some(map) = maps.get(&c.rooms.map)
+        && map.point(&c.rooms.temperature_point).is_none()
+    {
+        k.fail(
+            "rooms.temperature_point",
+            format!(
+                "point {:?} is not defined in {}",
+                c.rooms.temperature_point, c.rooms.map
+            ),
+        );
+    }
+    if c.rooms.nodes.iter().any(|n| n.valve_link.is_some())
+        && let Some(map) = maps.get(&c.household_valves.map)
+    {
+        let hv = &c.household_valves;
+        for (key, needed) in [
+            ("command_point", &hv.command_point),
+            ("position_point", &hv.position_point),
+        ] {
+            match map.point(needed) {
+                None => k.fail(
+                    format!("household_valves.{key}"),
+                    format!("point {needed:?} is not defined in {}", hv.map),
+                ),
+                Some(p) if key == "command_point" && !p.writable => k.fail(
+                    format!("household_valves.{key}"),
+                    format!("point {needed:?} of {} is not writable", hv.map),
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+    k.out
+}

@@ -1,0 +1,92 @@
+//! `[scada]`: the Modbus TCP slave for the utility's control system.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::check::{Checker, Rules};
+
+/// Settings SCADA may write (the allowlist names).
+pub const SCADA_WRITABLE: &[&str] = &[
+    "curve_shift_k",
+    "operating_mode",
+    "room_target_c",
+    "demand_enabled",
+    "valve1_manual_pct",
+];
+
+/// The SCADA face: a Modbus TCP slave (off by default).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scada {
+    /// Whether the slave listens.
+    pub enabled: bool,
+    /// Address to listen on, e.g. "0.0.0.0:502" (use a firewall) or "127.0.0.1:1502".
+    pub listen: String,
+    /// Unit id the slave answers to (0 and 255 are always accepted on TCP).
+    pub unit_id: u8,
+    /// Most simultaneous SCADA connections; more are refused.
+    pub max_connections: u32,
+    /// Settings SCADA may write; anything else answers exception 02. Any of
+    /// "curve_shift_k", "operating_mode", "room_target_c", "demand_enabled", "valve1_manual_pct".
+    pub writable: Vec<String>,
+}
+impl Default for Scada {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: "127.0.0.1:1502".into(),
+            unit_id: 1,
+            max_connections: 4,
+            writable: vec!["curve_shift_k".into(), "room_target_c".into()],
+        }
+    }
+}
+
+impl Rules for Scada {
+    const ALLOWED: &'static [(&'static str, &'static str)] =
+        &[("listen", "address:port"), ("max_connections", "1 to 64")];
+
+    fn allowed(key: &str) -> Option<String> {
+        match key {
+            "writable" => Some(format!("any of {}; each once", SCADA_WRITABLE.join(", "))),
+            _ => Self::ALLOWED
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, a)| (*a).to_owned()),
+        }
+    }
+}
+
+impl Scada {
+    pub(crate) fn check(&self, k: &mut Checker) {
+        let s = self;
+        if s.listen.parse::<std::net::SocketAddr>().is_err() {
+            k.fail(
+                "scada.listen",
+                format!("{:?} is not an address:port", s.listen),
+            );
+        }
+        if !(1..=64).contains(&s.max_connections) {
+            k.fail("scada.max_connections", "must be 1..64");
+        }
+        let mut seen = HashSet::new();
+        for (i, w) in s.writable.iter().enumerate() {
+            if !SCADA_WRITABLE.contains(&w.as_str()) {
+                k.fail(
+                    format!("scada.writable[{i}]"),
+                    format!(
+                        "{w:?} is not a writable setting; choose from {}",
+                        SCADA_WRITABLE.join(", ")
+                    ),
+                );
+            }
+            if !seen.insert(w) {
+                k.fail(
+                    format!("scada.writable[{i}]"),
+                    format!("{w:?} is listed twice"),
+                );
+            }
+        }
+    }
+}
