@@ -2,7 +2,9 @@
 //!
 //! The crate is split the way the product is: [`config`] is the technician's schema,
 //! [`control`] the whole control law as sans-I/O code (no clock reads, no sockets, no files).
-//! Field I/O and the runtime sit at the edges and feed [`control::Controller::step`].
+//! Field I/O and the runtime sit at the edges and feed [`control::Controller::step`]; each
+//! cycle ends in one [`station::StationSnapshot`], which every face (SCADA, logs, state file,
+//! the demo) reads.
 
 #[cfg(feature = "demo")]
 pub mod demo;
@@ -11,3 +13,4 @@ pub mod field;
 pub mod runtime;
 pub mod scada;
 pub mod service;
+pub mod station;

@@ -26,13 +26,14 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use crate::config::{self, LoadedConfig};
-use crate::runtime::{self, CycleReport, Embedding, RunOptions, ScaledClock};
+use crate::runtime::{self, Embedding, RunOptions, ScaledClock};
 use status::{Moment, PlantSample, RoomTruth, Tally};
 
 /// Default speed: simulated seconds per wall second (a simulated day in a minute).
 pub const DEFAULT_SPEED: f64 = 1440.0;
-/// Highest speed accepted. Above this the controller's 1 s cycle and the field's poll periods
-/// shrink below what the field layer can keep on a small machine.
+/// Highest speed accepted. Above this the controller's cycle
+/// ([`crate::runtime::VALVE_PERIOD_S`]) and the field's poll periods shrink below what the
+/// field layer can keep on a small machine.
 pub const MAX_SPEED: f64 = 10_000.0;
 /// Longest run accepted with `--hours` (a year of the weather file).
 pub const MAX_HOURS: f64 = 8760.0;
@@ -148,7 +149,7 @@ impl Screen {
 
     /// Show a moment if it is time to (`force`: now).
     fn show(&mut self, m: &Moment, force: bool) {
-        if m.report.is_none() {
+        if m.snapshot.is_none() {
             return;
         }
         let mut out = std::io::stdout().lock();
@@ -280,7 +281,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     ));
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (report_tx, report_rx) = watch::channel::<Option<CycleReport>>(None);
+    let (snapshot_tx, snapshot_rx) = watch::channel(None);
     let run_opts = RunOptions {
         config_path: loaded.path.clone(),
         dry_run: false,
@@ -292,7 +293,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         Embedding {
             loaded,
             stop: stop_rx,
-            reports: report_tx,
+            snapshots: snapshot_tx,
         },
     ));
 
@@ -300,16 +301,16 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(sample_period(opts.speed));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let moment = |shared: &SharedPlant, tally: &mut Tally| {
-        let report = report_rx.borrow().clone();
+        let snapshot = snapshot_rx.borrow().clone();
         let (sample, rooms) = {
             let p = lock(shared);
             (plant_sample(&p), RoomTruth::of(p.apartment_air_c()))
         };
-        tally.add(sample, rooms, report.as_ref());
+        tally.add(sample, rooms, snapshot.as_deref());
         Moment {
             calendar: demo_plant::calendar(start_hour + sample.time_s / 3600.0),
             sim_h: sample.time_s / 3600.0,
-            report,
+            snapshot,
             rooms,
         }
     };

@@ -2,12 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use crate::control::Signal;
-use crate::runtime::CycleReport;
-
-/// Comfort floor of the summary and the status line, °C.
-pub(crate) const COMFORT_FLOOR_C: f64 = 18.0;
+pub(crate) use crate::station::COMFORT_FLOOR_C;
+use crate::station::StationSnapshot;
 
 /// Linear-interpolated percentile `p` (0..100) of sorted values; None when empty.
 pub(crate) fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
@@ -62,7 +61,7 @@ pub(crate) struct Moment {
     /// Simulated hours since the start.
     pub(crate) sim_h: f64,
     /// The controller's last cycle (None before the first).
-    pub(crate) report: Option<CycleReport>,
+    pub(crate) snapshot: Option<Arc<StationSnapshot>>,
     /// Rooms of every flat.
     pub(crate) rooms: Option<RoomTruth>,
 }
@@ -81,14 +80,9 @@ fn signed(v: Option<f64>) -> String {
     }
 }
 
-/// Active alarm numbers of a report, sorted, without repeats.
-pub(crate) fn alarm_numbers(report: &CycleReport) -> Vec<u16> {
-    let mut codes: Vec<u16> = report
-        .commands
-        .alarms
-        .iter()
-        .map(|a| a.code.number())
-        .collect();
+/// Active alarm numbers of a snapshot, sorted, without repeats.
+pub(crate) fn alarm_numbers(snapshot: &StationSnapshot) -> Vec<u16> {
+    let mut codes = snapshot.alarm_codes();
     codes.sort_unstable();
     codes.dedup();
     codes
@@ -97,23 +91,14 @@ pub(crate) fn alarm_numbers(report: &CycleReport) -> Vec<u16> {
 impl Moment {
     /// The status as groups of fields, each group short enough for an 80-column line.
     pub(crate) fn groups(&self) -> [String; 4] {
-        let e = self.report.as_ref().map(|r| &r.commands.explanation);
-        let t2 = self
-            .report
-            .as_ref()
-            .and_then(|r| r.image.get(Signal::T2Supply))
-            .filter(|s| s.valid)
-            .map(|s| s.value);
-        let valve = self.report.as_ref().and_then(|r| {
-            r.image
-                .get(Signal::Valve1PosPct)
-                .filter(|s| s.valid)
-                .map(|s| s.value)
-        });
+        let snapshot = self.snapshot.as_deref();
+        let e = snapshot.map(|s| &s.explanation);
+        let t2 = snapshot.and_then(|s| s.valid_value(Signal::T2Supply));
+        let valve = snapshot.and_then(|s| s.commands.valve1_pos_pct);
         let limiter = e
             .and_then(|e| e.active_limiter)
             .map_or("none", |l| l.name());
-        let alarms = match self.report.as_ref().map(alarm_numbers) {
+        let alarms = match snapshot.map(alarm_numbers) {
             Some(c) if !c.is_empty() => c.iter().map(u16::to_string).collect::<Vec<_>>().join(","),
             Some(_) => "none".to_owned(),
             None => "--".to_owned(),
@@ -199,12 +184,12 @@ pub(crate) struct PlantSample {
 }
 
 impl Tally {
-    /// Add a sample: the plant's truth, its rooms, and the controller's last cycle.
+    /// Add a sample: the plant's truth, its rooms, and the controller's last snapshot.
     pub(crate) fn add(
         &mut self,
         plant: PlantSample,
         rooms: Option<RoomTruth>,
-        report: Option<&CycleReport>,
+        snapshot: Option<&StationSnapshot>,
     ) {
         let Some(first_s) = self.first_s else {
             self.first_s = Some(plant.time_s);
@@ -216,7 +201,7 @@ impl Tally {
             self.min_room_c = f64::INFINITY;
             self.min_room_settled_c = f64::INFINITY;
             self.last_valve_pct = Some(plant.valve1_pos_pct);
-            self.add_rooms_and_report(plant, rooms, report, 0.0);
+            self.add_rooms_and_snapshot(plant, rooms, snapshot, 0.0);
             return;
         };
         let dt_s = (plant.time_s - self.last_s).max(0.0);
@@ -229,27 +214,25 @@ impl Tally {
         self.last_valve_pct = Some(plant.valve1_pos_pct);
         self.outdoor_integral += plant.t_out_c * dt_s;
         let settled = plant.time_s - first_s >= 3600.0;
-        self.add_rooms_and_report(plant, rooms, report, dt_s);
+        self.add_rooms_and_snapshot(plant, rooms, snapshot, dt_s);
         if settled && let Some(r) = rooms {
             self.min_room_settled_c = self.min_room_settled_c.min(r.min_c);
         }
         if settled
-            && let Some(e) = report.map(|r| &r.commands.explanation)
-            && let Some(sp) = e.setpoint_c
-            && let Some(t2) = report
-                .and_then(|r| r.image.get(Signal::T2Supply))
-                .filter(|s| s.valid)
+            && let Some(s) = snapshot
+            && let Some(sp) = s.explanation.setpoint_c
+            && let Some(t2) = s.valid_value(Signal::T2Supply)
         {
-            self.tracking_sum_k += (t2.value - sp).abs();
+            self.tracking_sum_k += (t2 - sp).abs();
             self.tracking_n += 1;
         }
     }
 
-    fn add_rooms_and_report(
+    fn add_rooms_and_snapshot(
         &mut self,
         plant: PlantSample,
         rooms: Option<RoomTruth>,
-        report: Option<&CycleReport>,
+        snapshot: Option<&StationSnapshot>,
         dt_s: f64,
     ) {
         if let Some(r) = rooms {
@@ -260,8 +243,8 @@ impl Tally {
             self.min_room_c = self.min_room_c.min(r.min_c);
             self.flats = r.flats;
         }
-        if let Some(rep) = report {
-            for a in &rep.commands.alarms {
+        if let Some(s) = snapshot {
+            for a in &s.alarms {
                 self.alarms
                     .entry(a.code.number())
                     .or_insert((a.code.text(), plant.time_s / 3600.0));
@@ -373,32 +356,29 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::{Alarm, AlarmCode, Commands, Explanation, ProcessImage, Sample};
+    use crate::control::{Alarm, AlarmCode, Explanation, Sample};
+    use crate::station::Measurement;
 
-    fn report(setpoint_c: f64, t2_c: f64, alarms: Vec<AlarmCode>) -> CycleReport {
-        let mut image = ProcessImage::with_rooms(0);
-        image.set(Signal::T2Supply, Some(Sample::fresh(t2_c)));
-        image.set(Signal::Valve1PosPct, Some(Sample::fresh(40.0)));
-        CycleReport {
-            now_s: 0.0,
-            image,
-            commands: Commands {
-                valve1_pct: 40.0,
-                valve1_pulse: None,
-                hh_valves_pct: Vec::new(),
-                alarms: alarms
-                    .into_iter()
-                    .map(|code| Alarm { code, since_s: 0.0 })
-                    .collect(),
-                explanation: Explanation {
-                    setpoint_c: Some(setpoint_c),
-                    outdoor_c: Some(-12.34),
-                    demand_shift_k: 1.26,
-                    curve_c: 58.0,
-                    ..Explanation::default()
-                },
-            },
-        }
+    fn snapshot(setpoint_c: f64, t2_c: f64, alarms: Vec<AlarmCode>) -> Arc<StationSnapshot> {
+        let mut s = StationSnapshot::default();
+        s.measurements[Signal::T2Supply.index()] =
+            Measurement::of(Signal::T2Supply, Some(Sample::fresh(t2_c)));
+        s.measurements[Signal::Valve1PosPct.index()] =
+            Measurement::of(Signal::Valve1PosPct, Some(Sample::fresh(40.0)));
+        s.commands.valve1_cmd_pct = 40.0;
+        s.commands.valve1_pos_pct = Some(40.0);
+        s.alarms = alarms
+            .into_iter()
+            .map(|code| Alarm { code, since_s: 0.0 })
+            .collect();
+        s.explanation = Explanation {
+            setpoint_c: Some(setpoint_c),
+            outdoor_c: Some(-12.34),
+            demand_shift_k: 1.26,
+            curve_c: 58.0,
+            ..Explanation::default()
+        };
+        Arc::new(s)
     }
 
     fn sample(time_s: f64, energy_kwh: f64, valve_pct: f64) -> PlantSample {
@@ -430,7 +410,7 @@ mod tests {
         let m = Moment {
             calendar: "Sat 04 Jan 06:00".into(),
             sim_h: 6.0,
-            report: Some(report(59.5, 59.26, vec![AlarmCode::DeviceCommLost])),
+            snapshot: Some(snapshot(59.5, 59.26, vec![AlarmCode::DeviceCommLost])),
             rooms: RoomTruth::of(&[17.0, 19.0, 21.0]),
         };
         let line = m.line();
@@ -450,7 +430,7 @@ mod tests {
             assert!(line.contains(want), "{want:?} not in {line}");
         }
         let empty = Moment {
-            report: None,
+            snapshot: None,
             rooms: None,
             ..m
         };
@@ -468,12 +448,12 @@ mod tests {
         t.add(
             sample(1800.0, 150.0, 30.0),
             cold,
-            Some(&report(60.0, 59.0, vec![])),
+            Some(&snapshot(60.0, 59.0, vec![])),
         );
         t.add(
             sample(4.0 * 3600.0, 300.0, 25.0),
             warm,
-            Some(&report(60.0, 60.5, vec![AlarmCode::DeviceCommLost])),
+            Some(&snapshot(60.0, 60.5, vec![AlarmCode::DeviceCommLost])),
         );
         assert!((t.sim_h() - 4.0).abs() < 1e-12);
         assert!((t.heat_kwh() - 200.0).abs() < 1e-9);

@@ -141,7 +141,9 @@ async fn connect(link: &Link) -> std::io::Result<Context> {
     }
 }
 
-fn record(shared: &FieldShared, device: &str, r: Result<f64, &Failure>) {
+/// Count one request of `device`: `r` is its latency and the clock time of the answer, or why
+/// it failed.
+fn record(shared: &FieldShared, device: &str, r: Result<(f64, f64), &Failure>) {
     let mut st = shared.lock();
     if !st.stats.contains_key(device) {
         st.stats.insert(device.to_owned(), DeviceStats::default());
@@ -151,8 +153,9 @@ fn record(shared: &FieldShared, device: &str, r: Result<f64, &Failure>) {
     };
     s.requests += 1;
     match r {
-        Ok(latency_ms) => {
+        Ok((latency_ms, now_s)) => {
             s.last_latency_ms = Some(latency_ms);
+            s.last_ok_s = Some(now_s);
             s.consecutive_failures = 0;
             s.answered = true;
         }
@@ -285,7 +288,7 @@ async fn poll_due(
             let now_s = clock.now_s();
             match result {
                 Ok(regs) => {
-                    record(shared, &device.name, Ok(latency_ms));
+                    record(shared, &device.name, Ok((latency_ms, now_s)));
                     store(shared, device, &covered, Some(&regs), start, now_s);
                 }
                 Err(f) => {
@@ -362,12 +365,12 @@ async fn write_due(
             };
             let verdict = match result {
                 Ok(()) => {
-                    record(shared, &device.name, Ok(latency_ms));
+                    record(shared, &device.name, Ok((latency_ms, clock.now_s())));
                     let count = u16::try_from(raw.len()).unwrap_or(1);
                     let (back, ms) = read_span(bus, unit, p.table, addr, count).await;
                     match back {
                         Ok(regs) => {
-                            record(shared, &device.name, Ok(ms));
+                            record(shared, &device.name, Ok((ms, clock.now_s())));
                             let ok = if p.table == Table::Coil {
                                 regs.first().map(|&v| v != 0) == raw.first().map(|&v| v != 0)
                             } else {

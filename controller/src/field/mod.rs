@@ -40,7 +40,7 @@ pub struct PointReading {
 }
 
 /// Statistics of one device.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct DeviceStats {
     /// Requests sent (reads and writes).
     pub requests: u64,
@@ -58,6 +58,8 @@ pub struct DeviceStats {
     pub write_failed: bool,
     /// The device has answered at least once (a value or a Modbus exception).
     pub answered: bool,
+    /// When it last answered a request successfully, clock seconds.
+    pub last_ok_s: Option<f64>,
 }
 
 impl DeviceStats {
@@ -65,6 +67,12 @@ impl DeviceStats {
     #[must_use]
     pub fn comm_lost(&self) -> bool {
         self.consecutive_failures >= COMM_LOST_AFTER_FAILURES
+    }
+
+    /// Whether the device is connected: it has answered at least once and is not lost.
+    #[must_use]
+    pub fn connected(&self) -> bool {
+        self.answered && !self.comm_lost()
     }
 }
 
@@ -128,8 +136,8 @@ impl FieldShared {
     /// Set how many clock seconds a reading may exceed its max age before it counts as stale:
     /// the scheduling allowance of an accelerated clock. At N times real speed a 10 ms hiccup
     /// of the host ages every reading by N × 10 ms of clock time, which would make a 10 s max
-    /// age flicker at 1,000×; the runtime sets N × [`crate::runtime::REAL_AGE_ALLOWANCE`]
-    /// (50 ms at 1×). The age itself is reported as it is.
+    /// age flicker at 1,000×; the runtime sets N × [`crate::runtime::REAL_AGE_ALLOWANCE`].
+    /// The age itself is reported as it is.
     pub fn set_age_allowance_s(&self, allowance_s: f64) {
         self.lock().age_allowance_s = if allowance_s.is_finite() {
             allowance_s.max(0.0)

@@ -10,6 +10,10 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now_s(&self) -> f64;
     /// How many clock seconds pass per real second (1 for the wall clock).
     fn speed(&self) -> f64;
+    /// Whether this is a scaled clock (the rig, the demo) rather than the wall clock.
+    fn scaled(&self) -> bool {
+        false
+    }
     /// The real duration of `clock_s` seconds on this clock.
     fn real_duration(&self, clock_s: f64) -> Duration {
         let real = clock_s / self.speed();
@@ -76,6 +80,9 @@ impl Clock for ScaledClock {
     }
     fn speed(&self) -> f64 {
         self.speed
+    }
+    fn scaled(&self) -> bool {
+        true
     }
 }
 

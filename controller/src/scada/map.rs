@@ -1,5 +1,7 @@
 //! The SCADA register map: one table that both the slave and `heatctl scada-map` read.
 
+use crate::control::Signal;
+
 /// How a register holds its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -87,52 +89,27 @@ const fn input(
     }
 }
 
-/// Input registers (function 04), read-only.
-pub const INPUT_REGISTERS: &[RegisterDef] = &[
-    input(0, "t_out", Encoding::I16Tenths, "°C", "Outdoor temperature"),
+/// A signal's register encoding: power in whole kilowatts, everything else in tenths.
+const fn signal_encoding(signal: Signal) -> Encoding {
+    match signal {
+        Signal::Power1Kw => Encoding::U16,
+        _ => Encoding::I16Tenths,
+    }
+}
+
+/// A signal's input register: address, name, unit and meaning come from the signal.
+const fn signal_register(signal: Signal) -> RegisterDef {
     input(
-        1,
-        "t1_supply",
-        Encoding::I16Tenths,
-        "°C",
-        "Primary supply temperature",
-    ),
-    input(
-        2,
-        "t1_return",
-        Encoding::I16Tenths,
-        "°C",
-        "Primary return temperature",
-    ),
-    input(
-        3,
-        "t2_supply",
-        Encoding::I16Tenths,
-        "°C",
-        "Secondary supply temperature",
-    ),
-    input(
-        4,
-        "t2_return",
-        Encoding::I16Tenths,
-        "°C",
-        "Secondary return temperature",
-    ),
-    input(5, "power1_kw", Encoding::U16, "kW", "Heat-meter power"),
-    input(
-        6,
-        "flow1_m3h",
-        Encoding::I16Tenths,
-        "m³/h",
-        "Heat-meter flow",
-    ),
-    input(
-        7,
-        "valve1_pos_pct",
-        Encoding::I16Tenths,
-        "%",
-        "Primary valve position feedback",
-    ),
+        signal.scada_input_register(),
+        signal.name(),
+        signal_encoding(signal),
+        signal.unit(),
+        signal.description(),
+    )
+}
+
+/// Input registers after the signals': the explanation, alarms and device health.
+const STATION_REGISTERS: [RegisterDef; 22] = [
     input(
         8,
         "signals_valid",
@@ -282,6 +259,21 @@ pub const INPUT_REGISTERS: &[RegisterDef] = &[
         "Registers 100 + 4·i (i = device index, links in order, up to 64): +0 bit 0 answering (answered at least once and not lost), bit 1 write failed; +1 requests (mod 65536); +2 errors (mod 65536); +3 last latency ms (0xFFFF unknown)",
     ),
 ];
+
+/// Input registers (function 04), read-only: the signals' (from [`Signal`]), then the station's.
+pub const INPUT_REGISTERS: &[RegisterDef] = &{
+    let mut out = [signal_register(Signal::TOut); Signal::COUNT + STATION_REGISTERS.len()];
+    let mut i = 0;
+    while i < Signal::COUNT {
+        out[i] = signal_register(Signal::ALL[i]);
+        i += 1;
+    }
+    while i < out.len() {
+        out[i] = STATION_REGISTERS[i - Signal::COUNT];
+        i += 1;
+    }
+    out
+};
 
 /// Number of alarm-code registers.
 pub const ALARM_SLOTS: u16 = 16;

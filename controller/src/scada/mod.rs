@@ -1,7 +1,7 @@
 //! The SCADA face: a Modbus TCP slave for the utility's control system (off by default).
 //!
-//! Measurements, the explanation, alarms and device health are input registers, refreshed by
-//! the runtime every cycle; settings are holding registers, writable only when named in
+//! Measurements, the explanation, alarms and device health are input registers, written by
+//! name from each cycle's [`StationSnapshot`]; settings are holding registers, writable only when named in
 //! `scada.writable` and range-checked. The layout is [`map`], the single table that the slave
 //! and `heatctl scada-map` both read.
 
@@ -16,8 +16,8 @@ use tokio::task::JoinHandle;
 use tokio_modbus::prelude::{ExceptionCode, Request, Response, SlaveRequest};
 use tokio_modbus::server::tcp::Server;
 
-use crate::control::{Commands, ProcessImage, Signal, SupervisorAction};
-use crate::field::DeviceStats;
+use crate::control::SupervisorAction;
+use crate::station::{OperatorSettings, StationSnapshot};
 use map::{Encoding, HOLDING_REGISTERS, INPUT_IMAGE_LEN, INPUT_REGISTERS, RegisterDef};
 
 /// A setting written by SCADA, for the runtime to apply on its next cycle.
@@ -102,20 +102,16 @@ impl ScadaShared {
         g.unit_id = unit_id;
     }
 
-    /// Publish the input registers.
-    pub fn set_input(&self, input: Vec<u16>) {
-        self.lock().input = input;
-    }
-
-    /// Publish the settings in force, in [`HOLDING_REGISTERS`] order (engineering values).
-    pub fn set_settings(&self, values: &[f64]) {
+    /// Publish a station snapshot: the input registers, and the settings in force in the
+    /// holding registers (by name).
+    pub fn publish(&self, snapshot: &StationSnapshot) {
+        let input = input_image(snapshot);
         let mut g = self.lock();
-        for (slot, (def, v)) in g
-            .holding
-            .iter_mut()
-            .zip(HOLDING_REGISTERS.iter().zip(values))
-        {
-            *slot = def.encoding.encode(Some(*v));
+        g.input = input;
+        for (slot, def) in g.holding.iter_mut().zip(HOLDING_REGISTERS) {
+            if let Some(v) = setting(&snapshot.settings, def.name) {
+                *slot = def.encoding.encode(Some(v));
+            }
         }
     }
 
@@ -193,76 +189,150 @@ impl ScadaShared {
     }
 }
 
-/// Build the input-register image from one cycle's results.
-#[must_use]
-pub fn input_image(
-    cmds: &Commands,
-    image: &ProcessImage,
-    mode_code: u16,
-    devices: &[(String, DeviceStats)],
-) -> Vec<u16> {
-    let mut r = vec![0u16; usize::from(INPUT_IMAGE_LEN)];
-    let ex = &cmds.explanation;
-    let mut valid_bits = 0u16;
-    for (i, s) in Signal::ALL.iter().enumerate() {
-        let sample = image.get(*s);
-        let enc = INPUT_REGISTERS[i].encoding;
-        r[i] = enc.encode(sample.map(|x| x.value).filter(|v| v.is_finite()));
-        if sample.is_some_and(|x| x.valid) {
-            valid_bits |= 1 << i;
+/// The input registers being filled, written by register name from [`INPUT_REGISTERS`].
+struct InputWriter {
+    words: Vec<u16>,
+    /// Names written that the map does not have (a test proves there are none).
+    unknown: Vec<&'static str>,
+}
+
+impl InputWriter {
+    /// Every register 0: unwritten slots (alarm codes after the last, devices after the last)
+    /// read 0.
+    fn new() -> Self {
+        Self {
+            words: vec![0u16; usize::from(INPUT_IMAGE_LEN)],
+            unknown: Vec::new(),
         }
     }
-    r[8] = valid_bits;
-    let t = |v: Option<f64>| Encoding::I16Tenths.encode(v);
-    r[10] = t(ex.setpoint_c);
-    r[11] = t(Some(ex.curve_c));
-    r[12] = t(Some(ex.base_shift_k));
-    r[13] = t(Some(ex.demand_shift_k));
-    r[14] = t(Some(ex.valve_demand_shift_k));
-    r[15] = ex.active_limiter.map_or(0, |l| l.code());
-    r[16] = match ex.supervisor {
+
+    /// The map's register `name` (None, and noted, when the map has none).
+    fn def(&mut self, name: &'static str) -> Option<&'static RegisterDef> {
+        let def = INPUT_REGISTERS.iter().find(|r| r.name == name);
+        if def.is_none() {
+            self.unknown.push(name);
+        }
+        def
+    }
+
+    /// Write `value` to register `def` plus `offset` (for the blocks), in its encoding.
+    fn put(&mut self, def: Option<&RegisterDef>, offset: usize, value: Option<f64>) {
+        if let Some(def) = def
+            && let Some(slot) = self.words.get_mut(usize::from(def.address) + offset)
+        {
+            *slot = def.encoding.encode(value);
+        }
+    }
+
+    /// Write `value` to register `name`, in its encoding.
+    fn set(&mut self, name: &'static str, value: Option<f64>) {
+        let def = self.def(name);
+        self.put(def, 0, value);
+    }
+}
+
+/// A count as a register value.
+fn count(n: usize) -> Option<f64> {
+    Some(n as f64)
+}
+
+/// Code of a supervisor action on SCADA: 0 none, 1 hold, 2 safe position, 3 frost, 4 cut.
+fn supervisor_code(action: Option<SupervisorAction>) -> u16 {
+    match action {
         None => 0,
         Some(SupervisorAction::HoldOnSensorLoss) => 1,
         Some(SupervisorAction::SafePosition) => 2,
         Some(SupervisorAction::Frost) => 3,
         Some(SupervisorAction::OverTemperatureCut) => 4,
-    };
-    r[17] = u16::from(ex.heating_on);
-    r[18] = t(Some(cmds.valve1_pct));
-    r[19] = mode_code;
-    r[20] = u16::try_from(ex.rooms.expected).unwrap_or(u16::MAX);
-    r[21] = u16::try_from(ex.rooms.used).unwrap_or(u16::MAX);
-    r[22] = Encoding::I16Hundredths.encode(ex.rooms.percentile_c);
-    r[23] = Encoding::I16Hundredths.encode(ex.rooms.median_c);
-    r[24] = t(ex.outdoor_c);
-    r[25] = t(ex.damped_outdoor_c);
-    r[30] = u16::try_from(cmds.alarms.len()).unwrap_or(u16::MAX);
-    for (slot, alarm) in cmds
+    }
+}
+
+fn fill_input(snapshot: &StationSnapshot) -> InputWriter {
+    let mut w = InputWriter::new();
+    let ex = &snapshot.explanation;
+    let mut valid_bits = 0u16;
+    for m in &snapshot.measurements {
+        let def = w.def(m.signal.name());
+        w.put(def, 0, m.value);
+        if let Some(def) = def
+            && m.valid
+            && def.address < 16
+        {
+            valid_bits |= 1 << def.address;
+        }
+    }
+    w.set("signals_valid", Some(f64::from(valid_bits)));
+    w.set("setpoint_c", ex.setpoint_c);
+    w.set("curve_c", Some(ex.curve_c));
+    w.set("base_shift_k", Some(ex.base_shift_k));
+    w.set("demand_shift_k", Some(ex.demand_shift_k));
+    w.set("valve_demand_shift_k", Some(ex.valve_demand_shift_k));
+    let limiter = ex.active_limiter.map_or(0, |l| l.code());
+    w.set("active_limiter", Some(f64::from(limiter)));
+    w.set(
+        "supervisor",
+        Some(f64::from(supervisor_code(ex.supervisor))),
+    );
+    w.set("heating_on", Some(f64::from(u8::from(ex.heating_on))));
+    w.set("valve1_cmd_pct", Some(snapshot.commands.valve1_cmd_pct));
+    w.set("mode", Some(f64::from(snapshot.settings.mode.code())));
+    let rooms = &snapshot.rooms;
+    w.set("rooms_expected", count(rooms.expected));
+    w.set("rooms_used", count(rooms.used));
+    w.set("rooms_percentile_c", rooms.percentile_c);
+    w.set("rooms_median_c", rooms.median_c);
+    w.set("outdoor_used_c", ex.outdoor_c);
+    w.set("damped_outdoor_c", ex.damped_outdoor_c);
+    w.set("alarm_count", count(snapshot.alarms.len()));
+    let alarm_codes = w.def("alarm_codes");
+    for (slot, alarm) in snapshot
         .alarms
         .iter()
         .take(usize::from(map::ALARM_SLOTS))
         .enumerate()
     {
-        r[31 + slot] = alarm.code.number();
+        w.put(alarm_codes, slot, Some(f64::from(alarm.code.number())));
     }
-    r[50] = u16::try_from(devices.len()).unwrap_or(u16::MAX);
-    r[51] =
-        u16::try_from(devices.iter().filter(|(_, s)| s.comm_lost()).count()).unwrap_or(u16::MAX);
-    for (i, (_, s)) in devices
+    let devices = &snapshot.devices;
+    w.set("devices_total", count(devices.len()));
+    w.set(
+        "devices_lost",
+        count(devices.iter().filter(|d| d.comm_lost).count()),
+    );
+    let health = w.def("device_health");
+    for (i, d) in devices
         .iter()
         .take(usize::from(map::DEVICE_HEALTH_MAX))
         .enumerate()
     {
-        let base =
-            usize::from(map::DEVICE_HEALTH_BASE) + i * usize::from(map::DEVICE_HEALTH_STRIDE);
-        r[base] = u16::from(s.answered && !s.comm_lost()) | (u16::from(s.write_failed) << 1);
-        r[base + 1] = (s.requests & 0xFFFF) as u16;
-        r[base + 2] = (s.errors & 0xFFFF) as u16;
-        r[base + 3] = s
-            .last_latency_ms
-            .map_or(0xFFFF, |ms| ms.round().clamp(0.0, 65534.0) as u16);
+        let base = i * usize::from(map::DEVICE_HEALTH_STRIDE);
+        let s = &d.stats;
+        let flags = u16::from(d.connected) | (u16::from(s.write_failed) << 1);
+        w.put(health, base, Some(f64::from(flags)));
+        w.put(health, base + 1, Some((s.requests & 0xFFFF) as f64));
+        w.put(health, base + 2, Some((s.errors & 0xFFFF) as f64));
+        let latency = s.last_latency_ms.map(|ms| ms.round().clamp(0.0, 65534.0));
+        w.put(health, base + 3, latency);
     }
-    r
+    w
+}
+
+/// The input registers of a station snapshot.
+#[must_use]
+pub fn input_image(snapshot: &StationSnapshot) -> Vec<u16> {
+    fill_input(snapshot).words
+}
+
+/// A setting's engineering value for holding register `name`.
+fn setting(settings: &OperatorSettings, name: &str) -> Option<f64> {
+    Some(match name {
+        "curve_shift_k" => settings.curve_shift_k,
+        "operating_mode" => f64::from(settings.mode.code()),
+        "room_target_c" => settings.room_target_c,
+        "demand_enabled" => f64::from(u8::from(settings.demand_enabled)),
+        "valve1_manual_pct" => settings.valve1_manual_pct,
+        _ => return None,
+    })
 }
 
 /// The slave service of one connection. Dropping it frees its connection slot.
@@ -360,5 +430,101 @@ mod tests {
         );
         assert_eq!(s.read(true, 4, 2), Err(ExceptionCode::IllegalDataAddress));
         assert_eq!(s.read(true, 0, 5).map(|v| v.len()), Ok(5));
+    }
+
+    fn full_snapshot() -> StationSnapshot {
+        use crate::control::{Alarm, AlarmCode, Limiter, Mode, Sample, Signal};
+        use crate::field::DeviceStats;
+        use crate::station::{DeviceHealth, Measurement};
+        let mut s = StationSnapshot::default();
+        s.measurements[Signal::TOut.index()] =
+            Measurement::of(Signal::TOut, Some(Sample::fresh(-12.34)));
+        s.measurements[Signal::Power1Kw.index()] =
+            Measurement::of(Signal::Power1Kw, Some(Sample::fresh(731.6)));
+        s.measurements[Signal::T2Supply.index()] = Measurement::of(
+            Signal::T2Supply,
+            Some(Sample {
+                valid: false,
+                ..Sample::fresh(61.0)
+            }),
+        );
+        s.explanation.setpoint_c = Some(59.5);
+        s.explanation.curve_c = 58.0;
+        s.explanation.demand_shift_k = -1.25;
+        s.explanation.active_limiter = Some(Limiter::Power);
+        s.explanation.supervisor = Some(SupervisorAction::Frost);
+        s.explanation.heating_on = true;
+        s.explanation.damped_outdoor_c = Some(-10.0);
+        s.commands.valve1_cmd_pct = 42.0;
+        s.settings.mode = Mode::Manual(30.0);
+        s.settings.room_target_c = 19.0;
+        s.rooms.expected = 7;
+        s.rooms.median_c = Some(19.876);
+        s.alarms = vec![
+            Alarm {
+                code: AlarmCode::Frost,
+                since_s: 0.0,
+            },
+            Alarm {
+                code: AlarmCode::DeviceCommLost,
+                since_s: 0.0,
+            },
+        ];
+        for (name, lost) in [("plc", false), ("room:a", true)] {
+            let stats = DeviceStats {
+                requests: 70_000,
+                errors: 3,
+                consecutive_failures: if lost { 5 } else { 0 },
+                answered: true,
+                last_latency_ms: (!lost).then_some(12.4),
+                ..DeviceStats::default()
+            };
+            s.devices.push(DeviceHealth {
+                name: name.into(),
+                link: "gw".into(),
+                connected: stats.connected(),
+                comm_lost: stats.comm_lost(),
+                stats,
+            });
+        }
+        s
+    }
+
+    #[test]
+    fn input_registers_sit_at_their_map_addresses() {
+        let s = full_snapshot();
+        assert!(
+            fill_input(&s).unknown.is_empty(),
+            "every name is in the map"
+        );
+        let r = input_image(&s);
+        assert_eq!(r.len(), usize::from(INPUT_IMAGE_LEN));
+        assert_eq!(r[0], (-123i16) as u16, "t_out");
+        assert_eq!(r[3], 610, "t2_supply value kept while invalid");
+        assert_eq!(r[1], 0x8000, "t1_supply never read");
+        assert_eq!(r[5], 732, "power1_kw");
+        assert_eq!(r[8], 0b10_0001, "t_out and power1_kw valid");
+        assert_eq!(r[9], 0, "gap");
+        assert_eq!((r[10], r[11], r[13]), (595, 580, (-13i16) as u16));
+        assert_eq!((r[15], r[16], r[17]), (3, 3, 1));
+        assert_eq!((r[18], r[19]), (420, 2));
+        assert_eq!((r[20], r[21]), (7, 0));
+        assert_eq!((r[22], r[23]), (0x8000, 1988));
+        assert_eq!((r[24], r[25]), (0x8000, (-100i16) as u16));
+        assert_eq!((r[30], r[31], r[32], r[33]), (2, 301, 501, 0));
+        assert_eq!((r[50], r[51]), (2, 1));
+        assert_eq!(&r[100..108], &[1, 4464, 3, 12, 0, 4464, 3, 0xFFFF]);
+        assert_eq!(r[108], 0, "no third device");
+    }
+
+    #[test]
+    fn settings_are_published_by_name() {
+        let (shared, _rx) = shared(&[]);
+        shared.publish(&full_snapshot());
+        let h = shared.holding();
+        assert_eq!(h[0], 0, "curve_shift_k");
+        assert_eq!(h[1], 2, "operating_mode manual");
+        assert_eq!(h[2], 190, "room_target_c");
+        assert_eq!(h[3], 0, "demand_enabled");
     }
 }

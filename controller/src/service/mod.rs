@@ -24,7 +24,8 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::control::{Commands, Mode, ProcessImage, Signal};
+use crate::control::{Mode, Signal};
+use crate::station::StationSnapshot;
 
 /// Environment variable naming the stall file (tests only; see the module documentation).
 pub const DEBUG_STALL_ENV: &str = "HEATCTL_DEBUG_STALL_FILE";
@@ -71,41 +72,41 @@ pub fn notify_address(value: &str) -> io::Result<SocketAddr> {
     }
 }
 
-/// The one-line state for `systemctl status`: mode, secondary supply measured and set, the
-/// primary valve and the active alarm codes.
+/// The one-line state for `systemctl status`, from a cycle's snapshot: mode, secondary supply
+/// measured and set, the primary valve, the rooms' median and the active alarm codes.
 #[must_use]
-pub fn status_line(mode: Mode, image: &ProcessImage, cmds: &Commands) -> String {
+pub fn status_line(snapshot: &StationSnapshot) -> String {
     let dash = || "-".to_owned();
-    let mode = match mode {
+    let one = |v: Option<f64>| {
+        v.filter(|v| v.is_finite())
+            .map_or_else(dash, |v| format!("{v:.1}"))
+    };
+    let mode = match snapshot.settings.mode {
         Mode::Auto => "auto".to_owned(),
         Mode::Off => "off".to_owned(),
         Mode::Manual(pct) => format!("manual {pct:.0} %"),
     };
-    let t2_supply = image
-        .get(Signal::T2Supply)
-        .filter(|s| s.valid && s.value.is_finite())
-        .map_or_else(dash, |s| format!("{:.1}", s.value));
-    let setpoint = cmds
-        .explanation
-        .setpoint_c
-        .map_or_else(dash, |c| format!("{c:.1}"));
-    let valve1 = if cmds.valve1_pct.is_finite() {
-        format!("{:.0} %", cmds.valve1_pct)
+    let valve1_pct = snapshot.commands.valve1_cmd_pct;
+    let valve1 = if valve1_pct.is_finite() {
+        format!("{valve1_pct:.0} %")
     } else {
         dash()
     };
-    let alarms = if cmds.alarms.is_empty() {
+    let rooms = &snapshot.rooms;
+    let codes = snapshot.alarm_codes();
+    let alarms = if codes.is_empty() {
         "none".to_owned()
     } else {
-        let codes: Vec<String> = cmds
-            .alarms
-            .iter()
-            .map(|a| a.code.number().to_string())
-            .collect();
+        let codes: Vec<String> = codes.iter().map(u16::to_string).collect();
         codes.join(",")
     };
     format!(
-        "{mode}; t2_supply {t2_supply} °C, setpoint {setpoint} °C; valve1 {valve1}; alarms {alarms}"
+        "{mode}; t2_supply {} °C, setpoint {} °C; valve1 {valve1}; rooms median {} °C ({} of {} used); alarms {alarms}",
+        one(snapshot.valid_value(Signal::T2Supply)),
+        one(snapshot.explanation.setpoint_c),
+        one(rooms.median_c),
+        rooms.used,
+        rooms.expected,
     )
 }
 

@@ -26,18 +26,22 @@ pub mod alarms;
 mod commands;
 pub mod curve;
 pub mod demand;
+mod field_alarms;
 mod household;
 mod image;
 pub mod limiters;
 pub mod outdoor;
+mod outputs;
 pub mod validation;
 mod valve_demand;
 mod valve_loop;
 
 pub use crate::signal::Signal;
 pub use commands::*;
+pub use field_alarms::{AlarmChange, FieldAlarms, FieldConditions};
 pub use household::HouseholdLoops;
 pub use image::{ProcessImage, Sample};
+pub use outputs::ThreePointOutputs;
 pub use valve_demand::TrimRespond;
 pub use valve_loop::{ThreePoint, Valve1Loop};
 

@@ -1,0 +1,375 @@
+//! The cycle and the run loop: one control cycle every [`VALVE_PERIOD_S`], SCADA writes,
+//! reloads and signals in between, the safe positions on the way out.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::io::{build_image, planned_writes};
+use super::reload::{Settings, mtime};
+use super::state::{STATE_SAVE_PERIOD_S, restore_state, write_state};
+use super::{
+    FIRST_ROUND_LIMIT, REAL_AGE_ALLOWANCE, RunOptions, SHUTDOWN_WRITE_LIMIT, STATS_LOG_PERIOD_S,
+    VALVE_PERIOD_S,
+};
+use crate::config::LoadedConfig;
+use crate::control::{
+    AlarmChange, Commands, Controller, FieldAlarms, FieldConditions, SavedState, ThreePointOutputs,
+};
+use crate::field::{FieldHandle, FieldShared, plan_links};
+use crate::scada::{self, ScadaShared};
+use crate::service::{self, Notifier};
+use crate::station::{CycleInputs, OperatorSettings, SnapshotSender, StationSnapshot};
+
+/// The running controller: configuration, control state, field layer, SCADA slave.
+pub(super) struct Runtime {
+    pub(super) opts: RunOptions,
+    pub(super) loaded: LoadedConfig,
+    pub(super) controller: Controller,
+    pub(super) field: FieldHandle,
+    pub(super) field_alarms: FieldAlarms,
+    pub(super) settings: Settings,
+    pub(super) scada_shared: Arc<ScadaShared>,
+    pub(super) scada_task: Option<JoinHandle<()>>,
+    pub(super) dry_run_last: HashMap<(String, String), Vec<u16>>,
+    pub(super) config_mtime: Option<SystemTime>,
+    pub(super) last_alarm_codes: Vec<u16>,
+    pub(super) lost_devices: Vec<String>,
+    pub(super) stats_logged_at_s: f64,
+    pub(super) state_saved_at_s: f64,
+    pub(super) snapshots: SnapshotSender,
+    pub(super) three_point: ThreePointOutputs,
+    /// systemd's notify protocol (disabled when embedded or not a service).
+    pub(super) service: Notifier,
+}
+
+impl Runtime {
+    /// One control cycle: image, step, field alarms, writes, then the snapshot every face reads.
+    pub(super) fn cycle(&mut self) {
+        self.service.hold_while_stalled();
+        let now_s = self.opts.clock.now_s();
+        let image = build_image(&self.loaded, self.field.shared(), now_s);
+        let mut cmds = self.controller.step(now_s, &image);
+        let (comm_lost, write_failed) = self.field.shared().alarm_conditions();
+        let changes = self.field_alarms.update(
+            FieldConditions {
+                comm_lost,
+                write_failed,
+            },
+            now_s,
+            self.loaded.config.safety.alarm_clear_delay_s,
+        );
+        for change in changes {
+            match change {
+                AlarmChange::Raised(code) => {
+                    tracing::warn!(code = code.number(), "alarm raised: {}", code.text());
+                }
+                AlarmChange::Cleared(code) => {
+                    tracing::info!(code = code.number(), "alarm cleared: {}", code.text());
+                }
+            }
+        }
+        cmds.alarms.extend(self.field_alarms.list());
+        let three_point = self.three_point.update(now_s, cmds.valve1_pulse);
+        self.write(&cmds, three_point);
+        let stats = self.field.shared().stats();
+        let mode = self.controller.mode();
+        let snapshot = Arc::new(StationSnapshot::of_cycle(CycleInputs {
+            loaded: &self.loaded,
+            clock: self.opts.clock.as_ref(),
+            now_s,
+            image: &image,
+            commands: cmds,
+            three_point,
+            plans: self.field.plans(),
+            stats,
+            settings: OperatorSettings {
+                mode,
+                curve_shift_k: self.controller.operator_shift_k(),
+                room_target_c: self.controller.room_target_c(),
+                demand_enabled: self.settings.demand_enabled,
+                valve1_manual_pct: self.settings.manual_pct,
+            },
+            saved_state: self.controller.saved_state(),
+        }));
+        self.log(&snapshot);
+        self.scada_shared.publish(&snapshot);
+        // On an accelerated clock, at most once a real second: the file is written in the cycle.
+        if now_s - self.state_saved_at_s >= STATE_SAVE_PERIOD_S.max(self.opts.clock.speed()) {
+            self.state_saved_at_s = now_s;
+            self.save_state(&snapshot.saved_state);
+        }
+        // The watchdog is fed here, by the cycle itself: a hung loop stops it.
+        self.service.set_status(&service::status_line(&snapshot));
+        self.service.cycle_done();
+        self.snapshots.send_replace(Some(snapshot));
+    }
+
+    fn save_state(&self, state: &SavedState) {
+        if let Some(path) = &self.opts.state_path
+            && let Err(e) = write_state(path, state)
+        {
+            tracing::warn!(path = %path.display(), error = %e, "control state not saved");
+        }
+    }
+
+    /// The log lines of a cycle: the devices that stop or resume answering, the alarms when
+    /// they change, the statistics every [`STATS_LOG_PERIOD_S`], and the cycle at debug level.
+    fn log(&mut self, snapshot: &StationSnapshot) {
+        let now_s = snapshot.clock.clock_unix_s;
+        let lost = snapshot.lost_devices();
+        if lost != self.lost_devices {
+            if lost.is_empty() {
+                tracing::info!("every field device answers");
+            } else {
+                tracing::warn!(devices = ?lost, "field devices not answering");
+            }
+            self.lost_devices = lost;
+        }
+        if now_s - self.stats_logged_at_s >= STATS_LOG_PERIOD_S {
+            self.stats_logged_at_s = now_s;
+            for d in &snapshot.devices {
+                let s = &d.stats;
+                tracing::debug!(
+                    device = %d.name,
+                    requests = s.requests,
+                    errors = s.errors,
+                    timeouts = s.timeouts,
+                    exceptions = s.exceptions,
+                    last_latency_ms = ?s.last_latency_ms,
+                    "device statistics"
+                );
+            }
+            tracing::info!(
+                devices = snapshot.devices.len(),
+                not_answering = self.lost_devices.len(),
+                requests = snapshot.links.iter().map(|l| l.requests).sum::<u64>(),
+                errors = snapshot.links.iter().map(|l| l.errors).sum::<u64>(),
+                "field statistics"
+            );
+        }
+        let codes = snapshot.alarm_codes();
+        if codes != self.last_alarm_codes {
+            tracing::info!(alarms = ?codes, "active alarms");
+            self.last_alarm_codes = codes;
+        }
+        let ex = &snapshot.explanation;
+        tracing::debug!(
+            setpoint_c = ?ex.setpoint_c,
+            valve1_pct = snapshot.commands.valve1_cmd_pct,
+            limiter = ?ex.active_limiter.map(|l| l.name()),
+            demand_shift_k = ex.demand_shift_k,
+            "cycle"
+        );
+    }
+
+    fn write(&mut self, cmds: &Commands, three_point: (bool, bool)) {
+        for (device, point, value) in planned_writes(&self.loaded, cmds, three_point) {
+            if self.opts.dry_run {
+                let raw = self
+                    .field
+                    .point_map(&device, &point)
+                    .and_then(|p| p.encode(value))
+                    .unwrap_or_default();
+                let key = (device.clone(), point.clone());
+                if self.dry_run_last.get(&key) != Some(&raw) {
+                    tracing::info!(%device, %point, value, ?raw, "dry run: would write");
+                    self.dry_run_last.insert(key, raw);
+                }
+            } else if let Err(e) = self.field.set_write(&device, &point, value) {
+                tracing::warn!(%device, %point, value, error = %e, "command not written");
+            }
+        }
+    }
+
+    /// Write the safe positions and stop the field layer and the SCADA slave.
+    pub(super) async fn shutdown(&mut self, signal_name: &str) {
+        tracing::info!(signal = signal_name, "stopping: writing safe positions");
+        self.service.stopping(signal_name);
+        let last = self.snapshots.borrow().as_ref().map(|s| s.saved_state);
+        self.save_state(&last.unwrap_or_else(|| self.controller.saved_state()));
+        let safe = self.controller.safe_commands();
+        // A three-point actuator is left still (both outputs off): it holds its position.
+        self.three_point.stop();
+        if self.opts.dry_run {
+            for (device, point, value) in planned_writes(&self.loaded, &safe, (false, false)) {
+                tracing::info!(%device, %point, value, "dry run: would write safe position");
+            }
+        } else {
+            self.write(&safe, (false, false));
+            if self.field.flush_writes(SHUTDOWN_WRITE_LIMIT).await {
+                tracing::info!("safe positions written");
+            } else {
+                tracing::error!("safe positions not confirmed by every device");
+            }
+        }
+        self.field.stop();
+        if let Some(t) = self.scada_task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// Wait until every device has been asked at least once (answered or failed), at most `limit`.
+async fn wait_first_round(field: &FieldShared, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let done = field
+            .stats()
+            .values()
+            .all(|s| s.requests > 0 || s.consecutive_failures > 0);
+        if done {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The run: `stop` is the embedding's (None for `heatctl run`); every cycle's snapshot goes to
+/// `snapshots`.
+pub(super) async fn run_inner(
+    opts: RunOptions,
+    loaded: LoadedConfig,
+    mut stop: Option<tokio::sync::watch::Receiver<bool>>,
+    snapshots: SnapshotSender,
+) -> anyhow::Result<()> {
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let watch_file = stop.is_none();
+    let mut controller = Controller::new(&loaded.config);
+    if let Some(path) = &opts.state_path {
+        restore_state(&mut controller, path, opts.clock.now_s());
+    }
+    let age_allowance_s = opts.clock.speed() * REAL_AGE_ALLOWANCE.as_secs_f64();
+    controller.set_age_allowance_s(age_allowance_s);
+    let shared = Arc::new(FieldShared::default());
+    shared.set_age_allowance_s(age_allowance_s);
+    let field = FieldHandle::start(plan_links(&loaded), Arc::clone(&opts.clock), shared);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let scada_cfg = loaded.config.scada.clone();
+    let scada_shared = Arc::new(ScadaShared::new(
+        scada_cfg.writable.clone(),
+        scada_cfg.unit_id,
+        tx,
+    ));
+    let scada_task = if scada_cfg.enabled {
+        let (addr, task) = scada::serve(
+            &scada_cfg.listen,
+            scada_cfg.max_connections,
+            Arc::clone(&scada_shared),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("SCADA cannot listen on {}: {e}", scada_cfg.listen))?;
+        tracing::info!(%addr, "SCADA slave listening");
+        Some(task)
+    } else {
+        None
+    };
+    let settings = Settings {
+        demand_enabled: loaded.config.demand.enabled,
+        manual_pct: loaded.config.safety.valve1_safe_pct,
+    };
+    tracing::info!(
+        site = %loaded.config.site.name,
+        links = loaded.config.links.len(),
+        dry_run = opts.dry_run,
+        speed = opts.clock.speed(),
+        "heatctl running"
+    );
+    let mut rt = Runtime {
+        config_mtime: if watch_file {
+            mtime(&opts.config_path)
+        } else {
+            None
+        },
+        opts,
+        loaded,
+        controller,
+        field,
+        field_alarms: FieldAlarms::default(),
+        settings,
+        scada_shared,
+        scada_task,
+        dry_run_last: HashMap::new(),
+        last_alarm_codes: Vec::new(),
+        lost_devices: Vec::new(),
+        stats_logged_at_s: f64::NEG_INFINITY,
+        state_saved_at_s: f64::NEG_INFINITY,
+        snapshots,
+        three_point: ThreePointOutputs::default(),
+        // Only `heatctl run` is a service; an embedding program speaks for itself.
+        service: if watch_file {
+            Notifier::from_env()
+        } else {
+            Notifier::disabled()
+        },
+    };
+    // Let every device be asked once before the first step, so the controller starts from real
+    // readings (bumpless start from the valve feedback), not from an empty image.
+    let first_round = rt.field.shared();
+    let asked = wait_first_round(first_round, FIRST_ROUND_LIMIT).await;
+    if !asked {
+        tracing::warn!("not every device was asked within the start-up limit; starting anyway");
+    }
+    let mut tick = tokio::time::interval(
+        rt.opts
+            .clock
+            .real_duration(VALVE_PERIOD_S)
+            .max(Duration::from_millis(1)),
+    );
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                rt.cycle();
+                if watch_file {
+                    let m = mtime(&rt.opts.config_path);
+                    if m.is_some() && m != rt.config_mtime {
+                        rt.config_mtime = m;
+                        rt.reload("configuration file changed").await;
+                    }
+                }
+            }
+            Some(cmd) = rx.recv() => rt.apply_scada(cmd),
+            _ = sighup.recv() => {
+                if watch_file {
+                    rt.config_mtime = mtime(&rt.opts.config_path);
+                    rt.reload("SIGHUP").await;
+                }
+            }
+            () = stopped(&mut stop) => {
+                rt.shutdown("stop").await;
+                return Ok(());
+            }
+            _ = sigint.recv() => {
+                rt.shutdown("SIGINT").await;
+                return Ok(());
+            }
+            _ = sigterm.recv() => {
+                rt.shutdown("SIGTERM").await;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Resolves when the embedding asks to stop (never without an embedding, nor when the
+/// embedding's sender is gone without asking).
+async fn stopped(stop: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    match stop {
+        Some(rx) => {
+            if rx.wait_for(|s| *s).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
