@@ -146,7 +146,7 @@ mod tests {
         }
     }
 
-    /// The golden table of ../shared/docs/plant-model.md: t_out, T_s2, T_r2.
+    /// The golden table of hil-tests/MODEL.md ("Golden steady states"): t_out, t2_supply, t2_return.
     const GOLDEN: [(f64, f64, f64); 8] = [
         (-17.0, 75.0, 50.0),
         (-12.0, 68.2, 46.8),
