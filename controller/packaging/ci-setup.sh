@@ -12,7 +12,17 @@
 # cargo-deb, pinned: its metadata keys and output layout move between versions.
 HEATCTL_CARGO_DEB_VERSION="${HEATCTL_CARGO_DEB_VERSION:-3.8.0}"
 HEATCTL_DEB_ROOT_CACHE="${HEATCTL_DEB_ROOT_CACHE:-/var/cache/heatctl-ci/bookworm-minbase}"
-HEATCTL_DEBIAN_MIRROR="${HEATCTL_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# The Debian mirror debootstrap fetches from: the one this machine's apt already uses (the first
+# `URIs:` of a deb822 source or the first `deb` line), unless HEATCTL_DEBIAN_MIRROR says otherwise.
+heatctl_apt_mirror() {
+    local uri
+    uri=$(grep -hsE '^URIs:' /etc/apt/sources.list.d/*.sources | grep -v -- '-security' \
+        | head -n1 | awk '{print $2}')
+    [ -n "$uri" ] || uri=$(grep -hsE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+        | grep -v -- '-security' | head -n1 | awk '{print $2}')
+    printf '%s' "$uri"
+}
+HEATCTL_DEBIAN_MIRROR="${HEATCTL_DEBIAN_MIRROR:-$(heatctl_apt_mirror)}"
 
 heatctl_packaging_setup() {
     local sudo_cmd=""
