@@ -123,7 +123,7 @@ impl<T> Partial<T> {
             if p.path.contains('[') {
                 p.path = join(&self.origins.original(&parse_path(&p.path)));
             }
-            let follows = self.origins.by_array.contains_key(&p.path)
+            let follows = self.origins.lost.contains(&p.path)
                 || self.removed.iter().any(|r| is_within(&p.path, r));
             if !follows {
                 self.found.push(p);
@@ -132,11 +132,13 @@ impl<T> Partial<T> {
     }
 }
 
-/// For each array (by its path in the file) that lost elements, the index in the file of each
+/// For each array (by its path in the file) that is shorter now, the index in the file of each
 /// element left, in order.
 #[derive(Default)]
 struct Origins {
     by_array: HashMap<String, Vec<usize>>,
+    /// The arrays (paths in the file) that lost elements for good.
+    lost: HashSet<String>,
 }
 
 impl Origins {
@@ -162,6 +164,7 @@ impl Origins {
     /// Element `index` (as it is now) of the array at `array` (a path in the file), `len`
     /// elements long before, was taken out.
     fn taken_out(&mut self, array: String, len: usize, index: usize) {
+        self.lost.insert(array.clone());
         let left = self
             .by_array
             .entry(array)
@@ -179,7 +182,7 @@ impl Origins {
 /// follows from an earlier removal (a field reported missing that was taken out), and what
 /// failed is taken out: the key, the array element, or the table missing a field. An element
 /// taken out of an array shifts the later ones, so paths are translated back to the file's.
-/// Every pass takes something out, so the passes end.
+/// Every failing pass takes something out, so the passes end.
 pub(crate) fn deserialize_partial<T: DeserializeOwned>(
     text: &str,
     file: Option<&Path>,
@@ -223,15 +226,21 @@ pub(crate) fn deserialize_partial<T: DeserializeOwned>(
     let mut partial = failed(Vec::new());
     // Paths in the file of what holds a part taken out.
     let mut holds_removed: HashSet<String> = HashSet::new();
+    let mut aside = SetAside::new();
     loop {
         let err = match serde_path_to_error::deserialize::<_, T>(Borrowed(&value)) {
-            Ok(parsed) => {
+            Ok(parsed) if aside.is_empty() => {
                 partial.parsed = Some(parsed);
                 return partial;
             }
+            Ok(_) => {
+                put_back(&mut value, &mut partial.origins, std::mem::take(&mut aside));
+                continue;
+            }
             Err(err) => err,
         };
-        let segments = segments_of(err.path());
+        let mut segments = segments_of(err.path());
+        set_aside(&mut value, &mut partial.origins, &mut segments, &mut aside);
         let message = err.inner().message().trim().to_string();
         let missing = missing_field(&message);
         let in_file = partial.origins.original(&segments);
@@ -516,6 +525,75 @@ fn unknown_field(message: &str) -> Option<String> {
     backtick_after(message, "unknown field ")
 }
 
+/// Arrays long enough to gain from it, by path, from which the elements before a failing one
+/// (read without failure) are set aside until the rest passes: later passes do not read them
+/// again, and a long array with many failures takes passes each as short as the first. (A type
+/// wanting an array of a fixed length that long would see it too short meanwhile.)
+const SET_ASIDE_FROM_LEN: usize = 64;
+
+/// Elements set aside: for each array path, its segments and the elements with their index in
+/// the file.
+type SetAside = HashMap<String, (Vec<Seg>, Vec<(usize, toml::Value)>)>;
+
+/// Set aside the elements before the failing one of the outermost array on the failing `path`
+/// (a path in the document as it is now, updated), when that array is long.
+fn set_aside(
+    value: &mut toml::Value,
+    origins: &mut Origins,
+    path: &mut [Seg],
+    aside: &mut SetAside,
+) {
+    let Some(at) = path.iter().position(|s| matches!(s, Seg::Index(_))) else {
+        return;
+    };
+    let Seg::Index(failing) = path[at] else {
+        return;
+    };
+    let Some(toml::Value::Array(items)) = value_at_mut(value, &path[..at]) else {
+        return;
+    };
+    if failing == 0 || failing >= items.len() || items.len() < SET_ASIDE_FROM_LEN {
+        return;
+    }
+    let array = join(&path[..at]);
+    let len = items.len();
+    let left = origins
+        .by_array
+        .entry(array.clone())
+        .or_insert_with(|| (0..len).collect());
+    let (_, kept) = aside
+        .entry(array)
+        .or_insert_with(|| (path[..at].to_vec(), Vec::new()));
+    kept.extend(left.drain(..failing).zip(items.drain(..failing)));
+    path[at] = Seg::Index(0);
+}
+
+/// Put the elements set aside back in their places.
+fn put_back(value: &mut toml::Value, origins: &mut Origins, aside: SetAside) {
+    for (array, (path, mut kept)) in aside {
+        let Some(toml::Value::Array(items)) = value_at_mut(value, &path) else {
+            continue;
+        };
+        let left = origins.by_array.entry(array).or_default();
+        kept.extend(left.drain(..).zip(items.drain(..)));
+        kept.sort_by_key(|(index, _)| *index);
+        (*left, *items) = kept.into_iter().unzip();
+    }
+}
+
+/// The value at `path`, if there is one.
+fn value_at_mut<'v>(value: &'v mut toml::Value, path: &[Seg]) -> Option<&'v mut toml::Value> {
+    let mut cur = value;
+    for seg in path {
+        cur = match (seg, cur) {
+            (Seg::Key(k), toml::Value::Table(t)) => t.get_mut(k)?,
+            (Seg::Index(i), toml::Value::Array(a)) => a.get_mut(*i)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
 /// What [`remove`] took out.
 enum Taken {
     /// A key of a table.
@@ -527,15 +605,7 @@ enum Taken {
 /// Take the value at `target` out of `value`; `None` when there is nothing there.
 fn remove(value: &mut toml::Value, target: &[Seg]) -> Option<Taken> {
     let (last, parents) = target.split_last()?;
-    let mut cur = value;
-    for seg in parents {
-        cur = match (seg, cur) {
-            (Seg::Key(k), toml::Value::Table(t)) => t.get_mut(k)?,
-            (Seg::Index(i), toml::Value::Array(a)) => a.get_mut(*i)?,
-            _ => return None,
-        };
-    }
-    match (last, cur) {
+    match (last, value_at_mut(value, parents)?) {
         (Seg::Key(k), toml::Value::Table(t)) => t.remove(k).map(|_| Taken::Key),
         (Seg::Index(i), toml::Value::Array(a)) if *i < a.len() => {
             let len = a.len();
@@ -653,6 +723,38 @@ mod tests {
         ]);
         let paths: Vec<&str> = partial.found.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(paths, ["items[4].n"]);
+    }
+
+    #[test]
+    fn a_long_array_keeps_its_order_and_indices() {
+        let broken = |i: usize| i % 7 == 3 || i > 150;
+        let items: Vec<String> = (0..200)
+            .map(|i| {
+                if broken(i) {
+                    format!("{{ n = \"{i}\" }}")
+                } else {
+                    format!("{{ n = {i} }}")
+                }
+            })
+            .collect();
+        let text = format!("items = [{}]\n", items.join(", "));
+        let partial = deserialize_partial::<Doc>(&text, None);
+        let paths: Vec<String> = partial.found.iter().map(|p| p.path.clone()).collect();
+        let wanted: Vec<String> = (0..200)
+            .filter(|i| broken(*i))
+            .map(|i| format!("items[{i}].n"))
+            .collect();
+        assert_eq!(paths, wanted);
+        let Some(doc) = &partial.parsed else {
+            panic!("the rest parses")
+        };
+        let good: Vec<usize> = (0..200).filter(|i| !broken(*i)).collect();
+        let read: Vec<usize> = doc.items.iter().map(|i| usize::from(i.n)).collect();
+        assert_eq!(read, good);
+        let mut partial = partial;
+        partial.found.clear();
+        partial.add_checks(vec![Problem::at("items[3].n", "checked")]);
+        assert_eq!(partial.found[0].path, format!("items[{}].n", good[3]));
     }
 
     #[test]
