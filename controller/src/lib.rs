@@ -12,4 +12,5 @@ pub use heatctl_core::{config, control};
 pub mod field;
 pub mod runtime;
 pub mod scada;
+pub mod service;
 pub mod station;

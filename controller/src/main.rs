@@ -19,17 +19,10 @@ const EXIT_INVALID_CONFIG: u8 = 2;
 #[cfg(feature = "demo")]
 const EXIT_USAGE: u8 = 2;
 
-/// Log to stderr; the level comes from RUST_LOG, else `default_level`.
+/// Log to stderr; the level comes from RUST_LOG, else `default_level` (plain lines when not on a
+/// terminal, syslog priorities under journald: see `heatctl::service::journal`).
 fn init_logs(format: LogFormat, default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    heatctl::service::journal::init_logs(format == LogFormat::Json, default_level);
 }
 
 fn print_problems(problems: &config::Problems) {

@@ -433,3 +433,158 @@ fn config_reference_defaults_are_the_real_defaults() {
     explicit.signals = implicit.signals.clone();
     assert_eq!(explicit, implicit);
 }
+
+/// 1-based line and column of the first `needle` in `text`.
+fn line_col_of(text: &str, needle: &str) -> (usize, usize) {
+    let at = text.find(needle).unwrap();
+    let line = text[..at].matches('\n').count() + 1;
+    let col = at - text[..at].rfind('\n').map_or(0, |nl| nl + 1) + 1;
+    (line, col)
+}
+
+#[test]
+fn problems_in_every_node_are_listed_at_their_own_index() {
+    let text = config::EXAMPLE_TOML
+        .replace(
+            r#"position = "top_end", link = "bus1", unit_id = 1 }"#,
+            r#"position = "topp", link = "bus1", unit_id = "x" }"#,
+        )
+        .replace(
+            r#"position = "ground_end", link = "bus1", unit_id = 2 }"#,
+            r#"position = "ground_end", link = "bus1", unit_id = "y" }"#,
+        )
+        .replace(
+            r#"position = "middle", link = "bus1", unit_id = 3 }"#,
+            r#"position = "middle", link = "bus9", unit_id = 3 }"#,
+        );
+    let maps = [
+        "substation-io.toml",
+        "heat-meter.toml",
+        "room-node.toml",
+        "valve-actuator.toml",
+    ];
+    let r = load_problems("nodes", &text, &maps);
+    let at = |needle: &str| {
+        let (l, c) = line_col_of(&text, needle);
+        format!("/sub.toml:{l}:{c}:")
+    };
+    let expected = [
+        format!(
+            "{} rooms.nodes[0].position: unknown variant `topp`",
+            at("position = \"topp\"")
+        ),
+        format!(
+            "{} rooms.nodes[0].unit_id: invalid type: string \"x\", expected u8",
+            at("unit_id = \"x\"")
+        ),
+        format!(
+            "{} rooms.nodes[1].unit_id: invalid type: string \"y\", expected u8",
+            at("unit_id = \"y\"")
+        ),
+        format!(
+            "{} rooms.nodes[2].link: link \"bus9\"",
+            at("link = \"bus9\"")
+        ),
+    ];
+    let lines: Vec<&str> = r.lines().collect();
+    assert_eq!(lines.len(), expected.len(), "{r}");
+    for (line, want) in lines.iter().zip(&expected) {
+        assert!(
+            line.contains(want.as_str()),
+            "{line}\nwanted {want}\nin {r}"
+        );
+    }
+}
+
+#[test]
+fn problems_in_every_period_are_listed_at_their_own_index() {
+    let text = "[site]\nname = \"x\"\n[curve]\npoints = [{ outdoor_c = -20.0, supply_c = 70.0 }, \
+        { outdoor_c = 15.0, supply_c = 30.0 }]\n[schedule]\nenabled = true\nperiods = [\
+        { days = [\"xyz\"], start = \"23:00\", end = \"05:00\" }, \
+        { days = [\"mon\"], start = \"25:00\", end = \"05:61\" }, \
+        { days = [\"tue\"], start = \"1:00\", end = \"05:00\" }]\n";
+    let p = problems(text);
+    let r = p.to_string();
+    let at = |needle: &str| {
+        let (l, c) = line_col_of(text, needle);
+        format!("sub.toml:{l}:{c}:")
+    };
+    let expected = [
+        format!(
+            "{} schedule.periods[0].days[0]: unknown day \"xyz\"",
+            at("\"xyz\"")
+        ),
+        format!(
+            "{} schedule.periods[1].start: \"25:00\" is not a time HH:MM",
+            at("start = \"25:00\"")
+        ),
+        format!(
+            "{} schedule.periods[1].end: \"05:61\" is not a time HH:MM",
+            at("end = \"05:61\"")
+        ),
+        format!(
+            "{} schedule.periods[2].start: \"1:00\" is not a time HH:MM",
+            at("start = \"1:00\"")
+        ),
+    ];
+    let lines: Vec<&str> = r.lines().collect();
+    assert_eq!(
+        lines.len(),
+        expected.len(),
+        "nothing that follows from them: {r}"
+    );
+    for (line, want) in lines.iter().zip(&expected) {
+        assert!(
+            line.contains(want.as_str()),
+            "{line}\nwanted {want}\nin {r}"
+        );
+    }
+}
+
+#[test]
+fn every_broken_field_of_a_long_array_is_listed_once() {
+    const NODES: usize = 2000;
+    let mut text = String::from(
+        "[site]\nname = \"x\"\n[curve]\npoints = [{ outdoor_c = -20.0, supply_c = 70.0 }, \
+         { outdoor_c = 15.0, supply_c = 30.0 }]\n[rooms]\nnodes = [\n",
+    );
+    let first_line = text.matches('\n').count() + 1;
+    let mut broken = 0;
+    for i in 0..NODES {
+        // Every node has a wrong unit id; every third one a wrong position too.
+        let position = if i.is_multiple_of(3) {
+            "sideways"
+        } else {
+            "middle"
+        };
+        broken += if i.is_multiple_of(3) { 2 } else { 1 };
+        text.push_str(&format!(
+            "  {{ id = \"n{i}\", position = \"{position}\", link = \"l\", unit_id = \"u{i}\" }},\n"
+        ));
+    }
+    text.push_str("]\n");
+    let p = problems(&text);
+    assert_eq!(p.0.len(), broken, "{p}");
+    let mut seen = std::collections::HashSet::new();
+    for problem in &p.0 {
+        assert!(seen.insert(problem.path.clone()), "twice: {problem}");
+        let index: usize = problem
+            .path
+            .strip_prefix("rooms.nodes[")
+            .and_then(|rest| rest.split(']').next())
+            .and_then(|i| i.parse().ok())
+            .unwrap_or_else(|| panic!("not in a node: {problem}"));
+        assert_eq!(problem.line, Some(first_line + index), "{problem}");
+        if problem.path.ends_with(".unit_id") {
+            assert!(
+                problem.message.contains(&format!("\"u{index}\"")),
+                "{problem}"
+            );
+        } else {
+            assert!(
+                problem.path.ends_with(".position") && index.is_multiple_of(3),
+                "{problem}"
+            );
+        }
+    }
+}

@@ -22,6 +22,7 @@ use crate::control::{
 };
 use crate::field::{FieldHandle, FieldShared, plan_links};
 use crate::scada::{self, ScadaShared};
+use crate::service::{self, Notifier};
 use crate::station::{CycleInputs, OperatorSettings, SnapshotSender, StationSnapshot};
 
 /// The running controller: configuration, control state, field layer, SCADA slave.
@@ -42,11 +43,14 @@ pub(super) struct Runtime {
     pub(super) state_saved_at_s: f64,
     pub(super) snapshots: SnapshotSender,
     pub(super) three_point: ThreePointOutputs,
+    /// systemd's notify protocol (disabled when embedded or not a service).
+    pub(super) service: Notifier,
 }
 
 impl Runtime {
     /// One control cycle: image, step, field alarms, writes, then the snapshot every face reads.
     pub(super) fn cycle(&mut self) {
+        self.service.hold_while_stalled();
         let now_s = self.opts.clock.now_s();
         let image = build_image(&self.loaded, self.field.shared(), now_s);
         let mut cmds = self.controller.step(now_s, &image);
@@ -99,6 +103,9 @@ impl Runtime {
             self.state_saved_at_s = now_s;
             self.save_state(&snapshot.saved_state);
         }
+        // The watchdog is fed here, by the cycle itself: a hung loop stops it.
+        self.service.set_status(&service::status_line(&snapshot));
+        self.service.cycle_done();
         self.snapshots.send_replace(Some(snapshot));
     }
 
@@ -182,6 +189,7 @@ impl Runtime {
     /// Write the safe positions and stop the field layer and the SCADA slave.
     pub(super) async fn shutdown(&mut self, signal_name: &str) {
         tracing::info!(signal = signal_name, "stopping: writing safe positions");
+        self.service.stopping(signal_name);
         let last = self.snapshots.borrow().as_ref().map(|s| s.saved_state);
         self.save_state(&last.unwrap_or_else(|| self.controller.saved_state()));
         let safe = self.controller.safe_commands();
@@ -297,6 +305,12 @@ pub(super) async fn run_inner(
         state_saved_at_s: f64::NEG_INFINITY,
         snapshots,
         three_point: ThreePointOutputs::default(),
+        // Only `heatctl run` is a service; an embedding program speaks for itself.
+        service: if watch_file {
+            Notifier::from_env()
+        } else {
+            Notifier::disabled()
+        },
     };
     // Let every device be asked once before the first step, so the controller starts from real
     // readings (bumpless start from the valve feedback), not from an empty image.

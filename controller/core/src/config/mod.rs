@@ -178,7 +178,7 @@ fn load_text(text: &str, path: &Path, read_map: &ReadMap<'_>) -> Result<LoadedCo
     }
     partial.add_checks(schema::validate(&config));
     partial.add_checks(field::check_references(&config, &maps));
-    partial.found.extend(all);
+    partial.add_checks(all);
     let mut located = problems::locate(partial.found, text, Some(path)).0;
     located.extend(map_problems);
     if located.is_empty() {
