@@ -104,9 +104,9 @@ pub fn status_line(snapshot: &StationSnapshot) -> String {
         "{mode}; t2_supply {} °C, setpoint {} °C; valve1 {valve1}; rooms median {} °C ({} of {} used); alarms {alarms}",
         one(snapshot.valid_value(Signal::T2Supply)),
         one(snapshot.explanation.setpoint_c),
-        one(rooms.median_c),
-        rooms.used,
-        rooms.expected,
+        one(rooms.stats.median_c),
+        rooms.stats.used,
+        rooms.stats.expected,
     )
 }
 
