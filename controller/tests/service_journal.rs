@@ -6,20 +6,12 @@
 mod support;
 
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("heatctl-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
 
 /// How `JOURNAL_STREAM` is set for the run.
 enum Stream {

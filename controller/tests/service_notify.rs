@@ -20,13 +20,6 @@ const CLOCK_SPEED: &str = "20";
 /// Liveness limit of each wait (generous: the machine may be busy).
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("heatctl-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 /// A configuration whose one device does not answer (nothing listens on its port): the run
 /// goes on with alarms, which is all the protocol needs.
 fn write_config(dir: &Path) -> PathBuf {

@@ -258,3 +258,11 @@ pub fn start_plc(python: &Path, port: u16) -> Peer {
         &format!(r#"[{{"id": 1, "ir": {PLC_IR:?}, "hr": [0]}}]"#),
     )
 }
+
+/// A fresh, empty directory for one test run: `heatctl-NAME-PID` in the system temp dir.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("heatctl-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
