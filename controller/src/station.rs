@@ -374,7 +374,10 @@ impl StationSnapshot {
     /// The measurement of `signal` (None only if the snapshot was built without it).
     #[must_use]
     pub fn measurement(&self, signal: Signal) -> Option<&Measurement> {
-        self.measurements.iter().find(|m| m.signal == signal)
+        // Built in Signal::ALL order.
+        self.measurements
+            .get(signal.index())
+            .filter(|m| m.signal == signal)
     }
 
     /// The valid value of `signal`.

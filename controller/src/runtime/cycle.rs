@@ -91,7 +91,7 @@ impl Runtime {
                 mode,
                 curve_shift_k: self.controller.operator_shift_k(),
                 room_target_c: self.controller.room_target_c(),
-                demand_enabled: self.settings.demand_enabled,
+                demand_enabled: self.controller.demand_enabled(),
                 valve1_manual_pct: self.settings.manual_pct,
             },
             saved_state: self.controller.saved_state(),
@@ -104,7 +104,10 @@ impl Runtime {
             self.save_state(&snapshot.saved_state);
         }
         // The watchdog is fed here, by the cycle itself: a hung loop stops it.
-        self.service.set_status(&service::status_line(&snapshot));
+        // The state line is formatted only for a service manager that listens.
+        if self.service.is_enabled() {
+            self.service.set_status(&service::status_line(&snapshot));
+        }
         self.service.cycle_done();
         self.snapshots.send_replace(Some(snapshot));
     }
@@ -274,7 +277,6 @@ pub(super) async fn run_inner(
         None
     };
     let settings = Settings {
-        demand_enabled: loaded.config.demand.enabled,
         manual_pct: loaded.config.safety.valve1_safe_pct,
     };
     tracing::info!(

@@ -12,7 +12,6 @@ use crate::scada::{self, ScadaCommand};
 /// Settings SCADA can change, as the runtime keeps them.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Settings {
-    pub(super) demand_enabled: bool,
     pub(super) manual_pct: f64,
 }
 
@@ -28,7 +27,6 @@ impl Runtime {
             ScadaCommand::CurveShiftK(k) => self.controller.set_operator_shift_k(k),
             ScadaCommand::RoomTargetC(c) => self.controller.set_room_target_c(c),
             ScadaCommand::DemandEnabled(on) => {
-                self.settings.demand_enabled = on;
                 self.controller.set_demand_enabled(on);
             }
             ScadaCommand::OperatingMode(code) => self.controller.set_mode(match code {
@@ -83,9 +81,6 @@ impl Runtime {
         }
         // Everything checked: apply at once.
         self.controller.reconfigure(&new.config);
-        if new.config.demand.enabled != self.loaded.config.demand.enabled {
-            self.settings.demand_enabled = new.config.demand.enabled;
-        }
         if new_plans != self.field.plans() {
             tracing::info!("links or devices changed: restarting the field tasks");
             self.field.stop();

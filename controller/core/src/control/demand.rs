@@ -180,6 +180,13 @@ impl DemandCorrection {
     }
 
     /// Switch the correction on or off (SCADA). Off decays the shift like a lost quorum.
+    /// Whether the correction is on (configuration, or SCADA since the last reconfigure).
+    #[must_use]
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Switch the correction on or off.
     pub fn set_enabled(&mut self, on: bool) {
         self.enabled = on;
     }

@@ -227,6 +227,12 @@ impl Controller {
         self.demand.target_c()
     }
 
+    /// Whether the demand correction is on (the one copy of this setting).
+    #[must_use]
+    pub fn demand_enabled(&self) -> bool {
+        self.demand.enabled()
+    }
+
     /// Switch the demand correction on or off (SCADA).
     pub fn set_demand_enabled(&mut self, on: bool) {
         self.demand.set_enabled(on);

@@ -54,20 +54,20 @@ impl TrimRespond {
                 && (limits.valid_min..=limits.valid_max).contains(&s.value)
                 && s.age_s <= limits.max_age_s
         };
-        let valid: Vec<f64> = positions
+        let (mut usable_count, mut requests) = (0_usize, 0_usize);
+        for s in positions
             .iter()
             .enumerate()
             .filter(|(i, _)| counts.is_none_or(|c| c.get(*i).copied().unwrap_or(false)))
             .filter_map(|(_, s)| s.filter(usable))
-            .map(|s| s.value)
-            .collect();
-        if valid.is_empty() {
+        {
+            usable_count += 1;
+            requests += usize::from(s.value >= cfg.request_above_pct);
+        }
+        if usable_count == 0 {
             return; // nothing to go on: hold
         }
-        self.requests = valid
-            .iter()
-            .filter(|&&v| v >= cfg.request_above_pct)
-            .count();
+        self.requests = requests;
         let ignored = cfg.ignored_requests as usize;
         let delta = if self.requests > ignored {
             (cfg.respond_k_per_request * (self.requests - ignored) as f64).min(cfg.max_respond_k)
