@@ -451,6 +451,8 @@ struct Scanned {
     len: u64,
     entries: Vec<Entry>,
     last_id: Option<u64>,
+    /// A damaged tail was cut off (it may have held the record with the next id).
+    truncated: bool,
 }
 
 enum ScanOutcome {
@@ -575,8 +577,12 @@ impl DiskQueue {
                     queue.dir_dirty = true;
                 }
                 ScanOutcome::Kept(scanned) => {
-                    if let Some(last) = scanned.last_id {
-                        queue.next_id = queue.next_id.max(last.saturating_add(1));
+                    let after_last = scanned.last_id.map_or(first_id, |id| id.saturating_add(1));
+                    queue.next_id = queue.next_id.max(after_last);
+                    if scanned.truncated {
+                        // The cut record may have been sent before the power cut: its id is
+                        // not given to another record.
+                        queue.next_id = queue.next_id.max(after_last.saturating_add(1));
                     }
                     let fully_acked = scanned.entries.is_empty();
                     if fully_acked && !is_last {
@@ -665,6 +671,7 @@ impl DiskQueue {
         }
 
         let mut entries = Vec::new();
+        let mut truncated = false;
         let mut body = Vec::new();
         let mut pos = SEGMENT_HEADER_BYTES;
         // A plain sequential reader for the common case; damage falls back to seeking.
@@ -735,6 +742,7 @@ impl DiskQueue {
                     file_len - pos
                 ));
                 file_len = pos;
+                truncated = true;
             } else {
                 report.problems.push(format!(
                     "{name}: damaged record at byte {pos}; the rest of the segment ({} bytes) skipped",
@@ -747,6 +755,7 @@ impl DiskQueue {
             len: file_len,
             last_id: prev_id.filter(|&id| id >= first_id),
             entries,
+            truncated,
         }))
     }
 
@@ -795,7 +804,11 @@ impl DiskQueue {
         while self.bytes + rec_len > self.opts.max_bytes {
             if self.segments.len() > 1 {
                 self.drop_oldest()?;
-            } else if self.segments.back().is_some_and(|s| s.len > SEGMENT_HEADER_BYTES) {
+            } else if self
+                .segments
+                .back()
+                .is_some_and(|s| s.len > SEGMENT_HEADER_BYTES)
+            {
                 // Only the current segment, with records in it (checked above that the record
                 // fits an empty one): close it, then it is the oldest.
                 self.start_segment()?;
@@ -968,7 +981,10 @@ impl DiskQueue {
             if i + 1 == self.segments.len() {
                 break;
             }
-            let head_in_it = self.entries.front().is_some_and(|e| e.segment == seg.first_id);
+            let head_in_it = self
+                .entries
+                .front()
+                .is_some_and(|e| e.segment == seg.first_id);
             if head_in_it {
                 break;
             }
@@ -1092,15 +1108,13 @@ impl DiskQueue {
         if u32_at(header, 0) as usize != body.len() || crc32fast::hash(body) != u32_at(header, 4) {
             return Ok(None);
         }
-        Ok(decode_body(body)
-            .filter(|d| d.id == e.id)
-            .map(|d| Record {
-                id: d.id,
-                enqueued_unix_s: d.enqueued_unix_s,
-                topic: d.topic.to_owned(),
-                payload: d.payload.to_vec(),
-                retain: d.retain,
-            }))
+        Ok(decode_body(body).filter(|d| d.id == e.id).map(|d| Record {
+            id: d.id,
+            enqueued_unix_s: d.enqueued_unix_s,
+            topic: d.topic.to_owned(),
+            payload: d.payload.to_vec(),
+            retain: d.retain,
+        }))
     }
 
     /// Number of unacknowledged records.
