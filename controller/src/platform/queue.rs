@@ -116,7 +116,7 @@
 //! - [`FsyncPolicy::Never`]: the queue never fsyncs by itself (the kernel writes back within
 //!   about 30 s); for tmpfs or tests. [`DiskQueue::sync`] still fsyncs when called.
 //!
-//! A segment is also fsynced when it is closed for a new one (except with `Never`).
+//! A segment closed for a new one is fsynced with the next fsync of the policy.
 //!
 //! Why once a second by default: gateways run on eMMC or SD cards whose wear is driven by the
 //! number of small synchronous writes (each fsync commits at least a flash page and an ext4
@@ -333,6 +333,8 @@ pub struct DiskQueue {
     segments: VecDeque<Segment>,
     /// Append handle of the last segment; `None`: the next push starts a new segment.
     active: Option<File>,
+    /// Closed segments with writes not yet fsynced (synced with the next fsync).
+    closed_unsynced: Vec<File>,
     /// Records not yet passed by the head, oldest first; the first one is never acknowledged.
     entries: VecDeque<Entry>,
     /// Acknowledged ids the head has not reached yet.
@@ -543,6 +545,7 @@ impl DiskQueue {
             opts,
             segments: VecDeque::new(),
             active: None,
+            closed_unsynced: Vec::new(),
             entries: VecDeque::new(),
             acked_ahead: BTreeSet::new(),
             next_id: ack.next_id.max(ack.head_id),
@@ -870,19 +873,14 @@ impl DiskQueue {
         Ok(id)
     }
 
-    /// Closes the current segment (fsynced unless the policy is `Never`) and starts a new one
-    /// named by the next id.
+    /// Closes the current segment (its unsynced writes are fsynced with the next fsync) and
+    /// starts a new one named by the next id.
     fn start_segment(&mut self) -> io::Result<()> {
         if let Some(old) = self.active.take()
             && self.data_dirty
             && self.opts.fsync != FsyncPolicy::Never
         {
-            if let Err(e) = old.sync_data() {
-                self.sync_errors += 1;
-                tracing::warn!(error = %e, "platform queue: fsync of a closed segment failed");
-            }
-            self.data_dirty = false;
-            self.unsynced_records = 0;
+            self.closed_unsynced.push(old);
         }
         // A segment whose records were all cut back on write errors is reused by name.
         if let Some(seg) = self.segments.back()
@@ -1174,7 +1172,8 @@ impl DiskQueue {
     }
 
     /// fsyncs written records and the directory, and writes and fsyncs the `ack` file, now,
-    /// whatever the policy (at shutdown, or before a planned power-off).
+    /// whatever the policy (at shutdown, or before a planned power-off). With `Never`, segments
+    /// already closed for a newer one are left to the kernel.
     pub fn sync(&mut self) -> io::Result<()> {
         self.sync_data()?;
         if self.ack_dirty {
@@ -1184,6 +1183,10 @@ impl DiskQueue {
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
+        for file in &self.closed_unsynced {
+            file.sync_data()?;
+        }
+        self.closed_unsynced.clear();
         if self.data_dirty
             && let Some(file) = &self.active
         {
