@@ -745,3 +745,16 @@ proptest! {
         fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+#[test]
+fn exhausted_ids_give_an_error_not_a_panic() {
+    let dir = temp_dir("exhausted");
+    let mut header = b"HCTLQSEG".to_vec();
+    header.extend_from_slice(&1u32.to_le_bytes());
+    header.extend_from_slice(&0u32.to_le_bytes());
+    fs::write(dir.join(format!("{:020}.seg", u64::MAX)), &header).unwrap();
+    let (mut q, report) = DiskQueue::open(&dir, big()).unwrap();
+    assert_eq!(report.next_id, u64::MAX);
+    assert!(q.push(rec(0)).is_err());
+    assert!(q.is_empty());
+}

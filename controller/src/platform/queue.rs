@@ -621,8 +621,7 @@ impl DiskQueue {
                 report.dropped_at_open, queue.opts.max_bytes
             ));
         }
-        // Records the previous run acknowledged ahead of its persisted head are gone for
-        // good only once they are acknowledged again; the head is the first entry.
+        // The state as found (head, next id, counters) is persisted at once.
         queue.write_ack(queue.opts.fsync != FsyncPolicy::Never)?;
         if queue.dir_dirty && queue.opts.fsync != FsyncPolicy::Never {
             sync_dir(&queue.dir)?;
@@ -821,6 +820,9 @@ impl DiskQueue {
         }
 
         let id = self.next_id;
+        let Some(next_id) = id.checked_add(1) else {
+            return Err(io::Error::other("the queue's ids are exhausted"));
+        };
         let body_len = rec_len - RECORD_HEADER_BYTES;
         let buf = &mut self.scratch;
         buf.clear();
@@ -858,7 +860,7 @@ impl DiskQueue {
         });
         seg.len += rec_len;
         self.bytes += rec_len;
-        self.next_id += 1;
+        self.next_id = next_id;
         self.pushed += 1;
         self.data_dirty = true;
         self.unsynced_records = self.unsynced_records.saturating_add(1);
@@ -1183,6 +1185,14 @@ impl DiskQueue {
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
+        let result = self.sync_data_inner();
+        if result.is_err() {
+            self.sync_errors += 1;
+        }
+        result
+    }
+
+    fn sync_data_inner(&mut self) -> io::Result<()> {
         for file in &self.closed_unsynced {
             file.sync_data()?;
         }
@@ -1204,7 +1214,6 @@ impl DiskQueue {
 
     fn sync_data_logged(&mut self) {
         if let Err(e) = self.sync_data() {
-            self.sync_errors += 1;
             // Try again at the next occasion rather than at every push.
             self.last_fsync = Instant::now();
             tracing::warn!(error = %e, "platform queue: fsync failed");
