@@ -72,6 +72,11 @@ impl Broker {
     pub fn start(extra: &str) -> Broker {
         let port = free_port();
         let dir = temp_dir("mosquitto");
+        // Started as root, mosquitto drops to its own user: it must be able to write here.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777));
+        }
         let conf = dir.join("mosquitto.conf");
         std::fs::write(
             &conf,
