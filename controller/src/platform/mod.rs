@@ -78,7 +78,10 @@ impl PlatformHandle {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let abort = t.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(4), t).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(4), t)
+                .await
+                .is_err()
+            {
                 abort.abort();
             }
         }
@@ -360,7 +363,7 @@ async fn produce(
         // Alarm events: the difference to the last snapshot.
         let now: BTreeMap<u16, String> = if alarms
             .as_ref()
-            .is_some_and(|a| a.keys().copied().eq(snap.alarm_codes().into_iter()))
+            .is_some_and(|a| a.keys().copied().eq(snap.alarm_codes()))
         {
             alarms.clone().unwrap_or_default()
         } else {
@@ -400,12 +403,7 @@ async fn produce(
         if last_slot != Some(slot) {
             last_slot = Some(slot);
             let st = *store.stats.borrow();
-            let body = payload::telemetry(
-                &s.origin,
-                &snap,
-                st.backlog_records,
-                st.dropped_records,
-            );
+            let body = payload::telemetry(&s.origin, &snap, st.backlog_records, st.dropped_records);
             store.push(message(&s, "telemetry", body, false));
         }
     }
@@ -420,7 +418,6 @@ struct Incoming {
     payload: Vec<u8>,
     retain: bool,
 }
-
 
 /// Read a command's payload: the change asked for and its correlation id, or why not.
 fn parse_command(
@@ -456,7 +453,9 @@ fn parse_command(
     let change = if name == "config" {
         match o.remove("toml") {
             Some(Value::String(toml)) => Ok(Change::Config { toml }),
-            _ => Err("cmd/config needs {\"id\": ..., \"toml\": \"<the configuration's text>\"}".into()),
+            _ => Err(
+                "cmd/config needs {\"id\": ..., \"toml\": \"<the configuration's text>\"}".into(),
+            ),
         }
     } else {
         match o.remove("value") {
@@ -811,12 +810,12 @@ impl Link {
                                 tracing::warn!(topic = %p.topic, "platform: too many commands at once; this one is dropped unanswered");
                             }
                         }
-                        Event::Incoming(Packet::SubAck(ack)) => {
-                            if ack.return_codes.iter().any(|c| matches!(c, SubscribeReasonCode::Failure)) {
-                                let why = format!("{broker} refused the subscription to {cmd_filter} (ACL?): no command can arrive");
-                                tracing::error!("platform: {why}");
-                                self.set(|st| st.last_error = Some(why));
-                            }
+                        Event::Incoming(Packet::SubAck(ack))
+                            if ack.return_codes.iter().any(|c| matches!(c, SubscribeReasonCode::Failure)) =>
+                        {
+                            let why = format!("{broker} refused the subscription to {cmd_filter} (ACL?): no command can arrive");
+                            tracing::error!("platform: {why}");
+                            self.set(|st| st.last_error = Some(why));
                         }
                         Event::Incoming(Packet::Disconnect) => {
                             return End::Lost(format!("{broker} closed the session"));

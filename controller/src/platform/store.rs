@@ -195,7 +195,8 @@ impl Worker {
     fn save_seqs(&self) {
         let tmp = self.seq_path.with_extension("json.tmp");
         let text = serde_json::to_string(&self.seqs).unwrap_or_default();
-        if let Err(e) = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &self.seq_path))
+        if let Err(e) =
+            std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &self.seq_path))
         {
             tracing::warn!("platform queue: cannot keep the sequence numbers: {e}");
         }

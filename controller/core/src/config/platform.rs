@@ -105,17 +105,20 @@ impl Rules for Platform {
             "brokers",
             "\"mqtt://host[:port]\" or \"mqtts://host[:port]\"; at least one when enabled",
         ),
-        ("client_id", "1 to 128 printable ASCII characters; empty: the station id"),
+        (
+            "client_id",
+            "1 to 128 printable ASCII characters; empty: the station id",
+        ),
         ("site_id", "letters, digits, '-' and '_'"),
         (
             "station_id",
             "letters, digits, '-' and '_'; empty: from site.name",
         ),
-        ("topic_prefix", "topic levels without '+', '#' or empty levels"),
         (
-            "client_key_file",
-            "given together with client_cert_file",
+            "topic_prefix",
+            "topic levels without '+', '#' or empty levels",
         ),
+        ("client_key_file", "given together with client_cert_file"),
     ];
 }
 
@@ -265,8 +268,7 @@ impl Platform {
             }
         }
         if !self.client_id.is_empty()
-            && (self.client_id.len() > 128
-                || !self.client_id.chars().all(|c| c.is_ascii_graphic()))
+            && (self.client_id.len() > 128 || !self.client_id.chars().all(|c| c.is_ascii_graphic()))
         {
             k.fail(
                 "platform.client_id",
