@@ -48,6 +48,10 @@ const WINDOW: usize = 32;
 /// Largest MQTT packet taken from or sent to the broker (a larger one drops the connection;
 /// commands are refused above `command_max_bytes`, which is smaller).
 const MAX_PACKET_BYTES: usize = 16 << 20;
+/// How long the station's own "online" status may take to come back from the broker.
+const ECHO_LIMIT: Duration = Duration::from_secs(5);
+/// The words of the error when it does not come back.
+const ECHO_WORDS: &str = "did not deliver the station's own status back";
 /// Where the system's certificate authorities are (Debian's ca-certificates).
 const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
@@ -739,24 +743,28 @@ impl Link {
             st.last_error = None;
         });
         let cmd_filter = s.topics.of("cmd/+");
-        if let Err(e) = client.try_subscribe(cmd_filter.clone(), QoS::AtLeastOnce) {
-            return End::Lost(format!("subscribe: {e}"));
+        let status_topic = s.topics.of("status");
+        // The station's own status comes back when the broker lets it publish and read its
+        // topics: an ACL that forbids them is otherwise silent in MQTT 3.1.1.
+        for filter in [&cmd_filter, &status_topic] {
+            if let Err(e) = client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
+                return End::Lost(format!("subscribe: {e}"));
+            }
         }
         // Sent records by packet id once the client assigned one; None: the status message.
         let mut unassigned: VecDeque<Option<u64>> = VecDeque::new();
         let mut inflight: HashMap<u16, Option<u64>> = HashMap::new();
         let online = payload::status(&s.origin, "online", wall_unix_s());
+        let online = serde_json::to_vec(&Value::Object(online)).unwrap_or_default();
         if client
-            .try_publish(
-                s.topics.of("status"),
-                QoS::AtLeastOnce,
-                true,
-                serde_json::to_vec(&Value::Object(online)).unwrap_or_default(),
-            )
+            .try_publish(status_topic.clone(), QoS::AtLeastOnce, true, online.clone())
             .is_ok()
         {
             unassigned.push_back(None);
         }
+        let echo_limit = tokio::time::sleep(ECHO_LIMIT);
+        tokio::pin!(echo_limit);
+        let mut echo_pending = true;
         let mut next_from = 0u64;
         let mut want_more = true;
         loop {
@@ -800,6 +808,16 @@ impl Link {
                             }
                             want_more = true;
                         }
+                        Event::Incoming(Packet::Publish(p)) if p.topic == status_topic => {
+                            if p.payload.as_ref() == online.as_slice() {
+                                echo_pending = false;
+                                self.set(|st| {
+                                    if st.last_error.as_deref().is_some_and(|e| e.contains(ECHO_WORDS)) {
+                                        st.last_error = None;
+                                    }
+                                });
+                            }
+                        }
                         Event::Incoming(Packet::Publish(p)) => {
                             let m = Incoming {
                                 topic: p.topic.clone(),
@@ -822,6 +840,16 @@ impl Link {
                         }
                         _ => {}
                     }
+                }
+                () = &mut echo_limit, if echo_pending => {
+                    echo_pending = false;
+                    let why = format!(
+                        "{broker} {ECHO_WORDS} within {} s: does its ACL let this client publish to and read {}/#?",
+                        ECHO_LIMIT.as_secs(),
+                        s.topics.base
+                    );
+                    tracing::error!("platform: {why}");
+                    self.set(|st| st.last_error = Some(why));
                 }
                 () = self.store.pushed.notified(), if !want_more => {
                     want_more = true;
