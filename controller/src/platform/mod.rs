@@ -809,14 +809,15 @@ impl Link {
                             want_more = true;
                         }
                         Event::Incoming(Packet::Publish(p)) if p.topic == status_topic => {
-                            if p.payload.as_ref() == online.as_slice() {
-                                echo_pending = false;
-                                self.set(|st| {
-                                    if st.last_error.as_deref().is_some_and(|e| e.contains(ECHO_WORDS)) {
-                                        st.last_error = None;
-                                    }
-                                });
-                            }
+                            let echo = p.payload.as_ref() == online.as_slice();
+                            echo_pending &= !echo;
+                            self.set(|st| {
+                                if echo
+                                    && st.last_error.as_deref().is_some_and(|e| e.contains(ECHO_WORDS))
+                                {
+                                    st.last_error = None;
+                                }
+                            });
                         }
                         Event::Incoming(Packet::Publish(p)) => {
                             let m = Incoming {
