@@ -43,6 +43,8 @@ use crate::station::PlatformLinkState;
 use payload::Origin;
 use store::{Outgoing as Message, Store};
 
+/// How long a stopping link waits for the broker's acknowledgements of its last messages.
+pub const STOP_GRACE: Duration = Duration::from_millis(500);
 /// Records published and not yet acknowledged by the broker, at most.
 const WINDOW: usize = 32;
 /// Largest MQTT packet taken from or sent to the broker (a larger one drops the connection;
@@ -77,22 +79,34 @@ impl PlatformHandle {
         s
     }
 
-    /// Stop the link: "offline" published when connected, the queue fsynced.
+    /// Stop the link: "offline" published when connected (for at most [`STOP_GRACE`]), the
+    /// queue fsynced. A command waiting for the controller is not waited for (the controller
+    /// may be what stops the link, applying a pushed configuration): its answer goes to the
+    /// queue of the link started next in the same directory.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let abort = t.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(4), t)
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout(STOP_GRACE * 2, t).await.is_err() {
                 abort.abort();
             }
         }
         if let Some(store) = &self.store {
             store.stop().await;
+            current_stores().retain(|_, s| !s.same(store));
         }
     }
+}
+
+/// The queue in use in each directory: where an answer to a command goes when the link that
+/// took the command was restarted meanwhile.
+fn current_stores() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, Store>> {
+    static STORES: std::sync::OnceLock<std::sync::Mutex<BTreeMap<PathBuf, Store>>> =
+        std::sync::OnceLock::new();
+    STORES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The topics of one station.
@@ -276,12 +290,15 @@ pub fn start(cfg: &Platform, ctx: FaceContext) -> Option<PlatformHandle> {
         state.clone(),
         stop_rx.clone(),
     ));
-    let commands = tokio::spawn(answer_commands(
+    current_stores().insert(dir.clone(), store.clone());
+    // Not stopped with the link: it ends when the link drops its sender, after answering
+    // what it took.
+    drop(tokio::spawn(answer_commands(
         settings.clone(),
         ctx.gate.clone(),
-        store.clone(),
+        dir,
         cmd_rx,
-    ));
+    )));
     let link = tokio::spawn(
         Link {
             settings,
@@ -294,7 +311,7 @@ pub fn start(cfg: &Platform, ctx: FaceContext) -> Option<PlatformHandle> {
         .run(),
     );
     Some(PlatformHandle {
-        tasks: vec![producer, link, commands],
+        tasks: vec![producer, link],
         stop,
         state,
         store: Some(store),
@@ -477,7 +494,7 @@ fn parse_command(
 async fn answer_commands(
     s: Arc<Settings>,
     gate: Gate,
-    store: Store,
+    queue_dir: PathBuf,
     mut rx: mpsc::Receiver<Incoming>,
 ) {
     let prefix = format!("{}/cmd/", s.topics.base);
@@ -538,7 +555,14 @@ async fn answer_commands(
         );
         let suffix = format!("cmd/{name}/ack");
         let body = payload::ack(&s.origin, wall_unix_s(), id, name, &outcome);
-        store.push(message(&s, &suffix, body, false));
+        let store = current_stores().get(&queue_dir).cloned();
+        match store {
+            Some(store) => store.push(message(&s, &suffix, body, false)),
+            None => tracing::warn!(
+                command = name,
+                "platform: the link stopped before the command was answered; the answer is not sent"
+            ),
+        }
     }
 }
 
@@ -864,7 +888,7 @@ impl Link {
                         serde_json::to_vec(&Value::Object(offline)).unwrap_or_default(),
                     );
                     let _ = client.try_disconnect();
-                    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                    let _ = tokio::time::timeout(STOP_GRACE, async {
                         while let Some(Ok(ev)) = events.recv().await {
                             if let Event::Incoming(Packet::PubAck(ack)) = ev
                                 && let Some(Some(id)) = inflight.remove(&ack.pkid)

@@ -112,6 +112,11 @@ impl Store {
         })
     }
 
+    /// Whether `other` is a handle of the same queue thread.
+    pub(crate) fn same(&self, other: &Store) -> bool {
+        Arc::ptr_eq(&self.pushed, &other.pushed)
+    }
+
     /// Enqueue a message (never blocks).
     pub(crate) fn push(&self, out: Outgoing) {
         let _ = self.tx.send(Cmd::Push(out));
