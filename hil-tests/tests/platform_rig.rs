@@ -55,7 +55,11 @@ fn platform_commands_go_through_the_gate_of_a_running_station() {
             60.0,
             |t| {
                 set(t, "platform.enabled", true);
-                set(t, "platform.brokers", Value::Array(vec![url.clone().into()]));
+                set(
+                    t,
+                    "platform.brokers",
+                    Value::Array(vec![url.clone().into()]),
+                );
                 set(t, "platform.site_id", "rig");
                 set(t, "platform.station_id", "st1");
                 set(t, "platform.telemetry_period_s", 30.0);
@@ -63,7 +67,10 @@ fn platform_commands_go_through_the_gate_of_a_running_station() {
         )
         .await;
         assert!(
-            wait_sub(&sub, Duration::from_secs(20), |s| !s.json("/state").is_empty()).await,
+            wait_sub(&sub, Duration::from_secs(20), |s| !s
+                .json("/state")
+                .is_empty())
+            .await,
             "no state from the station: {}",
             rig.log()
         );
@@ -77,8 +84,18 @@ fn platform_commands_go_through_the_gate_of_a_running_station() {
             br#"{"id":"c1","toml":"[site]\nname = 3\n[curve]\nbogus_key = 1\n"}"#,
             false,
         );
-        publish(p, &cmd("curve_shift_k"), br#"{"id":"r1","value":99}"#, false);
-        publish(p, &cmd("valve1_manual_pct"), br#"{"id":"n1","value":10}"#, false);
+        publish(
+            p,
+            &cmd("curve_shift_k"),
+            br#"{"id":"r1","value":99}"#,
+            false,
+        );
+        publish(
+            p,
+            &cmd("valve1_manual_pct"),
+            br#"{"id":"n1","value":10}"#,
+            false,
+        );
         assert!(
             wait_sub(&sub, Duration::from_secs(20), |s| {
                 let a = s.json("/ack");
@@ -94,7 +111,9 @@ fn platform_commands_go_through_the_gate_of_a_running_station() {
         let problems = c1["problems"].as_array().expect("problems");
         assert!(problems.len() >= 2, "{c1}");
         assert!(
-            problems.iter().any(|p| p.as_str().is_some_and(|p| p.contains("site.name"))),
+            problems
+                .iter()
+                .any(|p| p.as_str().is_some_and(|p| p.contains("site.name"))),
             "{c1}"
         );
         assert_eq!(ack(&acks, "r1").expect("r1")["accepted"], false);
@@ -119,21 +138,36 @@ fn platform_commands_go_through_the_gate_of_a_running_station() {
         );
 
         // A good setting: applied, audited old -> new, in force on the SCADA registers.
-        publish(p, &cmd("curve_shift_k"), br#"{"id":"g1","value":2.0}"#, false);
+        publish(
+            p,
+            &cmd("curve_shift_k"),
+            br#"{"id":"g1","value":2.0}"#,
+            false,
+        );
         assert!(
-            wait_sub(&sub, Duration::from_secs(20), |s| ack(&s.json("/ack"), "g1").is_some())
-                .await
+            wait_sub(&sub, Duration::from_secs(20), |s| ack(
+                &s.json("/ack"),
+                "g1"
+            )
+            .is_some())
+            .await
         );
         let acks = sub.json("/ack");
         let g1 = ack(&acks, "g1").expect("g1");
         assert_eq!(g1["accepted"], true, "{g1}");
-        assert_eq!((g1["old"].as_f64(), g1["new"].as_f64()), (Some(0.0), Some(2.0)));
+        assert_eq!(
+            (g1["old"].as_f64(), g1["new"].as_f64()),
+            (Some(0.0), Some(2.0))
+        );
         let end = Instant::now() + Duration::from_secs(10);
         loop {
             if rig.read_scada().await.and_then(|s| s.base_shift_k()) == Some(2.0) {
                 break;
             }
-            assert!(Instant::now() < end, "the shift did not reach the controller");
+            assert!(
+                Instant::now() < end,
+                "the shift did not reach the controller"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert!(audit_lines(&rig).iter().any(|a| a["source"] == "platform"
@@ -150,8 +184,12 @@ fn platform_commands_go_through_the_gate_of_a_running_station() {
         let body = serde_json::json!({"id": "c2", "toml": new_text}).to_string();
         publish(p, &cmd("config"), body.as_bytes(), false);
         assert!(
-            wait_sub(&sub, Duration::from_secs(30), |s| ack(&s.json("/ack"), "c2").is_some())
-                .await,
+            wait_sub(&sub, Duration::from_secs(30), |s| ack(
+                &s.json("/ack"),
+                "c2"
+            )
+            .is_some())
+            .await,
             "no answer to a good configuration: {}",
             rig.log()
         );
