@@ -35,6 +35,22 @@ pub fn mosquitto_available() -> bool {
     false
 }
 
+/// The broker's program: on PATH, else Debian's /usr/sbin/mosquitto (sbin is not on every
+/// user's PATH).
+pub fn mosquitto_bin() -> &'static str {
+    let on_path = Command::new("mosquitto")
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if on_path {
+        "mosquitto"
+    } else {
+        "/usr/sbin/mosquitto"
+    }
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -103,7 +119,7 @@ impl Broker {
     }
 
     fn run(&mut self) {
-        let child = Command::new("mosquitto")
+        let child = Command::new(mosquitto_bin())
             .arg("-c")
             .arg(&self.conf)
             .stdout(Stdio::null())
