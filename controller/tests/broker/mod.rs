@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 /// Whether the mosquitto broker and clients are installed. Under CI (env CI=true) a missing
 /// one fails the test; elsewhere the test is skipped with a note.
 pub fn mosquitto_available() -> bool {
-    let found = ["mosquitto", "mosquitto_sub", "mosquitto_pub"]
+    let found = [mosquitto_bin(), "mosquitto_sub", "mosquitto_pub"]
         .iter()
         .all(|t| {
             Command::new(t)
