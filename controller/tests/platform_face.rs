@@ -289,3 +289,51 @@ async fn an_acl_forbidding_the_commands_is_reported() {
     assert!(h.state().connected, "{:?}", h.state());
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retained_and_foreign_commands_never_reach_the_controller() {
+    if !mosquitto_available() {
+        return;
+    }
+    let broker = Broker::start("");
+    // Left on the broker before the station connects: delivered to it as retained.
+    broker::publish(
+        broker.port,
+        "heatctl/t/st1/cmd/curve_shift_k",
+        br#"{"id":"ret1","value":1.0}"#,
+        true,
+    );
+    let sub = Sub::start(broker.port, "heatctl/t/st1/cmd/+/ack");
+    let url = broker.url();
+    let cfg = config(|p| p.brokers = vec![url]);
+    let (h, tx, mut gate_rx) = start(cfg, &temp_dir("platform-ret"));
+    feed(&tx, 0, 2).await;
+    assert!(
+        sub.wait(Duration::from_secs(10), |m| !m.is_empty()),
+        "no answer to the retained command"
+    );
+    let acks = sub.json("/ack");
+    assert_eq!(acks[0]["id"], "ret1");
+    assert_eq!(acks[0]["accepted"], false);
+    assert!(
+        acks[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("retain")),
+        "{}",
+        acks[0]
+    );
+    // Another station's command (same site, a station id sharing a prefix).
+    broker::publish(
+        broker.port,
+        "heatctl/t/st10/cmd/curve_shift_k",
+        br#"{"id":"o1","value":1.0}"#,
+        false,
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        gate_rx.try_recv().is_err(),
+        "a command reached the controller"
+    );
+    assert_eq!(sub.all().len(), 1, "{:?}", sub.all());
+    h.stop().await;
+}

@@ -507,13 +507,11 @@ async fn answer_commands(
         if name.is_empty() || name.contains('/') {
             continue;
         }
-        let (id, change) = if m.retain {
-            (
-                None,
-                Err("retained command refused: publish commands without the retain flag (a retained one would be applied again at every connection)".into()),
-            )
+        let (id, change) = parse_command(name, &m.payload, s.command_max_bytes);
+        let change = if m.retain {
+            Err("retained command refused: publish commands without the retain flag (a retained one would be applied again at every connection)".to_owned())
         } else {
-            parse_command(name, &m.payload, s.command_max_bytes)
+            change
         };
         let outcome = match change {
             Ok(change) => {
