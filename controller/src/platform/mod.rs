@@ -1,5 +1,7 @@
 //! The platform face: the link to the utility's MQTT broker.
 
+pub mod queue;
+
 use tokio::task::JoinHandle;
 
 use crate::config::Platform;
