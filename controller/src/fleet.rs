@@ -29,6 +29,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::audit::{rfc3339_utc, wall_unix_s};
+use crate::config::BrokerUrl;
 
 /// Default topic prefix (as `platform.topic_prefix`).
 pub const DEFAULT_PREFIX: &str = "heatctl";
@@ -77,91 +78,6 @@ impl Default for FleetOptions {
             json: false,
         }
     }
-}
-
-/// A parsed broker URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerUrl {
-    /// `mqtts://`: TLS.
-    pub tls: bool,
-    /// Host name or address.
-    pub host: String,
-    /// TCP port.
-    pub port: u16,
-}
-
-impl std::fmt::Display for BrokerUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let scheme = if self.tls { "mqtts" } else { "mqtt" };
-        if self.host.contains(':') {
-            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{scheme}://{}:{}", self.host, self.port)
-        }
-    }
-}
-
-/// Parse `mqtt://HOST[:PORT]` or `mqtts://HOST[:PORT]` (IPv6 in brackets).
-///
-/// # Errors
-/// Another scheme, credentials or a path in the URL, an empty host or a bad port, said in
-/// words.
-pub fn parse_broker_url(url: &str) -> Result<BrokerUrl, String> {
-    let (tls, rest) = if let Some(r) = url.strip_prefix("mqtt://") {
-        (false, r)
-    } else if let Some(r) = url.strip_prefix("mqtts://") {
-        (true, r)
-    } else {
-        return Err(format!(
-            "broker URL {url:?} must start with mqtt:// or mqtts://"
-        ));
-    };
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    if rest.contains('@') {
-        return Err(
-            "broker URL must not carry credentials: use --username and --password-file".into(),
-        );
-    }
-    if rest.contains('/') || rest.contains('?') {
-        return Err(format!("broker URL {url:?} must not have a path"));
-    }
-    let default_port = if tls { 8883 } else { 1883 };
-    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-        let (h, after) = v6
-            .split_once(']')
-            .ok_or_else(|| format!("broker URL {url:?}: unclosed '['"))?;
-        match after {
-            "" => (h, None),
-            p => (
-                h,
-                Some(
-                    p.strip_prefix(':')
-                        .ok_or_else(|| format!("broker URL {url:?}: bad port"))?,
-                ),
-            ),
-        }
-    } else {
-        match rest.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (rest, None),
-        }
-    };
-    if host.is_empty() {
-        return Err(format!("broker URL {url:?} has no host"));
-    }
-    let port = match port {
-        None => default_port,
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| format!("broker URL {url:?}: port {p:?} is not 1..65535"))?,
-    };
-    Ok(BrokerUrl {
-        tls,
-        host: host.into(),
-        port,
-    })
 }
 
 /// Whether a topic prefix can be subscribed under: not empty, no wildcard, no leading or
@@ -434,7 +350,8 @@ fn apply_telemetry(
     let seq = ["/seq", "/sequence", "/seq_no"]
         .iter()
         .find_map(|p| v.pointer(p).and_then(Value::as_u64));
-    if let (Some(seq), Some(shown)) = (seq, row.telemetry_seq)
+    if backfill
+        && let (Some(seq), Some(shown)) = (seq, row.telemetry_seq)
         && seq < shown
     {
         // Older than what is shown (a replay after an outage): keep the live values.
@@ -497,16 +414,21 @@ fn apply_telemetry(
     if let Some(mode) = str_at(v, &["/mode", "/control/mode", "/settings/mode"]) {
         row.mode = Some(mode);
     }
-    let active = ["/alarms/active", "/alarms", "/active_alarms"]
-        .iter()
-        .find_map(|p| v.pointer(p).and_then(Value::as_array))
-        .map(Vec::len)
-        .or_else(|| {
-            ["/alarms_active", "/alarms/active_count"]
-                .iter()
-                .find_map(|p| v.pointer(p).and_then(Value::as_u64))
-                .map(|n| n as usize)
-        });
+    let active = [
+        "/alarm_codes",
+        "/alarms/active",
+        "/alarms",
+        "/active_alarms",
+    ]
+    .iter()
+    .find_map(|p| v.pointer(p).and_then(Value::as_array))
+    .map(Vec::len)
+    .or_else(|| {
+        ["/alarms_active", "/alarms/active_count"]
+            .iter()
+            .find_map(|p| v.pointer(p).and_then(Value::as_u64))
+            .map(|n| n as usize)
+    });
     if let Some(n) = active {
         alarms_in_telemetry.insert(key.into());
         row.alarms_active = Some(n);
@@ -736,7 +658,7 @@ pub fn tls_config(ca_file: Option<&Path>) -> anyhow::Result<Arc<rustls::ClientCo
 /// # Errors
 /// A bad URL, an unreadable password file, a bad CA file, or TLS without a CA file.
 pub fn mqtt_options(opts: &FleetOptions) -> anyhow::Result<(MqttOptions, BrokerUrl)> {
-    let url = parse_broker_url(&opts.broker).map_err(anyhow::Error::msg)?;
+    let url = BrokerUrl::parse(&opts.broker).map_err(anyhow::Error::msg)?;
     let nonce = (wall_unix_s().fract() * 1e6) as u64;
     let client_id = format!("heatctl-fleet-{}-{nonce}", std::process::id());
     let mut mo = MqttOptions::new(client_id, url.host.clone(), url.port);
@@ -943,29 +865,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn broker_urls() {
-        let u = parse_broker_url("mqtt://127.0.0.1:18830").unwrap();
-        assert_eq!(
-            (u.tls, u.host.as_str(), u.port),
-            (false, "127.0.0.1", 18830)
-        );
-        let u = parse_broker_url("mqtts://broker.example").unwrap();
-        assert_eq!((u.tls, u.port), (true, 8883));
-        assert_eq!(parse_broker_url("mqtt://h").unwrap().port, 1883);
-        let u = parse_broker_url("mqtt://[::1]:1884").unwrap();
-        assert_eq!((u.host.as_str(), u.port), ("::1", 1884));
-        assert_eq!(u.to_string(), "mqtt://[::1]:1884");
-        for bad in [
-            "tcp://h:1883",
-            "mqtt://",
-            "mqtt://h:0",
-            "mqtt://h:99999",
-            "mqtt://user:pw@h",
-            "mqtt://h:1883/x",
-            "h:1883",
-        ] {
-            assert!(parse_broker_url(bad).is_err(), "{bad} accepted");
-        }
+    fn options_refuse_inconsistent_tls_and_credentials() {
+        let base = FleetOptions {
+            broker: "mqtt://127.0.0.1:1883".into(),
+            ..FleetOptions::default()
+        };
+        assert!(mqtt_options(&base).is_ok());
+        let tls_without_ca = FleetOptions {
+            broker: "mqtts://127.0.0.1".into(),
+            ..base.clone()
+        };
+        assert!(mqtt_options(&tls_without_ca).is_err());
+        let ca_on_plain = FleetOptions {
+            ca_file: Some("/nonexistent".into()),
+            ..base.clone()
+        };
+        assert!(mqtt_options(&ca_on_plain).is_err());
+        let password_without_user = FleetOptions {
+            password_file: Some("/nonexistent".into()),
+            ..base.clone()
+        };
+        assert!(mqtt_options(&password_without_user).is_err());
+        let bad_url = FleetOptions {
+            broker: "tcp://h:1883".into(),
+            ..base
+        };
+        assert!(mqtt_options(&bad_url).is_err());
     }
 
     #[test]
@@ -1000,31 +925,56 @@ mod tests {
         assert_eq!(t.rows().len(), 1);
     }
 
+    /// A snapshot with every figure the table shows.
+    fn snapshot() -> crate::station::StationSnapshot {
+        use crate::control::{Alarm, AlarmCode, Sample, Signal};
+        use crate::station::{Measurement, StationSnapshot};
+        let mut s = StationSnapshot::default();
+        s.measurements[Signal::TOut.index()] =
+            Measurement::of(Signal::TOut, Some(Sample::fresh(-12.5)));
+        s.measurements[Signal::T2Supply.index()] =
+            Measurement::of(Signal::T2Supply, Some(Sample::fresh(61.0)));
+        s.explanation.setpoint_c = Some(62.5);
+        s.rooms.stats.percentile_c = Some(19.25);
+        s.rooms.at_or_above_floor_pct = Some(93.0);
+        s.alarms = vec![Alarm {
+            code: AlarmCode::Frost,
+            since_s: 0.0,
+        }];
+        s
+    }
+
+    fn origin() -> crate::platform::payload::Origin {
+        crate::platform::payload::Origin {
+            site_id: "hohhot".into(),
+            station_id: "st1".into(),
+        }
+    }
+
+    /// The platform link's payload with the keys its queue adds.
+    fn queued(mut body: serde_json::Map<String, Value>, seq: u64, backfill: bool) -> Vec<u8> {
+        body.insert("seq".into(), seq.into());
+        body.insert("backfill".into(), backfill.into());
+        Value::Object(body).to_string().into_bytes()
+    }
+
     #[test]
-    fn rows_follow_status_telemetry_and_alarms() {
+    fn rows_follow_the_platform_payloads() {
+        use crate::platform::payload;
         let mut t = FleetTable::new("heatctl");
-        t.apply("heatctl/hohhot/st1/status", b"online", true, 100.0);
+        let online = Value::Object(payload::status(&origin(), "online", 99.0)).to_string();
+        t.apply("heatctl/hohhot/st1/status", online.as_bytes(), true, 100.0);
         let row = t.row("hohhot/st1").unwrap();
         assert_eq!(row.online, Some(true));
         assert_eq!(
             row.last_seen_unix_s, None,
             "a retained status is no sign of life"
         );
-        let telemetry = serde_json::json!({
-            "seq": 7,
-            "backfill": false,
-            "signals": {
-                "t_out_c": {"value": -12.5, "valid": true, "age_s": 1.0},
-                "t2_supply_c": {"value": 61.0, "valid": true, "age_s": 1.0}
-            },
-            "setpoint_c": 62.5,
-            "rooms": {"percentile_c": 19.25, "at_or_above_floor_pct": 93.0},
-            "platform": {"backlog_records": 12},
-            "alarms": [{"code": 101}]
-        });
+        let snap = snapshot();
+        let body = payload::telemetry(&origin(), &snap, 12, 0);
         t.apply(
             "heatctl/hohhot/st1/telemetry",
-            telemetry.to_string().as_bytes(),
+            &queued(body, 7, false),
             false,
             101.0,
         );
@@ -1037,11 +987,14 @@ mod tests {
         assert_eq!(row.backlog_records, Some(12));
         assert_eq!(row.alarms_active, Some(1));
         assert_eq!(row.last_seen_unix_s, Some(101.0));
+        assert_eq!(row.telemetry_seq, Some(7));
         // An older replayed record does not replace the live values.
-        let old = serde_json::json!({"seq": 3, "backfill": true, "setpoint_c": 50.0});
+        let mut old = snapshot();
+        old.explanation.setpoint_c = Some(50.0);
+        let body = payload::telemetry(&origin(), &old, 3, 0);
         t.apply(
             "heatctl/hohhot/st1/telemetry",
-            old.to_string().as_bytes(),
+            &queued(body, 3, true),
             false,
             102.0,
         );
@@ -1049,18 +1002,42 @@ mod tests {
         assert_eq!(row.setpoint_c, Some(62.5));
         assert_eq!((row.telemetry_count, row.backfill_count), (2, 1));
         // An invalid measurement shows as unknown.
-        let bad =
-            serde_json::json!({"seq": 8, "signals": {"t_out_c": {"value": 99.0, "valid": false}}});
+        let mut bad = snapshot();
+        bad.measurements[crate::control::Signal::TOut.index()].valid = false;
+        let body = payload::telemetry(&origin(), &bad, 0, 0);
         t.apply(
             "heatctl/hohhot/st1/telemetry",
-            bad.to_string().as_bytes(),
+            &queued(body, 8, false),
             false,
             103.0,
         );
-        assert_eq!(t.row("hohhot/st1").unwrap().outdoor_c, None);
+        let row = t.row("hohhot/st1").unwrap();
+        assert_eq!(row.outdoor_c, None);
+        assert_eq!(row.backlog_records, Some(0));
         // The last will.
-        t.apply("heatctl/hohhot/st1/status", b"offline", false, 104.0);
+        let offline = Value::Object(payload::status(&origin(), "offline", 104.0)).to_string();
+        t.apply(
+            "heatctl/hohhot/st1/status",
+            offline.as_bytes(),
+            false,
+            104.0,
+        );
         assert_eq!(t.row("hohhot/st1").unwrap().online, Some(false));
+    }
+
+    #[test]
+    fn alarm_events_of_the_platform_link_are_counted() {
+        use crate::platform::payload;
+        let mut t = FleetTable::new("heatctl");
+        let ev = |event: &str, code: u16| {
+            Value::Object(payload::alarm_event(&origin(), 1.0, event, code, "x")).to_string()
+        };
+        let topic = "heatctl/hohhot/st1/alarms";
+        t.apply(topic, ev("raised", 301).as_bytes(), false, 1.0);
+        t.apply(topic, ev("raised", 501).as_bytes(), false, 1.0);
+        assert_eq!(t.row("hohhot/st1").unwrap().alarms_active, Some(2));
+        t.apply(topic, ev("cleared", 301).as_bytes(), false, 1.0);
+        assert_eq!(t.row("hohhot/st1").unwrap().alarms_active, Some(1));
     }
 
     #[test]
