@@ -582,8 +582,12 @@ fn main() {
         );
         println!("| bytes on disk per message | {:.0} |", q.bytes_per_message);
         println!(
-            "| added RSS with the queue full (VmRSS after - before) | {:.1} MiB |",
-            q.rss_added_kib as f64 / 1024.0
+            "| added RSS with the queue full (VmRSS after - before; rounds in order, the first from a fresh process) | {} MiB |",
+            rounds
+                .iter()
+                .map(|r| format!("{:.1}", r.0.rss_added_kib as f64 / 1024.0))
+                .collect::<Vec<_>>()
+                .join(" / ")
         );
         println!();
 

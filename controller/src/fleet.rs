@@ -561,24 +561,32 @@ pub fn render_table(rows: &[StationRow], now_unix_s: f64) -> String {
     out
 }
 
-/// One station's row as a plain log line (non-terminal output).
+/// One station's row as a plain log line (non-terminal output); unknown figures are left out.
 #[must_use]
 pub fn render_line(r: &StationRow, now_unix_s: f64) -> String {
-    format!(
-        "{} {} {} outdoor={}°C supply={}/{}°C rooms_p10={}°C at_or_above_18={}% alarms={} backlog={}",
+    let mut l = format!(
+        "{} {} {}",
         rfc3339_utc(now_unix_s),
         r.station,
-        online_word(r.online).to_ascii_lowercase(),
-        cell(r.outdoor_c, 1),
-        cell(r.t2_supply_c, 1),
-        cell(r.setpoint_c, 1),
-        cell(r.rooms_p10_c, 1),
-        cell(r.at_or_above_18_pct, 0),
-        r.alarms_active
-            .map_or_else(|| "-".into(), |n| n.to_string()),
-        r.backlog_records
-            .map_or_else(|| "-".into(), |n| n.to_string()),
-    )
+        online_word(r.online).to_ascii_lowercase()
+    );
+    let mut put = |key: &str, v: Option<f64>, decimals: usize, unit: &str| {
+        if let Some(v) = v {
+            let _ = write!(l, " {key}={v:.decimals$}{unit}");
+        }
+    };
+    put("outdoor", r.outdoor_c, 1, "°C");
+    put("supply", r.t2_supply_c, 1, "°C");
+    put("setpoint", r.setpoint_c, 1, "°C");
+    put("rooms_p10", r.rooms_p10_c, 1, "°C");
+    put("at_or_above_18", r.at_or_above_18_pct, 0, "%");
+    if let Some(n) = r.alarms_active {
+        let _ = write!(l, " alarms={n}");
+    }
+    if let Some(n) = r.backlog_records {
+        let _ = write!(l, " backlog={n}");
+    }
+    l
 }
 
 /// The whole fleet as one JSON document.
@@ -1068,5 +1076,7 @@ mod tests {
         assert_eq!((report.stations_online, report.stations_offline), (1, 1));
         let j = serde_json::to_value(&report).unwrap();
         assert_eq!(j["stations"][1]["online"], Value::Bool(false));
+        let line = render_line(&rows[1], 10.0);
+        assert!(line.ends_with("s/b offline"), "unknown figures left out: {line}");
     }
 }
