@@ -4,14 +4,16 @@
 //! must appear with its own figures and online; stations whose link stops cleanly, and
 //! stations whose connection is cut (the broker publishes their last will), must show offline.
 //!
-//! Mosquitto comes from Debian's packages (hil-tests/run-tests installs it); under CI its
-//! absence fails the test.
+//! Mosquitto comes from Debian's packages (the shared test broker, `tests/broker`); under CI
+//! its absence fails the test.
 
+#[path = "broker/mod.rs"]
+mod broker;
 #[path = "peers/support.rs"]
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,57 +28,6 @@ use tokio::sync::watch;
 
 const STATIONS: usize = 50;
 const SITE: &str = "fleetsite";
-
-/// A Mosquitto broker on a free loopback port, stopped when dropped.
-struct Broker {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn mosquitto_found() -> bool {
-    Command::new("mosquitto")
-        .arg("-h")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
-
-fn start_broker() -> Broker {
-    let port = support::free_port();
-    let dir = std::env::temp_dir().join(format!(
-        "heatctl-fleet-broker-{}-{port}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).expect("broker dir");
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-    )
-    .expect("broker config");
-    let child = Command::new("mosquitto")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start mosquitto");
-    let up = support::wait_for(Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    });
-    assert!(up.is_some(), "mosquitto did not listen on {port}");
-    Broker { child, port, dir }
-}
 
 /// One simulated station: its platform link and the snapshot stream feeding it.
 struct Station {
@@ -190,10 +141,10 @@ fn row<'a>(report: &'a Value, id: &str) -> Option<&'a Value> {
 
 #[test]
 fn fifty_stations_on_one_broker_show_in_the_fleet_view_online_then_offline() {
-    if !support::require("mosquitto", mosquitto_found()) {
+    if !broker::mosquitto_available() {
         return;
     }
-    let broker = start_broker();
+    let broker = broker::Broker::start("");
     let port = broker.port;
     let root =
         std::env::temp_dir().join(format!("heatctl-fleet-test-{}-{port}", std::process::id()));
