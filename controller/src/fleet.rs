@@ -611,6 +611,18 @@ pub struct FleetReport {
 }
 
 impl FleetReport {
+    /// "N stations: A online, B offline".
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let n = self.stations_total;
+        format!(
+            "{n} station{}: {} online, {} offline",
+            if n == 1 { "" } else { "s" },
+            self.stations_online,
+            self.stations_offline
+        )
+    }
+
     /// The report of `table` now.
     #[must_use]
     pub fn of(table: &FleetTable, broker: &str, connected: bool, now_unix_s: f64) -> Self {
@@ -823,9 +835,8 @@ pub async fn run(opts: FleetOptions) -> anyhow::Result<()> {
                     };
                     let _ = write!(
                         out,
-                        "\x1b[H\x1b[2Jheatctl fleet  {broker}  prefix {}  {link}\n{} stations: {} online, {} offline  ({})\n\n{}",
-                        opts.prefix, report.stations_total, report.stations_online,
-                        report.stations_offline, rfc3339_utc(now), render_table(&report.stations, now)
+                        "\x1b[H\x1b[2Jheatctl fleet  {broker}  prefix {}  {link}\n{}  ({})\n\n{}",
+                        opts.prefix, report.summary(), rfc3339_utc(now), render_table(&report.stations, now)
                     );
                 } else {
                     for r in table.take_changed() {
@@ -854,10 +865,8 @@ pub async fn run(opts: FleetOptions) -> anyhow::Result<()> {
         } else {
             let _ = write!(
                 out,
-                "{} stations: {} online, {} offline ({broker}, prefix {}, {})\n{}",
-                report.stations_total,
-                report.stations_online,
-                report.stations_offline,
+                "{} ({broker}, prefix {}, {})\n{}",
+                report.summary(),
                 opts.prefix,
                 report.time_utc,
                 render_table(&report.stations, now)
@@ -1074,9 +1083,13 @@ mod tests {
         assert_eq!(text.lines().count(), 3);
         let report = FleetReport::of(&t, "mqtt://h:1", true, 10.0);
         assert_eq!((report.stations_online, report.stations_offline), (1, 1));
+        assert_eq!(report.summary(), "2 stations: 1 online, 1 offline");
         let j = serde_json::to_value(&report).unwrap();
         assert_eq!(j["stations"][1]["online"], Value::Bool(false));
         let line = render_line(&rows[1], 10.0);
-        assert!(line.ends_with("s/b offline"), "unknown figures left out: {line}");
+        assert!(
+            line.ends_with("s/b offline"),
+            "unknown figures left out: {line}"
+        );
     }
 }

@@ -270,3 +270,222 @@ fn fifty_stations_on_one_broker_show_in_the_fleet_view_online_then_offline() {
     drop(broker);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Run `tool` with `args` in `dir`; panics with its output when it fails.
+fn run_tool(dir: &Path, tool: &str, args: &[&str]) {
+    let out = Command::new(tool)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool}: {e}"));
+    assert!(
+        out.status.success(),
+        "{tool} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and a server certificate for 127.0.0.1 (openssl), made in `dir`.
+fn make_certs(dir: &Path) {
+    run_tool(
+        dir,
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=heatctl test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ],
+    );
+    run_tool(
+        dir,
+        "openssl",
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .expect("san.ext");
+    run_tool(
+        dir,
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.crt",
+        ],
+    );
+}
+
+/// `heatctl fleet --once --json` with extra arguments: (success, stdout, stderr).
+fn fleet_with(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_heatctl"))
+        .arg("fleet")
+        .args(args)
+        .args(["--once", "--wait-s", "2", "--json"])
+        .output()
+        .expect("run heatctl fleet");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_fleet_view_reads_a_tls_broker_with_a_password_and_refuses_a_wrong_one() {
+    if !broker::mosquitto_available() {
+        return;
+    }
+    let openssl_found = Command::new("openssl").arg("version").output().is_ok();
+    if !support::require("openssl", openssl_found) {
+        return;
+    }
+    let certs = broker::temp_dir("fleet-tls");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&certs, std::fs::Permissions::from_mode(0o755));
+    }
+    make_certs(&certs);
+    run_tool(
+        &certs,
+        "mosquitto_passwd",
+        &["-b", "-c", "passwd", "viewer", "s3cret"],
+    );
+    for f in ["server.key", "passwd"] {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(certs.join(f), std::fs::Permissions::from_mode(0o644));
+    }
+    std::fs::write(certs.join("good-password"), "s3cret\n").expect("password file");
+    std::fs::write(certs.join("bad-password"), "guess\n").expect("password file");
+    let c = |f: &str| certs.join(f).display().to_string();
+    let broker = broker::Broker::start(&format!(
+        "cafile {}\ncertfile {}\nkeyfile {}\npassword_file {}\nallow_anonymous false\n",
+        c("ca.crt"),
+        c("server.crt"),
+        c("server.key"),
+        c("passwd")
+    ));
+    let port = broker.port.to_string();
+    // A station's retained status, published over TLS with the password.
+    let out = Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "--cafile",
+            &c("ca.crt"),
+            "-u",
+            "viewer",
+            "-P",
+            "s3cret",
+            "-r",
+            "-q",
+            "1",
+            "-t",
+            "heatctl/tls/st1/status",
+            "-m",
+            r#"{"status":"online"}"#,
+        ])
+        .output()
+        .expect("mosquitto_pub");
+    assert!(
+        out.status.success(),
+        "mosquitto_pub over TLS: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = format!("mqtts://127.0.0.1:{port}");
+    let (ok, stdout, stderr) = fleet_with(&[
+        "--broker",
+        &url,
+        "--ca-file",
+        &c("ca.crt"),
+        "--username",
+        "viewer",
+        "--password-file",
+        &c("good-password"),
+    ]);
+    assert!(ok, "fleet over TLS failed: {stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(report["stations_total"], 1, "{report:#}");
+    assert_eq!(report["stations"][0]["station"], "tls/st1");
+    assert_eq!(report["stations"][0]["online"], true);
+
+    // A wrong password, a plain connection to the TLS port, an untrusted CA: no table, an error.
+    let (ok, _, stderr) = fleet_with(&[
+        "--broker",
+        &url,
+        "--ca-file",
+        &c("ca.crt"),
+        "--username",
+        "viewer",
+        "--password-file",
+        &c("bad-password"),
+    ]);
+    assert!(!ok, "a wrong password was accepted");
+    assert!(stderr.contains("could not connect"), "{stderr}");
+    let (ok, _, stderr) = fleet_with(&[
+        "--broker",
+        &format!("mqtt://127.0.0.1:{port}"),
+        "--username",
+        "viewer",
+        "--password-file",
+        &c("good-password"),
+    ]);
+    assert!(!ok, "plain MQTT to a TLS port gave a table");
+    assert!(stderr.contains("could not connect"), "{stderr}");
+    let other = broker::temp_dir("fleet-tls-other");
+    make_certs(&other);
+    let (ok, _, stderr) = fleet_with(&[
+        "--broker",
+        &url,
+        "--ca-file",
+        &other.join("ca.crt").display().to_string(),
+        "--username",
+        "viewer",
+        "--password-file",
+        &c("good-password"),
+    ]);
+    assert!(
+        !ok,
+        "a broker certificate from an untrusted CA was accepted"
+    );
+    assert!(stderr.contains("could not connect"), "{stderr}");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&certs);
+    let _ = std::fs::remove_dir_all(&other);
+}
