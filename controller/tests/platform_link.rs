@@ -278,13 +278,23 @@ fn bad_commands_are_refused_with_a_reason_and_a_good_one_applied() {
     let sub = Sub::start(broker.port, "heatctl/#");
     let tmp = temp_dir("platform-e");
     let _demo = Demo::start(&broker.url(), &tmp);
-    assert!(sub.wait(Duration::from_secs(20), |m| m
-        .iter()
-        .any(|x| x.topic.ends_with("/state"))));
+    assert!(sub.wait(Duration::from_secs(20), |m| {
+        m.iter().any(|x| x.topic.ends_with("/state"))
+    }));
     let p = broker.port;
     let cmd = |name: &str| format!("{BASE}/cmd/{name}");
-    publish(p, &cmd("no_such_setting"), br#"{"id":"u1","value":1}"#, false);
-    publish(p, &cmd("curve_shift_k"), br#"{"id":"r1","value":99}"#, false);
+    publish(
+        p,
+        &cmd("no_such_setting"),
+        br#"{"id":"u1","value":1}"#,
+        false,
+    );
+    publish(
+        p,
+        &cmd("curve_shift_k"),
+        br#"{"id":"r1","value":99}"#,
+        false,
+    );
     publish(p, &cmd("curve_shift_k"), br#"{"id":"m1","value":"#, false);
     publish(p, &cmd("curve_shift_k"), &vec![b' '; 10 << 20], false);
     publish(
@@ -326,18 +336,25 @@ fn bad_commands_are_refused_with_a_reason_and_a_good_one_applied() {
     refused("c1", "");
     // Malformed and oversized commands have no readable id.
     let nameless: Vec<&Value> = acks.iter().filter(|a| a["id"].is_null()).collect();
-    assert!(nameless.iter().any(|a| a["reason"]
-        .as_str()
-        .is_some_and(|r| r.contains("malformed JSON"))));
-    assert!(nameless.iter().any(|a| a["reason"]
-        .as_str()
-        .is_some_and(|r| r.contains("over the limit"))));
+    assert!(nameless.iter().any(|a| {
+        a["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("malformed JSON"))
+    }));
+    assert!(nameless.iter().any(|a| {
+        a["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("over the limit"))
+    }));
     // Another station's command never arrives here.
     assert!(ack_for(&acks, "o1").is_none() && ack_for(&acks, "w1").is_none());
     // Nothing changed.
     std::thread::sleep(Duration::from_secs(1));
     let t = sub.json("/telemetry");
-    assert_eq!(t.last().expect("telemetry")["settings"]["curve_shift_k"], 0.0);
+    assert_eq!(
+        t.last().expect("telemetry")["settings"]["curve_shift_k"],
+        0.0
+    );
     // Every refusal audited.
     let audit = sub.json("/audit");
     assert!(
@@ -349,8 +366,15 @@ fn bad_commands_are_refused_with_a_reason_and_a_good_one_applied() {
         "{audit:?}"
     );
     // A good command: accepted, old -> new, in force, audited.
-    publish(p, &cmd("curve_shift_k"), br#"{"id":"g1","value":1.5}"#, false);
-    assert!(sub.wait(Duration::from_secs(20), |_| ack_for(&sub.json("/ack"), "g1").is_some()));
+    publish(
+        p,
+        &cmd("curve_shift_k"),
+        br#"{"id":"g1","value":1.5}"#,
+        false,
+    );
+    assert!(sub.wait(Duration::from_secs(20), |_| {
+        ack_for(&sub.json("/ack"), "g1").is_some()
+    }));
     let acks = sub.json("/ack");
     let g = ack_for(&acks, "g1").expect("ack g1");
     assert_eq!(g["accepted"], true, "{g}");
@@ -361,9 +385,11 @@ fn bad_commands_are_refused_with_a_reason_and_a_good_one_applied() {
             .last()
             .is_some_and(|t| t["settings"]["curve_shift_k"] == 1.5)
     }));
-    assert!(sub.json("/audit").iter().any(|a| a["result"] == "accepted"
-        && a["what"] == "curve_shift_k"
-        && a["new"] == 1.5));
+    assert!(
+        sub.json("/audit")
+            .iter()
+            .any(|a| a["result"] == "accepted" && a["what"] == "curve_shift_k" && a["new"] == 1.5)
+    );
 }
 
 #[test]

@@ -43,11 +43,17 @@ use crate::station::PlatformLinkState;
 use payload::Origin;
 use store::{Outgoing as Message, Store};
 
+/// How long a stopping link waits for the broker's acknowledgements of its last messages.
+pub const STOP_GRACE: Duration = Duration::from_millis(500);
 /// Records published and not yet acknowledged by the broker, at most.
 const WINDOW: usize = 32;
 /// Largest MQTT packet taken from or sent to the broker (a larger one drops the connection;
 /// commands are refused above `command_max_bytes`, which is smaller).
 const MAX_PACKET_BYTES: usize = 16 << 20;
+/// How long the station's own "online" status may take to come back from the broker.
+const ECHO_LIMIT: Duration = Duration::from_secs(5);
+/// The words of the error when it does not come back.
+const ECHO_WORDS: &str = "did not deliver the station's own status back";
 /// Where the system's certificate authorities are (Debian's ca-certificates).
 const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
@@ -73,19 +79,34 @@ impl PlatformHandle {
         s
     }
 
-    /// Stop the link: "offline" published when connected, the queue fsynced.
+    /// Stop the link: "offline" published when connected (for at most [`STOP_GRACE`]), the
+    /// queue fsynced. A command waiting for the controller is not waited for (the controller
+    /// may be what stops the link, applying a pushed configuration): its answer goes to the
+    /// queue of the link started next in the same directory.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let abort = t.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(4), t).await.is_err() {
+            if tokio::time::timeout(STOP_GRACE * 2, t).await.is_err() {
                 abort.abort();
             }
         }
         if let Some(store) = &self.store {
             store.stop().await;
+            current_stores().retain(|_, s| !s.same(store));
         }
     }
+}
+
+/// The queue in use in each directory: where an answer to a command goes when the link that
+/// took the command was restarted meanwhile.
+fn current_stores() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, Store>> {
+    static STORES: std::sync::OnceLock<std::sync::Mutex<BTreeMap<PathBuf, Store>>> =
+        std::sync::OnceLock::new();
+    STORES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The topics of one station.
@@ -269,12 +290,15 @@ pub fn start(cfg: &Platform, ctx: FaceContext) -> Option<PlatformHandle> {
         state.clone(),
         stop_rx.clone(),
     ));
-    let commands = tokio::spawn(answer_commands(
+    current_stores().insert(dir.clone(), store.clone());
+    // Not stopped with the link: it ends when the link drops its sender, after answering
+    // what it took.
+    drop(tokio::spawn(answer_commands(
         settings.clone(),
         ctx.gate.clone(),
-        store.clone(),
+        dir,
         cmd_rx,
-    ));
+    )));
     let link = tokio::spawn(
         Link {
             settings,
@@ -287,7 +311,7 @@ pub fn start(cfg: &Platform, ctx: FaceContext) -> Option<PlatformHandle> {
         .run(),
     );
     Some(PlatformHandle {
-        tasks: vec![producer, link, commands],
+        tasks: vec![producer, link],
         stop,
         state,
         store: Some(store),
@@ -360,7 +384,7 @@ async fn produce(
         // Alarm events: the difference to the last snapshot.
         let now: BTreeMap<u16, String> = if alarms
             .as_ref()
-            .is_some_and(|a| a.keys().copied().eq(snap.alarm_codes().into_iter()))
+            .is_some_and(|a| a.keys().copied().eq(snap.alarm_codes()))
         {
             alarms.clone().unwrap_or_default()
         } else {
@@ -400,12 +424,7 @@ async fn produce(
         if last_slot != Some(slot) {
             last_slot = Some(slot);
             let st = *store.stats.borrow();
-            let body = payload::telemetry(
-                &s.origin,
-                &snap,
-                st.backlog_records,
-                st.dropped_records,
-            );
+            let body = payload::telemetry(&s.origin, &snap, st.backlog_records, st.dropped_records);
             store.push(message(&s, "telemetry", body, false));
         }
     }
@@ -420,7 +439,6 @@ struct Incoming {
     payload: Vec<u8>,
     retain: bool,
 }
-
 
 /// Read a command's payload: the change asked for and its correlation id, or why not.
 fn parse_command(
@@ -456,7 +474,9 @@ fn parse_command(
     let change = if name == "config" {
         match o.remove("toml") {
             Some(Value::String(toml)) => Ok(Change::Config { toml }),
-            _ => Err("cmd/config needs {\"id\": ..., \"toml\": \"<the configuration's text>\"}".into()),
+            _ => Err(
+                "cmd/config needs {\"id\": ..., \"toml\": \"<the configuration's text>\"}".into(),
+            ),
         }
     } else {
         match o.remove("value") {
@@ -474,7 +494,7 @@ fn parse_command(
 async fn answer_commands(
     s: Arc<Settings>,
     gate: Gate,
-    store: Store,
+    queue_dir: PathBuf,
     mut rx: mpsc::Receiver<Incoming>,
 ) {
     let prefix = format!("{}/cmd/", s.topics.base);
@@ -535,7 +555,14 @@ async fn answer_commands(
         );
         let suffix = format!("cmd/{name}/ack");
         let body = payload::ack(&s.origin, wall_unix_s(), id, name, &outcome);
-        store.push(message(&s, &suffix, body, false));
+        let store = current_stores().get(&queue_dir).cloned();
+        match store {
+            Some(store) => store.push(message(&s, &suffix, body, false)),
+            None => tracing::warn!(
+                command = name,
+                "platform: the link stopped before the command was answered; the answer is not sent"
+            ),
+        }
     }
 }
 
@@ -740,24 +767,28 @@ impl Link {
             st.last_error = None;
         });
         let cmd_filter = s.topics.of("cmd/+");
-        if let Err(e) = client.try_subscribe(cmd_filter.clone(), QoS::AtLeastOnce) {
-            return End::Lost(format!("subscribe: {e}"));
+        let status_topic = s.topics.of("status");
+        // The station's own status comes back when the broker lets it publish and read its
+        // topics: an ACL that forbids them is otherwise silent in MQTT 3.1.1.
+        for filter in [&cmd_filter, &status_topic] {
+            if let Err(e) = client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
+                return End::Lost(format!("subscribe: {e}"));
+            }
         }
         // Sent records by packet id once the client assigned one; None: the status message.
         let mut unassigned: VecDeque<Option<u64>> = VecDeque::new();
         let mut inflight: HashMap<u16, Option<u64>> = HashMap::new();
         let online = payload::status(&s.origin, "online", wall_unix_s());
+        let online = serde_json::to_vec(&Value::Object(online)).unwrap_or_default();
         if client
-            .try_publish(
-                s.topics.of("status"),
-                QoS::AtLeastOnce,
-                true,
-                serde_json::to_vec(&Value::Object(online)).unwrap_or_default(),
-            )
+            .try_publish(status_topic.clone(), QoS::AtLeastOnce, true, online.clone())
             .is_ok()
         {
             unassigned.push_back(None);
         }
+        let echo_limit = tokio::time::sleep(ECHO_LIMIT);
+        tokio::pin!(echo_limit);
+        let mut echo_pending = true;
         let mut next_from = 0u64;
         let mut want_more = true;
         loop {
@@ -801,6 +832,17 @@ impl Link {
                             }
                             want_more = true;
                         }
+                        Event::Incoming(Packet::Publish(p)) if p.topic == status_topic => {
+                            let echo = p.payload.as_ref() == online.as_slice();
+                            echo_pending &= !echo;
+                            self.set(|st| {
+                                if echo
+                                    && st.last_error.as_deref().is_some_and(|e| e.contains(ECHO_WORDS))
+                                {
+                                    st.last_error = None;
+                                }
+                            });
+                        }
                         Event::Incoming(Packet::Publish(p)) => {
                             let m = Incoming {
                                 topic: p.topic.clone(),
@@ -811,18 +853,28 @@ impl Link {
                                 tracing::warn!(topic = %p.topic, "platform: too many commands at once; this one is dropped unanswered");
                             }
                         }
-                        Event::Incoming(Packet::SubAck(ack)) => {
-                            if ack.return_codes.iter().any(|c| matches!(c, SubscribeReasonCode::Failure)) {
-                                let why = format!("{broker} refused the subscription to {cmd_filter} (ACL?): no command can arrive");
-                                tracing::error!("platform: {why}");
-                                self.set(|st| st.last_error = Some(why));
-                            }
+                        Event::Incoming(Packet::SubAck(ack))
+                            if ack.return_codes.iter().any(|c| matches!(c, SubscribeReasonCode::Failure)) =>
+                        {
+                            let why = format!("{broker} refused the subscription to {cmd_filter} (ACL?): no command can arrive");
+                            tracing::error!("platform: {why}");
+                            self.set(|st| st.last_error = Some(why));
                         }
                         Event::Incoming(Packet::Disconnect) => {
                             return End::Lost(format!("{broker} closed the session"));
                         }
                         _ => {}
                     }
+                }
+                () = &mut echo_limit, if echo_pending => {
+                    echo_pending = false;
+                    let why = format!(
+                        "{broker} {ECHO_WORDS} within {} s: does its ACL let this client publish to and read {}/#?",
+                        ECHO_LIMIT.as_secs(),
+                        s.topics.base
+                    );
+                    tracing::error!("platform: {why}");
+                    self.set(|st| st.last_error = Some(why));
                 }
                 () = self.store.pushed.notified(), if !want_more => {
                     want_more = true;
@@ -836,7 +888,7 @@ impl Link {
                         serde_json::to_vec(&Value::Object(offline)).unwrap_or_default(),
                     );
                     let _ = client.try_disconnect();
-                    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                    let _ = tokio::time::timeout(STOP_GRACE, async {
                         while let Some(Ok(ev)) = events.recv().await {
                             if let Event::Incoming(Packet::PubAck(ack)) = ev
                                 && let Some(Some(id)) = inflight.remove(&ack.pkid)

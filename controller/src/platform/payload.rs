@@ -95,7 +95,10 @@ pub(crate) fn state(
     let mut m = o.header(&rfc3339_utc(wall_unix_s));
     let s = serde_json::to_value(snap.settings).unwrap_or(Value::Null);
     m.insert("version".into(), snap.station.version.clone().into());
-    m.insert("config_hash".into(), snap.station.config_hash.clone().into());
+    m.insert(
+        "config_hash".into(),
+        snap.station.config_hash.clone().into(),
+    );
     m.insert("mode".into(), s.get("mode").cloned().unwrap_or(Value::Null));
     m.insert("uptime_s".into(), json!(snap.station.uptime_s));
     m.insert(
@@ -300,11 +303,24 @@ pub fn topics() -> Vec<TopicDoc> {
             retained: false,
             about: "The station's figures, every `telemetry_period_s` of controller time (and at start).",
             fields: with_header(vec![
-                f("clock_synced", json!({"type": ["boolean", "null"]}), "Whether the system clock is synchronised (NTP); null when unknown."),
-                f("clock_scaled", json!({"type": "boolean"}), "True on an accelerated clock (demo, test rig): times are simulated."),
-                f("measurements", json!({"type": "object", "required": signal_keys, "properties": signals, "additionalProperties": false}),
-                  "Every measured signal by its key (unit in the key: t_out_c, t1_supply_c, t1_return_c, t2_supply_c, t2_return_c, power1_kw, flow1_m3h, valve1_pos_pct): `value` (null when never read or not a number), `valid` (as the field layer delivered it), `age_s` (since it was read), `rejected` (why the controller's validation rejected it: missing, field, stale, range, stuck, jump; null when accepted)."),
-                f("control", json!({"type": "object", "required": ["setpoint_c", "curve_c", "base_shift_k", "demand_shift_k", "valve_demand_shift_k", "active_limiter", "supervisor"],
+                f(
+                    "clock_synced",
+                    json!({"type": ["boolean", "null"]}),
+                    "Whether the system clock is synchronised (NTP); null when unknown.",
+                ),
+                f(
+                    "clock_scaled",
+                    json!({"type": "boolean"}),
+                    "True on an accelerated clock (demo, test rig): times are simulated.",
+                ),
+                f(
+                    "measurements",
+                    json!({"type": "object", "required": signal_keys, "properties": signals, "additionalProperties": false}),
+                    "Every measured signal by its key (unit in the key: t_out_c, t1_supply_c, t1_return_c, t2_supply_c, t2_return_c, power1_kw, flow1_m3h, valve1_pos_pct): `value` (null when never read or not a number), `valid` (as the field layer delivered it), `age_s` (since it was read), `rejected` (why the controller's validation rejected it: missing, field, stale, range, stuck, jump; null when accepted).",
+                ),
+                f(
+                    "control",
+                    json!({"type": "object", "required": ["setpoint_c", "curve_c", "base_shift_k", "demand_shift_k", "valve_demand_shift_k", "active_limiter", "supervisor"],
                     "properties": {
                         "outdoor_c": {"type": ["number", "null"]}, "outdoor_source": {"type": ["string", "null"]},
                         "damped_outdoor_c": {"type": ["number", "null"]}, "composite_outdoor_c": {"type": ["number", "null"]},
@@ -316,22 +332,42 @@ pub fn topics() -> Vec<TopicDoc> {
                         "fallbacks": {"type": "array", "items": {"type": "integer"}},
                         "rejected": {"type": "array", "items": {"type": "object", "properties": {"signal": {"type": "string"}, "reason": {"type": "string"}}}}
                     }}),
-                  "Why the controller decided what it did: outdoor temperature used (`outdoor_c`, `outdoor_source` measured/held/fallback, `damped_outdoor_c`, `composite_outdoor_c`), the heating curve's value `curve_c`, each shift (`base_shift_k` operator, `demand_shift_k` room correction, `valve_demand_shift_k` household valves), every limiter's effect (`limiters`: limiter, delta_k), `active_limiter`, the supply setpoint `setpoint_c`, `heating_on`, the safety `supervisor` action (null: none), `fallbacks` (alarm codes) and `rejected` signals."),
-                f("settings", json!({"type": "object", "required": ["mode", "curve_shift_k", "room_target_c", "demand_enabled", "valve1_manual_pct"],
+                    "Why the controller decided what it did: outdoor temperature used (`outdoor_c`, `outdoor_source` measured/held/fallback, `damped_outdoor_c`, `composite_outdoor_c`), the heating curve's value `curve_c`, each shift (`base_shift_k` operator, `demand_shift_k` room correction, `valve_demand_shift_k` household valves), every limiter's effect (`limiters`: limiter, delta_k), `active_limiter`, the supply setpoint `setpoint_c`, `heating_on`, the safety `supervisor` action (null: none), `fallbacks` (alarm codes) and `rejected` signals.",
+                ),
+                f(
+                    "settings",
+                    json!({"type": "object", "required": ["mode", "curve_shift_k", "room_target_c", "demand_enabled", "valve1_manual_pct"],
                     "properties": {"mode": {"enum": ["auto", "off", "manual"]}, "curve_shift_k": {"type": "number"}, "room_target_c": {"type": "number"}, "demand_enabled": {"type": "boolean"}, "valve1_manual_pct": {"type": "number"}}}),
-                  "Settings in force (the ones SCADA and platform commands change): `mode` (auto/off/manual), `curve_shift_k`, `room_target_c`, `demand_enabled`, `valve1_manual_pct`."),
-                f("valve1", json!({"type": "object", "required": ["cmd_pct", "pos_pct"], "additionalProperties": false, "properties": {"cmd_pct": num_or_null(), "pos_pct": num_or_null()}}),
-                  "Primary control valve: command `cmd_pct` and position feedback `pos_pct` (null when not valid), %."),
-                f("rooms", json!({"type": "object", "required": ["expected", "used", "percentile_c", "median_c", "min_c", "sensed", "comfort_floor_c", "at_or_above_floor_pct"],
+                    "Settings in force (the ones SCADA and platform commands change): `mode` (auto/off/manual), `curve_shift_k`, `room_target_c`, `demand_enabled`, `valve1_manual_pct`.",
+                ),
+                f(
+                    "valve1",
+                    json!({"type": "object", "required": ["cmd_pct", "pos_pct"], "additionalProperties": false, "properties": {"cmd_pct": num_or_null(), "pos_pct": num_or_null()}}),
+                    "Primary control valve: command `cmd_pct` and position feedback `pos_pct` (null when not valid), %.",
+                ),
+                f(
+                    "rooms",
+                    json!({"type": "object", "required": ["expected", "used", "percentile_c", "median_c", "min_c", "sensed", "comfort_floor_c", "at_or_above_floor_pct"],
                     "properties": {"expected": {"type": "integer"}, "used": {"type": "integer"}, "invalid": {"type": "integer"}, "outliers": {"type": "integer"}, "quorum": {"type": "boolean"},
                       "percentile_c": num_or_null(), "median_c": num_or_null(), "trimmed_mean_c": num_or_null(), "sensed": {"type": "integer"}, "min_c": num_or_null(),
                       "comfort_floor_c": {"type": "number"}, "at_or_above_floor_pct": num_or_null()}}),
-                  "Room temperatures summarised: nodes `expected` (counting, not vacant or excluded) and `used` by the demand correction, `invalid`, `outliers`, `quorum`, its weighted low `percentile_c`, `median_c`, `trimmed_mean_c`; homes `sensed` (valid reading now), the coldest `min_c`, the `comfort_floor_c` (18 °C) and the share of sensed homes at or above it `at_or_above_floor_pct`."),
-                f("heat_meter", json!({"type": "object", "required": ["power1_kw", "flow1_m3h", "energy1_kwh"], "additionalProperties": false, "properties": {"power1_kw": num_or_null(), "flow1_m3h": num_or_null(), "energy1_kwh": num_or_null()}}),
-                  "Primary heat meter: `power1_kw` and `flow1_m3h` as read (null when never read; validity and age in `measurements`) and `energy1_kwh` (the meter's energy register; null: not read by this version)."),
-                f("alarm_codes", json!({"type": "array", "items": {"type": "integer"}}), "Codes of the alarms active now (events with text on `/alarms`)."),
-                f("link", json!({"type": "object", "required": ["backlog_records", "dropped_records"], "additionalProperties": false, "properties": {"backlog_records": {"type": "integer", "minimum": 0}, "dropped_records": {"type": "integer", "minimum": 0}}}),
-                  "The platform link when the message was made: messages waiting in the queue on disk (`backlog_records`) and dropped because it was full since it was created (`dropped_records`)."),
+                    "Room temperatures summarised: nodes `expected` (counting, not vacant or excluded) and `used` by the demand correction, `invalid`, `outliers`, `quorum`, its weighted low `percentile_c`, `median_c`, `trimmed_mean_c`; homes `sensed` (valid reading now), the coldest `min_c`, the `comfort_floor_c` (18 °C) and the share of sensed homes at or above it `at_or_above_floor_pct`.",
+                ),
+                f(
+                    "heat_meter",
+                    json!({"type": "object", "required": ["power1_kw", "flow1_m3h", "energy1_kwh"], "additionalProperties": false, "properties": {"power1_kw": num_or_null(), "flow1_m3h": num_or_null(), "energy1_kwh": num_or_null()}}),
+                    "Primary heat meter: `power1_kw` and `flow1_m3h` as read (null when never read; validity and age in `measurements`) and `energy1_kwh` (the meter's energy register; null: not read by this version).",
+                ),
+                f(
+                    "alarm_codes",
+                    json!({"type": "array", "items": {"type": "integer"}}),
+                    "Codes of the alarms active now (events with text on `/alarms`).",
+                ),
+                f(
+                    "link",
+                    json!({"type": "object", "required": ["backlog_records", "dropped_records"], "additionalProperties": false, "properties": {"backlog_records": {"type": "integer", "minimum": 0}, "dropped_records": {"type": "integer", "minimum": 0}}}),
+                    "The platform link when the message was made: messages waiting in the queue on disk (`backlog_records`) and dropped because it was full since it was created (`dropped_records`).",
+                ),
             ]),
         },
         TopicDoc {
@@ -342,12 +378,36 @@ pub fn topics() -> Vec<TopicDoc> {
             about: "What runs: at start, on every connection, and when the version, configuration or mode changes.",
             fields: with_header(vec![
                 f("version", json!({"type": "string"}), "heatctl's version."),
-                f("config_hash", json!({"type": "string", "pattern": "^[0-9a-f]{16}$"}), "Hash of the configuration in force (16 hex digits; comments and layout do not change it)."),
-                f("mode", json!({"enum": ["auto", "off", "manual"]}), "Operating mode."),
-                f("uptime_s", json!({"type": "number", "minimum": 0}), "Seconds since the run started."),
-                f("started_utc", json!({"type": "string", "format": "date-time"}), "When the run started, UTC."),
-                f("telemetry_period_s", json!({"type": "number"}), "Telemetry period, s of controller time."),
-                f("writable", json!({"type": "array", "items": {"type": "string"}}), "Settings the platform may change by command."),
+                f(
+                    "config_hash",
+                    json!({"type": "string", "pattern": "^[0-9a-f]{16}$"}),
+                    "Hash of the configuration in force (16 hex digits; comments and layout do not change it).",
+                ),
+                f(
+                    "mode",
+                    json!({"enum": ["auto", "off", "manual"]}),
+                    "Operating mode.",
+                ),
+                f(
+                    "uptime_s",
+                    json!({"type": "number", "minimum": 0}),
+                    "Seconds since the run started.",
+                ),
+                f(
+                    "started_utc",
+                    json!({"type": "string", "format": "date-time"}),
+                    "When the run started, UTC.",
+                ),
+                f(
+                    "telemetry_period_s",
+                    json!({"type": "number"}),
+                    "Telemetry period, s of controller time.",
+                ),
+                f(
+                    "writable",
+                    json!({"type": "array", "items": {"type": "string"}}),
+                    "Settings the platform may change by command.",
+                ),
             ]),
         },
         TopicDoc {
@@ -357,8 +417,16 @@ pub fn topics() -> Vec<TopicDoc> {
             retained: false,
             about: "One message per alarm raised or cleared (at start every active alarm is reported raised).",
             fields: with_header(vec![
-                f("event", json!({"enum": ["raised", "cleared"]}), "Raised or cleared."),
-                f("code", json!({"type": "integer"}), "Alarm code (the SCADA map's alarm list)."),
+                f(
+                    "event",
+                    json!({"enum": ["raised", "cleared"]}),
+                    "Raised or cleared.",
+                ),
+                f(
+                    "code",
+                    json!({"type": "integer"}),
+                    "Alarm code (the SCADA map's alarm list).",
+                ),
                 f("text", json!({"type": "string"}), "Alarm text."),
             ]),
         },
@@ -372,8 +440,16 @@ pub fn topics() -> Vec<TopicDoc> {
                 let mut v = header_fields();
                 v.retain(|x| x.key != "seq");
                 v.push(f("seq", json!({"const": 0}), "Always 0 (not queued)."));
-                v.push(f("status", json!({"enum": ["online", "offline"]}), "Online or offline."));
-                v.push(f("version", json!({"type": "string"}), "heatctl's version."));
+                v.push(f(
+                    "status",
+                    json!({"enum": ["online", "offline"]}),
+                    "Online or offline.",
+                ));
+                v.push(f(
+                    "version",
+                    json!({"type": "string"}),
+                    "heatctl's version.",
+                ));
                 v
             },
         },
@@ -384,13 +460,41 @@ pub fn topics() -> Vec<TopicDoc> {
             retained: false,
             about: "Every change request from any source (SCADA write, platform command, web page, configuration file) and what became of it, as appended to `<state dir>/audit.jsonl`.",
             fields: with_header(vec![
-                f("source", json!({"enum": ["scada", "platform", "web", "file"]}), "Who asked."),
-                f("client", json!({"type": "string"}), "The client: SCADA peer, MQTT topic, web address, file path."),
-                f("what", json!({"type": "string"}), "A setting's name, or \"config\"."),
-                f("old", json!({}), "Value before (for \"config\": the configuration hash); null when unknown."),
-                f("new", json!({}), "Value asked for, or in force after (for \"config\": the new hash)."),
-                f("result", json!({"enum": ["accepted", "refused"]}), "Accepted or refused."),
-                f("reason", json!({"type": ["string", "null"]}), "Why it was refused (every problem of a refused configuration)."),
+                f(
+                    "source",
+                    json!({"enum": ["scada", "platform", "web", "file"]}),
+                    "Who asked.",
+                ),
+                f(
+                    "client",
+                    json!({"type": "string"}),
+                    "The client: SCADA peer, MQTT topic, web address, file path.",
+                ),
+                f(
+                    "what",
+                    json!({"type": "string"}),
+                    "A setting's name, or \"config\".",
+                ),
+                f(
+                    "old",
+                    json!({}),
+                    "Value before (for \"config\": the configuration hash); null when unknown.",
+                ),
+                f(
+                    "new",
+                    json!({}),
+                    "Value asked for, or in force after (for \"config\": the new hash).",
+                ),
+                f(
+                    "result",
+                    json!({"enum": ["accepted", "refused"]}),
+                    "Accepted or refused.",
+                ),
+                f(
+                    "reason",
+                    json!({"type": ["string", "null"]}),
+                    "Why it was refused (every problem of a refused configuration).",
+                ),
             ]),
         },
         TopicDoc {
@@ -400,9 +504,21 @@ pub fn topics() -> Vec<TopicDoc> {
             retained: false,
             about: "A command: `{name}` is a setting (curve_shift_k, operating_mode, room_target_c, demand_enabled, valve1_manual_pct; only those in `platform.writable` are taken) or `config` (a whole new configuration). Publish at QoS 1, not retained (a retained command is refused: it would be applied again at every connection). Payload at most `command_max_bytes`. Checked by the same gate as a SCADA write; answered on `cmd/{name}/ack`.",
             fields: vec![
-                f("id", json!({"type": ["string", "integer", "null"]}), "Correlation id, echoed in the ack (optional)."),
-                f("value", json!({"type": ["number", "boolean", "string"]}), "The setting's new value (a setting command): a number; demand_enabled also true/false; operating_mode also \"auto\", \"off\", \"manual\"."),
-                f("toml", json!({"type": "string"}), "The new configuration file's whole text (`cmd/config`): validated in full, written atomically (the previous file kept as `.prev`) and applied like a reload; refused without change on any problem."),
+                f(
+                    "id",
+                    json!({"type": ["string", "integer", "null"]}),
+                    "Correlation id, echoed in the ack (optional).",
+                ),
+                f(
+                    "value",
+                    json!({"type": ["number", "boolean", "string"]}),
+                    "The setting's new value (a setting command): a number; demand_enabled also true/false; operating_mode also \"auto\", \"off\", \"manual\".",
+                ),
+                f(
+                    "toml",
+                    json!({"type": "string"}),
+                    "The new configuration file's whole text (`cmd/config`): validated in full, written atomically (the previous file kept as `.prev`) and applied like a reload; refused without change on any problem.",
+                ),
             ],
         },
         TopicDoc {
@@ -412,13 +528,33 @@ pub fn topics() -> Vec<TopicDoc> {
             retained: false,
             about: "The answer to every command on `cmd/{name}`, through the queue like every other message.",
             fields: with_header(vec![
-                f("id", json!({"type": ["string", "integer", "null"]}), "The command's `id` (null when it had none or could not be read)."),
-                f("name", json!({"type": "string"}), "The command's name (topic level)."),
+                f(
+                    "id",
+                    json!({"type": ["string", "integer", "null"]}),
+                    "The command's `id` (null when it had none or could not be read).",
+                ),
+                f(
+                    "name",
+                    json!({"type": "string"}),
+                    "The command's name (topic level).",
+                ),
                 f("accepted", json!({"type": "boolean"}), "Applied."),
-                f("reason", json!({"type": ["string", "null"]}), "Why it was refused."),
-                f("problems", json!({"type": "array", "items": {"type": "string"}}), "Every problem of a refused configuration (path, line:col, message)."),
+                f(
+                    "reason",
+                    json!({"type": ["string", "null"]}),
+                    "Why it was refused.",
+                ),
+                f(
+                    "problems",
+                    json!({"type": "array", "items": {"type": "string"}}),
+                    "Every problem of a refused configuration (path, line:col, message).",
+                ),
                 f("old", json!({}), "Value before (for config: its hash)."),
-                f("new", json!({}), "Value in force now (for config: its hash)."),
+                f(
+                    "new",
+                    json!({}),
+                    "Value in force now (for config: its hash).",
+                ),
             ]),
         },
     ]
@@ -489,7 +625,11 @@ pub fn schema_markdown() -> String {
             s,
             "| `{}` | {} | {} | `{}` | {} |",
             t.suffix,
-            if t.direction == "out" { "heatctl → platform" } else { "platform → heatctl" },
+            if t.direction == "out" {
+                "heatctl → platform"
+            } else {
+                "platform → heatctl"
+            },
             if t.retained { "yes" } else { "no" },
             t.def,
             t.about
@@ -516,7 +656,11 @@ fn type_words(v: &Value) -> String {
         return format!("`{c}`");
     }
     if let Some(Value::Array(e)) = v.get("enum") {
-        return e.iter().map(|x| format!("`{x}`")).collect::<Vec<_>>().join(" / ");
+        return e
+            .iter()
+            .map(|x| format!("`{x}`"))
+            .collect::<Vec<_>>()
+            .join(" / ");
     }
     match v.get("type") {
         Some(Value::String(t)) => t.clone(),
@@ -526,5 +670,85 @@ fn type_words(v: &Value) -> String {
             .collect::<Vec<_>>()
             .join(" or "),
         _ => "any".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::ChangeOutcome;
+
+    fn documented(def: &str) -> Vec<&'static str> {
+        topics()
+            .into_iter()
+            .find(|t| t.def == def)
+            .map(|t| t.fields.iter().map(|f| f.key).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every key a payload has is documented, and every documented key is in the payload
+    /// (with the queue's `seq` and `backfill`).
+    fn same_keys(def: &str, mut body: Map<String, Value>) {
+        body.entry("seq").or_insert(Value::from(1));
+        body.entry("backfill").or_insert(Value::from(false));
+        let mut have: Vec<&str> = body.keys().map(String::as_str).collect();
+        let mut doc = documented(def);
+        have.sort_unstable();
+        doc.sort_unstable();
+        assert_eq!(have, doc, "{def}");
+    }
+
+    #[test]
+    fn every_payload_key_is_documented() {
+        let o = Origin {
+            site_id: "s".into(),
+            station_id: "st".into(),
+        };
+        let snap = StationSnapshot::default();
+        same_keys("telemetry", telemetry(&o, &snap, 0, 0));
+        same_keys("state", state(&o, &snap, 0.0, 60.0, &[]));
+        same_keys("alarm", alarm_event(&o, 0.0, "raised", 1, "x"));
+        same_keys("status", status(&o, "online", 0.0));
+        same_keys(
+            "ack",
+            ack(&o, 0.0, None, "x", &ChangeOutcome::refused("no")),
+        );
+        let rec = crate::audit::AuditRecord {
+            time_utc: "t".into(),
+            source: "platform".into(),
+            client: "c".into(),
+            what: "w".into(),
+            old: None,
+            new: None,
+            result: "refused".into(),
+            reason: None,
+        };
+        same_keys("audit", audit(&o, &rec));
+        // The measurements carry every signal.
+        let t = telemetry(&o, &snap, 0, 0);
+        for s in crate::control::Signal::ALL {
+            assert!(t["measurements"].get(s.json_key()).is_some(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn the_shipped_schema_and_markdown_are_what_the_code_says() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/platform.schema.json");
+        let shipped: Value = serde_json::from_str(
+            &std::fs::read_to_string(path).expect("docs/platform.schema.json"),
+        )
+        .expect("valid JSON");
+        assert_eq!(
+            shipped,
+            json_schema(),
+            "docs/platform.schema.json is stale: heatctl platform-schema --json > docs/platform.schema.json"
+        );
+        let md = schema_markdown();
+        for t in topics() {
+            assert!(md.contains(&format!("## `{}`", t.suffix)), "{}", t.suffix);
+            for f in &t.fields {
+                assert!(md.contains(&format!("| `{}` |", f.key)), "{}", f.key);
+            }
+        }
     }
 }

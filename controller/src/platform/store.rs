@@ -112,6 +112,11 @@ impl Store {
         })
     }
 
+    /// Whether `other` is a handle of the same queue thread.
+    pub(crate) fn same(&self, other: &Store) -> bool {
+        Arc::ptr_eq(&self.pushed, &other.pushed)
+    }
+
     /// Enqueue a message (never blocks).
     pub(crate) fn push(&self, out: Outgoing) {
         let _ = self.tx.send(Cmd::Push(out));
@@ -195,7 +200,8 @@ impl Worker {
     fn save_seqs(&self) {
         let tmp = self.seq_path.with_extension("json.tmp");
         let text = serde_json::to_string(&self.seqs).unwrap_or_default();
-        if let Err(e) = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &self.seq_path))
+        if let Err(e) =
+            std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &self.seq_path))
         {
             tracing::warn!("platform queue: cannot keep the sequence numbers: {e}");
         }

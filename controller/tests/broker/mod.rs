@@ -13,19 +13,23 @@ use std::time::{Duration, Instant};
 /// Whether the mosquitto broker and clients are installed. Under CI (env CI=true) a missing
 /// one fails the test; elsewhere the test is skipped with a note.
 pub fn mosquitto_available() -> bool {
-    let found = ["mosquitto", "mosquitto_sub", "mosquitto_pub"].iter().all(|t| {
-        Command::new(t)
-            .arg("--help")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok()
-    });
+    let found = ["mosquitto", "mosquitto_sub", "mosquitto_pub"]
+        .iter()
+        .all(|t| {
+            Command::new(t)
+                .arg("--help")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok()
+        });
     if found {
         return true;
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("mosquitto and mosquitto-clients are required under CI (apt-get install mosquitto mosquitto-clients)");
+        panic!(
+            "mosquitto and mosquitto-clients are required under CI (apt-get install mosquitto mosquitto-clients)"
+        );
     }
     eprintln!("SKIPPED: mosquitto not installed (apt-get install mosquitto mosquitto-clients)");
     false
@@ -109,7 +113,11 @@ impl Broker {
         self.child = Some(child);
         let end = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < end, "mosquitto did not listen on {}", self.port);
+            assert!(
+                Instant::now() < end,
+                "mosquitto did not listen on {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -171,7 +179,11 @@ pub struct Sub {
 
 impl Sub {
     pub fn start(port: u16, filter: &str) -> Sub {
-        let id = format!("test-sub-{}-{}", std::process::id(), rand_suffix() % 1_000_000);
+        let id = format!(
+            "test-sub-{}-{}",
+            std::process::id(),
+            rand_suffix() % 1_000_000
+        );
         let mut child = Command::new("mosquitto_sub")
             .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", filter])
             .args(["-q", "1", "-c", "-i", &id, "-F", "%t %p"])
@@ -239,7 +251,16 @@ pub fn publish(port: u16, topic: &str, payload: &[u8], retain: bool) {
     let f = temp_dir("pub").join("payload");
     std::fs::write(&f, payload).expect("write payload");
     let mut c = Command::new("mosquitto_pub");
-    c.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-t", topic]);
+    c.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-q",
+        "1",
+        "-t",
+        topic,
+    ]);
     c.arg("-f").arg(&f);
     if retain {
         c.arg("-r");

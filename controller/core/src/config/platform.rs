@@ -105,17 +105,20 @@ impl Rules for Platform {
             "brokers",
             "\"mqtt://host[:port]\" or \"mqtts://host[:port]\"; at least one when enabled",
         ),
-        ("client_id", "1 to 128 printable ASCII characters; empty: the station id"),
+        (
+            "client_id",
+            "1 to 128 printable ASCII characters; empty: the station id",
+        ),
         ("site_id", "letters, digits, '-' and '_'"),
         (
             "station_id",
             "letters, digits, '-' and '_'; empty: from site.name",
         ),
-        ("topic_prefix", "topic levels without '+', '#' or empty levels"),
         (
-            "client_key_file",
-            "given together with client_cert_file",
+            "topic_prefix",
+            "topic levels without '+', '#' or empty levels",
         ),
+        ("client_key_file", "given together with client_cert_file"),
     ];
 }
 
@@ -265,8 +268,7 @@ impl Platform {
             }
         }
         if !self.client_id.is_empty()
-            && (self.client_id.len() > 128
-                || !self.client_id.chars().all(|c| c.is_ascii_graphic()))
+            && (self.client_id.len() > 128 || !self.client_id.chars().all(|c| c.is_ascii_graphic()))
         {
             k.fail(
                 "platform.client_id",
@@ -307,5 +309,91 @@ impl Platform {
             );
         }
         check_writable("platform.writable", &self.writable, k);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_str;
+
+    const BASE: &str = "[site]\nname = \"Test Street 1\"\n[curve]\n";
+
+    fn problems(platform: &str) -> String {
+        let text = format!("{BASE}[platform]\n{platform}");
+        match parse_str(&text, Some(std::path::Path::new("t.toml"))) {
+            Ok(_) => String::new(),
+            Err(p) => {
+                p.0.iter()
+                    .map(ToString::to_string)
+                    // The minimal file has no curve: only this table's problems count here.
+                    .filter(|p| !p.contains(": curve:"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        }
+    }
+
+    #[test]
+    fn broker_urls_parse_with_default_ports() {
+        let b = BrokerUrl::parse("mqtts://broker.example:8884").expect("ok");
+        assert_eq!(
+            (b.tls, b.host.as_str(), b.port),
+            (true, "broker.example", 8884)
+        );
+        assert_eq!(BrokerUrl::parse("mqtt://h").expect("ok").port, 1883);
+        assert_eq!(BrokerUrl::parse("mqtts://h").expect("ok").port, 8883);
+        assert_eq!(
+            BrokerUrl::parse("mqtt://[::1]:1884").expect("ok").host,
+            "::1"
+        );
+        assert_eq!(
+            BrokerUrl::parse("mqtt://[::1]:1884")
+                .expect("ok")
+                .to_string(),
+            "mqtt://[::1]:1884"
+        );
+        for bad in [
+            "tcp://h:1",
+            "mqtt://:1883",
+            "mqtt://h:0",
+            "mqtt://h:99999",
+            "mqtt://u:p@h",
+        ] {
+            assert!(BrokerUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_good_table_passes_and_defaults_are_as_documented() {
+        assert_eq!(
+            problems("enabled = true\nbrokers = [\"mqtt://127.0.0.1:1883\"]\n"),
+            ""
+        );
+        let p = Platform::default();
+        assert_eq!(p.topic_prefix, "heatctl");
+        assert_eq!(p.telemetry_period_s, 60.0);
+        assert!(!p.enabled);
+        assert_eq!(p.client_id_or("Test Street 1"), "test-street-1");
+    }
+
+    #[test]
+    fn bad_values_are_reported_with_their_position() {
+        let out = problems(
+            "enabled = true\nbrokers = [\"http://x\"]\ntopic_prefix = \"a/+/b\"\n\
+             client_cert_file = \"c.pem\"\nreconnect_min_s = 90.0\nreconnect_max_s = 30.0\n\
+             keepalive_s = 1.0\n",
+        );
+        for want in [
+            "t.toml:6:12: platform.brokers[0]",
+            "platform.topic_prefix",
+            "platform.client_key_file",
+            "platform.reconnect_min_s",
+            "platform.keepalive_s",
+        ] {
+            assert!(out.contains(want), "{want} not in:\n{out}");
+        }
+        assert!(problems("enabled = true\n").contains("no broker"));
+        assert!(problems("password = \"x\"\n").contains("password"));
     }
 }
