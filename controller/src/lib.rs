@@ -10,6 +10,7 @@ pub mod audit;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod faces;
+pub mod fleet;
 pub mod gate;
 pub use heatctl_core::{config, control};
 pub mod field;

@@ -134,6 +134,15 @@ fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `heatctl fleet`: every station on a broker.
+fn fleet(opts: heatctl::fleet::FleetOptions) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(heatctl::fleet::run(opts))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `heatctl demo`: the simulated plant and heatctl in this process.
 #[cfg(feature = "demo")]
 fn demo(speed: f64, hours: Option<f64>, platform: Option<String>) -> anyhow::Result<ExitCode> {
@@ -160,6 +169,7 @@ fn main() -> ExitCode {
     let default_level = match cli.command {
         #[cfg(feature = "demo")]
         Command::Demo { .. } => "warn",
+        Command::Fleet { .. } => "warn",
         _ => "info",
     };
     init_logs(cli.log_format, default_level);
@@ -203,6 +213,25 @@ fn main() -> ExitCode {
             state_file.as_deref(),
             state_dir.as_deref(),
         ),
+        Command::Fleet {
+            broker,
+            prefix,
+            username,
+            password_file,
+            ca_file,
+            once,
+            wait_s,
+            json,
+        } => fleet(heatctl::fleet::FleetOptions {
+            broker,
+            prefix,
+            username,
+            password_file,
+            ca_file,
+            once,
+            wait_s,
+            json,
+        }),
         #[cfg(feature = "demo")]
         Command::Demo {
             speed,
