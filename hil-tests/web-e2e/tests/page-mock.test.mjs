@@ -203,7 +203,7 @@ describe('page against the mock API', () => {
     const snap = await (await fetch(`${rw.url}api/snapshot`)).json();
     assert.equal(snap.settings.curve_shift_k, 2.5);
     await until(() => page.$eval('[data-field="curve_shift_k"]', (e) => e.dataset.value === '2.5'), 5000, 'shown shift');
-    await until(() => page.$('#audit-table tr[data-what="curve_shift_k"][data-result="accepted"]'), 5000, 'audit row');
+    await until(() => page.$('#audit-table tr[data-what*="curve_shift_k"][data-result="accepted"]'), 5000, 'audit row');
 
     await page.fill('#set-room_target_c', '40');
     await page.click('button[data-apply="room_target_c"]');

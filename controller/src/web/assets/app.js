@@ -551,7 +551,7 @@
     const tb = $('#audit-table tbody');
     const rows = S.audit.slice().reverse();
     const v = (x) => (x === null || x === undefined ? '' : typeof x === 'object' ? JSON.stringify(x) : String(x));
-    tb.replaceChildren(...rows.map((a) => el('tr', { 'data-result': a.result, 'data-what': a.what, 'data-source': a.source },
+    tb.replaceChildren(...rows.map((a) => el('tr', { 'data-result': String(a.result || '').toLowerCase(), 'data-what': a.what, 'data-source': String(a.source || '').toLowerCase() },
       el('td', { text: a.time_utc ? fmtTime(Date.parse(a.time_utc) / 1000, true) : '' }), el('td', { text: a.source }),
       el('td', { text: a.client }), el('td', { text: a.what }), el('td', { text: `${v(a.old)} → ${v(a.new)}` }),
       el('td', {}, el('span', { class: `pill ${/accept/i.test(a.result || '') ? 'ok' : 'bad'}`, text: a.result })),
@@ -608,7 +608,7 @@
     for (const v of niceTicks(x0, x1, 8)) kids.push(sv('line', { x1: sx(v), x2: sx(v), y1: m.t, y2: H - m.b, class: 'grid' }), sv('text', { x: sx(v), y: H - m.b + 14, 'text-anchor': 'middle', class: 'tick' }, fmt(v, 0)));
     for (const v of niceTicks(y0, y1, 6)) kids.push(sv('line', { x1: m.l, x2: W - m.r, y1: sy(v), y2: sy(v), class: 'grid' }), sv('text', { x: m.l - 4, y: sy(v) + 4, 'text-anchor': 'end', class: 'tick' }, fmt(v, 0)));
     kids.push(sv('text', { x: W - m.r, y: H - 4, 'text-anchor': 'end', class: 'axis-label' }, t('curve.x')));
-    kids.push(sv('text', { x: 4, y: m.t + 2, class: 'axis-label', 'dominant-baseline': 'hanging', transform: `rotate(90 4 ${m.t})` }, t('curve.y')));
+    kids.push(sv('text', { x: m.l + 4, y: m.t + 12, class: 'axis-label' }, t('curve.y')));
     for (const lim of [c.t2_supply_min_c, c.t2_supply_max_c]) if (num(lim)) kids.push(sv('line', { x1: m.l, x2: W - m.r, y1: sy(lim), y2: sy(lim), class: 'limit', 'data-limit': lim }));
     kids.push(sv('path', { d: pathOf(xs, c.points.map((p) => p.curve_c), sx, sy), class: 'curve base', 'data-series': 'curve' }));
     kids.push(sv('path', { d: pathOf(xs, c.points.map((p) => p.shifted_c), sx, sy), class: 'curve shifted', 'data-series': 'shifted' }));
