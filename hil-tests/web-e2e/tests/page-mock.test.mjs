@@ -221,6 +221,29 @@ describe('page against the mock API', () => {
     await page.context().close();
   });
 
+  test('mode off from the form: no setpoint, the why panel says heating is off', async (t) => {
+    if (requireTool(t, missing)) return;
+    const page = await newPage(browser);
+    await page.goto(rw.url);
+    await page.waitForSelector('#settings-form');
+    await page.fill('#token', TOKEN);
+    await page.selectOption('#set-operating_mode', 'off');
+    await page.click('button[data-apply="operating_mode"]');
+    try {
+      await until(() => page.$eval('#settings-result', (e) => e.dataset.outcome === 'accepted'), 5000, 'accepted');
+      await until(async () => (await fieldValue(page, 'mode')) === 'off', 5000, 'mode off shown');
+      assert.equal(await fieldValue(page, 'setpoint_c'), '', 'no setpoint while off');
+      assert.equal(await page.$eval('[data-field="setpoint_c"]', (e) => e.textContent), '--');
+      assert.match(await page.$eval('#why-summary', (e) => e.textContent), /Heating is off/);
+      assert.equal(await page.$eval('#why-chain tr[data-step="setpoint"] td', (e) => e.textContent), '--');
+    } finally {
+      await page.selectOption('#set-operating_mode', 'auto');
+      await page.click('button[data-apply="operating_mode"]');
+      await until(async () => (await fieldValue(page, 'mode')) === 'auto', 5000, 'mode auto again');
+    }
+    await page.context().close();
+  });
+
   test('read-only: the notice in both languages, no form, a write is refused', async (t) => {
     if (requireTool(t, missing)) return;
     const page = await newPage(browser);
