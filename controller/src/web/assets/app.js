@@ -246,7 +246,8 @@
     const d = DICT[S.lang] || DICT.en;
     const v = key in d ? d[key] : DICT.en[key];
     if (typeof v === 'function') return v(...args);
-    return v === undefined ? key : v;
+    // A name this page does not know yet (a newer controller): show it as the controller spells it.
+    return v === undefined ? key.slice(key.indexOf('.') + 1) : v;
   }
   const num = (v) => typeof v === 'number' && Number.isFinite(v);
   const fmtCache = new Map();
