@@ -43,6 +43,10 @@ pub(crate) enum Command {
         /// file, so a restart resumes where the controller was (e.g. /var/lib/heatctl/state.toml).
         #[arg(long)]
         state_file: Option<PathBuf>,
+        /// Keep the audit log (audit.jsonl) and the platform link's queue in this directory
+        /// (default: the state file's directory; neither: the audit log is kept in memory only).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
     },
     /// Check a configuration: exit 0 when valid, else 2 with every problem listed.
     Check {

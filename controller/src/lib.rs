@@ -6,11 +6,16 @@
 //! cycle ends in one [`station::StationSnapshot`], which every face (SCADA, logs, state file,
 //! the demo) reads.
 
+pub mod audit;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod faces;
+pub mod gate;
 pub use heatctl_core::{config, control};
 pub mod field;
+pub mod platform;
 pub mod runtime;
 pub mod scada;
 pub mod service;
 pub mod station;
+pub mod web;

@@ -106,6 +106,7 @@ fn run(
     dry_run: bool,
     clock_speed: f64,
     state_file: Option<&Path>,
+    state_dir: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     // Check before starting anything, so every problem is listed the way `check` lists it.
     if let Err(problems) = config::load(path) {
@@ -126,6 +127,9 @@ fn run(
         dry_run,
         clock,
         state_path: state_file.map(Path::to_path_buf),
+        state_dir: state_dir
+            .map(Path::to_path_buf)
+            .or_else(|| state_file.and_then(Path::parent).map(Path::to_path_buf)),
     }))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -175,7 +179,14 @@ fn main() -> ExitCode {
             dry_run,
             clock_speed,
             state_file,
-        } => run(&config, dry_run, clock_speed, state_file.as_deref()),
+            state_dir,
+        } => run(
+            &config,
+            dry_run,
+            clock_speed,
+            state_file.as_deref(),
+            state_dir.as_deref(),
+        ),
         #[cfg(feature = "demo")]
         Command::Demo { speed, hours } => demo(speed, hours),
     };

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::config::{LoadedConfig, ValveOutput};
+use crate::control::demand::NodeVerdict;
 use crate::control::{
     Alarm, Commands, Explanation, Mode, ProcessImage, Rejection, RoomStats, Sample, SavedState,
     Signal,
@@ -38,6 +39,8 @@ pub type SnapshotReceiver = tokio::sync::watch::Receiver<Option<Arc<StationSnaps
 pub struct StationSnapshot {
     /// Site name.
     pub site: String,
+    /// Which station this is, which software and configuration it runs, since when.
+    pub station: StationIdentity,
     /// The clock the cycle ran on.
     pub clock: ClockState,
     /// Every substation signal, in [`Signal::ALL`] order (in JSON: an object by the signal's
@@ -62,6 +65,71 @@ pub struct StationSnapshot {
     pub settings: OperatorSettings,
     /// The slow control state, as the state file keeps it.
     pub saved_state: SavedState,
+    /// The platform link (None when it does not run).
+    pub platform: Option<PlatformLinkState>,
+}
+
+/// Which station, software and configuration, and since when.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct StationIdentity {
+    /// Site id (`platform.site_id`).
+    pub site_id: String,
+    /// Station id (`platform.station_id`, or derived from `site.name`).
+    pub station_id: String,
+    /// heatctl's version.
+    pub version: String,
+    /// Hash of the configuration in force (16 hex digits, of its normalised content: comments
+    /// and layout do not change it).
+    pub config_hash: String,
+    /// Wall time the run started, unix seconds.
+    pub started_unix_s: f64,
+    /// Real seconds since the run started.
+    pub uptime_s: f64,
+}
+
+impl StationIdentity {
+    /// The identity of a run of `cfg` started at `started_unix_s`.
+    #[must_use]
+    pub fn of(cfg: &crate::config::Config, started_unix_s: f64) -> Self {
+        Self {
+            site_id: cfg.platform.site_id.clone(),
+            station_id: cfg.platform.station_id_or(&cfg.site.name),
+            version: env!("CARGO_PKG_VERSION").into(),
+            config_hash: config_hash(cfg),
+            started_unix_s,
+            uptime_s: 0.0,
+        }
+    }
+}
+
+/// The hash of a configuration's normalised content (FNV-1a, 64 bits, of its TOML as
+/// serialised), as 16 hex digits.
+#[must_use]
+pub fn config_hash(cfg: &crate::config::Config) -> String {
+    let text = toml::to_string(cfg).unwrap_or_default();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The platform link as the station reports it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct PlatformLinkState {
+    /// Broker URL in use (without credentials).
+    pub broker: String,
+    /// Connected to the broker now.
+    pub connected: bool,
+    /// Records in the queue on disk, not yet acknowledged by the broker.
+    pub backlog_records: u64,
+    /// Records dropped because the queue was full, since the queue was created.
+    pub dropped_records: u64,
+    /// Wall time of the broker's last acknowledgement, unix seconds.
+    pub last_ack_unix_s: Option<f64>,
+    /// The last connection error, while not connected.
+    pub last_error: Option<String>,
 }
 
 /// The clock of a cycle.
@@ -75,6 +143,8 @@ pub struct ClockState {
     pub scaled: bool,
     /// Clock seconds per real second.
     pub speed: f64,
+    /// Whether the system clock is synchronised (NTP); None when unknown.
+    pub synced: Option<bool>,
 }
 
 /// One substation signal as the controller saw it.
@@ -156,7 +226,7 @@ pub struct HouseholdValve {
 
 /// Room temperatures, summarised: the demand correction's statistics, and the sensed homes
 /// (room nodes that count, not vacant or excluded, with a valid reading).
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct RoomsSummary {
     /// The demand correction's statistics (expected, used, invalid, outliers, quorum, its
     /// weighted low percentile, median and trimmed mean).
@@ -170,6 +240,30 @@ pub struct RoomsSummary {
     pub comfort_floor_c: f64,
     /// Share of sensed homes at or above the comfort floor, %.
     pub at_or_above_floor_pct: Option<f64>,
+    /// Every room node, in configuration order.
+    pub nodes: Vec<RoomNodeRow>,
+}
+
+/// One room node as the station sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoomNodeRow {
+    /// Node id.
+    pub id: String,
+    /// Building.
+    pub building: String,
+    /// Position of the flat ("top", "middle", ...).
+    pub position: &'static str,
+    /// Last reading, °C (None when never read or not a number).
+    pub value_c: Option<f64>,
+    /// Seconds since it was read.
+    pub age_s: Option<f64>,
+    /// "vacant", "excluded", or the demand correction's verdict at its last run: "used",
+    /// "outlier", "missing", "invalid", "stale", "out_of_range", "stuck", "jump".
+    pub state: &'static str,
+    /// Household valve command, % (None: no valve, or no loop).
+    pub valve_cmd_pct: Option<f64>,
+    /// Household valve position feedback when valid, %.
+    pub valve_pos_pct: Option<f64>,
 }
 
 /// Health of one field device, as the field layer tracks it.
@@ -258,6 +352,12 @@ pub struct CycleInputs<'a> {
     pub settings: OperatorSettings,
     /// The controller's slow state.
     pub saved_state: SavedState,
+    /// Each room node's verdict at the demand correction's last run.
+    pub room_verdicts: &'a [NodeVerdict],
+    /// Station, software and configuration (uptime filled in here).
+    pub identity: StationIdentity,
+    /// The platform link, when it runs.
+    pub platform: Option<PlatformLinkState>,
 }
 
 impl StationSnapshot {
@@ -266,7 +366,7 @@ impl StationSnapshot {
     pub fn of_cycle(mut c: CycleInputs<'_>) -> Self {
         let cfg = &c.loaded.config;
         let nodes = &cfg.rooms.nodes;
-        let household_valves = nodes
+        let household_valves: Vec<HouseholdValve> = nodes
             .iter()
             .enumerate()
             .filter(|(_, n)| n.valve_link.is_some())
@@ -283,6 +383,35 @@ impl StationSnapshot {
             .filter_map(|(_, s)| valid_value(*s))
             .collect();
         let at_or_above = sensed.iter().filter(|&&t| t >= COMFORT_FLOOR_C).count();
+        let mut next_valve = 0;
+        let node_rows = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let sample = c.image.rooms.get(i).copied().flatten();
+                let state = if n.vacant {
+                    "vacant"
+                } else if n.excluded {
+                    "excluded"
+                } else {
+                    c.room_verdicts.get(i).map_or("missing", |v| v.name())
+                };
+                let valve = n.valve_link.as_ref().and_then(|_| {
+                    next_valve += 1;
+                    household_valves.get(next_valve - 1)
+                });
+                RoomNodeRow {
+                    id: n.id.clone(),
+                    building: n.building.clone(),
+                    position: n.position.name(),
+                    value_c: sample.map(|s| s.value).filter(|v| v.is_finite()),
+                    age_s: sample.map(|s| s.age_s),
+                    state,
+                    valve_cmd_pct: valve.and_then(|v| v.cmd_pct),
+                    valve_pos_pct: valve.and_then(|v| v.pos_pct),
+                }
+            })
+            .collect();
         let rooms = RoomsSummary {
             stats: c.commands.explanation.rooms,
             sensed: sensed.len(),
@@ -290,6 +419,7 @@ impl StationSnapshot {
             comfort_floor_c: COMFORT_FLOOR_C,
             at_or_above_floor_pct: (!sensed.is_empty())
                 .then(|| 100.0 * at_or_above as f64 / sensed.len() as f64),
+            nodes: node_rows,
         };
         let mut devices = Vec::new();
         let mut links = Vec::with_capacity(c.plans.len());
@@ -348,6 +478,15 @@ impl StationSnapshot {
                 wall_unix_s: Clock::now_s(&wall),
                 scaled: c.clock.scaled(),
                 speed: c.clock.speed(),
+                synced: if c.clock.scaled() {
+                    None
+                } else {
+                    crate::runtime::clock::system_clock_synced()
+                },
+            },
+            station: StationIdentity {
+                uptime_s: (Clock::now_s(&wall) - c.identity.started_unix_s).max(0.0),
+                ..c.identity
             },
             measurements,
             commands: CommandState {
@@ -368,6 +507,7 @@ impl StationSnapshot {
             links,
             settings: c.settings,
             saved_state: c.saved_state,
+            platform: c.platform,
         }
     }
 
@@ -417,7 +557,9 @@ impl Default for StationSnapshot {
                 wall_unix_s: 0.0,
                 scaled: false,
                 speed: 1.0,
+                synced: None,
             },
+            station: StationIdentity::default(),
             measurements: Signal::ALL
                 .iter()
                 .map(|&s| Measurement::of(s, None))
@@ -443,6 +585,7 @@ impl Default for StationSnapshot {
                 valve_demand_shift_k: 0.0,
                 damped_outdoor_c: None,
             },
+            platform: None,
         }
     }
 }
@@ -737,7 +880,30 @@ mod tests {
             stats,
             settings: OperatorSettings::default(),
             saved_state: StationSnapshot::default().saved_state,
+            room_verdicts: &[
+                NodeVerdict::Used,
+                NodeVerdict::Used,
+                NodeVerdict::Rejected(Rejection::Field),
+                NodeVerdict::Used,
+            ],
+            identity: StationIdentity::of(&loaded.config, 1000.0),
+            platform: None,
         });
+        let states: Vec<&str> = s.rooms.nodes.iter().map(|n| n.state).collect();
+        assert_eq!(states, ["used", "used", "invalid", "vacant"]);
+        assert_eq!(s.rooms.nodes[0].valve_cmd_pct, Some(60.0));
+        assert_eq!(s.rooms.nodes[0].valve_pos_pct, Some(35.0));
+        assert_eq!(s.rooms.nodes[1].valve_cmd_pct, None);
+        assert_eq!(s.rooms.nodes[3].value_c, Some(12.0));
+        assert_eq!(
+            s.rooms.nodes[2].value_c, None,
+            "an invalid sample carries no number"
+        );
+        assert_eq!(s.station.config_hash.len(), 16);
+        assert!(s.station.uptime_s > 0.0);
+        let json = serde_json::to_value(&s).unwrap_or_default();
+        assert_eq!(json["rooms"]["nodes"][2]["state"], "invalid");
+        assert_eq!(json["station"]["version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(
             s.rooms.sensed, 2,
             "the invalid and the vacant home are not sensed"

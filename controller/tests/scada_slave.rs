@@ -4,24 +4,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use heatctl::scada::{self, ScadaCommand, ScadaShared};
+use heatctl::audit::Audit;
+use heatctl::gate::{Access, Gate, GateReceiver, Setting};
+use heatctl::scada::{self, ScadaShared};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_modbus::prelude::*;
 
-async fn start(
-    max_connections: u32,
-) -> (
-    std::net::SocketAddr,
-    Arc<ScadaShared>,
-    tokio::sync::mpsc::UnboundedReceiver<ScadaCommand>,
-) {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let shared = Arc::new(ScadaShared::new(
-        vec!["curve_shift_k".into(), "room_target_c".into()],
-        1,
-        tx,
-    ));
+async fn start(max_connections: u32) -> (std::net::SocketAddr, Arc<ScadaShared>, GateReceiver) {
+    let (gate, rx) = Gate::new(
+        Access {
+            scada: vec!["curve_shift_k".into(), "room_target_c".into()],
+            ..Access::default()
+        },
+        Audit::in_memory(),
+    );
+    let shared = Arc::new(ScadaShared::new(1, gate));
     let (addr, _task) = scada::serve("127.0.0.1:0", max_connections, Arc::clone(&shared))
         .await
         .expect("listen");
@@ -85,7 +83,10 @@ async fn connection_cap_and_all_or_nothing_writes() {
         .await
         .expect("transport");
     assert_eq!(r, Ok(()));
-    assert_eq!(rx.try_recv(), Ok(ScadaCommand::RoomTargetC(19.0)));
+    assert_eq!(
+        rx.try_recv().ok().and_then(|m| m.setting),
+        Some(Setting::RoomTargetC(19.0))
+    );
     let r = first
         .write_single_register(2, 300)
         .await

@@ -281,6 +281,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         dry_run: false,
         clock,
         state_path: None,
+        state_dir: None,
     };
     let mut controller = tokio::spawn(runtime::run_embedded(
         run_opts,

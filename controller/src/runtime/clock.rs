@@ -86,6 +86,20 @@ impl Clock for ScaledClock {
     }
 }
 
+/// Whether the system clock is synchronised, as far as this host tells: systemd-timesyncd's
+/// flag file (`/run/systemd/timesync/synchronized`) when timesyncd runs; None when unknown.
+#[must_use]
+pub fn system_clock_synced() -> Option<bool> {
+    let dir = std::path::Path::new("/run/systemd/timesync");
+    if dir.join("synchronized").exists() {
+        Some(true)
+    } else if dir.is_dir() {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::io::{build_image, planned_writes};
@@ -16,14 +15,19 @@ use super::{
     FIRST_ROUND_LIMIT, REAL_AGE_ALLOWANCE, RunOptions, SHUTDOWN_WRITE_LIMIT, STATS_LOG_PERIOD_S,
     VALVE_PERIOD_S,
 };
+use crate::audit::{Audit, wall_unix_s};
 use crate::config::LoadedConfig;
 use crate::control::{
     AlarmChange, Commands, Controller, FieldAlarms, FieldConditions, SavedState, ThreePointOutputs,
 };
+use crate::faces::{FaceContext, Faces};
 use crate::field::{FieldHandle, FieldShared, plan_links};
+use crate::gate::{Access, Gate};
 use crate::scada::{self, ScadaShared};
 use crate::service::{self, Notifier};
-use crate::station::{CycleInputs, OperatorSettings, SnapshotSender, StationSnapshot};
+use crate::station::{
+    CycleInputs, OperatorSettings, SnapshotSender, StationIdentity, StationSnapshot,
+};
 
 /// The running controller: configuration, control state, field layer, SCADA slave.
 pub(super) struct Runtime {
@@ -45,6 +49,14 @@ pub(super) struct Runtime {
     pub(super) three_point: ThreePointOutputs,
     /// systemd's notify protocol (disabled when embedded or not a service).
     pub(super) service: Notifier,
+    /// The one settings gate (and through it the audit log).
+    pub(super) gate: Gate,
+    /// The platform link and the web page.
+    pub(super) faces: Faces,
+    /// Station, software, configuration hash, start time.
+    pub(super) identity: StationIdentity,
+    /// `heatctl run` (watches its file, may take pushed configurations), not embedded.
+    pub(super) watch_file: bool,
 }
 
 impl Runtime {
@@ -95,6 +107,9 @@ impl Runtime {
                 valve1_manual_pct: self.settings.manual_pct,
             },
             saved_state: self.controller.saved_state(),
+            room_verdicts: self.controller.room_verdicts(),
+            identity: self.identity.clone(),
+            platform: self.faces.platform_state(),
         }));
         self.log(&snapshot);
         self.scada_shared.publish(&snapshot);
@@ -110,6 +125,18 @@ impl Runtime {
         }
         self.service.cycle_done();
         self.snapshots.send_replace(Some(snapshot));
+    }
+
+    /// What a face gets when it starts: the snapshots, the gate, the audit log, the state
+    /// directory and the configuration in force.
+    pub(super) fn face_context(&self) -> FaceContext {
+        FaceContext {
+            snapshots: self.snapshots.subscribe(),
+            gate: self.gate.clone(),
+            audit: self.gate.audit().clone(),
+            state_dir: self.opts.state_dir.clone(),
+            config: Arc::new(self.loaded.config.clone()),
+        }
     }
 
     fn save_state(&self, state: &SavedState) {
@@ -214,6 +241,7 @@ impl Runtime {
         if let Some(t) = self.scada_task.take() {
             t.abort();
         }
+        self.faces.stop().await;
     }
 }
 
@@ -256,13 +284,10 @@ pub(super) async fn run_inner(
     let shared = Arc::new(FieldShared::default());
     shared.set_age_allowance_s(age_allowance_s);
     let field = FieldHandle::start(plan_links(&loaded), Arc::clone(&opts.clock), shared);
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let audit = Audit::open(opts.state_dir.as_deref());
+    let (gate, mut gate_rx) = Gate::new(Access::of(&loaded.config), audit);
     let scada_cfg = loaded.config.scada.clone();
-    let scada_shared = Arc::new(ScadaShared::new(
-        scada_cfg.writable.clone(),
-        scada_cfg.unit_id,
-        tx,
-    ));
+    let scada_shared = Arc::new(ScadaShared::new(scada_cfg.unit_id, gate.clone()));
     let scada_task = if scada_cfg.enabled {
         let (addr, task) = scada::serve(
             &scada_cfg.listen,
@@ -286,6 +311,7 @@ pub(super) async fn run_inner(
         speed = opts.clock.speed(),
         "heatctl running"
     );
+    let loaded_config = loaded.config.clone();
     let mut rt = Runtime {
         config_mtime: if watch_file {
             mtime(&opts.config_path)
@@ -313,6 +339,18 @@ pub(super) async fn run_inner(
         } else {
             Notifier::disabled()
         },
+        identity: StationIdentity::of(&loaded_config, wall_unix_s()),
+        gate,
+        faces: Faces::default(),
+        watch_file,
+    };
+    let ctx = rt.face_context();
+    rt.faces = match Faces::start(&ctx).await {
+        Ok(f) => f,
+        Err(e) => {
+            rt.shutdown("a face cannot start").await;
+            return Err(e);
+        }
     };
     // Let every device be asked once before the first step, so the controller starts from real
     // readings (bumpless start from the valve feedback), not from an empty image.
@@ -340,7 +378,7 @@ pub(super) async fn run_inner(
                     }
                 }
             }
-            Some(cmd) = rx.recv() => rt.apply_scada(cmd),
+            Some(msg) = gate_rx.recv() => rt.apply_gate(msg).await,
             _ = sighup.recv() => {
                 if watch_file {
                     rt.config_mtime = mtime(&rt.opts.config_path);

@@ -54,6 +54,10 @@ pub struct RunOptions {
     /// read at start, written every [`STATE_SAVE_PERIOD_S`] (at most once a real second on an
     /// accelerated clock) and on shutdown. None: not kept.
     pub state_path: Option<PathBuf>,
+    /// Where the audit log (`audit.jsonl`) and the platform queue are kept (the package:
+    /// /var/lib/heatctl). None: the audit log is kept in memory only and the platform link
+    /// queues nothing on disk.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Running heatctl inside another program (the demo): the configuration is handed over

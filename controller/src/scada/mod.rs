@@ -11,66 +11,33 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 use tokio_modbus::prelude::{ExceptionCode, Request, Response, SlaveRequest};
 use tokio_modbus::server::tcp::Server;
 
 use crate::control::SupervisorAction;
+use crate::gate::{Change, ChangeOutcome, ChangeRequest, Gate, Refusal, Source};
 use crate::station::{OperatorSettings, StationSnapshot};
 use map::{Encoding, HOLDING_REGISTERS, INPUT_IMAGE_LEN, INPUT_REGISTERS, RegisterDef};
-
-/// A setting written by SCADA, for the runtime to apply on its next cycle.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ScadaCommand {
-    /// Curve shift, K.
-    CurveShiftK(f64),
-    /// Operating mode code (0 auto, 1 off, 2 manual).
-    OperatingMode(u16),
-    /// Room target, °C.
-    RoomTargetC(f64),
-    /// Demand correction on/off.
-    DemandEnabled(bool),
-    /// Primary valve position in manual mode, %.
-    Valve1ManualPct(f64),
-}
-
-impl ScadaCommand {
-    fn from_register(def: &RegisterDef, value: f64) -> Option<Self> {
-        Some(match def.name {
-            "curve_shift_k" => Self::CurveShiftK(value),
-            "operating_mode" => Self::OperatingMode(value as u16),
-            "room_target_c" => Self::RoomTargetC(value),
-            "demand_enabled" => Self::DemandEnabled(value != 0.0),
-            "valve1_manual_pct" => Self::Valve1ManualPct(value),
-            _ => return None,
-        })
-    }
-}
 
 /// What the slave serves, shared with the runtime.
 #[derive(Debug)]
 pub struct ScadaShared {
     inner: Mutex<ScadaImage>,
-    commands: UnboundedSender<ScadaCommand>,
+    gate: Gate,
 }
 
 #[derive(Debug)]
 struct ScadaImage {
     input: Vec<u16>,
     holding: Vec<u16>,
-    writable: Vec<String>,
     unit_id: u8,
 }
 
 impl ScadaShared {
-    /// An empty image (everything unknown); writes go to `commands`.
+    /// An empty image (everything unknown); writes go through `gate` (its `scada` allowlist).
     #[must_use]
-    pub fn new(
-        writable: Vec<String>,
-        unit_id: u8,
-        commands: UnboundedSender<ScadaCommand>,
-    ) -> Self {
+    pub fn new(unit_id: u8, gate: Gate) -> Self {
         let mut input = vec![0u16; usize::from(INPUT_IMAGE_LEN)];
         for r in INPUT_REGISTERS {
             input[usize::from(r.address)] = r.encoding.encode(None);
@@ -82,10 +49,9 @@ impl ScadaShared {
                     .iter()
                     .map(|r| r.encoding.encode(None))
                     .collect(),
-                writable,
                 unit_id,
             }),
-            commands,
+            gate,
         }
     }
 
@@ -95,11 +61,9 @@ impl ScadaShared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Replace the allowlist and unit id (configuration reload).
-    pub fn set_access(&self, writable: Vec<String>, unit_id: u8) {
-        let mut g = self.lock();
-        g.writable = writable;
-        g.unit_id = unit_id;
+    /// Replace the unit id (configuration reload; the allowlist is the gate's).
+    pub fn set_unit_id(&self, unit_id: u8) {
+        self.lock().unit_id = unit_id;
     }
 
     /// Publish a station snapshot: the input registers, and the settings in force in the
@@ -132,31 +96,53 @@ impl ScadaShared {
         Ok(table[start..end].to_vec())
     }
 
-    /// Check a whole write, then apply it; nothing changes when any register is refused.
+    /// Check a whole write through the gate, then hand it to the runtime; nothing changes when
+    /// any register is refused (the refusal is audited).
     fn write(&self, addr: u16, words: &[u16]) -> Result<(), ExceptionCode> {
         let mut g = self.lock();
-        let mut commands = Vec::with_capacity(words.len());
+        let mut checked = Vec::with_capacity(words.len());
         for (i, &raw) in words.iter().enumerate() {
             let a = usize::from(addr) + i;
-            let def = HOLDING_REGISTERS
-                .get(a)
-                .filter(|d| g.writable.iter().any(|w| w == d.name))
-                .ok_or(ExceptionCode::IllegalDataAddress)?;
+            let Some(def) = HOLDING_REGISTERS.get(a) else {
+                return Err(ExceptionCode::IllegalDataAddress);
+            };
             let value = def.encoding.decode(raw);
-            let in_range = def.range.is_none_or(|(lo, hi)| value >= lo && value <= hi);
-            if raw == 0x8000 && def.encoding != Encoding::U16 || !in_range {
-                return Err(ExceptionCode::IllegalDataValue);
+            let request = ChangeRequest {
+                source: Source::Scada,
+                client: "modbus-tcp".into(),
+                change: Change::Setting {
+                    name: def.name.into(),
+                    value: serde_json::Value::from(value),
+                },
+            };
+            let result = if raw == 0x8000 && def.encoding != Encoding::U16 {
+                Err(Refusal::BadValue(format!(
+                    "{}: the \"unknown\" value",
+                    def.name
+                )))
+            } else {
+                self.gate
+                    .check_setting(Source::Scada, def.name, &serde_json::Value::from(value))
+            };
+            match result {
+                Ok(setting) => checked.push((a, raw, request, setting)),
+                Err(refusal) => {
+                    self.gate
+                        .refuse(&request, &ChangeOutcome::refused(refusal.reason()));
+                    return Err(match refusal {
+                        Refusal::BadValue(_) => ExceptionCode::IllegalDataValue,
+                        Refusal::Unknown(_) | Refusal::NotWritable(_) => {
+                            ExceptionCode::IllegalDataAddress
+                        }
+                    });
+                }
             }
-            let cmd =
-                ScadaCommand::from_register(def, value).ok_or(ExceptionCode::IllegalDataAddress)?;
-            commands.push((a, raw, cmd));
         }
-        for (a, raw, cmd) in commands {
+        for (a, raw, request, setting) in checked {
             g.holding[a] = raw;
-            self.commands
-                .send(cmd)
-                .map_err(|_| ExceptionCode::ServerDeviceFailure)?;
-            tracing::info!(?cmd, "SCADA write");
+            if !self.gate.send_checked(request, setting) {
+                return Err(ExceptionCode::ServerDeviceFailure);
+            }
         }
         Ok(())
     }
@@ -399,24 +385,25 @@ pub async fn serve(
 mod tests {
     use super::*;
 
-    fn shared(
-        writable: &[&str],
-    ) -> (
-        ScadaShared,
-        tokio::sync::mpsc::UnboundedReceiver<ScadaCommand>,
-    ) {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        (
-            ScadaShared::new(writable.iter().map(|s| (*s).to_owned()).collect(), 1, tx),
-            rx,
-        )
+    fn shared(writable: &[&str]) -> (ScadaShared, crate::gate::GateReceiver) {
+        let (gate, rx) = Gate::new(
+            crate::gate::Access {
+                scada: writable.iter().map(|s| (*s).to_owned()).collect(),
+                ..Default::default()
+            },
+            crate::audit::Audit::in_memory(),
+        );
+        (ScadaShared::new(1, gate), rx)
     }
 
     #[test]
     fn allowlist_and_ranges() {
         let (s, mut rx) = shared(&["curve_shift_k", "room_target_c"]);
         assert_eq!(s.write(0, &[25]), Ok(()));
-        assert_eq!(rx.try_recv(), Ok(ScadaCommand::CurveShiftK(2.5)));
+        assert_eq!(
+            rx.try_recv().ok().and_then(|m| m.setting),
+            Some(crate::gate::Setting::CurveShiftK(2.5))
+        );
         assert_eq!(s.write(0, &[301]), Err(ExceptionCode::IllegalDataValue));
         assert_eq!(s.write(1, &[1]), Err(ExceptionCode::IllegalDataAddress));
         assert_eq!(s.write(9, &[1]), Err(ExceptionCode::IllegalDataAddress));
@@ -424,6 +411,21 @@ mod tests {
         assert_eq!(s.write(0, &[10, 1]), Err(ExceptionCode::IllegalDataAddress));
         assert_eq!(s.holding()[0], 25);
         assert!(rx.try_recv().is_err());
+        // Every refusal is audited, with its reason.
+        let refused: Vec<_> = s.gate.audit().tail(10);
+        assert_eq!(refused.len(), 3, "an address with no register is not a setting");
+        assert!(
+            refused
+                .iter()
+                .all(|r| r.result == "refused" && r.source == "scada")
+        );
+        assert!(
+            refused[0]
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("out of range")
+        );
         assert_eq!(
             s.read(false, 0, 126),
             Err(ExceptionCode::IllegalDataAddress)

@@ -225,6 +225,21 @@ pub enum Position {
     GroundEnd,
 }
 
+impl Position {
+    /// Name as in the configuration ("top", "top_end", ...).
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Position::Top => "top",
+            Position::Ground => "ground",
+            Position::End => "end",
+            Position::Middle => "middle",
+            Position::TopEnd => "top_end",
+            Position::GroundEnd => "ground_end",
+        }
+    }
+}
+
 /// One household room-temperature node.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

@@ -12,6 +12,7 @@ mod field;
 mod household_valves;
 mod limits;
 mod outdoor;
+mod platform;
 mod problems;
 pub mod reference;
 mod safety;
@@ -23,6 +24,7 @@ mod site;
 mod summer;
 mod valve1;
 mod valve_demand;
+mod web;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,6 +40,7 @@ pub use limits::{
     ReturnLimitPoint,
 };
 pub use outdoor::{Outdoor, OutdoorInput};
+pub use platform::{Platform, station_id_from_name};
 pub use problems::{Problem, Problems, error_position, line_col, position_of};
 pub use safety::Safety;
 pub use scada::{SCADA_WRITABLE, Scada};
@@ -48,6 +51,7 @@ pub use site::Site;
 pub use summer::Summer;
 pub use valve_demand::ValveDemand;
 pub use valve1::{Valve1, ValveOutput};
+pub use web::Web;
 
 /// A configuration read from a file, with the device maps it refers to.
 #[derive(Debug, Clone)]
@@ -97,7 +101,16 @@ pub fn load(path: &Path) -> Result<LoadedConfig, Problems> {
             format!("cannot read the file: {e}"),
         )])
     })?;
-    load_text(&text, path, &|map_path, _| {
+    load_text_at(&text, path)
+}
+
+/// Validate a configuration text as if it were the file at `path` (device maps read from disk
+/// relative to it): a configuration pushed from outside, checked before it is written.
+///
+/// # Errors
+/// Every problem found, in the configuration and in the maps.
+pub fn load_text_at(text: &str, path: &Path) -> Result<LoadedConfig, Problems> {
+    load_text(text, path, &|map_path, _| {
         std::fs::read_to_string(map_path).map_err(|e| e.to_string())
     })
 }

@@ -28,6 +28,8 @@ const SOURCES: &[&str] = &[
     include_str!("safety.rs"),
     include_str!("field.rs"),
     include_str!("scada.rs"),
+    include_str!("platform.rs"),
+    include_str!("web.rs"),
 ];
 
 /// The least a configuration must say: every other key of the tables takes its default.
@@ -260,6 +262,8 @@ fn allowed(table: &str, key: &str) -> Option<String> {
         "RoomNode" => RoomNode::allowed(key),
         "Rooms" => Rooms::allowed(key),
         "Scada" => Scada::allowed(key),
+        "Platform" => Platform::allowed(key),
+        "Web" => Web::allowed(key),
         _ => None,
     }
 }

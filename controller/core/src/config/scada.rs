@@ -70,23 +70,25 @@ impl Scada {
         if !(1..=64).contains(&s.max_connections) {
             k.fail("scada.max_connections", "must be 1..64");
         }
-        let mut seen = HashSet::new();
-        for (i, w) in s.writable.iter().enumerate() {
-            if !SCADA_WRITABLE.contains(&w.as_str()) {
-                k.fail(
-                    format!("scada.writable[{i}]"),
-                    format!(
-                        "{w:?} is not a writable setting; choose from {}",
-                        SCADA_WRITABLE.join(", ")
-                    ),
-                );
-            }
-            if !seen.insert(w) {
-                k.fail(
-                    format!("scada.writable[{i}]"),
-                    format!("{w:?} is listed twice"),
-                );
-            }
+        check_writable("scada.writable", &s.writable, k);
+    }
+}
+
+/// Check a list of writable setting names at `path`: each known, each once.
+pub(crate) fn check_writable(path: &str, writable: &[String], k: &mut Checker) {
+    let mut seen = HashSet::new();
+    for (i, w) in writable.iter().enumerate() {
+        if !SCADA_WRITABLE.contains(&w.as_str()) {
+            k.fail(
+                format!("{path}[{i}]"),
+                format!(
+                    "{w:?} is not a writable setting; choose from {}",
+                    SCADA_WRITABLE.join(", ")
+                ),
+            );
+        }
+        if !seen.insert(w) {
+            k.fail(format!("{path}[{i}]"), format!("{w:?} is listed twice"));
         }
     }
 }

@@ -67,6 +67,12 @@ pub struct Config {
     /// The SCADA face: a Modbus TCP slave for the utility's control system.
     #[serde(default)]
     pub scada: Scada,
+    /// The platform face: telemetry to and commands from the utility's MQTT broker.
+    #[serde(default)]
+    pub platform: Platform,
+    /// The web face: the technician's local status page.
+    #[serde(default)]
+    pub web: Web,
 }
 
 /// Check values and contradictions within one configuration, table by table.
@@ -86,5 +92,7 @@ pub(crate) fn validate(c: &Config) -> Vec<Problem> {
     c.safety.check(&c.curve, &mut k);
     field::check(c, &mut k);
     c.scada.check(&mut k);
+    c.platform.check(&mut k);
+    c.web.check(&mut k);
     k.out
 }

@@ -3,7 +3,7 @@
 
 use super::commands::RoomStats;
 use super::image::Sample;
-use super::validation::Validator;
+use super::validation::{Rejection, Validator};
 use crate::config::{Demand, Position, PositionWeights, RoomNode, SignalLimits};
 
 /// Weighted low percentile, median and trimmed mean of node readings.
@@ -90,6 +90,29 @@ struct NodeInfo {
     counts: bool,
 }
 
+/// What the demand correction made of one node's reading at its last run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeVerdict {
+    /// Valid (and used by the aggregate when the node counts).
+    Used,
+    /// Rejected by the plausibility checks.
+    Rejected(Rejection),
+    /// Valid, but too far from the median of all valid readings.
+    Outlier,
+}
+
+impl NodeVerdict {
+    /// Short name for logs and JSON: "used", "outlier", or the rejection's name.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            NodeVerdict::Used => "used",
+            NodeVerdict::Outlier => "outlier",
+            NodeVerdict::Rejected(r) => r.name(),
+        }
+    }
+}
+
 /// The demand-correction state.
 #[derive(Debug, Clone)]
 pub struct DemandCorrection {
@@ -107,6 +130,8 @@ pub struct DemandCorrection {
     scratch: Vec<(f64, f64)>,
     /// Each node's last validated reading (None when rejected), for the household loops.
     validated: Vec<Option<f64>>,
+    /// Each node's verdict at the last run, for the faces.
+    verdicts: Vec<NodeVerdict>,
     target_c: f64,
     enabled: bool,
 }
@@ -126,6 +151,7 @@ impl DemandCorrection {
             stats: RoomStats::default(),
             scratch: Vec::with_capacity(nodes.len()),
             validated: vec![None; nodes.len()],
+            verdicts: vec![NodeVerdict::Rejected(Rejection::Missing); nodes.len()],
             target_c: cfg.target_c,
             enabled: cfg.enabled,
         };
@@ -163,6 +189,7 @@ impl DemandCorrection {
             v.set_age_allowance_s(self.age_allowance_s);
             self.validators = vec![v; nodes.len()];
             self.validated = vec![None; nodes.len()];
+            self.verdicts = vec![NodeVerdict::Rejected(Rejection::Missing); nodes.len()];
         }
         self.shift_k = self.shift_k.clamp(cfg.min_shift_k, cfg.max_shift_k);
         self.integral_k = self.integral_k.clamp(cfg.min_shift_k, cfg.max_shift_k);
@@ -209,6 +236,12 @@ impl DemandCorrection {
     #[must_use]
     pub fn validated(&self) -> &[Option<f64>] {
         &self.validated
+    }
+
+    /// Each node's verdict at the last run (in configuration order).
+    #[must_use]
+    pub fn verdicts(&self) -> &[NodeVerdict] {
+        &self.verdicts
     }
 
     /// Statistics of the last run.
@@ -276,6 +309,10 @@ impl DemandCorrection {
             // Every node's validator runs, so history is kept even for vacant ones.
             let checked = self.validators[i].check(now_s, sample);
             self.validated[i] = checked.ok();
+            self.verdicts[i] = match checked {
+                Ok(_) => NodeVerdict::Used,
+                Err(r) => NodeVerdict::Rejected(r),
+            };
             if !info.counts {
                 continue;
             }
@@ -300,9 +337,10 @@ impl DemandCorrection {
             stats.outliers = before - self.scratch.len();
             // An outlier drives nothing: not the aggregate, nor its own household valve (a
             // node lying high would otherwise shut the valve of a home that may be cold).
-            for v in &mut self.validated {
+            for (v, verdict) in self.validated.iter_mut().zip(&mut self.verdicts) {
                 if v.is_some_and(|x| (x - med).abs() > k) {
                     *v = None;
+                    *verdict = NodeVerdict::Outlier;
                 }
             }
         }

@@ -214,6 +214,12 @@ impl Controller {
         self.operator_shift_k.unwrap_or(self.curve.shift_k())
     }
 
+    /// Each room node's verdict at the demand correction's last run, in configuration order.
+    #[must_use]
+    pub fn room_verdicts(&self) -> &[demand::NodeVerdict] {
+        self.demand.verdicts()
+    }
+
     /// Replace the room target of the demand correction (SCADA), °C.
     pub fn set_room_target_c(&mut self, target_c: f64) {
         if target_c.is_finite() {
