@@ -282,6 +282,7 @@ def make_handler(station):
                 lang = self.headers.get("Accept-Language", "")
                 self.send_json(200, {"version": "0.0.0-mock", "site_id": "mock-site", "station_id": "ss-01",
                                      "write_enabled": station.token is not None, "writable": station.writable,
+                                     "read_only_reason": None if station.token else "no write token is configured",
                                      "languages": ["zh-CN", "en"],
                                      "default_language": "zh-CN" if lang.lower().startswith("zh") else "en",
                                      "cycle_period_s": 0.5})

@@ -808,6 +808,8 @@
     const info = S.info;
     const writable = info && info.write_enabled;
     $('#read-only-notice').hidden = !info || !!writable;
+    const why = $('#read-only-reason');
+    if (why) why.textContent = info && !writable && info.read_only_reason ? ` (${info.read_only_reason})` : '';
     $('#settings-ro-text').hidden = !info || !!writable;
     document.body.dataset.writeEnabled = String(!!writable);
     if (!writable) { slot.replaceChildren(); return; }
@@ -938,7 +940,7 @@
     S.lastWall = s.clock && num(s.clock.wall_unix_s) && s.clock.wall_unix_s > 0 ? s.clock.wall_unix_s : Date.now() / 1000;
     appendTrend(s);
     const shift = s.settings && s.settings.curve_shift_k;
-    if (shift !== prevShift || Date.now() - S.curveAt > 10000) loadCurve();
+    if (shift !== prevShift || Date.now() - S.curveAt > 3000) loadCurve();
     schedule();
   }
 
@@ -997,16 +999,12 @@
     buildTrendCharts();
     applyLanguage(S.lang);
     if (!S.info) showError('/api/info');
-    const [snap, audit] = await Promise.all([
-      getJson('/api/snapshot').catch(() => null),
-      getJson('/api/audit?n=50').catch(() => []),
-    ]);
+    // The first snapshot comes with the event stream (no 503 before the first cycle to show).
+    const audit = await getJson('/api/audit?n=50').catch(() => []);
     S.audit = Array.isArray(audit) ? audit : [];
     renderAudit();
-    if (snap) onSnapshot(snap);
-    const since = snap && snap.clock && num(snap.clock.clock_unix_s) ? Math.floor(snap.clock.clock_unix_s - TREND_WINDOW_S) : null;
     try {
-      const tr = await getJson(since !== null ? `/api/trends?since_s=${since}` : '/api/trends');
+      const tr = await getJson('/api/trends');
       const n = Array.isArray(tr.t_unix_s) ? tr.t_unix_s.length : 0;
       S.trend = { t_unix_s: Array.isArray(tr.t_unix_s) ? tr.t_unix_s : [] };
       for (const k of TREND_COLS) S.trend[k] = Array.isArray(tr[k]) ? tr[k] : new Array(n).fill(null);
@@ -1014,7 +1012,6 @@
       S.trend = { t_unix_s: [] };
       for (const k of TREND_COLS) S.trend[k] = [];
     }
-    if (S.snap) appendTrend(S.snap);
     renderTrends();
     connect();
     document.body.dataset.ready = 'true';
