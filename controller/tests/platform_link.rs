@@ -406,4 +406,10 @@ fn tls_against_a_plain_broker_gives_no_connection_and_control_goes_on() {
     assert!(sub.all().is_empty(), "something arrived: {:?}", sub.all());
     let log = demo.log();
     assert!(log.contains("TLS"), "the error does not say TLS: {log}");
+    // 4 s at the demo's speed is well past `platform.alarm_after_s` (120 s of its clock).
+    assert!(
+        log.lines()
+            .any(|l| l.contains("alarm raised") && l.contains("601")),
+        "alarm 601 not raised: {log}"
+    );
 }

@@ -26,7 +26,8 @@ use crate::gate::{Access, Gate};
 use crate::scada::{self, ScadaShared};
 use crate::service::{self, Notifier};
 use crate::station::{
-    CycleInputs, OperatorSettings, SnapshotSender, StationIdentity, StationSnapshot,
+    CycleInputs, OperatorSettings, PlatformLinkState, SnapshotSender, StationIdentity,
+    StationSnapshot,
 };
 
 /// The running controller: configuration, control state, field layer, SCADA slave.
@@ -57,6 +58,8 @@ pub(super) struct Runtime {
     pub(super) identity: StationIdentity,
     /// `heatctl run` (watches its file, may take pushed configurations), not embedded.
     pub(super) watch_file: bool,
+    /// Since when the platform link has been without a broker, clock seconds.
+    pub(super) platform_down_since_s: Option<f64>,
 }
 
 impl Runtime {
@@ -67,10 +70,13 @@ impl Runtime {
         let image = build_image(&self.loaded, self.field.shared(), now_s);
         let mut cmds = self.controller.step(now_s, &image);
         let (comm_lost, write_failed) = self.field.shared().alarm_conditions();
+        let platform = self.faces.platform_state();
+        let platform_down = self.platform_down(platform.as_ref(), now_s);
         let changes = self.field_alarms.update(
             FieldConditions {
                 comm_lost,
                 write_failed,
+                platform_down,
             },
             now_s,
             self.loaded.config.safety.alarm_clear_delay_s,
@@ -109,7 +115,7 @@ impl Runtime {
             saved_state: self.controller.saved_state(),
             room_verdicts: self.controller.room_verdicts(),
             identity: self.identity.clone(),
-            platform: self.faces.platform_state(),
+            platform,
         }));
         self.log(&snapshot);
         self.scada_shared.publish(&snapshot);
@@ -125,6 +131,21 @@ impl Runtime {
         }
         self.service.cycle_done();
         self.snapshots.send_replace(Some(snapshot));
+    }
+
+    /// Whether the platform link, when it runs, has been without a broker for longer than
+    /// `platform.alarm_after_s` (a start or a short reconnect is not an alarm).
+    fn platform_down(&mut self, platform: Option<&PlatformLinkState>, now_s: f64) -> bool {
+        match platform {
+            Some(p) if !p.connected => {
+                let since = *self.platform_down_since_s.get_or_insert(now_s);
+                now_s - since >= self.loaded.config.platform.alarm_after_s
+            }
+            _ => {
+                self.platform_down_since_s = None;
+                false
+            }
+        }
     }
 
     /// What a face gets when it starts: the snapshots, the gate, the audit log, the state
@@ -344,6 +365,7 @@ pub(super) async fn run_inner(
         gate,
         faces: Faces::default(),
         watch_file,
+        platform_down_since_s: None,
     };
     let ctx = rt.face_context();
     rt.faces = match Faces::start(&ctx).await {

@@ -59,6 +59,9 @@ pub struct Platform {
     /// A message older than this when it is finally sent is marked `"backfill": true`, s
     /// (messages queued while disconnected are marked anyway).
     pub backfill_after_s: f64,
+    /// Alarm 601 is raised when the link has been without a broker this long, s of controller
+    /// time (a start or a short reconnect raises nothing).
+    pub alarm_after_s: f64,
     /// Settings the platform may change by command; any of "curve_shift_k", "operating_mode",
     /// "room_target_c", "demand_enabled", "valve1_manual_pct".
     pub writable: Vec<String>,
@@ -85,6 +88,7 @@ impl Default for Platform {
             reconnect_max_s: 60.0,
             command_max_bytes: 262_144.0,
             backfill_after_s: 30.0,
+            alarm_after_s: 120.0,
             writable: vec!["curve_shift_k".into(), "room_target_c".into()],
         }
     }
@@ -99,6 +103,7 @@ impl Rules for Platform {
         reconnect_max_s: 0.1..=86_400.0,
         command_max_bytes: 1024.0..=16_000_000.0,
         backfill_after_s: 1.0..=86_400.0,
+        alarm_after_s: 1.0..=86_400.0,
     });
     const ALLOWED: &'static [(&'static str, &'static str)] = &[
         (

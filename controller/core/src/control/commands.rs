@@ -124,6 +124,9 @@ pub enum AlarmCode {
     DeviceCommLost = 501,
     /// A write failed or its read-back disagrees (raised by the field layer).
     WriteFailed = 502,
+    /// The platform link is enabled but not connected to any broker (raised by the runtime;
+    /// outgoing messages wait in the queue on disk).
+    PlatformLinkDown = 601,
 }
 
 impl AlarmCode {
@@ -153,6 +156,7 @@ impl AlarmCode {
             AlarmCode::Valve1Deviation => "primary valve does not follow its command",
             AlarmCode::DeviceCommLost => "field device not answering",
             AlarmCode::WriteFailed => "write to field device failed",
+            AlarmCode::PlatformLinkDown => "platform link not connected, messages queued on disk",
         }
     }
 }

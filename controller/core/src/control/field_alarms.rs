@@ -1,5 +1,6 @@
-//! The alarms of the field layer (a device not answering, a write failing), on the same
-//! machinery as the controller's own: raised at once, cleared after the clear delay.
+//! The alarms of the field layer (a device not answering, a write failing) and of the platform
+//! link (not connected), on the same machinery as the controller's own: raised at once,
+//! cleared after the clear delay.
 
 use super::alarms::Alarms;
 use super::commands::{Alarm, AlarmCode};
@@ -11,6 +12,8 @@ pub struct FieldConditions {
     pub comm_lost: bool,
     /// Some write failed or its read-back disagreed.
     pub write_failed: bool,
+    /// The platform link is enabled and has not been connected for its grace time.
+    pub platform_down: bool,
 }
 
 /// A field alarm that was raised or cleared by an update.
@@ -22,7 +25,7 @@ pub enum AlarmChange {
     Cleared(AlarmCode),
 }
 
-/// Alarms 501 (device not answering) and 502 (write failed).
+/// Alarms 501 (device not answering), 502 (write failed) and 601 (platform link down).
 #[derive(Debug, Clone, Default)]
 pub struct FieldAlarms {
     alarms: Alarms,
@@ -41,6 +44,7 @@ impl FieldAlarms {
         for (code, condition) in [
             (AlarmCode::DeviceCommLost, conditions.comm_lost),
             (AlarmCode::WriteFailed, conditions.write_failed),
+            (AlarmCode::PlatformLinkDown, conditions.platform_down),
         ] {
             let before = self.alarms.is_active(code);
             self.alarms.set(code, condition, now_s, clear_delay_s);
@@ -68,6 +72,7 @@ mod tests {
         FieldConditions {
             comm_lost,
             write_failed,
+            platform_down: false,
         }
     }
 
