@@ -921,3 +921,178 @@ pub(crate) fn check_references(c: &Config, maps: &BTreeMap<String, DeviceMap>) -
     }
     k.out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_str;
+
+    const BASE: &str = "[site]\nname = \"t\"\n[curve]\npoints = [{ outdoor_c = -20.0, supply_c = 70.0 }, { outdoor_c = 15.0, supply_c = 30.0 }]\n\
+        [[links]]\nname = \"gw\"\nkind = \"rtu_over_tcp\"\nhost = \"127.0.0.1\"\nport = 1\n";
+
+    fn problems(extra: &str) -> Vec<Problem> {
+        match parse_str(&format!("{BASE}{extra}"), None) {
+            Ok(_) => Vec::new(),
+            Err(p) => p.0,
+        }
+    }
+
+    fn has(ps: &[Problem], path: &str, words: &str) -> bool {
+        ps.iter()
+            .any(|p| p.path == path && p.message.contains(words) && p.line.is_some())
+    }
+
+    const IOT: &str =
+        "[[links]]\nname = \"iot\"\nkind = \"mqtt\"\nbroker = \"mqtt://10.0.0.5:1883\"\n";
+
+    #[test]
+    fn mixed_modbus_and_mqtt_room_nodes_are_accepted() {
+        let text = format!(
+            "{IOT}values = [{{ name = \"forecast\", topic = \"p/forecast\", json_field = \"t_out_6h_c\" }}]\n\
+             [points]\nt_out_forecast = \"iot.forecast\"\n\
+             [rooms]\nnodes = [\n\
+             {{ id = \"a\", link = \"gw\", unit_id = 1 }},\n\
+             {{ id = \"b\", link = \"iot\", topic = \"iot/b/up\", json_field = \"temp_c\", time_field = \"ts\" }},\n\
+             {{ id = \"c\", link = \"iot\", topic = \"iot/c/up\", json_field = \"data.temp_c\" }},\n]\n"
+        );
+        let ps = problems(&text);
+        assert!(ps.is_empty(), "{ps:?}");
+    }
+
+    #[test]
+    fn topic_on_mqtt_links_and_unit_id_on_modbus_ones() {
+        let text = format!(
+            "{IOT}[rooms]\nnodes = [\n\
+             {{ id = \"a\", link = \"gw\" }},\n\
+             {{ id = \"b\", link = \"iot\", json_field = \"temp_c\" }},\n\
+             {{ id = \"c\", link = \"iot\", unit_id = 3, topic = \"x/+/up\" }},\n\
+             {{ id = \"d\", link = \"gw\", unit_id = 4, topic = \"x\" }},\n]\n"
+        );
+        let ps = problems(&text);
+        assert!(
+            has(&ps, "rooms.nodes[0].unit_id", "required on a Modbus link"),
+            "{ps:?}"
+        );
+        assert!(has(&ps, "rooms.nodes[1].topic", "required"), "{ps:?}");
+        assert!(
+            has(&ps, "rooms.nodes[2].unit_id", "not used on mqtt link"),
+            "{ps:?}"
+        );
+        assert!(has(&ps, "rooms.nodes[2].topic", "wildcards"), "{ps:?}");
+        assert!(
+            has(&ps, "rooms.nodes[2].json_field", "JSON field"),
+            "{ps:?}"
+        );
+        assert!(
+            has(&ps, "rooms.nodes[3].topic", "only on an mqtt link"),
+            "{ps:?}"
+        );
+        assert_eq!(ps.len(), 6, "{ps:?}");
+    }
+
+    #[test]
+    fn mqtt_link_settings_are_checked() {
+        let ps = problems(
+            "[[links]]\nname = \"iot\"\nkind = \"mqtt\"\nhost = \"h\"\npassword_file = \"/p\"\n\
+             ca_file = \"/ca.pem\"\n",
+        );
+        assert!(has(&ps, "links[1].broker", "needs a broker"), "{ps:?}");
+        assert!(
+            has(&ps, "links[1].host", "not used on an mqtt link"),
+            "{ps:?}"
+        );
+        assert!(
+            has(&ps, "links[1].password_file", "needs a username"),
+            "{ps:?}"
+        );
+        let ps = problems(
+            "[[links]]\nname = \"iot\"\nkind = \"mqtt\"\nbroker = \"http://h:1\"\n\
+             [[links]]\nname = \"iot2\"\nkind = \"mqtt\"\nbroker = \"mqtt://h:1883\"\nca_file = \"/ca.pem\"\n",
+        );
+        assert!(has(&ps, "links[1].broker", "mqtt://host:port"), "{ps:?}");
+        assert!(has(&ps, "links[2].ca_file", "mqtts://"), "{ps:?}");
+        let ps = problems("broker = \"mqtt://h\"\n");
+        assert!(
+            has(&ps, "links[0].broker", "only for an mqtt link"),
+            "{ps:?}"
+        );
+    }
+
+    #[test]
+    fn bindings_to_mqtt_values_must_exist_and_are_read_only() {
+        let text = format!(
+            "{IOT}values = [{{ name = \"forecast\", topic = \"p/f\", json_field = \"t\" }},\
+             {{ name = \"forecast\", topic = \"p/#\", json_field = \"\" }}]\n\
+             [[devices]]\nname = \"iot\"\nlink = \"iot\"\nunit_id = 1\nmap = \"m.toml\"\n\
+             [points]\nt2_supply = \"iot.nothing\"\nvalve1_cmd = \"iot.forecast\"\n"
+        );
+        let ps = problems(&text);
+        assert!(
+            has(&ps, "links[1].values[1].name", "defined twice"),
+            "{ps:?}"
+        );
+        assert!(has(&ps, "links[1].values[1].topic", "wildcards"), "{ps:?}");
+        assert!(
+            has(&ps, "links[1].values[1].json_field", "JSON field"),
+            "{ps:?}"
+        );
+        assert!(
+            has(&ps, "devices[0].name", "name of an mqtt link"),
+            "{ps:?}"
+        );
+        assert!(
+            has(&ps, "devices[0].link", "carries no Modbus devices"),
+            "{ps:?}"
+        );
+        let text = format!(
+            "{IOT}values = [{{ name = \"forecast\", topic = \"p/f\", json_field = \"t\" }}]\n\
+             [points]\nt_out_forecast = \"iot.forecst\"\n"
+        );
+        let ps = problems(&text);
+        assert!(
+            has(&ps, "points.t_out_forecast", "no value \"forecst\""),
+            "{ps:?}"
+        );
+    }
+
+    #[test]
+    fn room_max_age_must_cover_wireless_report_periods() {
+        let nodes = "[rooms]\nnodes = [{ id = \"b\", link = \"iot\", topic = \"t\", json_field = \"temp_c\" }]\n";
+        let short = format!("{IOT}{nodes}[signals.room]\nmax_age_s = 300\n");
+        let ps = problems(&short);
+        assert!(
+            has(&ps, "signals.room.max_age_s", "at least 900 s"),
+            "{ps:?}"
+        );
+        // The default (30 min) is fine, and a short max age without mqtt nodes too.
+        assert!(problems(&format!("{IOT}{nodes}")).is_empty());
+        let modbus_only = "[rooms]\nnodes = [{ id = \"a\", link = \"gw\", unit_id = 1 }]\n[signals.room]\nmax_age_s = 300\n";
+        assert!(problems(modbus_only).is_empty());
+    }
+
+    #[test]
+    fn broker_urls() {
+        assert_eq!(
+            parse_broker_url("mqtt://10.0.0.5"),
+            Ok((false, "10.0.0.5".into(), 1883))
+        );
+        assert_eq!(
+            parse_broker_url("mqtts://broker.example:8884/"),
+            Ok((true, "broker.example".into(), 8884))
+        );
+        assert_eq!(
+            parse_broker_url("mqtt://[::1]:1884"),
+            Ok((false, "::1".into(), 1884))
+        );
+        for bad in [
+            "tcp://h:1",
+            "mqtt://",
+            "mqtt://h:0",
+            "mqtt://h:99999",
+            "mqtt://u:p@h:1",
+            "mqtt://h:1/x",
+        ] {
+            assert!(parse_broker_url(bad).is_err(), "{bad}");
+        }
+    }
+}
