@@ -94,7 +94,7 @@ pub struct Link {
     pub client_id: Option<String>,
     /// Values of an mqtt link other than room readings (e.g. the outdoor forecast), bound in
     /// `[points]` as "<link>.<name>".
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<MqttValue>,
 }
 
