@@ -68,6 +68,13 @@ pub(crate) enum Command {
     },
     /// Print the SCADA register map as a Markdown table.
     ScadaMap,
+    /// Print the platform link's MQTT topics and payloads as Markdown (`--json`: their JSON
+    /// Schema, as shipped in docs/platform.schema.json).
+    PlatformSchema {
+        /// Print the JSON Schema instead of Markdown.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the configuration reference (every key, type, unit, default, allowed values and
     /// meaning) as Markdown, generated from the schema.
     ConfigRef,
@@ -81,5 +88,9 @@ pub(crate) enum Command {
         /// Stop after this many simulated hours (default: run until Ctrl-C).
         #[arg(long, allow_negative_numbers = true)]
         hours: Option<f64>,
+        /// Publish the demo station to this MQTT broker (mqtt://host:port): watch it with
+        /// `mosquitto_sub -t 'heatctl/demo/#' -v`.
+        #[arg(long, value_name = "URL")]
+        platform: Option<String>,
     },
 }

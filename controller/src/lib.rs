@@ -14,6 +14,8 @@ pub mod gate;
 pub use heatctl_core::{config, control};
 pub mod field;
 pub mod platform;
+/// The queue on disk, by its earlier path (the queue's tests and benchmark use it).
+pub use platform::queue as platform_queue;
 pub mod runtime;
 pub mod scada;
 pub mod service;

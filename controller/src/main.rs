@@ -136,8 +136,12 @@ fn run(
 
 /// `heatctl demo`: the simulated plant and heatctl in this process.
 #[cfg(feature = "demo")]
-fn demo(speed: f64, hours: Option<f64>) -> anyhow::Result<ExitCode> {
-    let opts = heatctl::demo::DemoOptions { speed, hours };
+fn demo(speed: f64, hours: Option<f64>, platform: Option<String>) -> anyhow::Result<ExitCode> {
+    let opts = heatctl::demo::DemoOptions {
+        speed,
+        hours,
+        platform,
+    };
     if let Err(message) = opts.validate() {
         eprintln!("heatctl demo: {message}");
         return Ok(ExitCode::from(EXIT_USAGE));
@@ -170,6 +174,18 @@ fn main() -> ExitCode {
             print!("{}", heatctl::scada::map::markdown());
             Ok(ExitCode::SUCCESS)
         }
+        Command::PlatformSchema { json } => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&heatctl::platform::payload::json_schema())
+                        .unwrap_or_default()
+                );
+            } else {
+                print!("{}", heatctl::platform::payload::schema_markdown());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::ConfigRef => {
             print!("{}", heatctl::config::reference::markdown());
             Ok(ExitCode::SUCCESS)
@@ -188,7 +204,11 @@ fn main() -> ExitCode {
             state_dir.as_deref(),
         ),
         #[cfg(feature = "demo")]
-        Command::Demo { speed, hours } => demo(speed, hours),
+        Command::Demo {
+            speed,
+            hours,
+            platform,
+        } => demo(speed, hours, platform),
     };
     match result {
         Ok(code) => code,

@@ -46,12 +46,15 @@ const REDRAW_EVERY: Duration = Duration::from_millis(200);
 const SAMPLE_SIM_S: f64 = 10.0;
 
 /// Options of [`run`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DemoOptions {
     /// Simulated seconds per wall second.
     pub speed: f64,
     /// Stop after this many simulated hours; None runs until Ctrl-C (or SIGTERM).
     pub hours: Option<f64>,
+    /// Publish the demo station to this MQTT broker ("mqtt://host:port"): site "demo",
+    /// station "demo-station", telemetry every simulated minute.
+    pub platform: Option<String>,
 }
 
 impl Default for DemoOptions {
@@ -59,6 +62,7 @@ impl Default for DemoOptions {
         Self {
             speed: DEFAULT_SPEED,
             hours: None,
+            platform: None,
         }
     }
 }
@@ -81,6 +85,9 @@ impl DemoOptions {
             return Err(format!(
                 "--hours must be above 0 and at most {MAX_HOURS} simulated hours, got {h}"
             ));
+        }
+        if let Some(url) = &self.platform {
+            config::BrokerUrl::parse(url).map_err(|e| format!("--platform {e}"))?;
         }
         Ok(())
     }
@@ -199,6 +206,7 @@ fn demo_config(
     shared: &SharedPlant,
     addrs: &heatctl_plant::FaceAddresses,
     scada: SocketAddr,
+    platform: Option<&str>,
 ) -> anyhow::Result<LoadedConfig> {
     let text = {
         let p = lock(shared);
@@ -208,6 +216,19 @@ fn demo_config(
         .map_err(|p| anyhow::anyhow!("the built-in demo configuration is invalid:\n{p}"))?;
     loaded.config.scada.enabled = true;
     loaded.config.scada.listen = scada.to_string();
+    if let Some(url) = platform {
+        let p = &mut loaded.config.platform;
+        p.enabled = true;
+        p.brokers = vec![url.to_owned()];
+        p.site_id = "demo".into();
+        p.station_id = "demo-station".into();
+        p.telemetry_period_s = 60.0;
+        p.writable = vec![
+            "curve_shift_k".into(),
+            "room_target_c".into(),
+            "operating_mode".into(),
+        ];
+    }
     Ok(loaded)
 }
 
@@ -235,7 +256,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let shared = server.plant();
     let addrs = server.addresses().clone();
     let scada = free_loopback_addr().context("no free loopback port for SCADA")?;
-    let loaded = demo_config(&shared, &addrs, scada)?;
+    let loaded = demo_config(&shared, &addrs, scada, opts.platform.as_deref())?;
     let floor_area_m2 = loaded.config.site.floor_area_m2;
     let start_hour = sc.season.start_hour_of_year;
     let clock = Arc::new(ScaledClock::starting_at(
