@@ -81,7 +81,8 @@ pub struct Link {
     #[serde(default = "d_reconnect_max")]
     pub reconnect_max_ms: u64,
     /// Broker of an mqtt link: "mqtt://host:port" (default port 1883) or "mqtts://host:port"
-    /// (TLS, default port 8883).
+    /// (TLS, default port 8883). Left out: the first of `platform.brokers`, with the platform's
+    /// username, password_file and ca_file.
     pub broker: Option<String>,
     /// User name at the broker (mqtt links).
     pub username: Option<String>,
@@ -383,7 +384,7 @@ impl Rules for Link {
         ("reconnect_min_ms", "above 0, at most reconnect_max_ms"),
         (
             "broker",
-            "\"mqtt://host:port\" or \"mqtts://host:port\", required for mqtt",
+            "\"mqtt://host:port\" or \"mqtts://host:port\"; mqtt only, default: the first of platform.brokers",
         ),
         ("password_file", "a file path, with username"),
         ("ca_file", "a PEM file path; mqtts:// only"),
@@ -469,7 +470,7 @@ pub(crate) fn check(c: &Config, k: &mut Checker) {
                     );
                 }
             }
-            LinkKind::Mqtt => check_mqtt_link(i, l, k),
+            LinkKind::Mqtt => check_mqtt_link(i, l, !c.platform.brokers.is_empty(), k),
         }
         if l.kind.is_modbus() {
             for (key, set) in [
@@ -800,12 +801,26 @@ pub fn parse_broker_url(url: &str) -> Result<(bool, String, u16), String> {
     Ok((tls, host, port))
 }
 
-fn check_mqtt_link(i: usize, l: &Link, k: &mut Checker) {
+fn check_mqtt_link(i: usize, l: &Link, platform_broker: bool, k: &mut Checker) {
     let p = |f: &str| format!("links[{i}].{f}");
     match l.broker.as_deref() {
+        None if platform_broker => {
+            for (key, set) in [
+                ("username", l.username.is_some()),
+                ("password_file", l.password_file.is_some()),
+                ("ca_file", l.ca_file.is_some()),
+            ] {
+                if set {
+                    k.fail(
+                        p(key),
+                        "taken from [platform] with its broker: give broker here too, or leave it out",
+                    );
+                }
+            }
+        }
         None => k.fail(
             p("broker"),
-            "an mqtt link needs a broker, e.g. \"mqtt://10.0.0.5:1883\"",
+            "an mqtt link needs a broker, e.g. \"mqtt://10.0.0.5:1883\" (or [platform] brokers to share)",
         ),
         Some(url) => match parse_broker_url(url) {
             Err(e) => k.fail(p("broker"), e),
@@ -1068,6 +1083,21 @@ mod tests {
         assert!(problems(&format!("{IOT}{nodes}")).is_empty());
         let modbus_only = "[rooms]\nnodes = [{ id = \"a\", link = \"gw\", unit_id = 1 }]\n[signals.room]\nmax_age_s = 300\n";
         assert!(problems(modbus_only).is_empty());
+    }
+
+    #[test]
+    fn an_mqtt_link_may_share_the_platform_broker() {
+        let link = "[[links]]\nname = \"iot\"\nkind = \"mqtt\"\n";
+        let platform =
+            "[platform]\nbrokers = [\"mqtts://broker.utility:8883\"]\nusername = \"s7\"\n";
+        assert!(problems(&format!("{link}{platform}")).is_empty());
+        let ps = problems(link);
+        assert!(has(&ps, "links[1].broker", "[platform] brokers"), "{ps:?}");
+        let ps = problems(&format!("{link}username = \"u\"\n{platform}"));
+        assert!(
+            has(&ps, "links[1].username", "taken from [platform]"),
+            "{ps:?}"
+        );
     }
 
     #[test]
