@@ -390,7 +390,8 @@ pub async fn run_mqtt_link(plan: LinkPlan, shared: Arc<FieldShared>, clock: Arc<
                 continue;
             }
         };
-        let (client, mut events) = AsyncClient::new(opts, 16);
+        // Room for every subscribe request (64 topics each) of one connection, never blocking.
+        let (client, mut events) = AsyncClient::new(opts, 16 + routes.len() / 64);
         loop {
             match events.poll().await {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
