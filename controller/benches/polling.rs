@@ -86,6 +86,12 @@ async fn poller(addr: SocketAddr, secs: f64) -> f64 {
             timeout_ms: 1000,
             reconnect_min_ms: 10,
             reconnect_max_ms: 100,
+            broker: None,
+            username: None,
+            password_file: None,
+            ca_file: None,
+            client_id: None,
+            values: Vec::new(),
         },
         devices: vec![DevicePlan::new("dev", 1, &map)],
     };

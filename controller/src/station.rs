@@ -834,12 +834,19 @@ mod tests {
             timeout_ms: 100,
             reconnect_min_ms: 10,
             reconnect_max_ms: 100,
+            broker: None,
+            username: None,
+            password_file: None,
+            ca_file: None,
+            client_id: None,
+            values: Vec::new(),
         };
         let device = |name: &str| DevicePlan {
             name: name.into(),
             unit_id: 1,
             points: Vec::new(),
             blocks: Vec::new(),
+            mqtt: Vec::new(),
         };
         let plans = vec![LinkPlan {
             link,

@@ -374,6 +374,22 @@ fn config_reference_lists_every_key() {
     c.links[0].serial_port = Some("/dev/ttyS1".into());
     c.rooms.nodes[0].valve_link = Some("bus1".into());
     c.rooms.nodes[0].valve_unit_id = Some(9);
+    // The keys of an mqtt link and node (a configuration has one kind or the other per entry).
+    c.points.t_out_forecast = Some("iot.forecast".into());
+    c.links[0].broker = Some("mqtt://h".into());
+    c.links[0].username = Some("u".into());
+    c.links[0].password_file = Some("/p".into());
+    c.links[0].ca_file = Some("/ca.pem".into());
+    c.links[0].client_id = Some("c".into());
+    c.links[0].values = vec![config::MqttValue {
+        name: "forecast".into(),
+        topic: "t".into(),
+        json_field: "f".into(),
+        time_field: Some("ts".into()),
+    }];
+    c.rooms.nodes[0].topic = Some("t".into());
+    c.rooms.nodes[0].json_field = Some("temp_c".into());
+    c.rooms.nodes[0].time_field = Some("ts".into());
     assert!(!c.schedule.periods.is_empty() && !c.scada.writable.is_empty());
     let mut keys = Vec::new();
     key_paths("", &toml::Value::try_from(&c).unwrap(), &mut keys);
@@ -546,7 +562,8 @@ fn every_broken_field_of_a_long_array_is_listed_once() {
     const NODES: usize = 2000;
     let mut text = String::from(
         "[site]\nname = \"x\"\n[curve]\npoints = [{ outdoor_c = -20.0, supply_c = 70.0 }, \
-         { outdoor_c = 15.0, supply_c = 30.0 }]\n[rooms]\nnodes = [\n",
+         { outdoor_c = 15.0, supply_c = 30.0 }]\n\
+         [[links]]\nname = \"l\"\nkind = \"rtu\"\nserial_port = \"/dev/ttyS1\"\n[rooms]\nnodes = [\n",
     );
     let first_line = text.matches('\n').count() + 1;
     let mut broken = 0;

@@ -27,6 +27,10 @@ pub enum Signal {
     Flow1M3h,
     /// Primary valve position feedback, %.
     Valve1PosPct,
+    /// Outdoor temperature forecast, °C (optional, usually published by the utility's platform
+    /// over MQTT). Validated and shown like every signal, but not yet used by the control law:
+    /// the feed-forward that will use it is later work.
+    TOutForecast,
 }
 
 /// Plausibility limits in the order of their fields, for the tables below.
@@ -50,7 +54,7 @@ const fn limits(
 
 impl Signal {
     /// How many signals there are (the length of arrays indexed by [`Signal::index`]).
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 9;
 
     /// Every signal, in index order.
     pub const ALL: [Signal; Signal::COUNT] = [
@@ -62,6 +66,7 @@ impl Signal {
         Signal::Power1Kw,
         Signal::Flow1M3h,
         Signal::Valve1PosPct,
+        Signal::TOutForecast,
     ];
 
     /// Its key in configuration files (`[points]`, `[signals]`).
@@ -76,6 +81,7 @@ impl Signal {
             Signal::Power1Kw => "power1_kw",
             Signal::Flow1M3h => "flow1_m3h",
             Signal::Valve1PosPct => "valve1_pos_pct",
+            Signal::TOutForecast => "t_out_forecast",
         }
     }
 
@@ -97,6 +103,7 @@ impl Signal {
             Signal::Power1Kw => "power1_kw",
             Signal::Flow1M3h => "flow1_m3h",
             Signal::Valve1PosPct => "valve1_pos_pct",
+            Signal::TOutForecast => "t_out_forecast_c",
         }
     }
 
@@ -108,7 +115,8 @@ impl Signal {
             | Signal::T1Supply
             | Signal::T1Return
             | Signal::T2Supply
-            | Signal::T2Return => "°C",
+            | Signal::T2Return
+            | Signal::TOutForecast => "°C",
             Signal::Power1Kw => "kW",
             Signal::Flow1M3h => "m³/h",
             Signal::Valve1PosPct => "%",
@@ -127,6 +135,9 @@ impl Signal {
             Signal::Power1Kw => "Heat-meter power",
             Signal::Flow1M3h => "Heat-meter flow",
             Signal::Valve1PosPct => "Primary valve position feedback",
+            Signal::TOutForecast => {
+                "Outdoor temperature forecast (not yet used by the control law)"
+            }
         }
     }
 
@@ -141,6 +152,9 @@ impl Signal {
             Signal::Power1Kw => limits(0.0, 50_000.0, 120.0, 0.0, 0.0, 0.0),
             Signal::Flow1M3h => limits(0.0, 2_000.0, 120.0, 0.0, 0.0, 0.0),
             Signal::Valve1PosPct => limits(0.0, 100.0, 30.0, 0.0, 0.0, 0.0),
+            // A forecast is published every hour or few: three hours old is still usable; it
+            // may stay put for long and may jump from one forecast run to the next.
+            Signal::TOutForecast => limits(-50.0, 50.0, 10_800.0, 0.0, 0.01, 0.0),
         }
     }
 
@@ -150,17 +164,23 @@ impl Signal {
         self as usize
     }
 
-    /// Offset of its SCADA input register: the signals occupy the first [`Signal::COUNT`]
-    /// input registers in index order.
+    /// Offset of its SCADA input register: the first eight signals occupy input registers 0-7
+    /// in index order; signals added later go after the station's registers (the outdoor
+    /// forecast at 52), so no existing register moves.
     #[must_use]
     pub const fn scada_input_register(self) -> u16 {
-        self as u16
+        match self {
+            Signal::TOutForecast => 52,
+            _ => self as u16,
+        }
     }
 
-    /// Its bit in the SCADA register of valid signals (bit n: the signal at register n).
+    /// Its bit in the SCADA register of valid signals (bit n: the signal at register n); 0 for
+    /// a signal whose register is beyond the sixteen bits.
     #[must_use]
     pub const fn scada_valid_bit(self) -> u16 {
-        1 << (self as u16)
+        let r = self.scada_input_register();
+        if r < 16 { 1 << r } else { 0 }
     }
 }
 
@@ -239,7 +259,13 @@ mod tests {
     fn all_is_in_index_order_and_names_are_unique() {
         for (i, s) in Signal::ALL.into_iter().enumerate() {
             assert_eq!(s.index(), i);
-            assert_eq!(usize::from(s.scada_input_register()), i);
+            if s == Signal::TOutForecast {
+                assert_eq!(s.scada_input_register(), 52);
+                assert_eq!(s.scada_valid_bit(), 0);
+            } else {
+                assert_eq!(usize::from(s.scada_input_register()), i);
+                assert_eq!(s.scada_valid_bit(), 1 << i);
+            }
             assert_eq!(Signal::from_name(s.name()), Some(s));
         }
         let mut names: Vec<_> = CheckedQuantity::ALL.iter().map(|q| q.name()).collect();

@@ -138,6 +138,9 @@ async fn connect(link: &Link) -> std::io::Result<Context> {
                 .map_err(std::io::Error::other)?;
             Ok(tokio_modbus::client::rtu::attach_slave(serial, Slave(1)))
         }
+        LinkKind::Mqtt => Err(std::io::Error::other(
+            "an mqtt link is not polled (its own task subscribes)",
+        )),
     }
 }
 
@@ -535,6 +538,12 @@ mod tests {
             timeout_ms: 100,
             reconnect_min_ms: 10,
             reconnect_max_ms: 100,
+            broker: None,
+            username: None,
+            password_file: None,
+            ca_file: None,
+            client_id: None,
+            values: Vec::new(),
         }
     }
 

@@ -7,8 +7,13 @@
 //! timeout; after a timeout, a protocol mismatch or an I/O error the connection is dropped and
 //! re-opened with exponential back-off (a late reply would otherwise poison the connection).
 //! Readings land in [`FieldShared`], from which the runtime builds the process image.
+//!
+//! An mqtt link ([`mqtt`]) is not polled: its task subscribes to the topics its room nodes and
+//! values are published on and stores each reading, with its measurement time, in the same
+//! [`FieldShared`].
 
 pub mod link;
+pub mod mqtt;
 pub mod plan;
 
 use std::collections::{BTreeMap, HashMap};
@@ -233,12 +238,20 @@ impl FieldHandle {
             .iter()
             .zip(&notify)
             .map(|(plan, n)| {
-                tokio::spawn(link::run_link(
-                    plan.clone(),
-                    Arc::clone(&shared),
-                    Arc::clone(n),
-                    Arc::clone(&clock),
-                ))
+                if plan.link.kind == crate::config::LinkKind::Mqtt {
+                    tokio::spawn(mqtt::run_mqtt_link(
+                        plan.clone(),
+                        Arc::clone(&shared),
+                        Arc::clone(&clock),
+                    ))
+                } else {
+                    tokio::spawn(link::run_link(
+                        plan.clone(),
+                        Arc::clone(&shared),
+                        Arc::clone(n),
+                        Arc::clone(&clock),
+                    ))
+                }
             })
             .collect();
         Self {

@@ -1,6 +1,7 @@
 //! What each link polls: devices, their points, and the merged read blocks.
 
-use crate::config::{DeviceMap, Link, LoadedConfig, PointMap, Table};
+use super::mqtt::MqttSource;
+use crate::config::{DeviceMap, Link, LinkKind, LoadedConfig, PointMap, Table};
 
 /// Highest register count of one Modbus read (function 03/04).
 pub const MAX_REGISTERS_PER_READ: u16 = 125;
@@ -32,6 +33,8 @@ pub struct DevicePlan {
     pub points: Vec<PointMap>,
     /// Merged reads.
     pub blocks: Vec<ReadBlock>,
+    /// On an mqtt link: the topics and JSON fields its points arrive in (empty on Modbus).
+    pub mqtt: Vec<MqttSource>,
 }
 
 /// One link and the devices on it.
@@ -86,6 +89,19 @@ impl DevicePlan {
             unit_id,
             points,
             blocks,
+            mqtt: Vec::new(),
+        }
+    }
+
+    /// A device of an mqtt link: nothing polled, its points arrive on `sources`.
+    #[must_use]
+    pub fn mqtt(name: &str, sources: Vec<MqttSource>) -> Self {
+        Self {
+            name: name.to_owned(),
+            unit_id: 0,
+            points: Vec::new(),
+            blocks: Vec::new(),
+            mqtt: sources,
         }
     }
 
@@ -112,18 +128,56 @@ pub fn span_of(points: &[PointMap], indices: &[usize]) -> Option<(u16, u16)> {
 }
 
 /// Plan every link of a loaded configuration: the `[[devices]]`, then one device per room node
-/// (room-node map) and per household valve (valve-actuator map).
+/// (room-node map, or its topic on an mqtt link) and per household valve (valve-actuator map).
+/// An mqtt link with `values` gets one device named as the link carrying them; its client id
+/// defaults to "<station id>-in", and without a broker of its own it takes the first of
+/// `platform.brokers` with the platform's username, password file and CA file.
 #[must_use]
 pub fn plan_links(loaded: &LoadedConfig) -> Vec<LinkPlan> {
     let cfg = &loaded.config;
+    let station = cfg.platform.station_id_or(&cfg.site.name);
     let mut plans: Vec<LinkPlan> = cfg
         .links
         .iter()
-        .map(|l| LinkPlan {
-            link: l.clone(),
-            devices: Vec::new(),
+        .map(|l| {
+            let mut link = l.clone();
+            let mut devices = Vec::new();
+            if l.kind == LinkKind::Mqtt {
+                link.client_id
+                    .get_or_insert_with(|| format!("{station}-in"));
+                // No broker of its own: the platform's, with its credentials.
+                if link.broker.is_none()
+                    && let Some(b) = cfg.platform.brokers.first()
+                {
+                    let p = &cfg.platform;
+                    let given = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+                    link.broker = Some(b.clone());
+                    link.username = given(&p.username);
+                    link.password_file = given(&p.password_file);
+                    link.ca_file = given(&p.ca_file);
+                }
+                if !l.values.is_empty() {
+                    let sources = l
+                        .values
+                        .iter()
+                        .map(|v| MqttSource {
+                            topic: v.topic.clone(),
+                            json_field: v.json_field.clone(),
+                            time_field: v.time_field.clone(),
+                            point: v.name.clone(),
+                        })
+                        .collect();
+                    devices.push(DevicePlan::mqtt(&l.name, sources));
+                }
+            }
+            LinkPlan { link, devices }
         })
         .collect();
+    let is_mqtt = |name: &str| {
+        cfg.links
+            .iter()
+            .any(|l| l.name == name && l.kind == LinkKind::Mqtt)
+    };
     let mut add = |link: &str, plan: DevicePlan| {
         if let Some(lp) = plans.iter_mut().find(|p| p.link.name == link) {
             lp.devices.push(plan);
@@ -134,8 +188,23 @@ pub fn plan_links(loaded: &LoadedConfig) -> Vec<LinkPlan> {
             add(&d.link, DevicePlan::new(&d.name, d.unit_id, map));
         }
     }
+    for n in cfg.rooms.nodes.iter().filter(|n| is_mqtt(&n.link)) {
+        let (Some(topic), Some(json_field)) = (&n.topic, &n.json_field) else {
+            continue;
+        };
+        let source = MqttSource {
+            topic: topic.clone(),
+            json_field: json_field.clone(),
+            time_field: n.time_field.clone(),
+            point: cfg.rooms.temperature_point.clone(),
+        };
+        add(
+            &n.link,
+            DevicePlan::mqtt(&format!("{ROOM_PREFIX}{}", n.id), vec![source]),
+        );
+    }
     if let Some(map) = loaded.maps.get(&cfg.rooms.map) {
-        for n in &cfg.rooms.nodes {
+        for n in cfg.rooms.nodes.iter().filter(|n| !is_mqtt(&n.link)) {
             add(
                 &n.link,
                 DevicePlan::new(&format!("{ROOM_PREFIX}{}", n.id), n.unit_id, map),
@@ -188,6 +257,47 @@ mod tests {
             },
             points,
         }
+    }
+
+    #[test]
+    fn mqtt_nodes_and_values_are_planned_on_their_link_with_the_platform_broker() {
+        let text = "[site]\nname = \"Estate 7\"\n[curve]\npoints = [{ outdoor_c = -20.0, supply_c = 70.0 }, { outdoor_c = 15.0, supply_c = 30.0 }]\n\
+            [platform]\nbrokers = [\"mqtt://10.0.0.9\", \"mqtt://10.0.0.10\"]\nusername = \"s7\"\n\
+            [[links]]\nname = \"iot\"\nkind = \"mqtt\"\n\
+            values = [{ name = \"forecast\", topic = \"p/f\", json_field = \"t_6h\" }]\n\
+            [[links]]\nname = \"own\"\nkind = \"mqtt\"\nbroker = \"mqtt://10.0.0.5\"\nclient_id = \"x\"\n\
+            [rooms]\nnodes = [\n\
+            { id = \"a\", link = \"iot\", topic = \"t/a\", json_field = \"temp_c\", time_field = \"ts\" },\n\
+            { id = \"b\", link = \"own\", topic = \"t/b\", json_field = \"d.t\" },\n]\n";
+        let config = crate::config::parse_str(text, None).unwrap_or_else(|p| panic!("{p}"));
+        let loaded = LoadedConfig {
+            config,
+            path: "t.toml".into(),
+            maps: std::collections::BTreeMap::new(),
+        };
+        let plans = plan_links(&loaded);
+        let iot = &plans[0];
+        assert_eq!(iot.link.broker.as_deref(), Some("mqtt://10.0.0.9"));
+        assert_eq!(iot.link.username.as_deref(), Some("s7"));
+        assert_eq!(iot.link.client_id.as_deref(), Some("estate-7-in"));
+        let names: Vec<&str> = iot.devices.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["iot", "room:a"]);
+        assert_eq!(iot.devices[0].mqtt[0].point, "forecast");
+        let a = &iot.devices[1].mqtt[0];
+        assert_eq!(
+            (
+                a.topic.as_str(),
+                a.json_field.as_str(),
+                a.time_field.as_deref()
+            ),
+            ("t/a", "temp_c", Some("ts"))
+        );
+        assert_eq!(a.point, loaded.config.rooms.temperature_point);
+        let own = &plans[1];
+        assert_eq!(own.link.broker.as_deref(), Some("mqtt://10.0.0.5"));
+        assert_eq!(own.link.username, None);
+        assert_eq!(own.link.client_id.as_deref(), Some("x"));
+        assert_eq!(own.devices.len(), 1);
     }
 
     #[test]

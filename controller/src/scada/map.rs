@@ -363,7 +363,9 @@ pub fn markdown() -> String {
     let mut s = String::new();
     s.push_str("### Input registers (function 04, read-only)\n\n");
     s.push_str("| address | name | type | unit | meaning |\n|---|---|---|---|---|\n");
-    for r in INPUT_REGISTERS {
+    let mut inputs: Vec<&RegisterDef> = INPUT_REGISTERS.iter().collect();
+    inputs.sort_by_key(|r| r.address);
+    for r in inputs {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} |\n",
             r.address,

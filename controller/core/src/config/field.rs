@@ -23,6 +23,17 @@ pub enum LinkKind {
     Rtu,
     /// Modbus RTU frames through a transparent serial-to-Ethernet gateway.
     RtuOverTcp,
+    /// Readings published on an MQTT broker (wireless room collectors, the platform's
+    /// forecast): subscribed to, never polled. See docs/mqtt-inputs.md.
+    Mqtt,
+}
+
+impl LinkKind {
+    /// Whether the link speaks Modbus (polled devices with unit ids).
+    #[must_use]
+    pub const fn is_modbus(self) -> bool {
+        !matches!(self, LinkKind::Mqtt)
+    }
 }
 
 /// Serial parity.
@@ -69,6 +80,37 @@ pub struct Link {
     /// Longest wait between reconnect attempts, ms.
     #[serde(default = "d_reconnect_max")]
     pub reconnect_max_ms: u64,
+    /// Broker of an mqtt link: "mqtt://host:port" (default port 1883) or "mqtts://host:port"
+    /// (TLS, default port 8883). Left out: the first of `platform.brokers`, with the platform's
+    /// username, password_file and ca_file.
+    pub broker: Option<String>,
+    /// User name at the broker (mqtt links).
+    pub username: Option<String>,
+    /// File holding the broker password (mqtt links; the password is never in this file).
+    pub password_file: Option<String>,
+    /// CA certificate(s), PEM, that the broker's certificate must chain to (mqtts://).
+    pub ca_file: Option<String>,
+    /// Client id at the broker (mqtt links); default "<station id>-in", so it never takes over
+    /// the session of the platform link.
+    pub client_id: Option<String>,
+    /// Values of an mqtt link other than room readings (e.g. the outdoor forecast), bound in
+    /// `[points]` as "<link>.<name>".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<MqttValue>,
+}
+
+/// A value read from a JSON message on an mqtt link.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttValue {
+    /// Name the `[points]` binding uses ("<link>.<name>").
+    pub name: String,
+    /// Topic it is published on (no wildcards).
+    pub topic: String,
+    /// Field of the JSON object holding the number; "a.b" reaches into nested objects.
+    pub json_field: String,
+    /// Field holding the measurement time (RFC 3339 or unix seconds); absent: arrival time.
+    pub time_field: Option<String>,
 }
 fn d_baud() -> u32 {
     9600
@@ -125,6 +167,9 @@ pub struct Points {
     pub flow1_m3h: Option<String>,
     /// Primary valve position feedback, %.
     pub valve1_pos_pct: Option<String>,
+    /// Outdoor temperature forecast, °C: usually a value of an mqtt link ("<link>.<value>").
+    /// Optional; shown and validated, not yet used by the control law.
+    pub t_out_forecast: Option<String>,
     /// Primary valve command (a writable point), %; `valve1.output = "position"`.
     pub valve1_cmd: Option<String>,
     /// Three-point actuator (`valve1.output = "three_point"`): the writable point (a coil or
@@ -179,6 +224,7 @@ impl Points {
             Signal::Power1Kw => &self.power1_kw,
             Signal::Flow1M3h => &self.flow1_m3h,
             Signal::Valve1PosPct => &self.valve1_pos_pct,
+            Signal::TOutForecast => &self.t_out_forecast,
         }
         .as_deref()
     }
@@ -254,8 +300,17 @@ pub struct RoomNode {
     pub position: Position,
     /// Link (usually an RTU gateway) the node is on.
     pub link: String,
-    /// Its Modbus unit id on that bus.
+    /// Its Modbus unit id on that bus (required on a Modbus link; 0 or absent on an mqtt link).
+    #[serde(default)]
     pub unit_id: u8,
+    /// Topic the node's readings arrive on (required on an mqtt link; no wildcards).
+    pub topic: Option<String>,
+    /// Field of the JSON message holding the temperature, °C ("a.b" reaches into nested
+    /// objects; mqtt links).
+    pub json_field: Option<String>,
+    /// Field holding the measurement time (RFC 3339 or unix seconds; mqtt links); absent: the
+    /// arrival time.
+    pub time_field: Option<String>,
     /// The flat is vacant: the node is read but does not count for demand.
     #[serde(default)]
     pub vacant: bool,
@@ -282,6 +337,9 @@ impl RoomNode {
             position: d_position(),
             link: link.into(),
             unit_id,
+            topic: None,
+            json_field: None,
+            time_field: None,
             vacant: false,
             excluded: false,
             valve_link: None,
@@ -324,6 +382,13 @@ impl Rules for Link {
         ("stop_bits", "1 or 2"),
         ("timeout_ms", "10 to 60000"),
         ("reconnect_min_ms", "above 0, at most reconnect_max_ms"),
+        (
+            "broker",
+            "\"mqtt://host:port\" or \"mqtts://host:port\"; mqtt only, default: the first of platform.brokers",
+        ),
+        ("password_file", "a file path, with username"),
+        ("ca_file", "a PEM file path; mqtts:// only"),
+        ("client_id", "not empty; default \"<station id>-in\""),
     ];
 }
 
@@ -364,7 +429,12 @@ impl Rules for RoomNode {
     const ALLOWED: &'static [(&'static str, &'static str)] = &[
         ("id", "unique"),
         ("link", "a link in [[links]]"),
-        ("unit_id", "1 to 247; one device per address on a bus"),
+        (
+            "unit_id",
+            "1 to 247, required on a Modbus link; one device per address on a bus",
+        ),
+        ("topic", "required on an mqtt link, no wildcards"),
+        ("json_field", "required on an mqtt link"),
         ("valve_link", "a link in [[links]], with valve_unit_id"),
         ("valve_unit_id", "1 to 247, with valve_link"),
     ];
@@ -398,6 +468,21 @@ pub(crate) fn check(c: &Config, k: &mut Checker) {
                         p("serial_port"),
                         "an RTU link needs a serial_port, e.g. \"/dev/ttyS1\"",
                     );
+                }
+            }
+            LinkKind::Mqtt => check_mqtt_link(i, l, !c.platform.brokers.is_empty(), k),
+        }
+        if l.kind.is_modbus() {
+            for (key, set) in [
+                ("broker", l.broker.is_some()),
+                ("username", l.username.is_some()),
+                ("password_file", l.password_file.is_some()),
+                ("ca_file", l.ca_file.is_some()),
+                ("client_id", l.client_id.is_some()),
+                ("values", !l.values.is_empty()),
+            ] {
+                if set {
+                    k.fail(p(key), "only for an mqtt link");
                 }
             }
         }
@@ -438,10 +523,29 @@ pub(crate) fn check(c: &Config, k: &mut Checker) {
                 format!("device {:?} is defined twice", d.name),
             );
         }
+        if link_names
+            .get(d.name.as_str())
+            .is_some_and(|l| l.kind == LinkKind::Mqtt)
+        {
+            k.fail(
+                format!("devices[{i}].name"),
+                format!(
+                    "{:?} is the name of an mqtt link (its values are bound as \"{}.<value>\")",
+                    d.name, d.name
+                ),
+            );
+        }
         match link_names.get(d.link.as_str()) {
             None => k.fail(
                 format!("devices[{i}].link"),
                 format!("link {:?} is not defined", d.link),
+            ),
+            Some(l) if l.kind == LinkKind::Mqtt => k.fail(
+                format!("devices[{i}].link"),
+                format!(
+                    "link {:?} is an mqtt link: it carries no Modbus devices (give its values in \"values\" of the link)",
+                    d.link
+                ),
             ),
             Some(l) => {
                 let tcp_any = l.kind == LinkKind::Tcp && (d.unit_id == 0 || d.unit_id == 255);
@@ -461,11 +565,26 @@ pub(crate) fn check(c: &Config, k: &mut Checker) {
             format!("devices[{i}].unit_id"),
         );
     }
-    for (name, binding, _) in c.points.bindings() {
+    for (name, binding, written) in c.points.bindings() {
         let Some(b) = binding else { continue };
         match b.split_once('.') {
             Some((dev, pt)) if !dev.is_empty() && !pt.is_empty() => {
-                if !device_names.contains(dev) {
+                if let Some(l) = link_names
+                    .get(dev)
+                    .filter(|l| l.kind == LinkKind::Mqtt && !device_names.contains(dev))
+                {
+                    if written {
+                        k.fail(
+                            format!("points.{name}"),
+                            format!("link {dev:?} is an mqtt link: its values cannot be written"),
+                        );
+                    } else if !l.values.iter().any(|v| v.name == pt) {
+                        k.fail(
+                            format!("points.{name}"),
+                            format!("mqtt link {dev:?} has no value {pt:?} in its \"values\""),
+                        );
+                    }
+                } else if !device_names.contains(dev) {
                     k.fail(
                         format!("points.{name}"),
                         format!("device {dev:?} is not defined in [[devices]]"),
@@ -512,28 +631,77 @@ pub(crate) fn check(c: &Config, k: &mut Checker) {
         }
     }
     let mut ids = HashSet::new();
+    let mut mqtt_nodes = 0usize;
     for (i, n) in c.rooms.nodes.iter().enumerate() {
         let p = |f: &str| format!("rooms.nodes[{i}].{f}");
         if !ids.insert(n.id.as_str()) {
             k.fail(p("id"), format!("node id {:?} is used twice", n.id));
         }
-        if !link_names.contains_key(n.link.as_str()) {
-            k.fail(p("link"), format!("link {:?} is not defined", n.link));
+        let kind = link_names.get(n.link.as_str()).map(|l| l.kind);
+        match kind {
+            None => k.fail(p("link"), format!("link {:?} is not defined", n.link)),
+            Some(LinkKind::Mqtt) => {
+                mqtt_nodes += 1;
+                if n.unit_id != 0 {
+                    k.fail(
+                        p("unit_id"),
+                        format!(
+                            "not used on mqtt link {:?}: give topic and json_field",
+                            n.link
+                        ),
+                    );
+                }
+                check_topic(k, p("topic"), n.topic.as_deref());
+                if n.json_field.as_deref().is_none_or(str::is_empty) {
+                    k.fail(
+                        p("json_field"),
+                        "a node on an mqtt link needs the JSON field of its temperature, e.g. \"temp_c\"",
+                    );
+                }
+                if n.time_field.as_deref().is_some_and(str::is_empty) {
+                    k.fail(
+                        p("time_field"),
+                        "must not be empty (leave it out: arrival time)",
+                    );
+                }
+            }
+            Some(_) => {
+                for (key, set) in [
+                    ("topic", n.topic.is_some()),
+                    ("json_field", n.json_field.is_some()),
+                    ("time_field", n.time_field.is_some()),
+                ] {
+                    if set {
+                        k.fail(
+                            p(key),
+                            format!("only on an mqtt link; {:?} is Modbus", n.link),
+                        );
+                    }
+                }
+                if !(1..=247).contains(&n.unit_id) {
+                    k.fail(
+                        p("unit_id"),
+                        "must be 1..247 on an RS-485 bus (required on a Modbus link)",
+                    );
+                }
+                claim(
+                    k,
+                    &n.link,
+                    n.unit_id,
+                    format!("room node {:?}", n.id),
+                    p("unit_id"),
+                );
+            }
         }
-        if !(1..=247).contains(&n.unit_id) {
-            k.fail(p("unit_id"), "must be 1..247 on an RS-485 bus");
-        }
-        claim(
-            k,
-            &n.link,
-            n.unit_id,
-            format!("room node {:?}", n.id),
-            p("unit_id"),
-        );
         match (&n.valve_link, n.valve_unit_id) {
             (Some(l), Some(u)) => {
-                if !link_names.contains_key(l.as_str()) {
-                    k.fail(p("valve_link"), format!("link {l:?} is not defined"));
+                match link_names.get(l.as_str()) {
+                    None => k.fail(p("valve_link"), format!("link {l:?} is not defined")),
+                    Some(vl) if !vl.kind.is_modbus() => k.fail(
+                        p("valve_link"),
+                        format!("link {l:?} is an mqtt link; valve actuators are on Modbus"),
+                    ),
+                    Some(_) => {}
                 }
                 if !(1..=247).contains(&u) {
                     k.fail(p("valve_unit_id"), "must be 1..247 on an RS-485 bus");
@@ -543,6 +711,164 @@ pub(crate) fn check(c: &Config, k: &mut Checker) {
             (None, None) => {}
             (Some(_), None) => k.fail(p("valve_unit_id"), "a valve_link needs a valve_unit_id"),
             (None, Some(_)) => k.fail(p("valve_link"), "a valve_unit_id needs a valve_link"),
+        }
+    }
+    let room_max_age_s = c.signals.room_limits().max_age_s;
+    if mqtt_nodes > 0 && room_max_age_s < MQTT_ROOM_MIN_MAX_AGE_S {
+        k.fail(
+            "signals.room.max_age_s",
+            format!(
+                "{room_max_age_s} s is shorter than wireless room collectors report \
+                 ({mqtt_nodes} nodes on mqtt links; they report every 10-60 min): set at least \
+                 {MQTT_ROOM_MIN_MAX_AGE_S} s, better about twice their report period"
+            ),
+        );
+    }
+}
+
+/// The shortest `signals.room.max_age_s` accepted when room nodes arrive over MQTT: wireless
+/// collectors report every 10 to 60 minutes, so a shorter max age would reject every such
+/// node as stale between two reports.
+pub const MQTT_ROOM_MIN_MAX_AGE_S: f64 = 900.0;
+
+/// Check an MQTT topic to subscribe to: present, no wildcards, no empty level at the ends.
+fn check_topic(k: &mut Checker, at: String, topic: Option<&str>) {
+    match topic {
+        None | Some("") => k.fail(at, "required: the topic the readings are published on"),
+        Some(t) if t.contains(['+', '#']) => {
+            k.fail(
+                at,
+                format!("{t:?}: give one topic, without the wildcards + and #"),
+            );
+        }
+        Some(t) if t.contains('\0') || t.len() > 1024 => {
+            k.fail(
+                at,
+                "not a usable MQTT topic (NUL or longer than 1024 bytes)",
+            );
+        }
+        Some(_) => {}
+    }
+}
+
+/// Split an MQTT broker URL into (TLS, host, port).
+///
+/// # Errors
+/// What is wrong with it, for a problem message.
+pub fn parse_broker_url(url: &str) -> Result<(bool, String, u16), String> {
+    let (tls, rest) = if let Some(r) = url.strip_prefix("mqtt://") {
+        (false, r)
+    } else if let Some(r) = url.strip_prefix("mqtts://") {
+        (true, r)
+    } else {
+        return Err(format!(
+            "{url:?}: use \"mqtt://host:port\" or \"mqtts://host:port\""
+        ));
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.contains(['/', '@', '?', '#']) {
+        return Err(format!(
+            "{url:?}: only host and port (user and password go in username and password_file)"
+        ));
+    }
+    let default_port = if tls { 8883 } else { 1883 };
+    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or_else(|| format!("{url:?}: unclosed '[' of an IPv6 address"))?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p),
+            None if after.is_empty() => None,
+            None => return Err(format!("{url:?}: unexpected text after the address")),
+        };
+        (h.to_owned(), port)
+    } else {
+        match rest.rsplit_once(':') {
+            Some((h, p)) => (h.to_owned(), Some(p)),
+            None => (rest.to_owned(), None),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!("{url:?}: no host"));
+    }
+    let port = match port {
+        None => default_port,
+        Some(p) => match p.parse::<u16>() {
+            Ok(p) if p > 0 => p,
+            _ => return Err(format!("{url:?}: port {p:?} is not 1..65535")),
+        },
+    };
+    Ok((tls, host, port))
+}
+
+fn check_mqtt_link(i: usize, l: &Link, platform_broker: bool, k: &mut Checker) {
+    let p = |f: &str| format!("links[{i}].{f}");
+    match l.broker.as_deref() {
+        None if platform_broker => {
+            for (key, set) in [
+                ("username", l.username.is_some()),
+                ("password_file", l.password_file.is_some()),
+                ("ca_file", l.ca_file.is_some()),
+            ] {
+                if set {
+                    k.fail(
+                        p(key),
+                        "taken from [platform] with its broker: give broker here too, or leave it out",
+                    );
+                }
+            }
+        }
+        None => k.fail(
+            p("broker"),
+            "an mqtt link needs a broker, e.g. \"mqtt://10.0.0.5:1883\" (or [platform] brokers to share)",
+        ),
+        Some(url) => match parse_broker_url(url) {
+            Err(e) => k.fail(p("broker"), e),
+            Ok((tls, _, _)) => {
+                if l.ca_file.is_some() && !tls {
+                    k.fail(p("ca_file"), "a CA file needs an mqtts:// broker");
+                }
+            }
+        },
+    }
+    for (key, set) in [
+        ("host", l.host.is_some()),
+        ("port", l.port.is_some()),
+        ("serial_port", l.serial_port.is_some()),
+    ] {
+        if set {
+            k.fail(p(key), "not used on an mqtt link (give broker)");
+        }
+    }
+    if l.password_file.is_some() && l.username.as_deref().is_none_or(str::is_empty) {
+        k.fail(p("password_file"), "a password needs a username");
+    }
+    if l.client_id.as_deref().is_some_and(str::is_empty) {
+        k.fail(
+            p("client_id"),
+            "must not be empty (leave it out for \"<station id>-in\")",
+        );
+    }
+    let mut names = HashSet::new();
+    for (j, v) in l.values.iter().enumerate() {
+        let q = |f: &str| format!("links[{i}].values[{j}].{f}");
+        if v.name.is_empty() || v.name.contains('.') {
+            k.fail(q("name"), "a name without '.', e.g. \"t_out_forecast\"");
+        } else if !names.insert(v.name.as_str()) {
+            k.fail(q("name"), format!("value {:?} is defined twice", v.name));
+        }
+        check_topic(k, q("topic"), Some(&v.topic));
+        if v.json_field.is_empty() {
+            k.fail(
+                q("json_field"),
+                "the JSON field of the number, e.g. \"t_out_6h_c\"",
+            );
+        }
+        if v.time_field.as_deref().is_some_and(str::is_empty) {
+            k.fail(
+                q("time_field"),
+                "must not be empty (leave it out: arrival time)",
+            );
         }
     }
 }
@@ -609,4 +935,194 @@ pub(crate) fn check_references(c: &Config, maps: &BTreeMap<String, DeviceMap>) -
         }
     }
     k.out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_str;
+
+    const BASE: &str = "[site]\nname = \"t\"\n[curve]\npoints = [{ outdoor_c = -20.0, supply_c = 70.0 }, { outdoor_c = 15.0, supply_c = 30.0 }]\n\
+        [[links]]\nname = \"gw\"\nkind = \"rtu_over_tcp\"\nhost = \"127.0.0.1\"\nport = 1\n";
+
+    fn problems(extra: &str) -> Vec<Problem> {
+        match parse_str(&format!("{BASE}{extra}"), None) {
+            Ok(_) => Vec::new(),
+            Err(p) => p.0,
+        }
+    }
+
+    fn has(ps: &[Problem], path: &str, words: &str) -> bool {
+        ps.iter()
+            .any(|p| p.path == path && p.message.contains(words) && p.line.is_some())
+    }
+
+    const IOT: &str =
+        "[[links]]\nname = \"iot\"\nkind = \"mqtt\"\nbroker = \"mqtt://10.0.0.5:1883\"\n";
+
+    #[test]
+    fn mixed_modbus_and_mqtt_room_nodes_are_accepted() {
+        let text = format!(
+            "{IOT}values = [{{ name = \"forecast\", topic = \"p/forecast\", json_field = \"t_out_6h_c\" }}]\n\
+             [points]\nt_out_forecast = \"iot.forecast\"\n\
+             [rooms]\nnodes = [\n\
+             {{ id = \"a\", link = \"gw\", unit_id = 1 }},\n\
+             {{ id = \"b\", link = \"iot\", topic = \"iot/b/up\", json_field = \"temp_c\", time_field = \"ts\" }},\n\
+             {{ id = \"c\", link = \"iot\", topic = \"iot/c/up\", json_field = \"data.temp_c\" }},\n]\n"
+        );
+        let ps = problems(&text);
+        assert!(ps.is_empty(), "{ps:?}");
+    }
+
+    #[test]
+    fn topic_on_mqtt_links_and_unit_id_on_modbus_ones() {
+        let text = format!(
+            "{IOT}[rooms]\nnodes = [\n\
+             {{ id = \"a\", link = \"gw\" }},\n\
+             {{ id = \"b\", link = \"iot\", json_field = \"temp_c\" }},\n\
+             {{ id = \"c\", link = \"iot\", unit_id = 3, topic = \"x/+/up\" }},\n\
+             {{ id = \"d\", link = \"gw\", unit_id = 4, topic = \"x\" }},\n]\n"
+        );
+        let ps = problems(&text);
+        assert!(
+            has(&ps, "rooms.nodes[0].unit_id", "required on a Modbus link"),
+            "{ps:?}"
+        );
+        assert!(has(&ps, "rooms.nodes[1].topic", "required"), "{ps:?}");
+        assert!(
+            has(&ps, "rooms.nodes[2].unit_id", "not used on mqtt link"),
+            "{ps:?}"
+        );
+        assert!(has(&ps, "rooms.nodes[2].topic", "wildcards"), "{ps:?}");
+        assert!(
+            has(&ps, "rooms.nodes[2].json_field", "JSON field"),
+            "{ps:?}"
+        );
+        assert!(
+            has(&ps, "rooms.nodes[3].topic", "only on an mqtt link"),
+            "{ps:?}"
+        );
+        assert_eq!(ps.len(), 6, "{ps:?}");
+    }
+
+    #[test]
+    fn mqtt_link_settings_are_checked() {
+        let ps = problems(
+            "[[links]]\nname = \"iot\"\nkind = \"mqtt\"\nhost = \"h\"\npassword_file = \"/p\"\n\
+             ca_file = \"/ca.pem\"\n",
+        );
+        assert!(has(&ps, "links[1].broker", "needs a broker"), "{ps:?}");
+        assert!(
+            has(&ps, "links[1].host", "not used on an mqtt link"),
+            "{ps:?}"
+        );
+        assert!(
+            has(&ps, "links[1].password_file", "needs a username"),
+            "{ps:?}"
+        );
+        let ps = problems(
+            "[[links]]\nname = \"iot\"\nkind = \"mqtt\"\nbroker = \"http://h:1\"\n\
+             [[links]]\nname = \"iot2\"\nkind = \"mqtt\"\nbroker = \"mqtt://h:1883\"\nca_file = \"/ca.pem\"\n",
+        );
+        assert!(has(&ps, "links[1].broker", "mqtt://host:port"), "{ps:?}");
+        assert!(has(&ps, "links[2].ca_file", "mqtts://"), "{ps:?}");
+        let ps = problems("broker = \"mqtt://h\"\n");
+        assert!(
+            has(&ps, "links[0].broker", "only for an mqtt link"),
+            "{ps:?}"
+        );
+    }
+
+    #[test]
+    fn bindings_to_mqtt_values_must_exist_and_are_read_only() {
+        let text = format!(
+            "{IOT}values = [{{ name = \"forecast\", topic = \"p/f\", json_field = \"t\" }},\
+             {{ name = \"forecast\", topic = \"p/#\", json_field = \"\" }}]\n\
+             [[devices]]\nname = \"iot\"\nlink = \"iot\"\nunit_id = 1\nmap = \"m.toml\"\n\
+             [points]\nt2_supply = \"iot.nothing\"\nvalve1_cmd = \"iot.forecast\"\n"
+        );
+        let ps = problems(&text);
+        assert!(
+            has(&ps, "links[1].values[1].name", "defined twice"),
+            "{ps:?}"
+        );
+        assert!(has(&ps, "links[1].values[1].topic", "wildcards"), "{ps:?}");
+        assert!(
+            has(&ps, "links[1].values[1].json_field", "JSON field"),
+            "{ps:?}"
+        );
+        assert!(
+            has(&ps, "devices[0].name", "name of an mqtt link"),
+            "{ps:?}"
+        );
+        assert!(
+            has(&ps, "devices[0].link", "carries no Modbus devices"),
+            "{ps:?}"
+        );
+        let text = format!(
+            "{IOT}values = [{{ name = \"forecast\", topic = \"p/f\", json_field = \"t\" }}]\n\
+             [points]\nt_out_forecast = \"iot.forecst\"\n"
+        );
+        let ps = problems(&text);
+        assert!(
+            has(&ps, "points.t_out_forecast", "no value \"forecst\""),
+            "{ps:?}"
+        );
+    }
+
+    #[test]
+    fn room_max_age_must_cover_wireless_report_periods() {
+        let nodes = "[rooms]\nnodes = [{ id = \"b\", link = \"iot\", topic = \"t\", json_field = \"temp_c\" }]\n";
+        let short = format!("{IOT}{nodes}[signals.room]\nmax_age_s = 300\n");
+        let ps = problems(&short);
+        assert!(
+            has(&ps, "signals.room.max_age_s", "at least 900 s"),
+            "{ps:?}"
+        );
+        // The default (30 min) is fine, and a short max age without mqtt nodes too.
+        assert!(problems(&format!("{IOT}{nodes}")).is_empty());
+        let modbus_only = "[rooms]\nnodes = [{ id = \"a\", link = \"gw\", unit_id = 1 }]\n[signals.room]\nmax_age_s = 300\n";
+        assert!(problems(modbus_only).is_empty());
+    }
+
+    #[test]
+    fn an_mqtt_link_may_share_the_platform_broker() {
+        let link = "[[links]]\nname = \"iot\"\nkind = \"mqtt\"\n";
+        let platform =
+            "[platform]\nbrokers = [\"mqtts://broker.utility:8883\"]\nusername = \"s7\"\n";
+        assert!(problems(&format!("{link}{platform}")).is_empty());
+        let ps = problems(link);
+        assert!(has(&ps, "links[1].broker", "[platform] brokers"), "{ps:?}");
+        let ps = problems(&format!("{link}username = \"u\"\n{platform}"));
+        assert!(
+            has(&ps, "links[1].username", "taken from [platform]"),
+            "{ps:?}"
+        );
+    }
+
+    #[test]
+    fn broker_urls() {
+        assert_eq!(
+            parse_broker_url("mqtt://10.0.0.5"),
+            Ok((false, "10.0.0.5".into(), 1883))
+        );
+        assert_eq!(
+            parse_broker_url("mqtts://broker.example:8884/"),
+            Ok((true, "broker.example".into(), 8884))
+        );
+        assert_eq!(
+            parse_broker_url("mqtt://[::1]:1884"),
+            Ok((false, "::1".into(), 1884))
+        );
+        for bad in [
+            "tcp://h:1",
+            "mqtt://",
+            "mqtt://h:0",
+            "mqtt://h:99999",
+            "mqtt://u:p@h:1",
+            "mqtt://h:1/x",
+        ] {
+            assert!(parse_broker_url(bad).is_err(), "{bad}");
+        }
+    }
 }

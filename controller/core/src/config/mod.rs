@@ -33,7 +33,10 @@ pub use crate::signal::CheckedQuantity;
 pub use curve::{Curve, CurvePoint, DesignCurve};
 pub use demand::{Demand, PositionWeights};
 pub use device_map::{DataType, DecodeError, DeviceInfo, DeviceMap, PointMap, Table, WordOrder};
-pub use field::{CommandPoint, Device, Link, LinkKind, Parity, Points, Position, RoomNode, Rooms};
+pub use field::{
+    CommandPoint, Device, Link, LinkKind, MQTT_ROOM_MIN_MAX_AGE_S, MqttValue, Parity, Points,
+    Position, RoomNode, Rooms, parse_broker_url,
+};
 pub use household_valves::HouseholdValves;
 pub use limits::{
     LimiterGains, Limits, PowerLimit, RateLimit, Return1Limit, ReturnDifferenceLimit,

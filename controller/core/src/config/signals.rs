@@ -80,6 +80,8 @@ pub struct Signals {
     pub flow1_m3h: SignalCheck,
     /// Primary valve position feedback, %.
     pub valve1_pos_pct: SignalCheck,
+    /// Outdoor temperature forecast, °C (an optional input, e.g. from the platform over MQTT).
+    pub t_out_forecast: SignalCheck,
     /// Household room temperatures, °C (every node).
     pub room: SignalCheck,
     /// Household valve position feedback, %.
@@ -99,6 +101,7 @@ impl Signals {
             CheckedQuantity::Signal(Signal::Power1Kw) => &self.power1_kw,
             CheckedQuantity::Signal(Signal::Flow1M3h) => &self.flow1_m3h,
             CheckedQuantity::Signal(Signal::Valve1PosPct) => &self.valve1_pos_pct,
+            CheckedQuantity::Signal(Signal::TOutForecast) => &self.t_out_forecast,
             CheckedQuantity::Room => &self.room,
             CheckedQuantity::HouseholdValvePos => &self.hh_valve_pos_pct,
         }
