@@ -136,8 +136,18 @@ fn run(
 
 /// `heatctl demo`: the simulated plant and heatctl in this process.
 #[cfg(feature = "demo")]
-fn demo(speed: f64, hours: Option<f64>) -> anyhow::Result<ExitCode> {
-    let opts = heatctl::demo::DemoOptions { speed, hours };
+fn demo(
+    speed: f64,
+    hours: Option<f64>,
+    web: Option<std::net::SocketAddr>,
+    web_token: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let opts = heatctl::demo::DemoOptions {
+        speed,
+        hours,
+        web,
+        web_token,
+    };
     if let Err(message) = opts.validate() {
         eprintln!("heatctl demo: {message}");
         return Ok(ExitCode::from(EXIT_USAGE));
@@ -188,7 +198,12 @@ fn main() -> ExitCode {
             state_dir.as_deref(),
         ),
         #[cfg(feature = "demo")]
-        Command::Demo { speed, hours } => demo(speed, hours),
+        Command::Demo {
+            speed,
+            hours,
+            web,
+            web_token,
+        } => demo(speed, hours, web, web_token),
     };
     match result {
         Ok(code) => code,

@@ -128,6 +128,8 @@ pub struct Info {
     pub clock_speed: f64,
     /// Hours of trends kept.
     pub trend_hours: f64,
+    /// Trend rows kept now (one a clock minute).
+    pub trend_rows: usize,
     /// Most live clients served at once.
     pub max_sse_clients: usize,
     /// Served over HTTPS.
@@ -207,6 +209,7 @@ async fn info(State(st): State<AppState>, headers: HeaderMap) -> Response {
             cycle_period_s: VALVE_PERIOD_S,
             clock_speed: snap.as_ref().map_or(1.0, |s| s.clock.speed),
             trend_hours: st.trends.capacity() as f64 / 60.0,
+            trend_rows: st.trends.len(),
             max_sse_clients: st.max_sse_clients,
             tls: st.tls,
         },
@@ -237,7 +240,7 @@ async fn events(State(st): State<AppState>) -> Response {
             ),
         );
     };
-    let current = latest(&st).and_then(|s| serde_json::to_string(&*s).ok());
+    let current = latest(&st);
     events::stream(current, st.encoded.clone(), st.ctx.audit.subscribe(), slot).into_response()
 }
 

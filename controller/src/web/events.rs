@@ -14,21 +14,35 @@ use tokio::sync::{broadcast, watch};
 
 use super::{EVENTS_MIN_GAP, KEEP_ALIVE};
 use crate::audit::AuditRecord;
-use crate::station::SnapshotReceiver;
+use crate::station::{SnapshotReceiver, StationSnapshot};
+
+/// A snapshot and its JSON.
+#[derive(Debug, Clone)]
+pub(super) struct Encoded {
+    snapshot: Arc<StationSnapshot>,
+    json: Arc<str>,
+}
 
 /// The encoding task: the latest snapshot as JSON, at most every [`EVENTS_MIN_GAP`], while
-/// anyone listens. Ends when the snapshots' sender is gone.
-pub(super) async fn encode(mut snapshots: SnapshotReceiver, out: watch::Sender<Option<Arc<str>>>) {
+/// any live client is connected (`clients`). Ends when the snapshots' sender is gone.
+pub(super) async fn encode(
+    mut snapshots: SnapshotReceiver,
+    out: watch::Sender<Option<Encoded>>,
+    clients: Arc<AtomicUsize>,
+) {
     loop {
         if snapshots.changed().await.is_err() {
             return;
         }
-        if out.receiver_count() > 1 {
+        if clients.load(Ordering::Acquire) > 0 {
             let latest = snapshots.borrow_and_update().clone();
-            if let Some(s) = latest {
-                match serde_json::to_string(&*s) {
+            if let Some(snapshot) = latest {
+                match serde_json::to_string(&*snapshot) {
                     Ok(json) => {
-                        out.send_replace(Some(Arc::from(json)));
+                        out.send_replace(Some(Encoded {
+                            snapshot,
+                            json: Arc::from(json),
+                        }));
                     }
                     Err(e) => tracing::warn!(error = %e, "web: snapshot not encoded"),
                 }
@@ -61,7 +75,9 @@ impl Drop for ClientSlot {
 
 struct Client {
     first: Option<Event>,
-    encoded: watch::Receiver<Option<Arc<str>>>,
+    /// The snapshot last sent (not sent twice).
+    sent: Option<Arc<StationSnapshot>>,
+    encoded: watch::Receiver<Option<Encoded>>,
     audit: broadcast::Receiver<AuditRecord>,
     _slot: ClientSlot,
 }
@@ -74,14 +90,20 @@ fn audit_event(rec: &AuditRecord) -> Option<Event> {
 
 /// The event stream of one client: the current snapshot at once, then the encoder's.
 pub(super) fn stream(
-    current: Option<String>,
-    mut encoded: watch::Receiver<Option<Arc<str>>>,
+    current: Option<Arc<StationSnapshot>>,
+    mut encoded: watch::Receiver<Option<Encoded>>,
     audit: broadcast::Receiver<AuditRecord>,
     slot: ClientSlot,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     encoded.mark_unchanged();
+    let first = current.as_ref().and_then(|s| {
+        serde_json::to_string(&**s)
+            .ok()
+            .map(|json| Event::default().event("snapshot").data(json))
+    });
     let client = Client {
-        first: current.map(|json| Event::default().event("snapshot").data(json)),
+        first,
+        sent: current,
         encoded,
         audit,
         _slot: slot,
@@ -94,9 +116,12 @@ pub(super) fn stream(
             tokio::select! {
                 changed = c.encoded.changed() => {
                     changed.ok()?;
-                    let json = c.encoded.borrow_and_update().clone();
-                    if let Some(json) = json {
-                        let e = Event::default().event("snapshot").data(&*json);
+                    let latest = c.encoded.borrow_and_update().clone();
+                    if let Some(enc) = latest
+                        && !c.sent.as_ref().is_some_and(|s| Arc::ptr_eq(s, &enc.snapshot))
+                    {
+                        let e = Event::default().event("snapshot").data(&*enc.json);
+                        c.sent = Some(enc.snapshot);
                         return Some((Ok(e), c));
                     }
                 }

@@ -55,7 +55,7 @@ struct AppState {
     read_only_reason: Option<String>,
     trends: Arc<Trends>,
     /// The latest snapshot as JSON, at most every [`EVENTS_MIN_GAP`].
-    encoded: watch::Receiver<Option<Arc<str>>>,
+    encoded: watch::Receiver<Option<events::Encoded>>,
     /// Live clients now.
     sse_clients: Arc<AtomicUsize>,
     max_sse_clients: usize,
@@ -159,9 +159,14 @@ pub async fn start(cfg: &Web, ctx: FaceContext) -> anyhow::Result<Option<WebHand
     let write_enabled = token.is_some() && !cfg.writable.is_empty();
     let trends = Arc::new(Trends::new(cfg.trend_hours));
     let (encoded_tx, encoded) = watch::channel(None);
+    let sse_clients = Arc::new(AtomicUsize::new(0));
     let helpers = vec![
         tokio::spawn(trends::sample(ctx.snapshots.clone(), Arc::clone(&trends))),
-        tokio::spawn(events::encode(ctx.snapshots.clone(), encoded_tx)),
+        tokio::spawn(events::encode(
+            ctx.snapshots.clone(),
+            encoded_tx,
+            Arc::clone(&sse_clients),
+        )),
     ];
     let state = AppState {
         ctx,
@@ -169,7 +174,7 @@ pub async fn start(cfg: &Web, ctx: FaceContext) -> anyhow::Result<Option<WebHand
         read_only_reason,
         trends: Arc::clone(&trends),
         encoded,
-        sse_clients: Arc::new(AtomicUsize::new(0)),
+        sse_clients,
         max_sse_clients: cfg.max_sse_clients.max(1) as usize,
         tls: tls.is_some(),
     };
