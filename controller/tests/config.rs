@@ -374,6 +374,9 @@ fn config_reference_lists_every_key() {
     c.links[0].serial_port = Some("/dev/ttyS1".into());
     c.rooms.nodes[0].valve_link = Some("bus1".into());
     c.rooms.nodes[0].valve_unit_id = Some(9);
+    c.web.token_file = Some("/etc/heatctl/web-token".into());
+    c.web.tls_cert_file = Some("/etc/heatctl/web-cert.pem".into());
+    c.web.tls_key_file = Some("/etc/heatctl/web-key.pem".into());
     assert!(!c.schedule.periods.is_empty() && !c.scada.writable.is_empty());
     let mut keys = Vec::new();
     key_paths("", &toml::Value::try_from(&c).unwrap(), &mut keys);

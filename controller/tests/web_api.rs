@@ -759,6 +759,7 @@ async fn https_with_a_certificate() {
         ])
         .args(["-nodes", "-days", "1", "-subj", "/CN=heatctl-test"])
         .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -821,6 +822,7 @@ async fn https_with_a_certificate() {
 
 /// The real demo with its page on a free port: the snapshot changes over time, and a write
 /// with the token changes the setting.
+#[cfg(feature = "demo")]
 #[test]
 fn the_demo_serves_a_live_page() {
     use std::io::BufRead as _;
@@ -875,8 +877,16 @@ fn the_demo_serves_a_live_page() {
         let mut first = None;
         let start = std::time::Instant::now();
         loop {
-            let r = tokio::time::timeout(Duration::from_secs(2), get(addr, "/api/snapshot")).await;
-            if let Ok(r) = r
+            // The URL is printed before the controller binds it.
+            let up = TcpStream::connect(addr).await.is_ok();
+            let r = if up {
+                tokio::time::timeout(Duration::from_secs(2), get(addr, "/api/snapshot"))
+                    .await
+                    .ok()
+            } else {
+                None
+            };
+            if let Some(r) = r
                 && r.status == 200
             {
                 let t = r.json()["clock"]["clock_unix_s"].as_f64().unwrap();
