@@ -55,7 +55,8 @@ pub struct Audit {
 struct AuditInner {
     tail: Mutex<VecDeque<AuditRecord>>,
     tx: tokio::sync::broadcast::Sender<AuditRecord>,
-    file: Option<std::sync::mpsc::SyncSender<String>>,
+    file: Mutex<Option<std::sync::mpsc::SyncSender<String>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     path: Option<PathBuf>,
     dropped: AtomicU64,
 }
@@ -82,12 +83,13 @@ impl Audit {
 
     fn build(path: Option<PathBuf>, tail: VecDeque<AuditRecord>) -> Self {
         let (tx, _) = tokio::sync::broadcast::channel(256);
-        let file = path.as_ref().and_then(|p| spawn_writer(p.clone()));
+        let (file, writer) = path.as_ref().and_then(|p| spawn_writer(p.clone())).unzip();
         Self {
             inner: Arc::new(AuditInner {
                 tail: Mutex::new(tail),
                 tx,
-                file,
+                file: Mutex::new(file),
+                writer: Mutex::new(writer),
                 path,
                 dropped: AtomicU64::new(0),
             }),
@@ -112,7 +114,7 @@ impl Audit {
             reason = rec.reason.as_deref().unwrap_or(""),
             "audit"
         );
-        if let Some(file) = &self.inner.file {
+        if let Some(file) = lock(&self.inner.file).as_ref() {
             let sent = serde_json::to_string(&rec)
                 .ok()
                 .is_some_and(|line| file.try_send(line).is_ok());
@@ -122,11 +124,7 @@ impl Audit {
             }
         }
         {
-            let mut tail = self
-                .inner
-                .tail
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut tail = lock(&self.inner.tail);
             if tail.len() == AUDIT_TAIL {
                 tail.pop_front();
             }
@@ -139,11 +137,7 @@ impl Audit {
     /// The last `n` records, oldest first.
     #[must_use]
     pub fn tail(&self, n: usize) -> Vec<AuditRecord> {
-        let tail = self
-            .inner
-            .tail
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tail = lock(&self.inner.tail);
         tail.iter()
             .skip(tail.len().saturating_sub(n))
             .cloned()
@@ -156,11 +150,26 @@ impl Audit {
         self.inner.tx.subscribe()
     }
 
+    /// Write what is queued for the file and stop writing to it (shutdown): records after this
+    /// are kept in memory only. Blocks until the writer thread has finished.
+    pub fn close(&self) {
+        drop(lock(&self.inner.file).take());
+        if let Some(writer) = lock(&self.inner.writer).take()
+            && writer.join().is_err()
+        {
+            tracing::error!("audit log: the writer thread failed");
+        }
+    }
+
     /// Lines that could not be handed to the file writer.
     #[must_use]
     pub fn dropped_lines(&self) -> u64 {
         self.inner.dropped.load(Ordering::Relaxed)
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The last [`AUDIT_TAIL`] records of an audit file (unreadable lines skipped).
@@ -181,7 +190,12 @@ fn read_tail(path: &Path) -> VecDeque<AuditRecord> {
 }
 
 /// The writer thread: appends each line, flushed and synced.
-fn spawn_writer(path: PathBuf) -> Option<std::sync::mpsc::SyncSender<String>> {
+fn spawn_writer(
+    path: PathBuf,
+) -> Option<(
+    std::sync::mpsc::SyncSender<String>,
+    std::thread::JoinHandle<()>,
+)> {
     if let Some(dir) = path.parent()
         && let Err(e) = std::fs::create_dir_all(dir)
     {
@@ -207,7 +221,7 @@ fn spawn_writer(path: PathBuf) -> Option<std::sync::mpsc::SyncSender<String>> {
             }
         });
     match spawned {
-        Ok(_) => Some(tx),
+        Ok(handle) => Some((tx, handle)),
         Err(e) => {
             tracing::error!(error = %e, "audit log: cannot start the writer thread");
             None
@@ -298,15 +312,11 @@ mod tests {
         assert_eq!(tail.len(), AUDIT_TAIL);
         assert_eq!(tail[0].what, "s5");
         assert_eq!(audit.tail(2)[1].what, format!("s{}", AUDIT_TAIL + 4));
-        // The writer thread appends asynchronously: wait for the last line (bounded).
+        // Closing writes what is queued.
+        audit.close();
         let path = dir.join(AUDIT_FILE);
-        for _ in 0..500 {
-            let n = std::fs::read_to_string(&path).map_or(0, |t| t.lines().count());
-            if n == AUDIT_TAIL + 5 {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        let lines = std::fs::read_to_string(&path).map_or(0, |t| t.lines().count());
+        assert_eq!(lines, AUDIT_TAIL + 5);
         let again = Audit::open(Some(&dir));
         assert_eq!(again.tail(usize::MAX), tail);
         let _ = std::fs::remove_dir_all(&dir);

@@ -1,5 +1,6 @@
 //! `heatctl run --dry-run` writes nothing; a bad configuration on reload changes nothing; a good
-//! one on SIGHUP is applied; SIGINT ends the run with exit 0.
+//! one on SIGHUP is applied; SIGINT ends the run with exit 0. Every change, accepted or
+//! refused, from SCADA or the file, lands in the audit log of the state directory.
 
 #[path = "peers/support.rs"]
 mod support;
@@ -39,7 +40,9 @@ fn dry_run_and_reload() {
         &config(peer_port, scada_port, "\"curve_shift_k\""),
     );
     let log_path = path.with_extension("log");
-    let mut heatctl = start_heatctl(&["run", "--dry-run"], &path);
+    let state_dir = temp_dir("reload-state");
+    let state_arg = state_dir.to_string_lossy().into_owned();
+    let mut heatctl = start_heatctl(&["run", "--dry-run", "--state-dir", &state_arg], &path);
     let pid = heatctl.0.id();
     let read_peer_hr0 = || read_hr0(peer_port);
     let logged =
@@ -88,5 +91,40 @@ fn dry_run_and_reload() {
         read_peer_hr0(),
         Some(0),
         "dry run writes nothing, not even on shutdown"
+    );
+
+    // The audit log: who asked what, old -> new, accepted or refused and why.
+    let audit = std::fs::read_to_string(state_dir.join("audit.jsonl")).expect("audit log written");
+    let records: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON record per line"))
+        .collect();
+    let find = |source: &str, what: &str, result: &str| {
+        records
+            .iter()
+            .find(|r| r["source"] == source && r["what"] == what && r["result"] == result)
+    };
+    let shift = find("scada", "curve_shift_k", "accepted").expect("the SCADA write is audited");
+    assert_eq!(shift["old"], 0.0);
+    assert_eq!(shift["new"], 1.0);
+    let refused = find("scada", "room_target_c", "refused").expect("the refused write too");
+    assert!(
+        refused["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("not writable")),
+        "{refused}"
+    );
+    let bad = find("file", "config", "refused").expect("the rejected file");
+    assert!(
+        bad["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("unknown_key")),
+        "{bad}"
+    );
+    let good = find("file", "config", "accepted").expect("the reloaded file");
+    assert_ne!(good["old"], good["new"], "the configuration hash changed");
+    assert_eq!(
+        find("scada", "room_target_c", "accepted").map(|r| r["new"].clone()),
+        Some(20.0.into())
     );
 }

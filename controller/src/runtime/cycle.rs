@@ -242,6 +242,7 @@ impl Runtime {
             t.abort();
         }
         self.faces.stop().await;
+        self.gate.audit().close();
     }
 }
 

@@ -413,7 +413,11 @@ mod tests {
         assert!(rx.try_recv().is_err());
         // Every refusal is audited, with its reason.
         let refused: Vec<_> = s.gate.audit().tail(10);
-        assert_eq!(refused.len(), 3, "an address with no register is not a setting");
+        assert_eq!(
+            refused.len(),
+            3,
+            "an address with no register is not a setting"
+        );
         assert!(
             refused
                 .iter()
