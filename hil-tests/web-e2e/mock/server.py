@@ -93,13 +93,13 @@ class Station:
             return {"value": value, "valid": valid, "age_s": age, "rejected": rejected}
 
         nodes = []
-        states = ["used"] * 7 + ["stale", "invalid", "outlier", "excluded", "vacant", "no_reading"]
+        states = ["used"] * 6 + ["stale", "stuck", "invalid", "outlier", "excluded", "vacant", "missing"]
         for i, state in enumerate(states):
-            value = None if state == "no_reading" else round(20.5 + 0.3 * math.sin(i + phase) - (3.5 if state == "outlier" else 0), 2)
+            value = None if state == "missing" else round(20.5 + 0.3 * math.sin(i + phase) - (3.5 if state == "outlier" else 0), 2)
             nodes.append({
                 "id": f"b{1 + i // 5}-{101 + i}",
                 "building": f"B{1 + i // 5}",
-                "position": f"{1 + i % 6}F-{i % 2 + 1}",
+                "position": ["top", "middle", "ground", "end", "top_end", "ground_end"][i % 6],
                 "value_c": value,
                 "age_s": None if value is None else (4000.0 if state == "stale" else 30.0 + i),
                 "state": state,
@@ -112,7 +112,7 @@ class Station:
                 "site_id": "mock-site", "station_id": "ss-01", "version": "0.0.0-mock", "config_hash": "abc123",
                 "started_unix_s": START_CLOCK, "uptime_s": time.time() - START_WALL,
             },
-            "clock": {"clock_unix_s": now, "wall_unix_s": time.time(), "scaled": True, "speed": SPEED},
+            "clock": {"clock_unix_s": now, "wall_unix_s": time.time(), "scaled": True, "speed": SPEED, "synced": None},
             "measurements": {
                 "t_out_c": meas(round(outdoor, 2)),
                 "t1_supply_c": meas(95.0),
@@ -164,10 +164,11 @@ class Station:
                 {"name": "rooms_b1", "devices": 1, "devices_connected": 1, "connected": True, "last_ok_s": now - 20, "requests": 100, "errors": 1},
             ],
             "settings": st,
+            "platform": None,
             "saved_state": {"saved_at_s": now - 60, "demand_shift_k": demand, "valve_demand_shift_k": valve_demand, "damped_outdoor_c": damped},
         }
         if self.platform:
-            snap["platform"] = {"connected": True, "backlog_records": 3, "dropped_records": 0, "last_ack_unix_s": time.time() - 5}
+            snap["platform"] = {"broker": "mqtts://platform.example:8883", "last_error": None, "connected": True, "backlog_records": 3, "dropped_records": 0, "last_ack_unix_s": time.time() - 5}
         return snap
 
     def trends(self, since_s):
@@ -281,6 +282,7 @@ def make_handler(station):
                 lang = self.headers.get("Accept-Language", "")
                 self.send_json(200, {"version": "0.0.0-mock", "site_id": "mock-site", "station_id": "ss-01",
                                      "write_enabled": station.token is not None, "writable": station.writable,
+                                     "read_only_reason": None if station.token else "no write token is configured",
                                      "languages": ["zh-CN", "en"],
                                      "default_language": "zh-CN" if lang.lower().startswith("zh") else "en",
                                      "cycle_period_s": 0.5})

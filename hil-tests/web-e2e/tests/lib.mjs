@@ -126,7 +126,8 @@ export async function startDemo({ token, extraArgs = [] } = {}) {
   const args = ['demo', '--web', `127.0.0.1:${port}`, ...(token ? ['--web-token', token] : []), ...extraArgs];
   const p = await startProcess(HEATCTL, args, /SCADA\s+127\.0\.0\.1:(\d+), unit (\d+)/, 60000);
   const url = `http://127.0.0.1:${port}/`;
-  await until(async () => (await fetch(`${url}api/info`)).ok, 30000, `${url}api/info`).catch(async (e) => {
+  // Ready once the first control cycle has run (/api/snapshot answers 503 before).
+  await until(async () => (await fetch(`${url}api/info`)).ok && (await fetch(`${url}api/snapshot`)).ok, 30000, `${url}api/snapshot`).catch(async (e) => {
     await stopProcess(p.child);
     throw new Error(`${e.message}\n--- demo output ---\n${p.out}`);
   });

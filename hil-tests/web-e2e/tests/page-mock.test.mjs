@@ -74,8 +74,10 @@ describe('page against the mock API', () => {
     assert.equal(await page.$eval('#outdoor-source', (e) => e.dataset.value), 'measured');
     assert.equal(await page.$$eval('#rooms-table tbody tr[data-node-id]', (r) => r.length), 13);
     const states = await page.$$eval('#rooms-table tbody tr', (r) => [...new Set(r.map((x) => x.dataset.state))].sort());
-    assert.deepEqual(states, ['excluded', 'invalid', 'no_reading', 'outlier', 'stale', 'used', 'vacant']);
+    assert.deepEqual(states, ['excluded', 'invalid', 'missing', 'outlier', 'stale', 'stuck', 'used', 'vacant']);
     assert.equal(await fieldValue(page, 'rooms_percentile_c'), '20.1');
+    assert.equal(await page.$eval('#rooms-table tr[data-state="stuck"] .state', (e) => e.textContent), 'stuck');
+    assert.equal(await fieldValue(page, 'platform_broker'), 'mqtts://platform.example:8883');
     assert.deepEqual(await page.$$eval('#alarms-active tr[data-code]', (r) => r.map((x) => x.dataset.code)), ['107', '501']);
     assert.equal(await page.$eval('#links-table tr[data-link="mbus_gw"]', (e) => e.dataset.connected), 'false');
     assert.equal(await page.$eval('#platform', (e) => e.hidden), false);

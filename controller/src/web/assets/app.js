@@ -73,7 +73,10 @@
       'r.id': 'Node', 'r.building': 'Building', 'r.position': 'Position', 'r.value_c': 'Reading', 'r.age_s': 'Age',
       'r.state': 'State', 'r.valve_cmd_pct': 'Valve cmd', 'r.valve_pos_pct': 'Valve pos', 'r.none': 'no room nodes',
       'st.used': 'used', 'st.stale': 'stale', 'st.invalid': 'invalid', 'st.outlier': 'outlier',
-      'st.excluded': 'excluded', 'st.vacant': 'vacant', 'st.no_reading': 'no reading',
+      'st.excluded': 'excluded', 'st.vacant': 'vacant', 'st.no_reading': 'no reading', 'st.missing': 'no reading',
+      'st.out_of_range': 'out of range', 'st.stuck': 'stuck', 'st.jump': 'jump',
+      'pos.top': 'top floor', 'pos.ground': 'ground floor', 'pos.end': 'end flat', 'pos.middle': 'middle',
+      'pos.top_end': 'top floor, end', 'pos.ground_end': 'ground floor, end',
       'al.active': 'Active', 'al.recent': 'Recent (cleared while this page was open)', 'al.code': 'Code',
       'al.text': 'Alarm', 'al.since': 'Since', 'al.cleared': 'Cleared', 'al.none': 'no active alarm',
       'al.none_recent': 'none',
@@ -82,7 +85,8 @@
       'd.timeouts': 'Timeouts', 'd.latency': 'Latency', 'd.ok': 'answering', 'd.comm_lost': 'not answering',
       'd.not_connected': 'never answered', 'd.write_failed': 'write failed', 'd.ago': (a) => `${a} ago`,
       'p.connected': 'Connected', 'p.backlog': 'Backlog (records)', 'p.dropped': 'Dropped (records)',
-      'p.last_ack': 'Last acknowledged',
+      'p.last_ack': 'Last acknowledged', 'p.broker': 'Broker', 'p.last_error': 'Last error',
+      'clock.unsynced': 'system clock not synchronised', 'footer.config': 'configuration', 'footer.uptime': 'running for',
       'settings.read_only': 'Read-only: this page cannot change settings.',
       'settings.token': 'Write token', 'settings.token_hint': 'kept only in this browser tab',
       'settings.apply': 'Apply', 'settings.current': 'now',
@@ -164,7 +168,10 @@
       'r.id': '节点', 'r.building': '楼栋', 'r.position': '位置', 'r.value_c': '读数', 'r.age_s': '数据时长',
       'r.state': '状态', 'r.valve_cmd_pct': '户阀指令', 'r.valve_pos_pct': '户阀开度', 'r.none': '无室温节点',
       'st.used': '采用', 'st.stale': '过期', 'st.invalid': '无效', 'st.outlier': '离群',
-      'st.excluded': '已排除', 'st.vacant': '空置', 'st.no_reading': '无读数',
+      'st.excluded': '已排除', 'st.vacant': '空置', 'st.no_reading': '无读数', 'st.missing': '无读数',
+      'st.out_of_range': '超出范围', 'st.stuck': '数值卡滞', 'st.jump': '跳变',
+      'pos.top': '顶层', 'pos.ground': '底层', 'pos.end': '边户', 'pos.middle': '中间户',
+      'pos.top_end': '顶层边户', 'pos.ground_end': '底层边户',
       'al.active': '当前报警', 'al.recent': '最近报警(本页打开期间已消除)', 'al.code': '代码',
       'al.text': '报警', 'al.since': '开始时间', 'al.cleared': '消除时间', 'al.none': '无当前报警',
       'al.none_recent': '无',
@@ -173,7 +180,8 @@
       'd.timeouts': '超时', 'd.latency': '延迟', 'd.ok': '正常应答', 'd.comm_lost': '无应答',
       'd.not_connected': '从未应答', 'd.write_failed': '写入失败', 'd.ago': (a) => `${a}前`,
       'p.connected': '已连接', 'p.backlog': '积压(条)', 'p.dropped': '丢弃(条)',
-      'p.last_ack': '最后确认',
+      'p.last_ack': '最后确认', 'p.broker': '服务器', 'p.last_error': '最近错误',
+      'clock.unsynced': '系统时钟未同步', 'footer.config': '配置', 'footer.uptime': '已运行',
       'settings.read_only': '只读:此页面不能修改设定。',
       'settings.token': '写入令牌', 'settings.token_hint': '仅保存在当前浏览器标签页',
       'settings.apply': '应用', 'settings.current': '当前',
@@ -446,7 +454,7 @@
   }
 
   // ---------------------------------------------------------------- rooms
-  const STATE_RANK = { used: 0, outlier: 1, stale: 2, invalid: 3, no_reading: 4, excluded: 5, vacant: 6 };
+  const STATE_RANK = { used: 0, outlier: 1, stale: 2, stuck: 3, jump: 4, out_of_range: 5, invalid: 6, missing: 7, no_reading: 7, excluded: 8, vacant: 9 };
   function renderRooms(s) {
     const r = s.rooms || {};
     setField('rooms_percentile_c', r.percentile_c);
@@ -469,7 +477,7 @@
     const tb = $('#rooms-table tbody');
     if (!nodes.length) { tb.replaceChildren(el('tr', {}, el('td', { colspan: 8, class: 'muted', text: t('r.none') }))); return; }
     tb.replaceChildren(...nodes.map((n) => el('tr', { 'data-node-id': n.id, 'data-state': n.state },
-      el('td', { text: n.id }), el('td', { text: n.building ?? '' }), el('td', { text: n.position ?? '' }),
+      el('td', { text: n.id }), el('td', { text: n.building ?? '' }), el('td', { 'data-value': n.position ?? '', text: n.position ? t(`pos.${n.position}`) : '' }),
       el('td', { class: 'num', 'data-value': n.value_c ?? '', text: fmt(n.value_c, 1, '°C') }),
       el('td', { class: 'num', 'data-value': n.age_s ?? '', text: fmtAge(n.age_s) }),
       el('td', {}, el('span', { class: `state st-${n.state}`, text: t(`st.${n.state}`) })),
@@ -544,6 +552,8 @@
       setField('platform_backlog_records', p.backlog_records);
       setField('platform_dropped_records', p.dropped_records);
       setField('platform_last_ack', p.last_ack_unix_s, fmtTime(p.last_ack_unix_s, true));
+      setField('platform_broker', p.broker ?? null, p.broker || '--');
+      setField('platform_last_error', p.last_error ?? null, p.last_error || '--');
     }
   }
 
@@ -798,6 +808,8 @@
     const info = S.info;
     const writable = info && info.write_enabled;
     $('#read-only-notice').hidden = !info || !!writable;
+    const why = $('#read-only-reason');
+    if (why) why.textContent = info && !writable && info.read_only_reason ? ` (${info.read_only_reason})` : '';
     $('#settings-ro-text').hidden = !info || !!writable;
     document.body.dataset.writeEnabled = String(!!writable);
     if (!writable) { slot.replaceChildren(); return; }
@@ -884,20 +896,28 @@
     const clock = S.snap && S.snap.clock;
     const sc = $('#station-clock');
     sc.dataset.clockUnixS = clock ? String(clock.clock_unix_s) : '';
-    sc.textContent = clock ? `${fmtTime(clock.clock_unix_s, true)}${clock.scaled ? ` (×${fmt(clock.speed, 0)})` : ''}` : '--';
+    sc.textContent = clock ? `${fmtTime(clock.clock_unix_s, true)}${clock.scaled ? ` (×${fmt(clock.speed, 0)})` : ''}${clock.synced === false ? ` ⚠ ${t('clock.unsynced')}` : ''}` : '--';
+    sc.dataset.synced = clock && clock.synced !== undefined && clock.synced !== null ? String(clock.synced) : '';
   }
   function renderSnapshot() {
     const s = S.snap;
     if (!s) return;
-    renderStation(s); renderWhy(s); renderRooms(s); renderAlarms(s); renderField(s); fillSettings(false);
+    renderStation(s); renderWhy(s); renderRooms(s); renderAlarms(s); renderField(s); fillSettings(false); renderVersion();
     if (S.curve) renderCurve();
   }
   function renderAll() {
     renderConn();
     if (S.snap) { renderStation(S.snap); renderWhy(S.snap); renderRooms(S.snap); renderField(S.snap); rerenderAlarmsOnly(); }
     renderCurve(); buildTrendLabels(); renderTrends(); renderAudit();
-    const v = S.info ? `heatctl ${S.info.version || ''}` : '';
-    setField('version', v, v);
+    renderVersion();
+  }
+  function renderVersion() {
+    const id = S.snap && S.snap.station;
+    const version = (id && id.version) || (S.info && S.info.version) || '';
+    const parts = [version ? `heatctl ${version}` : 'heatctl'];
+    if (id && id.config_hash) parts.push(`${t('footer.config')} ${id.config_hash}`);
+    if (id && num(id.uptime_s)) parts.push(`${t('footer.uptime')} ${fmtAge(id.uptime_s)}`);
+    setField('version', version, parts.join(' · '));
   }
   function rerenderAlarmsOnly() { const seen = S.activeSeen; renderAlarms(S.snap); S.activeSeen = seen; }
   function buildTrendLabels() {
@@ -920,7 +940,7 @@
     S.lastWall = s.clock && num(s.clock.wall_unix_s) && s.clock.wall_unix_s > 0 ? s.clock.wall_unix_s : Date.now() / 1000;
     appendTrend(s);
     const shift = s.settings && s.settings.curve_shift_k;
-    if (shift !== prevShift || Date.now() - S.curveAt > 10000) loadCurve();
+    if (shift !== prevShift || Date.now() - S.curveAt > 3000) loadCurve();
     schedule();
   }
 
@@ -979,16 +999,12 @@
     buildTrendCharts();
     applyLanguage(S.lang);
     if (!S.info) showError('/api/info');
-    const [snap, audit] = await Promise.all([
-      getJson('/api/snapshot').catch(() => null),
-      getJson('/api/audit?n=50').catch(() => []),
-    ]);
+    // The first snapshot comes with the event stream (no 503 before the first cycle to show).
+    const audit = await getJson('/api/audit?n=50').catch(() => []);
     S.audit = Array.isArray(audit) ? audit : [];
     renderAudit();
-    if (snap) onSnapshot(snap);
-    const since = snap && snap.clock && num(snap.clock.clock_unix_s) ? Math.floor(snap.clock.clock_unix_s - TREND_WINDOW_S) : null;
     try {
-      const tr = await getJson(since !== null ? `/api/trends?since_s=${since}` : '/api/trends');
+      const tr = await getJson('/api/trends');
       const n = Array.isArray(tr.t_unix_s) ? tr.t_unix_s.length : 0;
       S.trend = { t_unix_s: Array.isArray(tr.t_unix_s) ? tr.t_unix_s : [] };
       for (const k of TREND_COLS) S.trend[k] = Array.isArray(tr[k]) ? tr[k] : new Array(n).fill(null);
@@ -996,7 +1012,6 @@
       S.trend = { t_unix_s: [] };
       for (const k of TREND_COLS) S.trend[k] = [];
     }
-    if (S.snap) appendTrend(S.snap);
     renderTrends();
     connect();
     document.body.dataset.ready = 'true';
