@@ -68,6 +68,41 @@ pub(crate) enum Command {
     },
     /// Print the SCADA register map as a Markdown table.
     ScadaMap,
+    /// Show every station on a broker in a live table (station, online, outdoor, supply vs
+    /// setpoint, rooms P10, share of homes at or above 18 °C, alarms, last seen, backlog).
+    Fleet {
+        /// Broker URL: mqtt://HOST[:PORT] or mqtts://HOST[:PORT].
+        #[arg(long)]
+        broker: String,
+        /// Topic prefix the stations publish under.
+        #[arg(long, default_value = heatctl::fleet::DEFAULT_PREFIX)]
+        prefix: String,
+        /// User name on the broker.
+        #[arg(long)]
+        username: Option<String>,
+        /// File whose first line is the password.
+        #[arg(long, requires = "username")]
+        password_file: Option<PathBuf>,
+        /// CA certificates (PEM) for an mqtts:// broker.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// Listen --wait-s seconds, print one table and exit.
+        #[arg(long)]
+        once: bool,
+        /// How long --once listens, seconds.
+        #[arg(long, default_value_t = 5.0, requires = "once")]
+        wait_s: f64,
+        /// JSON instead of a table (with --once: one document; else one line per second).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the platform link's MQTT topics and payloads as Markdown (`--json`: their JSON
+    /// Schema, as shipped in docs/platform.schema.json).
+    PlatformSchema {
+        /// Print the JSON Schema instead of Markdown.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the configuration reference (every key, type, unit, default, allowed values and
     /// meaning) as Markdown, generated from the schema.
     ConfigRef,
@@ -88,5 +123,9 @@ pub(crate) enum Command {
         /// Write token of the page (at least 8 characters); without it the page is read-only.
         #[arg(long, value_name = "TOKEN", requires = "web")]
         web_token: Option<String>,
+        /// Publish the demo station to this MQTT broker (mqtt://host:port): watch it with
+        /// `mosquitto_sub -t 'heatctl/demo/#' -v`.
+        #[arg(long, value_name = "URL")]
+        platform: Option<String>,
     },
 }

@@ -10,10 +10,13 @@ pub mod audit;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod faces;
+pub mod fleet;
 pub mod gate;
 pub use heatctl_core::{config, control};
 pub mod field;
 pub mod platform;
+/// The queue on disk, by its earlier path (the queue's tests and benchmark use it).
+pub use platform::queue as platform_queue;
 pub mod runtime;
 pub mod scada;
 pub mod service;

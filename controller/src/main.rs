@@ -134,17 +134,28 @@ fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `heatctl fleet`: every station on a broker.
+fn fleet(opts: heatctl::fleet::FleetOptions) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(heatctl::fleet::run(opts))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `heatctl demo`: the simulated plant and heatctl in this process.
 #[cfg(feature = "demo")]
 fn demo(
     speed: f64,
     hours: Option<f64>,
+    platform: Option<String>,
     web: Option<std::net::SocketAddr>,
     web_token: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     let opts = heatctl::demo::DemoOptions {
         speed,
         hours,
+        platform,
         web,
         web_token,
     };
@@ -166,6 +177,7 @@ fn main() -> ExitCode {
     let default_level = match cli.command {
         #[cfg(feature = "demo")]
         Command::Demo { .. } => "warn",
+        Command::Fleet { .. } => "warn",
         _ => "info",
     };
     init_logs(cli.log_format, default_level);
@@ -178,6 +190,18 @@ fn main() -> ExitCode {
         } => curve(&config, svg.as_deref(), step_k),
         Command::ScadaMap => {
             print!("{}", heatctl::scada::map::markdown());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::PlatformSchema { json } => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&heatctl::platform::payload::json_schema())
+                        .unwrap_or_default()
+                );
+            } else {
+                print!("{}", heatctl::platform::payload::schema_markdown());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::ConfigRef => {
@@ -197,13 +221,33 @@ fn main() -> ExitCode {
             state_file.as_deref(),
             state_dir.as_deref(),
         ),
+        Command::Fleet {
+            broker,
+            prefix,
+            username,
+            password_file,
+            ca_file,
+            once,
+            wait_s,
+            json,
+        } => fleet(heatctl::fleet::FleetOptions {
+            broker,
+            prefix,
+            username,
+            password_file,
+            ca_file,
+            once,
+            wait_s,
+            json,
+        }),
         #[cfg(feature = "demo")]
         Command::Demo {
             speed,
             hours,
+            platform,
             web,
             web_token,
-        } => demo(speed, hours, web, web_token),
+        } => demo(speed, hours, platform, web, web_token),
     };
     match result {
         Ok(code) => code,

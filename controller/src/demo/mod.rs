@@ -56,6 +56,9 @@ pub struct DemoOptions {
     pub web: Option<SocketAddr>,
     /// The page's write token (None: read-only).
     pub web_token: Option<String>,
+    /// Publish the demo station to this MQTT broker ("mqtt://host:port"): site "demo",
+    /// station "demo-station", telemetry every simulated minute.
+    pub platform: Option<String>,
 }
 
 impl Default for DemoOptions {
@@ -65,6 +68,7 @@ impl Default for DemoOptions {
             hours: None,
             web: None,
             web_token: None,
+            platform: None,
         }
     }
 }
@@ -92,6 +96,9 @@ impl DemoOptions {
             && (t.chars().count() < 8 || t.chars().any(char::is_whitespace))
         {
             return Err("--web-token must be at least 8 characters, without spaces".into());
+        }
+        if let Some(url) = &self.platform {
+            config::BrokerUrl::parse(url).map_err(|e| format!("--platform {e}"))?;
         }
         Ok(())
     }
@@ -211,6 +218,7 @@ fn demo_config(
     addrs: &heatctl_plant::FaceAddresses,
     scada: SocketAddr,
     web: Option<(SocketAddr, Option<String>)>,
+    platform: Option<&str>,
 ) -> anyhow::Result<LoadedConfig> {
     let text = {
         let p = lock(shared);
@@ -224,6 +232,19 @@ fn demo_config(
         loaded.config.web.enabled = true;
         loaded.config.web.listen = addr.to_string();
         loaded.config.web.set_inline_token(token);
+    }
+    if let Some(url) = platform {
+        let p = &mut loaded.config.platform;
+        p.enabled = true;
+        p.brokers = vec![url.to_owned()];
+        p.site_id = "demo".into();
+        p.station_id = "demo-station".into();
+        p.telemetry_period_s = 60.0;
+        p.writable = vec![
+            "curve_shift_k".into(),
+            "room_target_c".into(),
+            "operating_mode".into(),
+        ];
     }
     Ok(loaded)
 }
@@ -266,6 +287,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         &addrs,
         scada,
         web.map(|a| (a, opts.web_token.clone())),
+        opts.platform.as_deref(),
     )?;
     let floor_area_m2 = loaded.config.site.floor_area_m2;
     let start_hour = sc.season.start_hour_of_year;

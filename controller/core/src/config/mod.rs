@@ -40,7 +40,7 @@ pub use limits::{
     ReturnLimitPoint,
 };
 pub use outdoor::{Outdoor, OutdoorInput};
-pub use platform::{Platform, station_id_from_name};
+pub use platform::{BrokerUrl, Platform, station_id_from_name};
 pub use problems::{Problem, Problems, error_position, line_col, position_of};
 pub use safety::Safety;
 pub use scada::{SCADA_WRITABLE, Scada};

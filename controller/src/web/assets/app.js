@@ -97,7 +97,7 @@
       'settings.sending': 'sending…', 'settings.no_token': 'enter the write token first',
       'settings.http': (c) => `HTTP ${c}`,
       'a.time': 'Time', 'a.source': 'Source', 'a.client': 'Client', 'a.what': 'What', 'a.change': 'Old → new',
-      'a.result': 'Result', 'a.reason': 'Reason', 'a.none': 'no entries',
+      'a.result': 'Result', 'a.reason': 'Reason', 'a.none': 'no entries', 'res.accepted': 'accepted', 'res.refused': 'refused',
       footer_api: 'JSON API', 'footer.api': 'JSON API',
       'err.load': (w) => `Cannot load ${w} from the controller.`,
     },
@@ -192,7 +192,7 @@
       'settings.sending': '正在发送…', 'settings.no_token': '请先输入写入令牌',
       'settings.http': (c) => `HTTP ${c}`,
       'a.time': '时间', 'a.source': '来源', 'a.client': '客户端', 'a.what': '内容', 'a.change': '原值 → 新值',
-      'a.result': '结果', 'a.reason': '原因', 'a.none': '无记录',
+      'a.result': '结果', 'a.reason': '原因', 'a.none': '无记录', 'res.accepted': '已接受', 'res.refused': '已拒绝',
       footer_api: 'JSON 接口', 'footer.api': 'JSON 接口',
       'err.load': (w) => `无法从控制器读取 ${w}。`,
     },
@@ -565,7 +565,7 @@
     tb.replaceChildren(...rows.map((a) => el('tr', { 'data-result': String(a.result || '').toLowerCase(), 'data-what': a.what, 'data-source': String(a.source || '').toLowerCase() },
       el('td', { text: a.time_utc ? fmtTime(Date.parse(a.time_utc) / 1000, true) : '' }), el('td', { text: a.source }),
       el('td', { text: a.client }), el('td', { text: a.what }), el('td', { text: `${v(a.old)} → ${v(a.new)}` }),
-      el('td', {}, el('span', { class: `pill ${/accept/i.test(a.result || '') ? 'ok' : 'bad'}`, text: a.result })),
+      el('td', {}, el('span', { class: `pill ${/accept/i.test(a.result || '') ? 'ok' : 'bad'}`, text: t(`res.${a.result}`) })),
       el('td', { text: a.reason || '' }))));
     if (!rows.length) tb.append(el('tr', { class: 'none' }, el('td', { colspan: 7, class: 'muted', text: t('a.none') })));
   }
@@ -649,7 +649,9 @@
     const last = trendLatest();
     if (S.view.x0 !== null && S.view.x1 !== null) return [S.view.x0, S.view.x1];
     if (!num(last)) return [null, null];
-    return [last - S.view.span, last];
+    // Following live: the last span, or from the first row when the controller has run less long.
+    const first = S.trend.t_unix_s[0];
+    return [Math.min(last - 3600, Math.max(first, last - S.view.span)), last];
   }
   function setSpan(hours) {
     S.view = { span: hours * 3600, x0: null, x1: null };
