@@ -116,6 +116,13 @@ pub(crate) enum Command {
         /// Stop after this many simulated hours (default: run until Ctrl-C).
         #[arg(long, allow_negative_numbers = true)]
         hours: Option<f64>,
+        /// Serve the technician's page at this address (e.g. 127.0.0.1:8080; port 0: a free
+        /// one); the URL is printed.
+        #[arg(long, value_name = "ADDR")]
+        web: Option<std::net::SocketAddr>,
+        /// Write token of the page (at least 8 characters); without it the page is read-only.
+        #[arg(long, value_name = "TOKEN", requires = "web")]
+        web_token: Option<String>,
         /// Publish the demo station to this MQTT broker (mqtt://host:port): watch it with
         /// `mosquitto_sub -t 'heatctl/demo/#' -v`.
         #[arg(long, value_name = "URL")]

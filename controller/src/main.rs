@@ -145,11 +145,19 @@ fn fleet(opts: heatctl::fleet::FleetOptions) -> anyhow::Result<ExitCode> {
 
 /// `heatctl demo`: the simulated plant and heatctl in this process.
 #[cfg(feature = "demo")]
-fn demo(speed: f64, hours: Option<f64>, platform: Option<String>) -> anyhow::Result<ExitCode> {
+fn demo(
+    speed: f64,
+    hours: Option<f64>,
+    platform: Option<String>,
+    web: Option<std::net::SocketAddr>,
+    web_token: Option<String>,
+) -> anyhow::Result<ExitCode> {
     let opts = heatctl::demo::DemoOptions {
         speed,
         hours,
         platform,
+        web,
+        web_token,
     };
     if let Err(message) = opts.validate() {
         eprintln!("heatctl demo: {message}");
@@ -237,7 +245,9 @@ fn main() -> ExitCode {
             speed,
             hours,
             platform,
-        } => demo(speed, hours, platform),
+            web,
+            web_token,
+        } => demo(speed, hours, platform, web, web_token),
     };
     match result {
         Ok(code) => code,

@@ -390,6 +390,9 @@ fn config_reference_lists_every_key() {
     c.rooms.nodes[0].topic = Some("t".into());
     c.rooms.nodes[0].json_field = Some("temp_c".into());
     c.rooms.nodes[0].time_field = Some("ts".into());
+    c.web.token_file = Some("/etc/heatctl/web-token".into());
+    c.web.tls_cert_file = Some("/etc/heatctl/web-cert.pem".into());
+    c.web.tls_key_file = Some("/etc/heatctl/web-key.pem".into());
     assert!(!c.schedule.periods.is_empty() && !c.scada.writable.is_empty());
     let mut keys = Vec::new();
     key_paths("", &toml::Value::try_from(&c).unwrap(), &mut keys);

@@ -52,6 +52,10 @@ pub struct DemoOptions {
     pub speed: f64,
     /// Stop after this many simulated hours; None runs until Ctrl-C (or SIGTERM).
     pub hours: Option<f64>,
+    /// Serve the technician's page at this address (port 0: a free one).
+    pub web: Option<SocketAddr>,
+    /// The page's write token (None: read-only).
+    pub web_token: Option<String>,
     /// Publish the demo station to this MQTT broker ("mqtt://host:port"): site "demo",
     /// station "demo-station", telemetry every simulated minute.
     pub platform: Option<String>,
@@ -62,6 +66,8 @@ impl Default for DemoOptions {
         Self {
             speed: DEFAULT_SPEED,
             hours: None,
+            web: None,
+            web_token: None,
             platform: None,
         }
     }
@@ -85,6 +91,11 @@ impl DemoOptions {
             return Err(format!(
                 "--hours must be above 0 and at most {MAX_HOURS} simulated hours, got {h}"
             ));
+        }
+        if let Some(t) = &self.web_token
+            && (t.chars().count() < 8 || t.chars().any(char::is_whitespace))
+        {
+            return Err("--web-token must be at least 8 characters, without spaces".into());
         }
         if let Some(url) = &self.platform {
             config::BrokerUrl::parse(url).map_err(|e| format!("--platform {e}"))?;
@@ -206,6 +217,7 @@ fn demo_config(
     shared: &SharedPlant,
     addrs: &heatctl_plant::FaceAddresses,
     scada: SocketAddr,
+    web: Option<(SocketAddr, Option<String>)>,
     platform: Option<&str>,
 ) -> anyhow::Result<LoadedConfig> {
     let text = {
@@ -216,6 +228,11 @@ fn demo_config(
         .map_err(|p| anyhow::anyhow!("the built-in demo configuration is invalid:\n{p}"))?;
     loaded.config.scada.enabled = true;
     loaded.config.scada.listen = scada.to_string();
+    if let Some((addr, token)) = web {
+        loaded.config.web.enabled = true;
+        loaded.config.web.listen = addr.to_string();
+        loaded.config.web.set_inline_token(token);
+    }
     if let Some(url) = platform {
         let p = &mut loaded.config.platform;
         p.enabled = true;
@@ -256,7 +273,22 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let shared = server.plant();
     let addrs = server.addresses().clone();
     let scada = free_loopback_addr().context("no free loopback port for SCADA")?;
-    let loaded = demo_config(&shared, &addrs, scada, opts.platform.as_deref())?;
+    // The page's port is fixed here (a free one for port 0) so its URL can be printed.
+    let web = match opts.web {
+        Some(a) if a.port() == 0 => Some(
+            std::net::TcpListener::bind(a)
+                .and_then(|l| l.local_addr())
+                .with_context(|| format!("no free port for the web page on {}", a.ip()))?,
+        ),
+        other => other,
+    };
+    let loaded = demo_config(
+        &shared,
+        &addrs,
+        scada,
+        web.map(|a| (a, opts.web_token.clone())),
+        opts.platform.as_deref(),
+    )?;
     let floor_area_m2 = loaded.config.site.floor_area_m2;
     let start_hour = sc.season.start_hour_of_year;
     let clock = Arc::new(ScaledClock::starting_at(
@@ -276,7 +308,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
          \x20 speed   {}x: a simulated day in {:.0} s; {}\n\
          \x20 field   substation I/O {}, heat meter {}, {} room-node gateways (RTU over TCP)\n\
          \x20 SCADA   {scada}, unit {}: mbpoll -m tcp -a {} -t 3 -r 1 -c 26 -1 -p {} {}\n\
-         \x20 config  config/demo.toml (built in), bound to the plant",
+         \x20 config  config/demo.toml (built in), bound to the plant{}",
         sc.buildings.count,
         sc.apartments_per_building(),
         demo_plant::calendar(start_hour),
@@ -293,6 +325,14 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         loaded.config.scada.unit_id,
         scada.port(),
         scada.ip(),
+        web.map_or_else(String::new, |a| format!(
+            "\n\x20 web     http://{a}/ ({})",
+            if opts.web_token.is_some() {
+                "settings writable with the token given"
+            } else {
+                "read-only: --web-token TOKEN allows settings"
+            }
+        )),
     ));
 
     let (stop_tx, stop_rx) = watch::channel(false);
