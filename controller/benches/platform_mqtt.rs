@@ -196,6 +196,7 @@ async fn heatctl_queue(port: u16) -> QueueFigures {
         audit,
         state_dir: Some(state_dir.clone()),
         config: Arc::new(cfg.clone()),
+        configs: tokio::sync::watch::channel(Arc::new(cfg.clone())).1,
     };
     let rss0 = rss_kib();
     let link = heatctl::platform::start(&cfg.platform, ctx).expect("link");

@@ -25,6 +25,9 @@ pub struct FaceContext {
     pub state_dir: Option<PathBuf>,
     /// The configuration in force when the face started.
     pub config: Arc<Config>,
+    /// The configuration in force now: updated at every reload, also for a face that is not
+    /// restarted by it (a face whose own table did not change).
+    pub configs: tokio::sync::watch::Receiver<Arc<Config>>,
 }
 
 /// The running faces.

@@ -53,6 +53,7 @@ fn start(
         audit,
         state_dir: Some(state_dir.to_owned()),
         config: Arc::new(cfg.clone()),
+        configs: tokio::sync::watch::channel(Arc::new(cfg.clone())).1,
     };
     let h = platform::start(&cfg.platform, ctx).expect("the link starts");
     (h, tx, rx)

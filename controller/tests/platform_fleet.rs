@@ -92,6 +92,7 @@ fn start_station(i: usize, port: u16, base: &heatctl::config::Config, root: &Pat
         audit,
         state_dir: Some(state_dir),
         config: Arc::new(cfg.clone()),
+        configs: tokio::sync::watch::channel(Arc::new(cfg.clone())).1,
     };
     let link = platform::start(&cfg.platform, ctx);
     assert!(link.is_some(), "the platform link starts for {id}");

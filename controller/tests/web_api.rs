@@ -36,6 +36,7 @@ struct Face {
     audit: Audit,
     /// Settings the runtime stand-in applied.
     applied: Arc<std::sync::Mutex<Vec<Setting>>>,
+    configs: tokio::sync::watch::Sender<Arc<Config>>,
 }
 
 impl Face {
@@ -81,11 +82,13 @@ async fn face_with(token: Option<&str>, edit: impl FnOnce(&mut Config)) -> Face 
         }
     });
     let web_cfg = cfg.web.clone();
+    let configs = tokio::sync::watch::Sender::new(Arc::new(cfg.clone()));
     let ctx = FaceContext {
         snapshots,
         gate,
         audit: audit.clone(),
         state_dir: None,
+        configs: configs.subscribe(),
         config: Arc::new(cfg),
     };
     let handle = web::start(&web_cfg, ctx).await.unwrap().unwrap();
@@ -94,6 +97,7 @@ async fn face_with(token: Option<&str>, edit: impl FnOnce(&mut Config)) -> Face 
         tx,
         audit,
         applied,
+        configs,
     }
 }
 
@@ -740,6 +744,20 @@ async fn page_assets_doc_and_unknown_paths() {
     assert_eq!(r.status, 405);
     let r = get(f.addr(), "/api/audit?n=lots").await;
     assert_eq!(r.status, 400);
+    f.handle.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_curve_follows_a_reload_without_a_restart() {
+    let f = face(None).await;
+    let mut cfg = example_config();
+    let before = get(f.addr(), "/api/curve").await.json();
+    assert_eq!(before["t2_supply_max_c"], cfg.curve.max_supply_c);
+    cfg.curve.max_supply_c -= 7.0;
+    f.configs.send_replace(Arc::new(cfg.clone()));
+    let after = get(f.addr(), "/api/curve").await.json();
+    assert_eq!(after["t2_supply_max_c"], cfg.curve.max_supply_c);
+    assert_ne!(before["t2_supply_max_c"], after["t2_supply_max_c"]);
     f.handle.stop().await;
 }
 

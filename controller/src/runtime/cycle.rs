@@ -60,6 +60,8 @@ pub(super) struct Runtime {
     pub(super) watch_file: bool,
     /// Since when the platform link has been without a broker, clock seconds.
     pub(super) platform_down_since_s: Option<f64>,
+    /// The configuration in force, for the faces (replaced at every reload).
+    pub(super) configs: tokio::sync::watch::Sender<Arc<crate::config::Config>>,
 }
 
 impl Runtime {
@@ -156,7 +158,8 @@ impl Runtime {
             gate: self.gate.clone(),
             audit: self.gate.audit().clone(),
             state_dir: self.opts.state_dir.clone(),
-            config: Arc::new(self.loaded.config.clone()),
+            config: self.configs.borrow().clone(),
+            configs: self.configs.subscribe(),
         }
     }
 
@@ -366,6 +369,7 @@ pub(super) async fn run_inner(
         faces: Faces::default(),
         watch_file,
         platform_down_since_s: None,
+        configs: tokio::sync::watch::Sender::new(Arc::new(loaded_config.clone())),
     };
     let ctx = rt.face_context();
     rt.faces = match Faces::start(&ctx).await {

@@ -231,6 +231,8 @@ impl Runtime {
         self.scada_shared.set_unit_id(new.config.scada.unit_id);
         self.gate.set_access(Access::of(&new.config));
         let old = std::mem::replace(&mut self.loaded, new);
+        self.configs
+            .send_replace(Arc::new(self.loaded.config.clone()));
         self.identity = StationIdentity {
             config_hash: config_hash(&self.loaded.config),
             site_id: self.loaded.config.platform.site_id.clone(),

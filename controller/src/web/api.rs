@@ -169,7 +169,7 @@ fn latest(st: &AppState) -> Option<std::sync::Arc<StationSnapshot>> {
 }
 
 async fn info(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    let cfg = &st.ctx.config;
+    let cfg = st.ctx.configs.borrow().clone();
     let snap = latest(&st);
     let (site_id, station_id, version) = match &snap {
         Some(s) => (
@@ -367,7 +367,7 @@ async fn curve(State(st): State<AppState>) -> Response {
     let snap = latest(&st);
     to_json(
         StatusCode::OK,
-        &CurveView::of(&st.ctx.config, snap.as_deref()),
+        &CurveView::of(&st.ctx.configs.borrow().clone(), snap.as_deref()),
     )
 }
 
