@@ -193,6 +193,24 @@ fn ctrl_c_ends_the_demo_cleanly_with_a_summary() {
         (25.0..=85.0).contains(&setpoint_c),
         "setpoint {setpoint_c} {regs:?}"
     );
+    // The heat meter's energy counter (u32 kWh, high word at 53, low word at 54) is read from
+    // the plant's meter and grows while the plant draws heat: read it, let two more simulated
+    // hours pass, read it again.
+    let energy_kwh = |r: &[u16]| (u32::from(r[0]) << 16) | u32::from(r[1]);
+    let first = energy_kwh(&read_input_registers(port, 53, 2));
+    let seen = status_lines(&lines).len();
+    while status_lines(&lines).len() < seen + 2 {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(l) => lines.push(l),
+            Err(e) => {
+                let _ = child.kill();
+                panic!("no more status lines ({e}):\n{}", lines.join("\n"));
+            }
+        }
+    }
+    let second = energy_kwh(&read_input_registers(port, 53, 2));
+    assert_ne!(first, u32::MAX, "energy1_kwh read and published");
+    assert!(second > first, "energy1_kwh grows: {first} then {second}");
 
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])

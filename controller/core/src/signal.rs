@@ -2,7 +2,7 @@
 //!
 //! [`Signal`] is the one key of a substation measurement: its configuration key (in `[points]`
 //! and `[signals]`), unit, default plausibility limits, JSON key and SCADA input register all
-//! come from it, so no list of the eight signals is written out anywhere else.
+//! come from it, so no list of the signals is written out anywhere else.
 //! [`CheckedQuantity`] adds the two per-home quantities whose plausibility `[signals]` also
 //! configures (room temperature, household valve position).
 
@@ -31,6 +31,9 @@ pub enum Signal {
     /// over MQTT). Validated and shown like every signal, but not yet used by the control law:
     /// the feed-forward that will use it is later work.
     TOutForecast,
+    /// Heat-meter energy counter, kWh (the meter's cumulative register). Shown on every face
+    /// and published to the platform, but used by no control function.
+    Energy1Kwh,
 }
 
 /// Plausibility limits in the order of their fields, for the tables below.
@@ -54,7 +57,7 @@ const fn limits(
 
 impl Signal {
     /// How many signals there are (the length of arrays indexed by [`Signal::index`]).
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
 
     /// Every signal, in index order.
     pub const ALL: [Signal; Signal::COUNT] = [
@@ -67,6 +70,7 @@ impl Signal {
         Signal::Flow1M3h,
         Signal::Valve1PosPct,
         Signal::TOutForecast,
+        Signal::Energy1Kwh,
     ];
 
     /// Its key in configuration files (`[points]`, `[signals]`).
@@ -82,6 +86,7 @@ impl Signal {
             Signal::Flow1M3h => "flow1_m3h",
             Signal::Valve1PosPct => "valve1_pos_pct",
             Signal::TOutForecast => "t_out_forecast",
+            Signal::Energy1Kwh => "energy1_kwh",
         }
     }
 
@@ -104,6 +109,7 @@ impl Signal {
             Signal::Flow1M3h => "flow1_m3h",
             Signal::Valve1PosPct => "valve1_pos_pct",
             Signal::TOutForecast => "t_out_forecast_c",
+            Signal::Energy1Kwh => "energy1_kwh",
         }
     }
 
@@ -120,6 +126,7 @@ impl Signal {
             Signal::Power1Kw => "kW",
             Signal::Flow1M3h => "m³/h",
             Signal::Valve1PosPct => "%",
+            Signal::Energy1Kwh => "kWh",
         }
     }
 
@@ -138,6 +145,7 @@ impl Signal {
             Signal::TOutForecast => {
                 "Outdoor temperature forecast (not yet used by the control law)"
             }
+            Signal::Energy1Kwh => "Heat-meter energy counter",
         }
     }
 
@@ -155,6 +163,14 @@ impl Signal {
             // A forecast is published every hour or few: three hours old is still usable; it
             // may stay put for long and may jump from one forecast run to the next.
             Signal::TOutForecast => limits(-50.0, 50.0, 10_800.0, 0.0, 0.01, 0.0),
+            // A u32 kWh counter, polled every minute or so. No stuck check: it stands still
+            // whenever nothing flows. The jump check allows 30 kWh/s, twice what a 50 MW meter
+            // (the top of power1_kw's range, 13.9 kWh/s) can count, plus one 1 kWh step at any
+            // interval (the stuck tolerance doubles as that step): it catches a wrong word order
+            // (a step of 65536 per kWh) or a counter reset. The rate is measured from the last
+            // accepted value, so a meter that counts in coarse steps (10 kWh, 1 MWh) is held off
+            // only until the time since that value covers the step.
+            Signal::Energy1Kwh => limits(0.0, 4.3e9, 600.0, 0.0, 1.0, 30.0),
         }
     }
 
@@ -166,11 +182,13 @@ impl Signal {
 
     /// Offset of its SCADA input register: the first eight signals occupy input registers 0-7
     /// in index order; signals added later go after the station's registers (the outdoor
-    /// forecast at 52), so no existing register moves.
+    /// forecast at 52, the energy counter at 53-54, high word first, as a u32), so no
+    /// existing register moves. For a two-register signal, the first of the two.
     #[must_use]
     pub const fn scada_input_register(self) -> u16 {
         match self {
             Signal::TOutForecast => 52,
+            Signal::Energy1Kwh => 53,
             _ => self as u16,
         }
     }
@@ -261,6 +279,9 @@ mod tests {
             assert_eq!(s.index(), i);
             if s == Signal::TOutForecast {
                 assert_eq!(s.scada_input_register(), 52);
+                assert_eq!(s.scada_valid_bit(), 0);
+            } else if s == Signal::Energy1Kwh {
+                assert_eq!(s.scada_input_register(), 53);
                 assert_eq!(s.scada_valid_bit(), 0);
             } else {
                 assert_eq!(usize::from(s.scada_input_register()), i);

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::audit::{AuditRecord, rfc3339_utc};
+use crate::control::Signal;
 use crate::gate::ChangeOutcome;
 use crate::station::StationSnapshot;
 
@@ -47,16 +48,16 @@ pub(crate) fn telemetry(
     m.insert("clock_synced".into(), json!(snap.clock.synced));
     m.insert("clock_scaled".into(), json!(snap.clock.scaled));
     let measurements = take(&mut s, "measurements");
-    let power = measurements
-        .get("power1_kw")
-        .and_then(|p| p.get("value"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    let flow = measurements
-        .get("flow1_m3h")
-        .and_then(|p| p.get("value"))
-        .cloned()
-        .unwrap_or(Value::Null);
+    let value_of = |key: &str| {
+        measurements
+            .get(key)
+            .and_then(|p| p.get("value"))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let power = value_of(Signal::Power1Kw.json_key());
+    let flow = value_of(Signal::Flow1M3h.json_key());
+    let energy = value_of(Signal::Energy1Kwh.json_key());
     m.insert("measurements".into(), measurements);
     m.insert("control".into(), take(&mut s, "explanation"));
     m.insert("settings".into(), take(&mut s, "settings"));
@@ -74,7 +75,7 @@ pub(crate) fn telemetry(
     m.insert("rooms".into(), rooms);
     m.insert(
         "heat_meter".into(),
-        json!({ "power1_kw": power, "flow1_m3h": flow, "energy1_kwh": Value::Null }),
+        json!({ "power1_kw": power, "flow1_m3h": flow, "energy1_kwh": energy }),
     );
     m.insert("alarm_codes".into(), json!(snap.alarm_codes()));
     m.insert(
@@ -316,7 +317,7 @@ pub fn topics() -> Vec<TopicDoc> {
                 f(
                     "measurements",
                     json!({"type": "object", "required": signal_keys, "properties": signals, "additionalProperties": false}),
-                    "Every measured signal by its key (unit in the key: t_out_c, t1_supply_c, t1_return_c, t2_supply_c, t2_return_c, power1_kw, flow1_m3h, valve1_pos_pct, t_out_forecast_c): `value` (null when never read or not a number), `valid` (as the field layer delivered it), `age_s` (since it was read), `rejected` (why the controller's validation rejected it: missing, field, stale, range, stuck, jump; null when accepted).",
+                    "Every measured signal by its key (unit in the key: t_out_c, t1_supply_c, t1_return_c, t2_supply_c, t2_return_c, power1_kw, flow1_m3h, valve1_pos_pct, t_out_forecast_c, energy1_kwh): `value` (null when never read or not a number), `valid` (as the field layer delivered it), `age_s` (since it was read), `rejected` (why the controller's validation rejected it: missing, field, stale, range, stuck, jump; null when accepted).",
                 ),
                 f(
                     "control",
@@ -356,7 +357,7 @@ pub fn topics() -> Vec<TopicDoc> {
                 f(
                     "heat_meter",
                     json!({"type": "object", "required": ["power1_kw", "flow1_m3h", "energy1_kwh"], "additionalProperties": false, "properties": {"power1_kw": num_or_null(), "flow1_m3h": num_or_null(), "energy1_kwh": num_or_null()}}),
-                    "Primary heat meter: `power1_kw` and `flow1_m3h` as read (null when never read; validity and age in `measurements`) and `energy1_kwh` (the meter's energy register; null: not read by this version).",
+                    "Primary heat meter: `power1_kw` and `flow1_m3h` as read (null when never read; validity and age in `measurements`) and `energy1_kwh` (the meter's energy counter, kWh, as read: signal `energy1_kwh`, bound in `[points]`; null when not bound or never read).",
                 ),
                 f(
                     "alarm_codes",
@@ -729,6 +730,35 @@ mod tests {
         for s in crate::control::Signal::ALL {
             assert!(t["measurements"].get(s.json_key()).is_some(), "{s:?}");
         }
+    }
+
+    #[test]
+    fn the_heat_meter_carries_power_flow_and_the_energy_counter() {
+        use crate::control::Sample;
+        use crate::station::Measurement;
+        let o = Origin {
+            site_id: "s".into(),
+            station_id: "st".into(),
+        };
+        let mut snap = StationSnapshot::default();
+        let t = telemetry(&o, &snap, 0, 0);
+        assert_eq!(t["heat_meter"]["energy1_kwh"], Value::Null);
+        for (s, v) in [
+            (Signal::Power1Kw, 1_250.5),
+            (Signal::Flow1M3h, 30.25),
+            (Signal::Energy1Kwh, 4_000_123_456.0),
+        ] {
+            snap.measurements[s.index()] = Measurement::of(s, Some(Sample::fresh(v)));
+        }
+        let t = telemetry(&o, &snap, 0, 0);
+        assert_eq!(
+            t["heat_meter"],
+            json!({"power1_kw": 1_250.5, "flow1_m3h": 30.25, "energy1_kwh": 4_000_123_456.0})
+        );
+        assert_eq!(
+            t["measurements"]["energy1_kwh"]["value"],
+            json!(4_000_123_456.0)
+        );
     }
 
     #[test]

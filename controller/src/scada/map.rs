@@ -11,6 +11,10 @@ pub enum Encoding {
     I16Hundredths,
     /// Unsigned 16-bit, the value itself (codes, counts, flags); 0xFFFF when unknown.
     U16,
+    /// Unsigned 32-bit over two registers, high word first (at the address), low word at the
+    /// address + 1: the value itself (counters); 0xFFFF 0xFFFF when unknown, so a real value
+    /// reads at most 0xFFFF_FFFE. Input registers only.
+    U32HighLow,
 }
 
 impl Encoding {
@@ -21,10 +25,44 @@ impl Encoding {
             Encoding::I16Tenths => "i16 ×10",
             Encoding::I16Hundredths => "i16 ×100",
             Encoding::U16 => "u16",
+            Encoding::U32HighLow => "u32, 2 registers, high word first",
         }
     }
 
-    /// Raw register for an engineering value (`None`: unknown).
+    /// How many registers a value takes.
+    #[must_use]
+    pub fn words(self) -> u16 {
+        match self {
+            Encoding::U32HighLow => 2,
+            _ => 1,
+        }
+    }
+
+    /// Raw registers for an engineering value (`None`: unknown); only the first
+    /// [`Encoding::words`] are used.
+    #[must_use]
+    pub fn encode_words(self, value: Option<f64>) -> [u16; 2] {
+        match (self, value) {
+            (Encoding::U32HighLow, Some(v)) if v.is_finite() => {
+                let n = v.round().clamp(0.0, f64::from(u32::MAX - 1)) as u32;
+                [(n >> 16) as u16, (n & 0xFFFF) as u16]
+            }
+            (Encoding::U32HighLow, _) => [0xFFFF, 0xFFFF],
+            _ => [self.encode(value), 0],
+        }
+    }
+
+    /// Engineering value of raw registers (the first [`Encoding::words`] of `words`).
+    #[must_use]
+    pub fn decode_words(self, words: [u16; 2]) -> f64 {
+        match self {
+            Encoding::U32HighLow => f64::from((u32::from(words[0]) << 16) | u32::from(words[1])),
+            _ => self.decode(words[0]),
+        }
+    }
+
+    /// Raw register for an engineering value (`None`: unknown); for a two-register encoding
+    /// the first (high) word, see [`Encoding::encode_words`].
     #[must_use]
     pub fn encode(self, value: Option<f64>) -> u16 {
         let scaled = |v: f64, k: f64| {
@@ -41,16 +79,19 @@ impl Encoding {
             (Encoding::I16Tenths | Encoding::I16Hundredths, None) => 0x8000,
             (Encoding::U16, Some(v)) if v.is_finite() => v.round().clamp(0.0, 65535.0) as u16,
             (Encoding::U16, _) => 0xFFFF,
+            (Encoding::U32HighLow, _) => self.encode_words(value)[0],
         }
     }
 
-    /// Engineering value of a raw register.
+    /// Engineering value of a raw register; for a two-register encoding, of the high word
+    /// alone (with a low word of 0), see [`Encoding::decode_words`].
     #[must_use]
     pub fn decode(self, raw: u16) -> f64 {
         match self {
             Encoding::I16Tenths => f64::from(raw as i16) / 10.0,
             Encoding::I16Hundredths => f64::from(raw as i16) / 100.0,
             Encoding::U16 => f64::from(raw),
+            Encoding::U32HighLow => f64::from(u32::from(raw) << 16),
         }
     }
 }
@@ -89,10 +130,12 @@ const fn input(
     }
 }
 
-/// A signal's register encoding: power in whole kilowatts, everything else in tenths.
+/// A signal's register encoding: power in whole kilowatts, the energy counter in whole
+/// kilowatt-hours over two registers (a u16 would overflow at 65 MWh), everything else in tenths.
 const fn signal_encoding(signal: Signal) -> Encoding {
     match signal {
         Signal::Power1Kw => Encoding::U16,
+        Signal::Energy1Kwh => Encoding::U32HighLow,
         _ => Encoding::I16Tenths,
     }
 }
@@ -376,7 +419,9 @@ pub fn markdown() -> String {
         ));
     }
     s.push_str(
-        "\nUnknown values read 0x8000 (-32768) in signed registers and 0xFFFF in unsigned ones.\n",
+        "\nUnknown values read 0x8000 (-32768) in signed registers and 0xFFFF in unsigned ones \
+         (0xFFFF 0xFFFF in a u32 pair). A u32 takes two registers, the high word at the listed \
+         address and the low word at the next (\"ABCD\" order): read both in one request.\n",
     );
     s.push_str("\n### Holding registers (functions 03, 06, 16)\n\n");
     s.push_str("| address | name | type | unit | range | meaning |\n|---|---|---|---|---|---|\n");
@@ -406,9 +451,23 @@ mod tests {
     fn addresses_are_unique_and_inside_the_image() {
         let mut seen = std::collections::BTreeSet::new();
         for r in INPUT_REGISTERS {
-            assert!(seen.insert(r.address), "{}", r.name);
-            assert!(r.address < INPUT_IMAGE_LEN);
+            for a in r.address..r.address + r.encoding.words() {
+                assert!(seen.insert(a), "{} at {a}", r.name);
+                assert!(a < INPUT_IMAGE_LEN);
+            }
         }
+        // The energy counter came last: every register before it kept its address.
+        let energy = INPUT_REGISTERS
+            .iter()
+            .find(|r| r.name == "energy1_kwh")
+            .expect("energy1_kwh in the map");
+        assert_eq!((energy.address, energy.encoding.words()), (53, 2));
+        assert_eq!(energy.address, Signal::Energy1Kwh.scada_input_register());
+        let forecast = INPUT_REGISTERS
+            .iter()
+            .find(|r| r.name == "t_out_forecast")
+            .expect("t_out_forecast in the map");
+        assert_eq!(forecast.address, 52);
         for (i, r) in HOLDING_REGISTERS.iter().enumerate() {
             assert_eq!(usize::from(r.address), i);
             assert!(crate::config::SCADA_WRITABLE.contains(&r.name));
@@ -424,5 +483,17 @@ mod tests {
         assert_eq!(Encoding::U16.encode(Some(70_000.0)), 65535);
         assert_eq!(Encoding::U16.encode(None), 0xFFFF);
         assert!(markdown().contains("| 0 | curve_shift_k |"));
+        // The u32 pair: exact whole kWh above 65535, high word first, unknown all ones.
+        let e = Encoding::U32HighLow;
+        assert_eq!(e.encode_words(Some(123_456_789.4)), [0x075B, 0xCD15]);
+        assert_eq!(e.decode_words([0x075B, 0xCD15]), 123_456_789.0);
+        assert_eq!(e.encode(Some(123_456_789.0)), 0x075B);
+        assert_eq!(e.encode_words(None), [0xFFFF, 0xFFFF]);
+        assert_eq!(e.encode_words(Some(f64::NAN)), [0xFFFF, 0xFFFF]);
+        assert_eq!(e.encode_words(Some(-5.0)), [0, 0]);
+        assert_eq!(e.encode_words(Some(5e9)), [0xFFFF, 0xFFFE]);
+        assert!(
+            markdown().contains("| 53 | energy1_kwh | u32, 2 registers, high word first | kWh |")
+        );
     }
 }

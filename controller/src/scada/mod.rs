@@ -40,7 +40,15 @@ impl ScadaShared {
     pub fn new(unit_id: u8, gate: Gate) -> Self {
         let mut input = vec![0u16; usize::from(INPUT_IMAGE_LEN)];
         for r in INPUT_REGISTERS {
-            input[usize::from(r.address)] = r.encoding.encode(None);
+            let words = r.encoding.encode_words(None);
+            let at = usize::from(r.address);
+            for (i, w) in words
+                .iter()
+                .take(usize::from(r.encoding.words()))
+                .enumerate()
+            {
+                input[at + i] = *w;
+            }
         }
         Self {
             inner: Mutex::new(ScadaImage {
@@ -201,12 +209,21 @@ impl InputWriter {
         def
     }
 
-    /// Write `value` to register `def` plus `offset` (for the blocks), in its encoding.
+    /// Write `value` to register `def` plus `offset` (for the blocks), in its encoding (both
+    /// registers of a two-register encoding).
     fn put(&mut self, def: Option<&RegisterDef>, offset: usize, value: Option<f64>) {
-        if let Some(def) = def
-            && let Some(slot) = self.words.get_mut(usize::from(def.address) + offset)
-        {
-            *slot = def.encoding.encode(value);
+        if let Some(def) = def {
+            let at = usize::from(def.address) + offset;
+            let words = def.encoding.encode_words(value);
+            for (i, w) in words
+                .iter()
+                .take(usize::from(def.encoding.words()))
+                .enumerate()
+            {
+                if let Some(slot) = self.words.get_mut(at + i) {
+                    *slot = *w;
+                }
+            }
         }
     }
 
@@ -447,6 +464,8 @@ mod tests {
             Measurement::of(Signal::TOut, Some(Sample::fresh(-12.34)));
         s.measurements[Signal::Power1Kw.index()] =
             Measurement::of(Signal::Power1Kw, Some(Sample::fresh(731.6)));
+        s.measurements[Signal::Energy1Kwh.index()] =
+            Measurement::of(Signal::Energy1Kwh, Some(Sample::fresh(1_234_567.0)));
         s.measurements[Signal::T2Supply.index()] = Measurement::of(
             Signal::T2Supply,
             Some(Sample {
@@ -519,8 +538,22 @@ mod tests {
         assert_eq!((r[24], r[25]), (0x8000, (-100i16) as u16));
         assert_eq!((r[30], r[31], r[32], r[33]), (2, 301, 501, 0));
         assert_eq!((r[50], r[51]), (2, 1));
+        assert_eq!(r[52], 0x8000, "t_out_forecast never read");
+        // 1 234 567 kWh = 0x0012_D687, high word at 53, low word at 54.
+        assert_eq!((r[53], r[54]), (0x0012, 0xD687), "energy1_kwh");
+        assert_eq!(r[55], 0, "gap");
         assert_eq!(&r[100..108], &[1, 4464, 3, 12, 0, 4464, 3, 0xFFFF]);
         assert_eq!(r[108], 0, "no third device");
+    }
+
+    #[test]
+    fn an_unread_energy_counter_reads_all_ones() {
+        let (shared, _rx) = shared(&[]);
+        assert_eq!(shared.read(false, 52, 3), Ok(vec![0x8000, 0xFFFF, 0xFFFF]));
+        shared.publish(&StationSnapshot::default());
+        assert_eq!(shared.read(false, 53, 2), Ok(vec![0xFFFF, 0xFFFF]));
+        shared.publish(&full_snapshot());
+        assert_eq!(shared.read(false, 53, 2), Ok(vec![0x0012, 0xD687]));
     }
 
     #[test]

@@ -15,8 +15,8 @@
 //! | room node per plant room node, in the plant's node order | [`crate::naming::room_nodes`] | link `rooms-bNN`, the node's unit id; `valves-bNN` and the same unit id when the plant has household valves |
 //!
 //! `[points]`: `t_out`, `t1_supply`, `t1_return`, `t2_supply`, `t2_return`, `valve1_pos_pct`
-//! (`plc.valve1_pos`), `valve1_cmd` from `plc`; `power1_kw` (`meter.power`) and `flow1_m3h`
-//! (`meter.flow`). A binding the base already sets is kept.
+//! (`plc.valve1_pos`), `valve1_cmd` from `plc`; `power1_kw` (`meter.power`), `flow1_m3h`
+//! (`meter.flow`) and `energy1_kwh` (`meter.energy`). A binding the base already sets is kept.
 //!
 //! The RTU-over-TCP links are declared at 115200 baud: the accelerated clock shortens every
 //! poll period, and the inter-frame gap at 9600 baud would make one building's bus (60 homes)
@@ -175,6 +175,7 @@ pub fn bind_to_plant(base_toml: &str, plant: &Plant, addrs: &FaceAddresses) -> S
         ("valve1_cmd", "plc.valve1_cmd"),
         ("power1_kw", "meter.power"),
         ("flow1_m3h", "meter.flow"),
+        ("energy1_kwh", "meter.energy"),
     ];
     let points = root
         .entry("points")
@@ -288,6 +289,7 @@ mod tests {
         assert_eq!(cfg.points.t2_supply.as_deref(), Some("plc.t2_supply"));
         assert_eq!(cfg.points.valve1_pos_pct.as_deref(), Some("plc.valve1_pos"));
         assert_eq!(cfg.points.power1_kw.as_deref(), Some("meter.power"));
+        assert_eq!(cfg.points.energy1_kwh.as_deref(), Some("meter.energy"));
         let io = cfg.links.iter().find(|l| l.name == IO_LINK).unwrap();
         assert_eq!(io.port, Some(addrs.substation_io.port()));
         server.shutdown().await;

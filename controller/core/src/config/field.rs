@@ -170,6 +170,9 @@ pub struct Points {
     /// Outdoor temperature forecast, °C: usually a value of an mqtt link ("<link>.<value>").
     /// Optional; shown and validated, not yet used by the control law.
     pub t_out_forecast: Option<String>,
+    /// Heat-meter energy counter, kWh (a u32 counter point, e.g. "meter.energy"). Optional;
+    /// shown and published, used by no control function.
+    pub energy1_kwh: Option<String>,
     /// Primary valve command (a writable point), %; `valve1.output = "position"`.
     pub valve1_cmd: Option<String>,
     /// Three-point actuator (`valve1.output = "three_point"`): the writable point (a coil or
@@ -225,6 +228,7 @@ impl Points {
             Signal::Flow1M3h => &self.flow1_m3h,
             Signal::Valve1PosPct => &self.valve1_pos_pct,
             Signal::TOutForecast => &self.t_out_forecast,
+            Signal::Energy1Kwh => &self.energy1_kwh,
         }
         .as_deref()
     }

@@ -82,6 +82,8 @@ pub struct Signals {
     pub valve1_pos_pct: SignalCheck,
     /// Outdoor temperature forecast, °C (an optional input, e.g. from the platform over MQTT).
     pub t_out_forecast: SignalCheck,
+    /// Heat-meter energy counter, kWh (shown and published, used by no control function).
+    pub energy1_kwh: SignalCheck,
     /// Household room temperatures, °C (every node).
     pub room: SignalCheck,
     /// Household valve position feedback, %.
@@ -102,6 +104,7 @@ impl Signals {
             CheckedQuantity::Signal(Signal::Flow1M3h) => &self.flow1_m3h,
             CheckedQuantity::Signal(Signal::Valve1PosPct) => &self.valve1_pos_pct,
             CheckedQuantity::Signal(Signal::TOutForecast) => &self.t_out_forecast,
+            CheckedQuantity::Signal(Signal::Energy1Kwh) => &self.energy1_kwh,
             CheckedQuantity::Room => &self.room,
             CheckedQuantity::HouseholdValvePos => &self.hh_valve_pos_pct,
         }

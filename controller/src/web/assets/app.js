@@ -19,7 +19,7 @@
       'f.setpoint_c': 'Supply setpoint', 'f.curve_c': 'curve', 'f.t2_supply_c': 'Secondary supply',
       'f.deviation_k': 'vs setpoint', 'f.t2_return_c': 'Secondary return', 'f.t1_return_c': 'primary return',
       'f.t1_supply_c': 'Primary supply', 'f.valve1_cmd_pct': 'Primary valve command', 'f.valve1_pos_pct': 'feedback',
-      'f.power1_kw': 'Heat meter power', 'f.flow1_m3h': 'flow', 'f.mode': 'Mode', 'f.t_out_c': 'Outdoor sensor',
+      'f.power1_kw': 'Heat meter power', 'f.flow1_m3h': 'flow', 'f.energy1_kwh': 'heat meter energy', 'f.mode': 'Mode', 'f.t_out_c': 'Outdoor sensor',
       'f.base_shift_k': 'Operator shift (in force)', 'f.curve_shift_k': 'Curve shift setting',
       'f.demand_shift_k': 'Room demand shift', 'f.valve_demand_shift_k': 'Household valve shift',
       'f.room_target_c': 'Room target', 'f.demand_enabled': 'Room demand correction',
@@ -58,7 +58,7 @@
       'rej.not_valid': 'not valid',
       'sig.t_out_c': 'outdoor', 'sig.t1_supply_c': 'primary supply', 'sig.t1_return_c': 'primary return',
       'sig.t2_supply_c': 'secondary supply', 'sig.t2_return_c': 'secondary return', 'sig.power1_kw': 'heat meter power',
-      'sig.flow1_m3h': 'heat meter flow', 'sig.valve1_pos_pct': 'primary valve feedback',
+      'sig.flow1_m3h': 'heat meter flow', 'sig.valve1_pos_pct': 'primary valve feedback', 'sig.energy1_kwh': 'heat meter energy',
       'curve.curve': 'curve', 'curve.shifted': 'curve with shift', 'curve.limits': 'supply min/max',
       'curve.point': 'operating point (setpoint)', 'curve.supply': 'measured supply',
       'curve.x': 'outdoor °C', 'curve.y': 'supply °C', 'curve.none': 'no curve data',
@@ -114,7 +114,7 @@
       'f.setpoint_c': '二次供水设定值', 'f.curve_c': '曲线值', 'f.t2_supply_c': '二次供水温度',
       'f.deviation_k': '与设定值之差', 'f.t2_return_c': '二次回水温度', 'f.t1_return_c': '一次回水',
       'f.t1_supply_c': '一次供水温度', 'f.valve1_cmd_pct': '一次阀门指令', 'f.valve1_pos_pct': '反馈',
-      'f.power1_kw': '热量表功率', 'f.flow1_m3h': '流量', 'f.mode': '运行模式', 'f.t_out_c': '室外传感器',
+      'f.power1_kw': '热量表功率', 'f.flow1_m3h': '流量', 'f.energy1_kwh': '热量表累计热量', 'f.mode': '运行模式', 'f.t_out_c': '室外传感器',
       'f.base_shift_k': '运行人员平移(生效)', 'f.curve_shift_k': '曲线平移设定',
       'f.demand_shift_k': '室温需求修正', 'f.valve_demand_shift_k': '户阀修正',
       'f.room_target_c': '室温目标', 'f.demand_enabled': '室温需求修正',
@@ -153,7 +153,7 @@
       'rej.not_valid': '无效',
       'sig.t_out_c': '室外温度', 'sig.t1_supply_c': '一次供水温度', 'sig.t1_return_c': '一次回水温度',
       'sig.t2_supply_c': '二次供水温度', 'sig.t2_return_c': '二次回水温度', 'sig.power1_kw': '热量表功率',
-      'sig.flow1_m3h': '热量表流量', 'sig.valve1_pos_pct': '一次阀门反馈',
+      'sig.flow1_m3h': '热量表流量', 'sig.valve1_pos_pct': '一次阀门反馈', 'sig.energy1_kwh': '热量表累计热量',
       'curve.curve': '曲线', 'curve.shifted': '平移后的曲线', 'curve.limits': '供水上下限',
       'curve.point': '运行点(设定值)', 'curve.supply': '实测供水',
       'curve.x': '室外 °C', 'curve.y': '供水 °C', 'curve.none': '无曲线数据',
@@ -346,6 +346,7 @@
     setField('t1_return_c', validValue(s, 't1_return_c'));
     setField('power1_kw', validValue(s, 'power1_kw'));
     setField('flow1_m3h', validValue(s, 'flow1_m3h'));
+    setField('energy1_kwh', validValue(s, 'energy1_kwh'));
     const c = s.commands || {};
     setField('valve1_cmd_pct', c.valve1_cmd_pct);
     setField('valve1_pos_pct', c.valve1_pos_pct);
