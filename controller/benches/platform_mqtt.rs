@@ -29,10 +29,8 @@ use heatctl::faces::FaceContext;
 use heatctl::gate::{Access, Gate};
 use heatctl::runtime::{self, Embedding, RunOptions, ScaledClock};
 use heatctl::station::{Measurement, StationSnapshot};
-use heatctl_plant::binding::{DEMO_TOML, DEVICE_MAPS, bind_to_plant};
 use heatctl_plant::demo as demo_plant;
 use heatctl_plant::serve::lock;
-use heatctl_plant::{Plant, ServeOptions};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::watch;
 
@@ -389,23 +387,17 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// The runtime against the simulated plant for `seconds` of wall time; the wall-time period
 /// between consecutive snapshots.
 async fn cycle_timing(cond: Condition, broker_port: u16, seconds: f64) -> Timing {
-    let sc = demo_plant::demo_scenario().unwrap();
-    let plant = Plant::with_weather(&sc, demo_plant::demo_weather().unwrap());
-    let server = heatctl_plant::serve_with(plant, ServeOptions::at_speed(SPEED))
-        .await
-        .unwrap();
+    let (server, mut loaded) = demo_plant::serve_demo_plant(SPEED).await.unwrap();
     let shared = server.plant();
-    let text = {
-        let p = lock(&shared);
-        bind_to_plant(DEMO_TOML, &p, server.addresses())
-    };
-    let mut loaded = config::parse_with_maps(&text, Path::new("demo.toml"), &DEVICE_MAPS).unwrap();
     if !matches!(cond, Condition::Off) {
         loaded.config.platform = platform_cfg(broker_port, "cycle");
     }
     let clock = Arc::new(ScaledClock::starting_at(
         demo_plant::plant_unix_s(
-            sc.season.start_hour_of_year,
+            demo_plant::demo_scenario()
+                .unwrap()
+                .season
+                .start_hour_of_year,
             lock(&shared).time_s(),
             loaded.config.site.utc_offset_h,
         ),

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use heatctl::config::{DeviceMap, Link, LinkKind, Parity};
+use heatctl::config::{DeviceMap, Link, LinkKind};
 use heatctl::field::{DevicePlan, FieldHandle, FieldShared, LinkPlan};
 use heatctl::runtime::ScaledClock;
 use tokio_modbus::prelude::*;
@@ -75,23 +75,12 @@ async fn poller(addr: SocketAddr, secs: f64) -> f64 {
     let map: DeviceMap = toml::from_str(&map_text).unwrap();
     let plan = LinkPlan {
         link: Link {
-            name: "bench".into(),
-            kind: LinkKind::Tcp,
             host: Some(addr.ip().to_string()),
             port: Some(addr.port()),
-            serial_port: None,
-            baud: 9600,
-            parity: Parity::None,
-            stop_bits: 1,
             timeout_ms: 1000,
             reconnect_min_ms: 10,
             reconnect_max_ms: 100,
-            broker: None,
-            username: None,
-            password_file: None,
-            ca_file: None,
-            client_id: None,
-            values: Vec::new(),
+            ..Link::new("bench", LinkKind::Tcp)
         },
         devices: vec![DevicePlan::new("dev", 1, &map)],
     };

@@ -17,18 +17,14 @@
 
 use std::io::{BufRead as _, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use heatctl::config;
 use heatctl::runtime::{self, Embedding, RunOptions, ScaledClock};
 use heatctl::station::SnapshotReceiver;
-use heatctl_plant::binding::{DEMO_TOML, DEVICE_MAPS, bind_to_plant};
 use heatctl_plant::demo as demo_plant;
 use heatctl_plant::serve::lock;
-use heatctl_plant::{Plant, ServeOptions};
 
 const CLIENTS: usize = 50;
 
@@ -78,17 +74,8 @@ async fn start_station(
     tokio::task::JoinHandle<anyhow::Result<()>>,
     SocketAddr,
 ) {
-    let sc = demo_plant::demo_scenario().unwrap();
-    let plant = Plant::with_weather(&sc, demo_plant::demo_weather().unwrap());
-    let server = heatctl_plant::serve_with(plant, ServeOptions::at_speed(speed))
-        .await
-        .unwrap();
+    let (server, mut loaded) = demo_plant::serve_demo_plant(speed).await.unwrap();
     let shared = server.plant();
-    let text = {
-        let p = lock(&shared);
-        bind_to_plant(DEMO_TOML, &p, server.addresses())
-    };
-    let mut loaded = config::parse_with_maps(&text, Path::new("demo.toml"), &DEVICE_MAPS).unwrap();
     let web = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -97,7 +84,10 @@ async fn start_station(
     loaded.config.web.listen = web.to_string();
     let clock = Arc::new(ScaledClock::starting_at(
         demo_plant::plant_unix_s(
-            sc.season.start_hour_of_year,
+            demo_plant::demo_scenario()
+                .unwrap()
+                .season
+                .start_hour_of_year,
             lock(&shared).time_s(),
             loaded.config.site.utc_offset_h,
         ),

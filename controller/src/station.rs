@@ -810,7 +810,7 @@ mod tests {
 
     #[test]
     fn a_cycle_gives_rooms_commands_and_health() {
-        use crate::config::{Link, LinkKind, Parity};
+        use crate::config::{Link, LinkKind};
         use crate::field::DevicePlan;
         let loaded = loaded();
         let mut image = ProcessImage::with_rooms(4);
@@ -823,23 +823,10 @@ mod tests {
         image.hh_valve_pos_pct[0] = Some(Sample::fresh(35.0));
         image.set(Signal::Valve1PosPct, Some(Sample::fresh(41.0)));
         let link = Link {
-            name: "gw".into(),
-            kind: LinkKind::RtuOverTcp,
-            host: None,
-            port: None,
-            serial_port: None,
-            baud: 9600,
-            parity: Parity::None,
-            stop_bits: 1,
             timeout_ms: 100,
             reconnect_min_ms: 10,
             reconnect_max_ms: 100,
-            broker: None,
-            username: None,
-            password_file: None,
-            ca_file: None,
-            client_id: None,
-            values: Vec::new(),
+            ..Link::new("gw", LinkKind::RtuOverTcp)
         };
         let device = |name: &str| DevicePlan {
             name: name.into(),

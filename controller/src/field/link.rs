@@ -527,23 +527,12 @@ mod tests {
 
     fn link(kind: LinkKind, baud: u32, parity: Parity) -> Link {
         Link {
-            name: "l".into(),
-            kind,
-            host: None,
-            port: None,
-            serial_port: None,
             baud,
             parity,
-            stop_bits: 1,
             timeout_ms: 100,
             reconnect_min_ms: 10,
             reconnect_max_ms: 100,
-            broker: None,
-            username: None,
-            password_file: None,
-            ca_file: None,
-            client_id: None,
-            values: Vec::new(),
+            ..Link::new("l", kind)
         }
     }
 

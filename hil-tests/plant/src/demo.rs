@@ -90,6 +90,35 @@ pub fn demo_weather() -> anyhow::Result<Weather> {
         .map_err(|e| anyhow::anyhow!("the built-in weather is invalid: {e}"))
 }
 
+/// The demo plant served on free loopback ports at `speed`, and heatctl's demo configuration
+/// bound to its addresses (what a benchmark or a test runs the in-process runtime against).
+///
+/// # Errors
+/// The built-in scenario, weather or configuration is invalid, or the plant cannot be served.
+pub async fn serve_demo_plant(
+    speed: f64,
+) -> anyhow::Result<(
+    crate::serve::PlantServer,
+    heatctl_core::config::LoadedConfig,
+)> {
+    let plant = crate::Plant::with_weather(&demo_scenario()?, demo_weather()?);
+    let server = crate::serve::serve_with(plant, crate::serve::ServeOptions::at_speed(speed))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot serve the demo plant: {e}"))?;
+    let text = {
+        let shared = server.plant();
+        let p = crate::serve::lock(&shared);
+        crate::binding::bind_to_plant(crate::binding::DEMO_TOML, &p, server.addresses())
+    };
+    let loaded = heatctl_core::config::parse_with_maps(
+        &text,
+        Path::new("demo.toml"),
+        &crate::binding::DEVICE_MAPS,
+    )
+    .map_err(|p| anyhow::anyhow!("the bound demo configuration is invalid: {p}"))?;
+    Ok((server, loaded))
+}
+
 /// Unix time (s) of the plant's simulated time `plant_time_s` for a plant whose time 0 is
 /// `start_hour_of_year` local time, with local time `utc_offset_h` ahead of UTC.
 #[must_use]

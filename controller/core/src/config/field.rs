@@ -99,6 +99,33 @@ pub struct Link {
     pub values: Vec<MqttValue>,
 }
 
+impl Link {
+    /// A link `name` of `kind` with every other key at the default a configuration file gets
+    /// (no address, 9600 8N1, default timeout and reconnect back-off, no broker settings).
+    #[must_use]
+    pub fn new(name: impl Into<String>, kind: LinkKind) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            host: None,
+            port: None,
+            serial_port: None,
+            baud: d_baud(),
+            parity: d_parity(),
+            stop_bits: d_stop_bits(),
+            timeout_ms: d_timeout_ms(),
+            reconnect_min_ms: d_reconnect_min(),
+            reconnect_max_ms: d_reconnect_max(),
+            broker: None,
+            username: None,
+            password_file: None,
+            ca_file: None,
+            client_id: None,
+            values: Vec::new(),
+        }
+    }
+}
+
 /// A value read from a JSON message on an mqtt link.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
