@@ -30,7 +30,6 @@ use heatctl::gate::{Access, Gate};
 use heatctl::runtime::{self, Embedding, RunOptions, ScaledClock};
 use heatctl::station::{Measurement, StationSnapshot};
 use heatctl_plant::demo as demo_plant;
-use heatctl_plant::serve::lock;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::watch;
 
@@ -388,19 +387,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// between consecutive snapshots.
 async fn cycle_timing(cond: Condition, broker_port: u16, seconds: f64) -> Timing {
     let (server, mut loaded) = demo_plant::serve_demo_plant(SPEED).await.unwrap();
-    let shared = server.plant();
     if !matches!(cond, Condition::Off) {
         loaded.config.platform = platform_cfg(broker_port, "cycle");
     }
     let clock = Arc::new(ScaledClock::starting_at(
-        demo_plant::plant_unix_s(
-            demo_plant::demo_scenario()
-                .unwrap()
-                .season
-                .start_hour_of_year,
-            lock(&shared).time_s(),
-            loaded.config.site.utc_offset_h,
-        ),
+        demo_plant::demo_clock_start_unix_s(&server, loaded.config.site.utc_offset_h).unwrap(),
         SPEED,
     ));
     let state_dir = temp_dir("cycle");

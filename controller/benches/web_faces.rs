@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 use heatctl::runtime::{self, Embedding, RunOptions, ScaledClock};
 use heatctl::station::SnapshotReceiver;
 use heatctl_plant::demo as demo_plant;
-use heatctl_plant::serve::lock;
 
 const CLIENTS: usize = 50;
 
@@ -75,7 +74,6 @@ async fn start_station(
     SocketAddr,
 ) {
     let (server, mut loaded) = demo_plant::serve_demo_plant(speed).await.unwrap();
-    let shared = server.plant();
     let web = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -83,14 +81,7 @@ async fn start_station(
     loaded.config.web.enabled = true;
     loaded.config.web.listen = web.to_string();
     let clock = Arc::new(ScaledClock::starting_at(
-        demo_plant::plant_unix_s(
-            demo_plant::demo_scenario()
-                .unwrap()
-                .season
-                .start_hour_of_year,
-            lock(&shared).time_s(),
-            loaded.config.site.utc_offset_h,
-        ),
+        demo_plant::demo_clock_start_unix_s(&server, loaded.config.site.utc_offset_h).unwrap(),
         speed,
     ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

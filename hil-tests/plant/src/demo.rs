@@ -119,6 +119,20 @@ pub async fn serve_demo_plant(
     Ok((server, loaded))
 }
 
+/// Unix time (s) of the served demo plant's present simulated time: where a scaled clock for
+/// heatctl starts, with local time `utc_offset_h` ahead of UTC.
+///
+/// # Errors
+/// The built-in scenario is invalid (a programming error).
+pub fn demo_clock_start_unix_s(
+    server: &crate::serve::PlantServer,
+    utc_offset_h: f64,
+) -> anyhow::Result<f64> {
+    let start_hour_of_year = demo_scenario()?.season.start_hour_of_year;
+    let now_s = crate::serve::lock(&server.plant()).time_s();
+    Ok(plant_unix_s(start_hour_of_year, now_s, utc_offset_h))
+}
+
 /// Unix time (s) of the plant's simulated time `plant_time_s` for a plant whose time 0 is
 /// `start_hour_of_year` local time, with local time `utc_offset_h` ahead of UTC.
 #[must_use]
