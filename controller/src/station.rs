@@ -85,6 +85,9 @@ pub struct StationIdentity {
     pub started_unix_s: f64,
     /// Real seconds since the run started.
     pub uptime_s: f64,
+    /// Control cycles completed since the run started, this one included (SCADA reads it modulo
+    /// 65536 as a heartbeat; two faces showing the same count show the same cycle).
+    pub cycle: u64,
 }
 
 impl StationIdentity {
@@ -98,6 +101,7 @@ impl StationIdentity {
             config_hash: config_hash(cfg),
             started_unix_s,
             uptime_s: 0.0,
+            cycle: 0,
         }
     }
 }

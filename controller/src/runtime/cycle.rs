@@ -98,6 +98,7 @@ impl Runtime {
         self.write(&cmds, three_point);
         let stats = self.field.shared().stats();
         let mode = self.controller.mode();
+        self.identity.cycle += 1;
         let snapshot = Arc::new(StationSnapshot::of_cycle(CycleInputs {
             loaded: &self.loaded,
             clock: self.opts.clock.as_ref(),

@@ -152,7 +152,7 @@ const fn signal_register(signal: Signal) -> RegisterDef {
 }
 
 /// Input registers after the signals': the explanation, alarms and device health.
-const STATION_REGISTERS: [RegisterDef; 22] = [
+const STATION_REGISTERS: [RegisterDef; 23] = [
     input(
         8,
         "signals_valid",
@@ -271,6 +271,13 @@ const STATION_REGISTERS: [RegisterDef; 22] = [
         Encoding::I16Tenths,
         "°C",
         "Damped outdoor temperature",
+    ),
+    input(
+        26,
+        "cycle_count",
+        Encoding::U16,
+        "count",
+        "Control cycles completed, modulo 65535: a heartbeat that advances every cycle",
     ),
     input(30, "alarm_count", Encoding::U16, "count", "Active alarms"),
     input(

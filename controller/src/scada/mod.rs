@@ -286,6 +286,11 @@ fn fill_input(snapshot: &StationSnapshot) -> InputWriter {
     w.set("rooms_median_c", rooms.stats.median_c);
     w.set("outdoor_used_c", ex.outdoor_c);
     w.set("damped_outdoor_c", ex.damped_outdoor_c);
+    // Modulo 65535, not 65536: 0xFFFF reads as unknown in an unsigned register.
+    w.set(
+        "cycle_count",
+        Some((snapshot.station.cycle % 65_535) as f64),
+    );
     w.set("alarm_count", count(snapshot.alarms.len()));
     let alarm_codes = w.def("alarm_codes");
     for (slot, alarm) in snapshot
@@ -460,6 +465,7 @@ mod tests {
         use crate::field::DeviceStats;
         use crate::station::{DeviceHealth, Measurement};
         let mut s = StationSnapshot::default();
+        s.station.cycle = 70_000;
         s.measurements[Signal::TOut.index()] =
             Measurement::of(Signal::TOut, Some(Sample::fresh(-12.34)));
         s.measurements[Signal::Power1Kw.index()] =
@@ -536,6 +542,11 @@ mod tests {
         assert_eq!((r[20], r[21]), (7, 0));
         assert_eq!((r[22], r[23]), (0x8000, 1988));
         assert_eq!((r[24], r[25]), (0x8000, (-100i16) as u16));
+        assert_eq!(
+            u32::from(r[26]),
+            70_000 % 65_535,
+            "cycle_count, modulo 65535"
+        );
         assert_eq!((r[30], r[31], r[32], r[33]), (2, 301, 501, 0));
         assert_eq!((r[50], r[51]), (2, 1));
         assert_eq!(r[52], 0x8000, "t_out_forecast never read");

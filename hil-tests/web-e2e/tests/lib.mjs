@@ -182,8 +182,9 @@ export async function writeHoldingRegister(port, unit, addr, raw) {
 
 /** The SCADA code of each limiter (input register 15, `heatctl scada-map`). */
 export const LIMITER_CODES = { none: 0, return1: 1, return_difference: 2, power: 3, setback: 4, boost: 5, rate: 6, clamp: 7, summer: 8 };
-/** SCADA input register of the active limiter, holding register of the curve shift. */
+/** SCADA input registers of the active limiter and the cycle count, holding register of the curve shift. */
 export const SCADA_ACTIVE_LIMITER = 15;
+export const SCADA_CYCLE_COUNT = 26;
 export const SCADA_CURVE_SHIFT = 0;
 
 /** Copy a screenshot to docs/img/ when WEB_E2E_UPDATE_DOCS is set (the run script's --update-docs). */

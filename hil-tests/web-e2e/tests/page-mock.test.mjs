@@ -232,8 +232,8 @@ describe('page against the mock API', () => {
     await page.selectOption('#set-operating_mode', 'off');
     await page.click('button[data-apply="operating_mode"]');
     try {
-      await until(() => page.$eval('#settings-result', (e) => e.dataset.outcome === 'accepted'), 5000, 'accepted');
-      await until(async () => (await fieldValue(page, 'mode')) === 'off', 5000, 'mode off shown');
+      await until(() => page.$eval('#settings-result', (e) => e.dataset.outcome === 'accepted'), 15000, 'accepted');
+      await until(async () => (await fieldValue(page, 'mode')) === 'off', 15000, 'mode off shown');
       assert.equal(await fieldValue(page, 'setpoint_c'), '', 'no setpoint while off');
       assert.equal(await page.$eval('[data-field="setpoint_c"]', (e) => e.textContent), '--');
       assert.match(await page.$eval('#why-summary', (e) => e.textContent), /Heating is off/);
@@ -241,7 +241,7 @@ describe('page against the mock API', () => {
     } finally {
       await page.selectOption('#set-operating_mode', 'auto');
       await page.click('button[data-apply="operating_mode"]');
-      await until(async () => (await fieldValue(page, 'mode')) === 'auto', 5000, 'mode auto again');
+      await until(async () => (await fieldValue(page, 'mode')) === 'auto', 15000, 'mode auto again');
     }
     await page.context().close();
   });

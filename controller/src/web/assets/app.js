@@ -379,6 +379,7 @@
     const active = ex.active_limiter || null;
     const al = $('#active-limiter');
     al.dataset.limiter = active || 'none';
+    al.dataset.cycle = String((s.station && s.station.cycle) ?? '');
     al.dataset.code = active ? String(LIMITER_CODE[active] ?? '') : '0';
     const activeEffect = lims.find((l) => l.limiter === active);
     al.dataset.deltaK = activeEffect ? String(activeEffect.delta_k) : '';
