@@ -543,7 +543,7 @@ mod tests {
     #[test]
     fn friction_factor_of_a_rough_pipe() {
         // Fully rough: Re large, λ from Nikuradse 1/sqrt(λ) = 2 log10(3.7 D / ε).
-        let (d, e) = (0.1, 0.5e-3);
+        let (d, e): (f64, f64) = (0.1, 0.5e-3);
         let want = (1.0 / (2.0 * (3.7 * d / e).log10())).powi(2);
         let got = friction_factor(1e9, e, d);
         assert!((got / want - 1.0).abs() < 0.02, "{got} vs {want}");
