@@ -77,9 +77,9 @@ fn hydraulics_table(scenario: &Scenario, days: f64) -> anyhow::Result<()> {
             plant.set_ideal_supply_c(Some(target));
             if moving {
                 for i in 0..n {
-                    // Each valve between 40 and 100 %, its own phase: always some moving.
-                    let ph = (k as f64 / 30.0 + i as f64 * 0.7).sin();
-                    plant.set_household_valve_pct(i, 70.0 + 30.0 * ph)?;
+                    // Each valve a saw between 40 and 100 %, its own phase: always moving.
+                    let saw = ((k as usize + 7 * i) % 60) as f64;
+                    plant.set_household_valve_pct(i, 40.0 + saw)?;
                 }
             }
             plant.step(dt);
@@ -89,10 +89,10 @@ fn hydraulics_table(scenario: &Scenario, days: f64) -> anyhow::Result<()> {
     let held = run(false)?;
     let moving = run(true)?;
     let mut plant = Plant::new(&sc)?;
-    let net_runs = 2000;
+    let net_runs: u32 = 2000;
     let start = Instant::now();
     for k in 0..net_runs {
-        plant.set_balancing_kv(k % 600, 1.0 + (k % 7) as f64 * 0.1);
+        plant.set_balancing_kv(k as usize % 600, 1.0 + f64::from(k % 7) * 0.1);
     }
     let solve_us = start.elapsed().as_secs_f64() * 1e6 / f64::from(net_runs);
     println!("\n| {days} days, 600 flats, household valves | wall s | x held | 183-day season s |");
