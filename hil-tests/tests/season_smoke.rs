@@ -53,16 +53,16 @@ fn short_season_of_the_small_scenario() {
     assert_eq!(lines.next(), Some(CSV_HEADER));
     assert_eq!(
         CSV_HEADER,
-        "strategy,energy_kwh_m2,tdis_kh,tdis_worst_kh,cold_hours_pct,overheat_kh,peak_w_m2,t1_return_c,valve_travel,wall_s"
+        "strategy,energy_kwh_m2,pump_kwh_el_m2,tdis_kh,tdis_worst_kh,cold_hours_pct,overheat_kh,peak_w_m2,t1_return_c,valve_travel,wall_s"
     );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), Strategy::ALL.len());
     for (row, strategy) in rows.iter().zip(Strategy::ALL) {
         let cells: Vec<&str> = row.split(',').collect();
-        assert_eq!(cells.len(), 10, "{row}");
+        assert_eq!(cells.len(), 11, "{row}");
         assert_eq!(cells[0], strategy.name());
         for (i, c) in cells.iter().enumerate().skip(1) {
-            if strategy == Strategy::O1 && i == 7 {
+            if strategy == Strategy::O1 && i == 8 {
                 assert_eq!(*c, "", "O1 has no primary flow, so no return temperature");
                 continue;
             }
