@@ -382,3 +382,37 @@ fn dry_run_trips_and_a_stop_resets_it() {
     plant.step(10.0);
     assert!(plant.truth().pump2_speed_pct > 0.0);
 }
+
+#[test]
+fn the_default_network_is_plausible() {
+    // The shipped default scenario: 10 buildings of 60 flats.
+    let sc = Scenario::shipped("default").unwrap();
+    let plant = Plant::new(&sc).unwrap();
+    let t = plant.truth();
+    let net = plant.hydraulics();
+    let design = plant.flat_design_flow_m3h();
+    let q = net.flat_flows_m3h_at_design_speed();
+    let ratios: Vec<f64> = q.iter().zip(&design).map(|(q, d)| q / d).collect();
+    let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ratios.iter().copied().fold(0.0, f64::max);
+    let head = net.pump_head_kpa(1.0);
+    println!(
+        "default: flow2 {:.1} m³/h (design {:.1}), head {head:.1} kPa, dp2 station {:.1} kPa, \
+         index {:.1} kPa, pump {:.2} kW_el; flat flow / design {lo:.2} .. {hi:.2}",
+        t.flow2_m3h,
+        design.iter().sum::<f64>(),
+        t.dp2_station_kpa,
+        t.dp2_index_kpa,
+        t.pump2_power_kw
+    );
+    // A circulation pump of a 2 MW substation: some tens of m³/h at about 1 bar, a few kW.
+    assert!((50.0..250.0).contains(&head), "{head}");
+    assert!(
+        (1.0..10.0).contains(&t.pump2_power_kw),
+        "{}",
+        t.pump2_power_kw
+    );
+    assert!(t.dp2_station_kpa > t.dp2_index_kpa);
+    // Unbalanced: some flats well above their design flow, some well below.
+    assert!(hi > 1.1 && lo < 0.85, "{lo} .. {hi}");
+}

@@ -165,7 +165,7 @@ pub(super) fn network(sc: &Scenario, info: &[ApartmentInfo]) -> Network {
     let mut r_riser = vec![0.0; nb * nfl];
     let mut q_riser = vec![0.0; nb * nfl];
     let mut q_bld = vec![0.0; nb];
-    for b in 0..nb {
+    for (b, q_b) in q_bld.iter_mut().enumerate() {
         let mut acc = 0.0;
         for f in (0..nfl).rev() {
             let j = b * nfl + f;
@@ -179,7 +179,7 @@ pub(super) fn network(sc: &Scenario, info: &[ApartmentInfo]) -> Network {
             let (d, l) = size_pipe(acc, h.riser_design_pa_m, rough_m);
             r_riser[j] = 2.0 * pipe_resistance(len, d, l);
         }
-        q_bld[b] = acc;
+        *q_b = acc;
     }
     let mut r_mains = vec![0.0; nb];
     let mut q_mains = vec![0.0; nb];
