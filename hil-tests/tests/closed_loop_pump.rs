@@ -5,6 +5,7 @@
 //! * constant differential pressure holds `dp2_station` within a band after household valves
 //!   near the station close (a disturbance that, at the speed held before it, would leave the
 //!   band: checked on a clone of the plant);
+//! * index-circuit pressure holds `dp2_index` (the remote sensor) the same way;
 //! * the dry-run guard stops the pump when the flow is cut (every household valve closed and
 //!   every balancing valve shut), raises alarm 311 and shows it on SCADA;
 //! * SIGTERM leaves the pump at `pump2.safe_speed_pct` (the plant's holding register 1).
@@ -29,6 +30,7 @@ struct PumpRecord {
     dp2_station_kpa: f64,
     flow2_m3h: f64,
     speed_fb_pct: f64,
+    dp2_index_kpa: f64,
     /// heatctl's registers 56..66 (None when the slave did not answer).
     scada: Option<[u16; PUMP_REGS_LEN as usize]>,
     alarm_dry_run: bool,
@@ -89,6 +91,7 @@ async fn observe_until(rig: &mut Rig, out: &mut Vec<PumpRecord>, until_s: f64) {
             dp2_station_kpa: truth.dp2_station_kpa,
             flow2_m3h: truth.flow2_m3h,
             speed_fb_pct: truth.pump2_speed_pct,
+            dp2_index_kpa: truth.dp2_index_kpa,
             scada,
             alarm_dry_run,
         });
@@ -108,6 +111,12 @@ async fn observe_until(rig: &mut Rig, out: &mut Vec<PumpRecord>, until_s: f64) {
 /// The station pressure and flow of the scenario's plant with the pump held at `speed_pct`,
 /// after `settle_s` of plant time (a copy stepped offline, no controller).
 fn plant_at_speed(sc: &Scenario, speed_pct: f64, settle_s: f64) -> (f64, f64) {
+    let (dp, _, flow) = plant_pressures_at_speed(sc, speed_pct, settle_s);
+    (dp, flow)
+}
+
+/// Station pressure, index pressure and flow with the pump held at `speed_pct`.
+fn plant_pressures_at_speed(sc: &Scenario, speed_pct: f64, settle_s: f64) -> (f64, f64, f64) {
     let mut p = heatctl_plant::Plant::new(sc).expect("plant");
     p.set_pump2_speed_cmd_pct(speed_pct);
     let mut t = 0.0;
@@ -116,7 +125,7 @@ fn plant_at_speed(sc: &Scenario, speed_pct: f64, settle_s: f64) -> (f64, f64) {
         t += 1.0;
     }
     let truth = p.truth();
-    (truth.dp2_station_kpa, truth.flow2_m3h)
+    (truth.dp2_station_kpa, truth.dp2_index_kpa, truth.flow2_m3h)
 }
 
 /// heatctl's configuration: the demo tuning plus the pump's points and `[pump2]`.
@@ -377,6 +386,77 @@ fn sigterm_leaves_the_pump_at_its_safe_speed() {
             (last.speed_fb_pct - safe_pct).abs() < 1.0,
             "the pump runs at the safe speed: {last:?}"
         );
+        rig.finish().await;
+    });
+}
+
+/// Index-circuit pressure: the loop holds the remote sensor (`dp2_index`, across the index
+/// riser) at its setpoint within ±3 kPa after the near buildings' valves close, while the
+/// station pressure, which the loop does not hold, moves.
+#[test]
+fn index_mode_holds_the_remote_pressure_when_valves_close() {
+    let _serial = serial();
+    block_on(async {
+        let sc = pump_scenario();
+        let (_, idx_kpa, _) = plant_pressures_at_speed(&sc, 70.0, 900.0);
+        let sp_kpa = (idx_kpa * 10.0).round() / 10.0;
+        assert!(
+            sp_kpa > 2.0,
+            "the index riser sees pressure: {sp_kpa} kPa at 70 %"
+        );
+        let base = pump_base(&[
+            ("mode", "index".into()),
+            ("index_dp_setpoint_kpa", sp_kpa.into()),
+            ("index_dp_min_kpa", 1.0.into()),
+            ("index_dp_max_kpa", (2.0 * sp_kpa).into()),
+            ("min_speed_pct", 20.0.into()),
+        ]);
+        let mut rig = Rig::start_with("pump-index", &sc, base, SPEED, bind_pump).await;
+        let mut recs = Vec::new();
+        let disturb_s = 1.0 * H;
+        observe_until(&mut rig, &mut recs, disturb_s).await;
+        {
+            let mut p = lock(&rig.plant);
+            for i in 0..p.apartments().len() {
+                if p.apartments()[i].building < 2 {
+                    p.set_household_valve_pct(i, 0.0)
+                        .expect("household valves fitted");
+                }
+            }
+        }
+        observe_until(&mut rig, &mut recs, disturb_s + 2.0 * H).await;
+        assert_healthy(&rig, 0.0, disturb_s + 2.0 * H);
+        let window = |from: f64, to: f64| recs.iter().filter(move |r| r.t_s >= from && r.t_s < to);
+        let worst = window(disturb_s + H, disturb_s + 2.0 * H)
+            .map(|r| (r.dp2_index_kpa - sp_kpa).abs())
+            .fold(0.0_f64, f64::max);
+        let station = |from: f64, to: f64| {
+            let v: Vec<f64> = window(from, to).map(|r| r.dp2_station_kpa).collect();
+            assert!(!v.is_empty());
+            v.iter().sum::<f64>() / v.len() as f64
+        };
+        let (st_before, st_after) = (
+            station(disturb_s - 0.5 * H, disturb_s),
+            station(disturb_s + H, disturb_s + 2.0 * H),
+        );
+        eprintln!(
+            "index: setpoint {sp_kpa} kPa, worst error in the last hour {worst:.2} kPa; \
+             station {st_before:.1} -> {st_after:.1} kPa"
+        );
+        assert!(
+            worst <= 3.0,
+            "dp2_index within ±3 kPa of {sp_kpa} kPa in the last hour: worst {worst:.2} kPa"
+        );
+        assert!(
+            (st_after - st_before).abs() > 1.0,
+            "the station pressure is not what is held: {st_before:.1} -> {st_after:.1} kPa"
+        );
+        let last = recs
+            .iter()
+            .rev()
+            .find(|r| r.scada.is_some())
+            .expect("SCADA seen");
+        assert_eq!(last.mode(), Some(3), "index mode on SCADA");
         rig.finish().await;
     });
 }
