@@ -125,6 +125,8 @@ elif have mbpoll; then
             kill -0 "$run_pid" 2>/dev/null || break
             cycle=$(scada_read "$scada" 26)
             setpoint=$(scada_read "$scada" 10)
+            # 65535: no cycle published yet.
+            [ "$cycle" = 65535 ] && cycle=""
             [ -z "$first" ] && [ -n "$cycle" ] && first=$cycle
             if [ -n "$first" ] && [ -n "$cycle" ] && [ "$cycle" != "$first" ] &&
                 [ -n "$setpoint" ] && [ "$setpoint" != -32768 ]; then
