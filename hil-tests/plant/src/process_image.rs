@@ -29,6 +29,11 @@ pub fn set_substation(plant: &Plant, img: &mut ProcessImage) {
     img.set(Signal::Power1Kw, fresh(s.heat_meter.power_kw));
     img.set(Signal::Flow1M3h, fresh(s.heat_meter.flow_m3h));
     img.set(Signal::Valve1PosPct, fresh(s.valve1_pos_pct));
+    img.set(Signal::Dp2StationKpa, fresh(s.dp2_station_kpa));
+    img.set(Signal::Dp2IndexKpa, fresh(s.dp2_index_kpa));
+    img.set(Signal::Pump2SpeedPct, fresh(Some(s.pump2_speed_pct)));
+    img.set(Signal::Pump2PowerKw, fresh(s.pump2_power_kw));
+    img.set(Signal::Flow2M3h, fresh(s.flow2_m3h));
 }
 
 /// Seconds since the node's last report, at plant time `now_s`.

@@ -416,3 +416,32 @@ fn the_default_network_is_plausible() {
     // Unbalanced: some flats well above their design flow, some well below.
     assert!(hi > 1.1 && lo < 0.85, "{lo} .. {hi}");
 }
+
+/// The in-process image (what the season's in-process strategies read) carries the hydraulic
+/// signals as the plant's sensors give them, and they move with the pump.
+#[test]
+fn process_image_carries_the_hydraulic_signals() {
+    use heatctl_core::control::{ProcessImage, Signal};
+    let mut plant = Plant::new(&default_like("")).unwrap();
+    plant.step(60.0);
+    let mut img = ProcessImage::with_rooms(0);
+    heatctl_plant::process_image::set_substation(&plant, &mut img);
+    let s = plant.sensors_substation();
+    let value = |img: &ProcessImage, sig| img.get(sig).map(|x| x.value);
+    assert_eq!(value(&img, Signal::Dp2StationKpa), s.dp2_station_kpa);
+    assert_eq!(value(&img, Signal::Dp2IndexKpa), s.dp2_index_kpa);
+    assert_eq!(value(&img, Signal::Pump2SpeedPct), Some(s.pump2_speed_pct));
+    assert_eq!(value(&img, Signal::Pump2PowerKw), s.pump2_power_kw);
+    assert_eq!(value(&img, Signal::Flow2M3h), s.flow2_m3h);
+    let dp_full = value(&img, Signal::Dp2StationKpa).expect("dp2_station read");
+    assert!(dp_full > 0.0, "{dp_full}");
+    // Half speed: a quarter of the pressure (affinity), as the image shows.
+    plant.set_pump2_speed_cmd_pct(50.0);
+    plant.step(600.0);
+    heatctl_plant::process_image::set_substation(&plant, &mut img);
+    let dp_half = value(&img, Signal::Dp2StationKpa).expect("dp2_station read");
+    assert!(
+        (dp_half / dp_full - 0.25).abs() < 0.05,
+        "{dp_half} / {dp_full}"
+    );
+}
