@@ -83,7 +83,7 @@ impl Default for History {
             radiator_exponent: 1.3,
             valve_rangeability: 30.0,
             valve_authority: 0.5,
-            balancing_valve_share: 0.3,
+            balancing_valve_share: 0.5,
             deadband_pct: 10.0,
         }
     }
