@@ -48,7 +48,11 @@ impl Emitter {
         if !(load_ratio > 0.0 && supply_c > room_c) {
             return None;
         }
-        let lmtd_design = lmtd_k(self.design_supply_c, self.design_return_c, self.design_room_c);
+        let lmtd_design = lmtd_k(
+            self.design_supply_c,
+            self.design_return_c,
+            self.design_room_c,
+        );
         let needed = lmtd_design * load_ratio.powf(1.0 / self.exponent);
         // lmtd rises with the return temperature, up to supply - room at infinite flow.
         if needed >= supply_c - room_c {

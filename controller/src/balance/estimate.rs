@@ -267,7 +267,6 @@ impl Advice {
         }
         s
     }
-
 }
 
 impl GroupAdvice {

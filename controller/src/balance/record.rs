@@ -66,7 +66,9 @@ pub struct ReadHistory {
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
     /// Nothing at the path.
-    #[error("no history at {0}: give the state directory, its history/ folder or a rooms-YYYY-MM.jsonl file")]
+    #[error(
+        "no history at {0}: give the state directory, its history/ folder or a rooms-YYYY-MM.jsonl file"
+    )]
     Missing(PathBuf),
     /// A directory without history files.
     #[error("no rooms-YYYY-MM.jsonl files in {0}")]
@@ -162,7 +164,9 @@ fn garbled(out: &mut ReadHistory, file: &Path, i: usize, why: &str) {
 
 /// A record whose numbers a room and a substation can have.
 fn plausible(h: &HourRecord) -> bool {
-    let t = |v: Option<f64>, lo: f64, hi: f64| v.is_none_or(|x| x.is_finite() && (lo..=hi).contains(&x));
+    let t = |v: Option<f64>, lo: f64, hi: f64| {
+        v.is_none_or(|x| x.is_finite() && (lo..=hi).contains(&x))
+    };
     t(h.outdoor_c, -60.0, 60.0)
         && t(h.t2_supply_c, -10.0, 150.0)
         && h.rooms.iter().all(|r| {

@@ -301,7 +301,11 @@ mod tests {
     use super::*;
     use crate::station::RoomNodeRow;
 
-    fn snap(t: f64, outdoor: f64, rooms: &[(&str, Option<f64>, &'static str, Option<f64>)]) -> StationSnapshot {
+    fn snap(
+        t: f64,
+        outdoor: f64,
+        rooms: &[(&str, Option<f64>, &'static str, Option<f64>)],
+    ) -> StationSnapshot {
         let mut s = StationSnapshot::default();
         s.clock.clock_unix_s = t;
         s.measurements = Signal::ALL
@@ -372,7 +376,10 @@ mod tests {
         assert_eq!(a.valve_pct, Some(40.0));
         assert_eq!(a.riser.as_deref(), Some("east"));
         let b = &done.rooms[1];
-        assert_eq!((b.id.as_str(), b.samples, b.riser.as_deref()), ("b", 30, None));
+        assert_eq!(
+            (b.id.as_str(), b.samples, b.riser.as_deref()),
+            ("b", 30, None)
+        );
     }
 
     #[test]

@@ -107,7 +107,10 @@ impl Rules for History {
     });
     const ALLOWED: &'static [(&'static str, &'static str)] = &[
         ("months_kept", "1 to 60"),
-        ("design_return_c", "above design_room_c, below design_supply_c"),
+        (
+            "design_return_c",
+            "above design_room_c, below design_supply_c",
+        ),
         ("design_room_c", "above design_outdoor_c"),
     ];
 }
@@ -162,7 +165,10 @@ impl History {
             for (j, id) in r.nodes.iter().enumerate() {
                 let path = format!("{at}.nodes[{j}]");
                 let Some(node) = nodes.iter().find(|n| &n.id == id) else {
-                    k.fail(path, format!("{id:?} is not a room node (rooms.nodes[].id)"));
+                    k.fail(
+                        path,
+                        format!("{id:?} is not a room node (rooms.nodes[].id)"),
+                    );
                     continue;
                 };
                 if !seen.insert(id.as_str()) {
