@@ -32,7 +32,7 @@ fn radiator_output(k: f64, ts: f64, w: f64, tr: f64) -> f64 {
 
 /// k such that the design flow at 75 °C in a 20 °C room gives the design load 1.
 fn calibrated_k() -> f64 {
-    let (mut lo, mut hi) = (1e-6, 1.0);
+    let (mut lo, mut hi) = (1e-6_f64, 1.0_f64);
     for _ in 0..100 {
         let mid = (lo * hi).sqrt();
         if radiator_output(mid, 75.0, DESIGN_FLOW, 20.0) < 1.0 {
@@ -101,7 +101,7 @@ fn network(flows: &dyn Fn(&str) -> f64, valves: &dyn Fn(&str) -> Option<f64>) ->
                     flow: flows(&riser) * (1.0 + rng.uniform(0.08)),
                     size: 1.0 + rng.uniform(0.08),
                     valve_target_c: valves(&riser),
-                    riser,
+                    riser: riser.clone(),
                 });
             }
         }
@@ -166,7 +166,7 @@ fn history(flats: &[Flat], days: usize, seed: u64) -> Vec<HourRecord> {
 }
 
 fn settings() -> Settings {
-    Settings::of(&History::default())
+    Settings::of(&History::default(), None)
 }
 
 fn none(_: &str) -> Option<String> {
@@ -371,13 +371,13 @@ fn heatctl(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// The least valid configuration: a site and a curve.
+const CURVE: &str = "[site]\nname = \"Test station\"\n[curve]\n\
+                     points = [{ outdoor_c = -20.0, supply_c = 70.0 }, { outdoor_c = 15.0, supply_c = 30.0 }]\n";
+
 fn config_file(dir: &Path) -> String {
     let f = dir.join("station.toml");
-    std::fs::write(
-        &f,
-        "[site]\nname = \"Test station\"\n[curve]\n[history]\nmin_days = 10\n",
-    )
-    .expect("config");
+    std::fs::write(&f, format!("{CURVE}[history]\nmin_days = 10\n")).expect("config");
     f.display().to_string()
 }
 
@@ -486,11 +486,7 @@ fn heatctl_balance_refuses_short_missing_and_garbled_histories_clearly() {
 
     // A bad configuration: exit 2 with the problem located.
     let bad = dir.join("bad.toml");
-    std::fs::write(
-        &bad,
-        "[site]\nname = \"x\"\n[curve]\n[history]\nmonths_kept = 0\n",
-    )
-    .expect("write");
+    std::fs::write(&bad, format!("{CURVE}[history]\nmonths_kept = 0\n")).expect("write");
     let (code, _, err) = heatctl(&[
         "balance",
         "--config",

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::emitter::{Emitter, kv_ratio, valve_flow_fraction};
 use super::record::HourRecord;
-use crate::config::History;
+use crate::config::{DesignCurve, History};
 
 /// Hours a flat's ratios are treated as correlated over (one independent value a day).
 const HOURS_PER_INDEPENDENT: f64 = 24.0;
@@ -304,16 +304,18 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// From the configuration's `[history]`.
+    /// From the configuration's `[history]`, the radiators' design point from its `design`
+    /// (`[curve.design]` where it has none: see [`History::design_or`]).
     #[must_use]
-    pub fn of(h: &History) -> Self {
+    pub fn of(h: &History, curve_design: Option<&DesignCurve>) -> Self {
+        let d = h.design_or(curve_design);
         Self {
             emitter: Emitter {
-                design_outdoor_c: h.design_outdoor_c,
-                design_room_c: h.design_room_c,
-                design_supply_c: h.design_supply_c,
-                design_return_c: h.design_return_c,
-                exponent: h.radiator_exponent,
+                design_outdoor_c: d.design_outdoor_c,
+                design_room_c: d.room_c,
+                design_supply_c: d.design_supply_c,
+                design_return_c: d.design_return_c,
+                exponent: d.radiator_exponent,
             },
             target_c: h.target_c,
             min_days: h.min_days,

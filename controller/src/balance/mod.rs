@@ -29,7 +29,8 @@ pub fn advise_from(
 #[must_use]
 pub fn advise(read: &ReadHistory, config: &crate::config::Config) -> Advice {
     let h = &config.history;
-    let mut advice = estimate(&read.hours, &Settings::of(h), &|id: &str| {
+    let settings = Settings::of(h, config.curve.design.as_ref());
+    let mut advice = estimate(&read.hours, &settings, &|id: &str| {
         h.riser_of(id).map(str::to_owned)
     });
     advice.garbled_lines = read.garbled_lines;

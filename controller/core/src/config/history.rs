@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::RoomNode;
 use super::check::{Bound, Checker, Rules, bounds};
+use super::{DesignCurve, RoomNode};
 
 /// The hourly room history and the balancing advice drawn from it.
 ///
@@ -33,17 +33,9 @@ pub struct History {
     pub max_outdoor_c: f64,
     /// Room temperature each flat should reach, °C.
     pub target_c: f64,
-    /// Design outdoor temperature of the radiators, °C.
-    pub design_outdoor_c: f64,
-    /// Design room temperature of the radiators, °C.
-    pub design_room_c: f64,
-    /// Design supply temperature of the radiators, °C.
-    pub design_supply_c: f64,
-    /// Design return temperature of the radiators, °C.
-    pub design_return_c: f64,
-    /// Radiator exponent n of Q/Q_design = (ΔT_lm/ΔT_lm,design)^n (1.3 for panel radiators,
-    /// 1.0-1.1 for floor heating).
-    pub radiator_exponent: f64,
+    /// Design point of the flats' radiators (same keys as `[curve.design]`); absent: the
+    /// curve's `[curve.design]`, else 75/50 °C at 20 °C room, -17 °C outdoors, n = 1.3.
+    pub design: Option<DesignCurve>,
     /// Rangeability of the household valves' equal-percentage characteristic (kvs/kv at the
     /// smallest controllable opening).
     pub valve_rangeability: f64,
@@ -76,11 +68,7 @@ impl Default for History {
             min_flat_hours: 72.0,
             max_outdoor_c: 10.0,
             target_c: 19.0,
-            design_outdoor_c: -17.0,
-            design_room_c: 20.0,
-            design_supply_c: 75.0,
-            design_return_c: 50.0,
-            radiator_exponent: 1.3,
+            design: None,
             valve_rangeability: 30.0,
             valve_authority: 0.5,
             balancing_valve_share: 0.5,
@@ -95,11 +83,6 @@ impl Rules for History {
         min_flat_hours: 1.0..=8760.0,
         max_outdoor_c: -20.0..=20.0,
         target_c: 10.0..=30.0,
-        design_outdoor_c: -50.0..=5.0,
-        design_room_c: 10.0..=30.0,
-        design_supply_c: 25.0..=130.0,
-        design_return_c: 20.0..=110.0,
-        radiator_exponent: 1.0..=2.0,
         valve_rangeability: 2.0..=500.0,
         valve_authority: 0.05..=1.0,
         balancing_valve_share: 0.05..=1.0,
@@ -107,11 +90,7 @@ impl Rules for History {
     });
     const ALLOWED: &'static [(&'static str, &'static str)] = &[
         ("months_kept", "1 to 60"),
-        (
-            "design_return_c",
-            "above design_room_c, below design_supply_c",
-        ),
-        ("design_room_c", "above design_outdoor_c"),
+        ("design", "the same keys and ranges as curve.design"),
     ];
 }
 
@@ -134,24 +113,27 @@ impl History {
             1.0,
             60.0,
         );
-        k.below(
-            "history.design_outdoor_c",
-            self.design_outdoor_c,
-            "history.design_room_c",
-            self.design_room_c,
-        );
-        k.below(
-            "history.design_room_c",
-            self.design_room_c,
-            "history.design_return_c",
-            self.design_return_c,
-        );
-        k.below(
-            "history.design_return_c",
-            self.design_return_c,
-            "history.design_supply_c",
-            self.design_supply_c,
-        );
+        if let Some(d) = &self.design {
+            k.bounds("history.design", d);
+            k.below(
+                "history.design.design_outdoor_c",
+                d.design_outdoor_c,
+                "history.design.room_c",
+                d.room_c,
+            );
+            k.below(
+                "history.design.room_c",
+                d.room_c,
+                "history.design.design_return_c",
+                d.design_return_c,
+            );
+            k.below(
+                "history.design.design_return_c",
+                d.design_return_c,
+                "history.design.design_supply_c",
+                d.design_supply_c,
+            );
+        }
         let mut names = BTreeSet::new();
         let mut seen = BTreeSet::new();
         for (i, r) in self.risers.iter().enumerate() {
@@ -190,6 +172,24 @@ impl History {
         }
     }
 
+    /// The radiators' design point: `design`, else the curve's design data, else
+    /// [`History::DEFAULT_DESIGN`].
+    #[must_use]
+    pub fn design_or(&self, curve: Option<&DesignCurve>) -> DesignCurve {
+        self.design
+            .or(curve.copied())
+            .unwrap_or(Self::DEFAULT_DESIGN)
+    }
+
+    /// The design point without `design` and without `[curve.design]`.
+    pub const DEFAULT_DESIGN: DesignCurve = DesignCurve {
+        design_outdoor_c: -17.0,
+        design_supply_c: 75.0,
+        design_return_c: 50.0,
+        room_c: 20.0,
+        radiator_exponent: 1.3,
+    };
+
     /// The riser of room node `id`, when a riser lists it.
     #[must_use]
     pub fn riser_of(&self, id: &str) -> Option<&str> {
@@ -197,5 +197,65 @@ impl History {
             .iter()
             .find(|r| r.nodes.iter().any(|n| n == id))
             .map(|r| r.name.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::parse_str;
+
+    const BASE: &str = "[site]\nname = \"T\"\n[curve]\npoints = [{ outdoor_c = -20.0, supply_c = 70.0 }, \
+                        { outdoor_c = 15.0, supply_c = 30.0 }]\n[rooms]\nnodes = [\
+                        { id = \"a1\", building = \"b01\", link = \"bus\", unit_id = 1 },\
+                        { id = \"a2\", building = \"b01\", link = \"bus\", unit_id = 2 },\
+                        { id = \"c1\", building = \"b02\", link = \"bus\", unit_id = 3 }]\n\
+                        [[links]]\nname = \"bus\"\nkind = \"tcp\"\nhost = \"h\"\nport = 502\n";
+
+    fn problems(history: &str) -> Vec<String> {
+        let text = format!("{BASE}{history}");
+        match parse_str(&text, Some(std::path::Path::new("t.toml"))) {
+            Ok(_) => Vec::new(),
+            Err(p) => {
+                p.0.iter()
+                    .map(ToString::to_string)
+                    .filter(|p| p.contains("history"))
+                    .collect()
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_pass_and_the_design_falls_back_to_the_curve() {
+        assert_eq!(problems(""), Vec::<String>::new());
+        let h = super::History::default();
+        assert_eq!(h.design_or(None), super::History::DEFAULT_DESIGN);
+        assert!(h.months_kept >= 6, "a season is kept");
+    }
+
+    #[test]
+    fn every_mistake_is_listed_with_its_path_and_line() {
+        let p = problems(
+            "[history]\nmonths_kept = 0\nmin_days = 0.5\n\
+             [history.design]\ndesign_outdoor_c = -17.0\ndesign_supply_c = 45.0\n\
+             design_return_c = 50.0\nroom_c = 20.0\nradiator_exponent = 1.3\n\
+             [[history.risers]]\nname = \"east\"\nnodes = [\"a1\", \"zz\", \"c1\"]\n\
+             [[history.risers]]\nname = \"east\"\nnodes = [\"a1\"]\n",
+        );
+        let all = p.join("\n");
+        for needle in [
+            "history.months_kept",
+            "history.min_days",
+            "history.design.design_return_c",
+            "history.risers[0].nodes[1]",
+            "history.risers[0].nodes[2]",
+            "history.risers[1].name",
+            "history.risers[1].nodes[0]",
+        ] {
+            assert!(all.contains(needle), "{needle} missing in:\n{all}");
+        }
+        assert_eq!(p.len(), 7, "{all}");
+        for line in &p {
+            assert!(line.starts_with("t.toml:"), "located: {line}");
+        }
     }
 }
