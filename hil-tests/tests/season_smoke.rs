@@ -53,7 +53,7 @@ fn short_season_of_the_small_scenario() {
     assert_eq!(lines.next(), Some(CSV_HEADER));
     assert_eq!(
         CSV_HEADER,
-        "strategy,energy_kwh_m2,tdis_kh,tdis_worst_kh,cold_hours_pct,overheat_kh,peak_w_m2,t1_return_c,valve_travel,wall_s"
+        "strategy,energy_kwh_m2,pump_kwh_el_m2,tdis_kh,tdis_worst_kh,cold_hours_pct,overheat_kh,peak_w_m2,t1_return_c,valve_travel,wall_s"
     );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), Strategy::ALL.len());

@@ -5,7 +5,10 @@
 //!
 //! * substation I/O (`substation-io.toml`): input 0 t_out, 1 t1_supply, 2 t1_return, 3 t2_supply,
 //!   4 t2_return (i16, 0.1 °C, 0x7FFF when missing), 5 p2_supply, 6 p2_return (u16 kPa),
-//!   7 valve1_pos, 8 pump2_speed (u16, 0.1 %); holding 0 valve1_cmd (u16, 0.1 %, writable).
+//!   7 valve1_pos, 8 pump2_speed feedback (u16, 0.1 %), 9 dp2_station, 10 dp2_index (u16,
+//!   0.1 kPa), 11 pump2_power (u16, 0.01 kW), 12 flow2 (u16, 0.01 m³/h), 13 pump2_status (bit 0
+//!   running, bit 1 dry-run trip); holding 0 valve1_cmd, 1 pump2_speed_cmd (u16, 0.1 %,
+//!   writable, 0..1000, 0 = stop).
 //! * heat meter (`heat-meter.toml`): input 0-1 power kW (f32, high word first), 2-3 flow m³/h
 //!   (f32, high word first), 4-5 energy kWh (u32, low word first), 6 t_supply, 7 t_return
 //!   (i16, 0.1 °C), 8 status flags.
@@ -92,10 +95,19 @@ pub fn registers(plant: &Plant, device: Device, table: Table) -> Option<Vec<u16>
                 u16_scaled(Some(s.p2_return_kpa), 1.0),
                 u16_scaled(s.valve1_pos_pct, 0.1),
                 u16_scaled(Some(s.pump2_speed_pct), 0.1),
+                u16_scaled(s.dp2_station_kpa, 0.1),
+                u16_scaled(s.dp2_index_kpa, 0.1),
+                u16_scaled(s.pump2_power_kw, 0.01),
+                u16_scaled(s.flow2_m3h, 0.01),
+                s.pump2_status,
             ]
         }
         (Device::SubstationIo, Table::Holding) => {
-            vec![u16_scaled(Some(plant.truth().valve1_cmd_pct), 0.1)]
+            let t = plant.truth();
+            vec![
+                u16_scaled(Some(t.valve1_cmd_pct), 0.1),
+                u16_scaled(Some(t.pump2_speed_cmd_pct), 0.1),
+            ]
         }
         (Device::HeatMeter, Table::Input) => {
             let h = plant.heat_meter();
@@ -168,18 +180,27 @@ pub fn write(plant: &mut Plant, device: Device, start: u16, values: &[u16]) -> R
     }
     image[s..s + values.len()].copy_from_slice(values);
     match device {
-        Device::SubstationIo | Device::HouseholdValve { .. } => {
+        Device::SubstationIo => {
+            // Check every written value before applying any.
+            if values.iter().any(|&v| v > 1000) {
+                return Err(EX_ILLEGAL_VALUE);
+            }
+            for (k, _) in values.iter().enumerate() {
+                let pct = f64::from(image[s + k]) * 0.1;
+                match s + k {
+                    0 => plant.set_valve1_cmd_pct(pct),
+                    _ => plant.set_pump2_speed_cmd_pct(pct),
+                }
+            }
+        }
+        Device::HouseholdValve { apartment } => {
             let pct = f64::from(image[0]) * 0.1;
             if pct > 100.0 {
                 return Err(EX_ILLEGAL_VALUE);
             }
-            match device {
-                Device::SubstationIo => plant.set_valve1_cmd_pct(pct),
-                Device::HouseholdValve { apartment } => plant
-                    .set_household_valve_pct(apartment, pct)
-                    .map_err(|_| EX_ILLEGAL_ADDRESS)?,
-                _ => {}
-            }
+            plant
+                .set_household_valve_pct(apartment, pct)
+                .map_err(|_| EX_ILLEGAL_ADDRESS)?;
         }
         Device::RoomNode { node } => {
             let r = plant.room_node(node).ok_or(EX_ILLEGAL_ADDRESS)?;

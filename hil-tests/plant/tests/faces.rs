@@ -519,3 +519,76 @@ async fn the_time_base_advances_the_plant() {
     assert!(advanced, "simulated time advances at speed 3600");
     server.shutdown().await;
 }
+
+/// The hydraulics' registers at the addresses of the common interface (inputs 9-13, holding 1),
+/// read raw: 9 dp2_station and 10 dp2_index (0.1 kPa), 11 pump2_power (0.01 kW), 12 flow2
+/// (0.01 m³/h), 13 pump2_status (bit 0 running, bit 1 dry-run trip); holding 1 pump2_speed_cmd
+/// (0.1 %, 0..1000, else exception 03), which the pump follows at its ramp.
+#[tokio::test]
+async fn pump_and_pressure_registers() {
+    let server = start(SCENARIO).await;
+    let plant = server.plant();
+    let addrs = server.addresses().clone();
+    let mut ctx = timeout(T, tcp::connect(addrs.substation_io))
+        .await
+        .expect("in time")
+        .expect("connect");
+    let input = within(ctx.read_input_registers(0, 14))
+        .await
+        .expect("no exception");
+    let (s, t) = {
+        let p = lock(&plant);
+        (p.sensors_substation(), p.truth())
+    };
+    let raw = |k: usize, scale: f64| f64::from(input[k]) * scale;
+    assert!((raw(9, 0.1) - s.dp2_station_kpa.unwrap()).abs() <= 0.05);
+    assert!((raw(10, 0.1) - s.dp2_index_kpa.unwrap()).abs() <= 0.05);
+    assert!((raw(11, 0.01) - s.pump2_power_kw.unwrap()).abs() <= 0.005);
+    assert!((raw(12, 0.01) - s.flow2_m3h.unwrap()).abs() <= 0.005);
+    assert_eq!(input[13], 1, "running, not tripped");
+    // Physically ordered: the station sees more than the index riser; p2 supply - return is the
+    // station's differential pressure.
+    assert!(raw(9, 0.1) > raw(10, 0.1) && raw(10, 0.1) > 1.0);
+    assert!((s.p2_supply_kpa - s.p2_return_kpa - t.dp2_station_kpa).abs() < 1e-9);
+    // Holding 1 reads the power-on command (100 %) and takes a new one.
+    let holding = within(ctx.read_holding_registers(0, 2)).await.expect("ok");
+    assert_eq!(holding[1], 1000);
+    within(ctx.write_single_register(1, 600))
+        .await
+        .expect("no exception");
+    assert!((lock(&plant).pump2_speed_cmd_pct() - 60.0).abs() < 1e-9);
+    // Out of range: exception 03, nothing changed; both registers at once are accepted.
+    let bad = within(ctx.write_single_register(1, 1001)).await;
+    assert_eq!(bad, Err(ExceptionCode::IllegalDataValue));
+    assert!((lock(&plant).pump2_speed_cmd_pct() - 60.0).abs() < 1e-9);
+    within(ctx.write_multiple_registers(0, &[250, 700]))
+        .await
+        .expect("no exception");
+    {
+        let p = lock(&plant);
+        assert!((p.truth().valve1_cmd_pct - 25.0).abs() < 1e-9);
+        assert!((p.pump2_speed_cmd_pct() - 70.0).abs() < 1e-9);
+    }
+    // The pump follows at 2 %/s: 10 s of plant time take it from 100 % to 80 %, then to 70 %.
+    lock(&plant).step(10.0);
+    let input = within(ctx.read_input_registers(8, 1)).await.expect("ok");
+    assert_eq!(input[0], 800);
+    for _ in 0..2 {
+        lock(&plant).step(10.0);
+    }
+    let input = within(ctx.read_input_registers(8, 5)).await.expect("ok");
+    assert_eq!(input[0], 700);
+    // The flow at 70 % is 70 % of the flow at 100 % (affinity on the quadratic network).
+    let q100 = t.flow2_m3h;
+    assert!((f64::from(input[4]) * 0.01 - 0.7 * q100).abs() <= 0.01);
+    // A stop: speed 0 after the ramp, status bit 0 clear, no power.
+    within(ctx.write_single_register(1, 0)).await.expect("ok");
+    for _ in 0..4 {
+        lock(&plant).step(10.0);
+    }
+    let input = within(ctx.read_input_registers(8, 6)).await.expect("ok");
+    assert_eq!(input[0], 0, "speed");
+    assert_eq!(input[3], 0, "power");
+    assert_eq!(input[5], 0, "status");
+    server.shutdown().await;
+}

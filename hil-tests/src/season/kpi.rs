@@ -25,6 +25,8 @@ pub struct Kpis {
     /// Heat through the exchanger (primary heat meter), kWh per m² of floor; for the O1 oracle,
     /// the heat its ideal heaters delivered.
     pub energy_kwh_m2: f64,
+    /// Electricity of the secondary circulation pump over the season, kWh_el per m² of floor.
+    pub pump_kwh_el_m2: f64,
     /// BOPTEST thermal discomfort: per apartment the integral of max(0, 18 - T) + max(0, T - 24),
     /// averaged over apartments, K·h.
     pub tdis_kh: f64,
@@ -106,6 +108,7 @@ pub struct Accumulator {
     start_energy_kwh: f64,
     start_delivered_kwh: f64,
     start_pipe_kwh: f64,
+    start_pump_kwh_el: f64,
     last_energy_kwh: f64,
     below_kh: Vec<f64>,
     discomfort_kh: f64,
@@ -168,6 +171,7 @@ impl Accumulator {
             start_energy_kwh: energy,
             start_delivered_kwh: tr.delivered_energy_kwh,
             start_pipe_kwh: tr.pipe_loss_kwh,
+            start_pump_kwh_el: tr.pump2_energy_kwh_el,
             last_energy_kwh: energy,
             below_kh: vec![0.0; n],
             discomfort_kh: 0.0,
@@ -347,6 +351,7 @@ impl Accumulator {
         let worst = self.below_kh.iter().copied().fold(0.0, f64::max);
         let kpis = Kpis {
             energy_kwh_m2: energy / self.area_m2,
+            pump_kwh_el_m2: (tr.pump2_energy_kwh_el - self.start_pump_kwh_el) / self.area_m2,
             tdis_kh: self.discomfort_kh,
             tdis_worst_kh: worst,
             cold_hours_pct: if self.total_h > 0.0 {

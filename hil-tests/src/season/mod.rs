@@ -32,7 +32,7 @@ pub const SEASON_START_UNIX_S: f64 = 1_760_457_600.0 - 8.0 * 3600.0;
 /// Control step of the season, s.
 pub const DEFAULT_STEP_S: f64 = 60.0;
 /// The CSV header of `kpis.csv` and `variants.csv`.
-pub const CSV_HEADER: &str = "strategy,energy_kwh_m2,tdis_kh,tdis_worst_kh,cold_hours_pct,overheat_kh,peak_w_m2,t1_return_c,valve_travel,wall_s";
+pub const CSV_HEADER: &str = "strategy,energy_kwh_m2,pump_kwh_el_m2,tdis_kh,tdis_worst_kh,cold_hours_pct,overheat_kh,peak_w_m2,t1_return_c,valve_travel,wall_s";
 
 /// The strategies of the scorecard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

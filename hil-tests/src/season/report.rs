@@ -43,8 +43,9 @@ const fn kpi_column(
 }
 
 /// The KPI columns after the strategy, in [`CSV_HEADER`] order.
-const KPI_COLUMNS: [KpiColumn; 9] = [
+const KPI_COLUMNS: [KpiColumn; 10] = [
     kpi_column("energy kWh/m²", |r| r.kpis.energy_kwh_m2, 3, 2),
+    kpi_column("pump kWh_el/m²", |r| r.kpis.pump_kwh_el_m2, 4, 3),
     kpi_column("tdis K·h", |r| r.kpis.tdis_kh, 2, 1),
     kpi_column("tdis worst K·h", |r| r.kpis.tdis_worst_kh, 2, 1),
     kpi_column("cold hours %", |r| r.kpis.cold_hours_pct, 3, 2),
@@ -178,6 +179,7 @@ mod tests {
             kind: RunKind::ReferenceRoom,
             kpis: Kpis {
                 energy_kwh_m2: 1.23456,
+                pump_kwh_el_m2: 0.31249,
                 tdis_kh: 2.3449,
                 tdis_worst_kh: 3.4561,
                 cold_hours_pct: 4.5678,
@@ -200,12 +202,15 @@ mod tests {
     #[test]
     fn csv_and_markdown_columns() {
         let r = run();
-        assert_eq!(csv_row(&r), "x,1.235,2.34,3.46,4.568,5.5,6.79,,7.25,8.13");
+        assert_eq!(
+            csv_row(&r),
+            "x,1.235,0.3125,2.34,3.46,4.568,5.5,6.79,,7.25,8.13"
+        );
         assert_eq!(
             markdown_table(std::slice::from_ref(&r)),
-            "| strategy | energy kWh/m² | tdis K·h | tdis worst K·h | cold hours % | overheat K·h | peak W/m² | t1_return °C | valve travel strokes | wall s |\n\
-             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n\
-             | x | 1.23 | 2.3 | 3.5 | 4.57 | 6 | 6.8 | n/a | 7.3 | 8.1 |\n"
+            "| strategy | energy kWh/m² | pump kWh_el/m² | tdis K·h | tdis worst K·h | cold hours % | overheat K·h | peak W/m² | t1_return °C | valve travel strokes | wall s |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n\
+             | x | 1.23 | 0.312 | 2.3 | 3.5 | 4.57 | 6 | 6.8 | n/a | 7.3 | 8.1 |\n"
         );
         assert_eq!(
             markdown_extra(std::slice::from_ref(&r)),

@@ -8,12 +8,14 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::hydraulics::{Layout, Network, Pump, pipe_resistance, size_pipe};
 use super::{
     AIR_SHARE_OF_H, ApartmentInfo, C_A_J_M2K, C_M_J_M2K, H_AM_W_M2K, Hot, LOW_FLOW_SHARE,
     PositionClass, RADIATOR_CAPACITY_J_K_PER_W, RoomNode, seed_stream, uniform,
 };
 use crate::physics::{
-    Actuator, CP_WATER_J_KGK, Discrete, M2, PlugFlowPipe, RADIATOR_EXPONENT, RadiatorLaw,
+    Actuator, CP_WATER_J_KGK, Discrete, M2, PlugFlowPipe, RADIATOR_EXPONENT, RHO_WATER_KG_M3,
+    RadiatorLaw,
 };
 use crate::scenario::Scenario;
 use crate::weather::Weather;
@@ -82,11 +84,11 @@ pub(super) fn apartments(sc: &Scenario, design: &Design) -> Vec<ApartmentInfo> {
                 let h_eff = h_ae + h_am * h_me / (h_am + h_me);
                 let design_load_w = h_eff * dt_design;
                 let oversize = uniform(&mut rng, b.radiator_oversize_min, b.radiator_oversize_max);
-                let share = if b.balanced {
-                    1.0
-                } else {
-                    uniform(&mut rng, b.imbalance_min, b.imbalance_max)
-                };
+                let fouling = uniform(
+                    &mut rng,
+                    sc.hydraulics.fouling_min,
+                    sc.hydraulics.fouling_max,
+                );
                 let solar = uniform(&mut rng, b.solar_multiplier_min, b.solar_multiplier_max);
                 let qn = oversize * design_load_w / rad_design_ratio;
                 let mut neighbours = Vec::with_capacity(4);
@@ -114,7 +116,7 @@ pub(super) fn apartments(sc: &Scenario, design: &Design) -> Vec<ApartmentInfo> {
                     design_load_w,
                     radiator_nominal_w: qn,
                     radiator_oversize: oversize,
-                    hydraulic_share: share,
+                    fouling_factor: fouling,
                     nominal_flow_kg_s: 0.0,
                     solar_multiplier: solar,
                     h_ae_w_k: h_ae,
@@ -133,16 +135,146 @@ pub(super) fn apartments(sc: &Scenario, design: &Design) -> Vec<ApartmentInfo> {
     info
 }
 
-/// Share the secondary nominal flow `flow2_nom_kg_s` among the apartments by design load and
-/// hydraulic share.
+/// Share the secondary design flow `flow2_nom_kg_s` among the apartments by design load: each
+/// flat's design flow.
 pub(super) fn set_nominal_flows(info: &mut [ApartmentInfo], flow2_nom_kg_s: f64) {
-    let weight_sum: f64 = info
-        .iter()
-        .map(|a| a.hydraulic_share * a.design_load_w)
-        .sum();
+    let weight_sum: f64 = info.iter().map(|a| a.design_load_w).sum();
     for a in info {
-        a.nominal_flow_kg_s = flow2_nom_kg_s * a.hydraulic_share * a.design_load_w / weight_sum;
+        a.nominal_flow_kg_s = flow2_nom_kg_s * a.design_load_w / weight_sum;
     }
+}
+
+/// The hydraulic network of the scenario (hil-tests/MODEL.md, "Hydraulic network"): pipes
+/// sized for the design flows, each flat's radiator circuit (fouled), household valve and
+/// balancing valve (set at commissioning, or at one uniform preset), and the pump chosen for
+/// the index flat's need.
+pub(super) fn network(sc: &Scenario, info: &[ApartmentInfo]) -> Network {
+    let h = &sc.hydraulics;
+    let (nb, nfl, nu) = (
+        sc.buildings.count,
+        sc.buildings.floors,
+        sc.buildings.units_per_floor,
+    );
+    let rough_m = h.roughness_mm / 1000.0;
+    let q_d: Vec<f64> = info
+        .iter()
+        .map(|a| a.nominal_flow_kg_s / RHO_WATER_KG_M3 * 3600.0)
+        .collect();
+    let q_total: f64 = q_d.iter().sum();
+    // Risers: the segment below floor f carries the floors from f up.
+    let mut r_riser = vec![0.0; nb * nfl];
+    let mut q_riser = vec![0.0; nb * nfl];
+    let mut q_bld = vec![0.0; nb];
+    for (b, q_b) in q_bld.iter_mut().enumerate() {
+        let mut acc = 0.0;
+        for f in (0..nfl).rev() {
+            let j = b * nfl + f;
+            acc += q_d[j * nu..(j + 1) * nu].iter().sum::<f64>();
+            q_riser[j] = acc;
+            let len = if f == 0 {
+                h.riser_base_m
+            } else {
+                h.floor_height_m
+            };
+            let (d, l) = size_pipe(acc, h.riser_design_pa_m, rough_m);
+            r_riser[j] = 2.0 * pipe_resistance(len, d, l);
+        }
+        *q_b = acc;
+    }
+    let mut r_mains = vec![0.0; nb];
+    let mut q_mains = vec![0.0; nb];
+    let mut acc = 0.0;
+    for b in (0..nb).rev() {
+        acc += q_bld[b];
+        q_mains[b] = acc;
+        let len = if b == 0 {
+            h.mains_first_m
+        } else {
+            h.mains_spacing_m
+        };
+        let (d, l) = size_pipe(acc, h.mains_design_pa_m, rough_m);
+        r_mains[b] = 2.0 * pipe_resistance(len, d, l);
+    }
+    // Flat branches.
+    let dp_rad = h.radiator_circuit_dp_kpa / 100.0;
+    let dp_bal = h.balancing_valve_min_dp_kpa / 100.0;
+    let kv_rad: Vec<f64> = info
+        .iter()
+        .zip(&q_d)
+        .map(|(a, q)| q / dp_rad.sqrt() * a.fouling_factor)
+        .collect();
+    let hv = &sc.household_valves;
+    let kvs_hh: Vec<f64> = if hv.enabled {
+        let dp_v = hv.authority / (1.0 - hv.authority) * (dp_rad + dp_bal);
+        q_d.iter().map(|q| q / dp_v.sqrt()).collect()
+    } else {
+        Vec::new()
+    };
+    // What each flat's floor offers at design flows, with the pump's design head at the net.
+    let mut path = vec![0.0; info.len()];
+    let mut need: f64 = 0.0;
+    let mut mains_loss = 0.0;
+    for b in 0..nb {
+        mains_loss += r_mains[b] * q_mains[b] * q_mains[b];
+        let mut riser_loss = 0.0;
+        for f in 0..nfl {
+            let j = b * nfl + f;
+            riser_loss += r_riser[j] * q_riser[j] * q_riser[j];
+            for i in j * nu..(j + 1) * nu {
+                path[i] = mains_loss + riser_loss;
+                let q = q_d[i];
+                let mut rest = (q / kv_rad[i]).powi(2);
+                if let Some(k) = kvs_hh.get(i) {
+                    rest += (q / k).powi(2);
+                }
+                need = need.max(path[i] + rest + dp_bal);
+            }
+        }
+    }
+    let dp_station = h.station_dp_kpa / 100.0;
+    let r_station = if q_total > 0.0 {
+        dp_station / (q_total * q_total)
+    } else {
+        0.0
+    };
+    let h_design = sc
+        .substation
+        .pump_head_kpa
+        .map_or(need + dp_station, |k| k / 100.0);
+    let pump = Pump::through_design_point(
+        q_total,
+        h_design,
+        h.pump_shutoff_ratio,
+        h.pump_efficiency,
+        h.drive_efficiency,
+        h.drive_fixed_loss_share,
+    );
+    let available_net = h_design - dp_station;
+    let kv_bal: Vec<f64> = if sc.balanced_at_commissioning() {
+        (0..info.len())
+            .map(|i| {
+                let q = q_d[i];
+                let mut rest = (q / kv_rad[i]).powi(2);
+                if let Some(k) = kvs_hh.get(i) {
+                    rest += (q / k).powi(2);
+                }
+                q / (available_net - path[i] - rest).max(dp_bal).sqrt()
+            })
+            .collect()
+    } else {
+        let mean = q_total / info.len().max(1) as f64;
+        vec![mean / dp_bal.sqrt(); info.len()]
+    };
+    let layout = Layout {
+        buildings: nb,
+        floors: nfl,
+        units: nu,
+        r_mains,
+        r_riser,
+        r_station,
+        index_building: sc.index_building(),
+    };
+    Network::new(layout, pump, kv_rad, kv_bal, kvs_hh, hv.rangeability)
 }
 
 /// The room nodes (stream 2): top- and ground-floor end units first, then random others, in
@@ -236,7 +368,6 @@ pub(super) fn hot_data(sc: &Scenario, info: &[ApartmentInfo]) -> Vec<Hot> {
                 d: Discrete::default(),
                 qn_w: a.radiator_nominal_w,
                 c_rad: a.c_radiator_j_k,
-                m_nom: a.nominal_flow_kg_s,
                 m_low: LOW_FLOW_SHARE * m_design,
                 gain_int_half_w: 0.5 * b.internal_gain_w_m2 * a.floor_area_m2,
                 solar_half_w_per_ghi: 0.5

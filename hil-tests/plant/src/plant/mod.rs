@@ -1,6 +1,7 @@
 //! The plant: one substation, its trunk pipes and its buildings of apartments, stepped in-process.
 
 mod build;
+pub mod hydraulics;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -24,6 +25,10 @@ const C_A_J_M2K: f64 = 15_000.0;
 const AIR_SHARE_OF_H: f64 = 0.6;
 /// Below this share of its design flow an apartment's radiator tends to the well-mixed outlet.
 const LOW_FLOW_SHARE: f64 = 0.3;
+/// The pump's dry-run protection trips below this share of the secondary design flow...
+const DRY_RUN_FLOW_SHARE: f64 = 0.02;
+/// ... held for longer than this, s.
+const DRY_RUN_DELAY_S: f64 = 60.0;
 
 /// Where an apartment sits in its building; sets its heat-loss factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,9 +78,9 @@ pub struct ApartmentInfo {
     pub radiator_nominal_w: f64,
     /// Radiator oversizing factor drawn.
     pub radiator_oversize: f64,
-    /// Hydraulic share drawn (1 = design flow).
-    pub hydraulic_share: f64,
-    /// Water flow with the household valve open and the pump at 100 %, kg/s.
+    /// Fouling factor drawn: a factor on the kv of the flat's radiator circuit (1 = clean).
+    pub fouling_factor: f64,
+    /// Design water flow (its share of the secondary design flow, by design load), kg/s.
     pub nominal_flow_kg_s: f64,
     /// Solar multiplier drawn.
     pub solar_multiplier: f64,
@@ -105,7 +110,6 @@ struct Hot {
     d: Discrete,
     qn_w: f64,
     c_rad: f64,
-    m_nom: f64,
     m_low: f64,
     gain_int_half_w: f64,
     solar_half_w_per_ghi: f64,
@@ -213,8 +217,20 @@ pub struct Sensors {
     pub valve1_pos_pct: Option<f64>,
     /// Primary valve command as the plant holds it, %.
     pub valve1_cmd_pct: f64,
-    /// Circulation pump speed, %.
+    /// Circulation pump speed (feedback), %.
     pub pump2_speed_pct: f64,
+    /// Circulation pump speed command as the plant holds it, %.
+    pub pump2_speed_cmd_pct: f64,
+    /// Differential pressure supply - return at the substation outlet, kPa.
+    pub dp2_station_kpa: Option<f64>,
+    /// Differential pressure at the foot of the index building's riser, kPa.
+    pub dp2_index_kpa: Option<f64>,
+    /// Pump electric power, kW.
+    pub pump2_power_kw: Option<f64>,
+    /// Secondary volume flow, m³/h.
+    pub flow2_m3h: Option<f64>,
+    /// Pump status bits: 0 running, 1 dry-run trip.
+    pub pump2_status: u16,
     /// Primary heat meter.
     pub heat_meter: HeatMeterReading,
     /// Room nodes.
@@ -260,6 +276,22 @@ pub struct SubstationTruth {
     pub delivered_energy_kwh: f64,
     /// Cumulative pipe losses, kWh.
     pub pipe_loss_kwh: f64,
+    /// Differential pressure supply - return at the substation outlet, kPa.
+    pub dp2_station_kpa: f64,
+    /// Differential pressure at the foot of the index building's riser, kPa.
+    pub dp2_index_kpa: f64,
+    /// Circulation pump speed (feedback), %.
+    pub pump2_speed_pct: f64,
+    /// Circulation pump speed command, %.
+    pub pump2_speed_cmd_pct: f64,
+    /// Pump electric power, kW.
+    pub pump2_power_kw: f64,
+    /// Cumulative pump electricity, kWh.
+    pub pump2_energy_kwh_el: f64,
+    /// Secondary volume flow, m³/h.
+    pub flow2_m3h: f64,
+    /// The pump's own dry-run protection has tripped (reset by a stop command).
+    pub pump2_dry_run_trip: bool,
 }
 
 /// Why a plant could not be built.
@@ -304,7 +336,13 @@ pub struct Plant {
     t_out_c: f64,
     ghi_w_m2: f64,
     valve1: Actuator,
+    net: hydraulics::Network,
     pump2_speed_pct: f64,
+    pump2_cmd_pct: f64,
+    pump2_trip: bool,
+    pump2_low_flow_s: f64,
+    pump2_power_kw: f64,
+    pump2_energy_j: f64,
     t1_supply_c: f64,
     t1_return_c: f64,
     t2_supply_c: f64,
@@ -390,6 +428,7 @@ impl Plant {
         let nodes = build::room_nodes(&sc, &mut info);
         let a_mats = build::apartment_matrices(&info);
         let hot = build::hot_data(&sc, &info);
+        let net = build::network(&sc, &info);
         let start = build::StartState::of(&sc, &design, &weather);
         let (supply_pipe, return_pipe) =
             build::trunk_pipes(&sc, xchg.flow2_nom_kg_s, bld_load_w, &start);
@@ -411,7 +450,13 @@ impl Plant {
             t_out_c: start.t_out_c,
             ghi_w_m2: start.ghi_w_m2,
             valve1: Actuator::new(sc.start.valve1_pct, s.valve_stroke_s, s.valve_deadband_pct),
+            net,
             pump2_speed_pct: s.pump2_speed_pct,
+            pump2_cmd_pct: s.pump2_speed_pct,
+            pump2_trip: false,
+            pump2_low_flow_s: 0.0,
+            pump2_power_kw: 0.0,
+            pump2_energy_j: 0.0,
             t1_supply_c: t1_supply_schedule_c(&sc, start.t_out_c),
             t1_return_c: start.t2_return_c + 10.0,
             t2_supply_c: start.t2_supply_c,
@@ -527,12 +572,78 @@ impl Plant {
         self.hh_valves.get(i).is_some_and(|v| v.stuck)
     }
 
-    /// Set the circulation pump speed, % (flow proportional).
+    /// Set the circulation pump's speed and its command at once, % of design speed (tests,
+    /// start-up; a dry-run trip is reset). The network's flows follow.
     pub fn set_pump2_speed_pct(&mut self, pct: f64) {
         if pct.is_finite() {
             self.pump2_speed_pct = pct.clamp(0.0, 100.0);
+            self.pump2_cmd_pct = self.pump2_speed_pct;
+            self.pump2_trip = false;
+            self.pump2_low_flow_s = 0.0;
             self.update_flows();
         }
+    }
+
+    /// Command the circulation pump's speed, % of design speed (0 = stop, which also resets a
+    /// dry-run trip); the speed follows at the scenario's `pump2_ramp_pct_s`. Non-finite
+    /// commands are ignored.
+    pub fn set_pump2_speed_cmd_pct(&mut self, pct: f64) {
+        if pct.is_finite() {
+            self.pump2_cmd_pct = pct.clamp(0.0, 100.0);
+        }
+    }
+
+    /// The circulation pump's speed command, %.
+    pub fn pump2_speed_cmd_pct(&self) -> f64 {
+        self.pump2_cmd_pct
+    }
+
+    /// The hydraulic network (layout, pump, kv of every branch, the solution).
+    pub fn hydraulics(&self) -> &hydraulics::Network {
+        &self.net
+    }
+
+    /// Balancing valve kv of every flat, m³/h at 1 bar.
+    pub fn balancing_kv(&self) -> &[f64] {
+        self.net.balancing_kv()
+    }
+
+    /// Set flat `flat`'s balancing valve kv, m³/h at 1 bar (negative clamps to 0, non-finite
+    /// and unknown flats ignored); the network's flows follow at once.
+    pub fn set_balancing_kv(&mut self, flat: usize, kv: f64) {
+        self.net.set_balancing_kv(flat, kv);
+        self.update_flows();
+    }
+
+    /// Riser of flat `flat` (one riser per building: the building's index).
+    pub fn flat_riser(&self, flat: usize) -> usize {
+        self.info.get(flat).map_or(usize::MAX, |a| a.building)
+    }
+
+    /// Building of riser `riser` (one riser per building).
+    pub fn riser_building(&self, riser: usize) -> usize {
+        riser
+    }
+
+    /// Number of risers.
+    pub fn riser_count(&self) -> usize {
+        self.scenario.buildings.count
+    }
+
+    /// Differential pressure at the foot of every building's riser now, kPa.
+    pub fn riser_dp_kpa(&self) -> Vec<f64> {
+        let n = self.pump2_speed_pct / 100.0;
+        (0..self.scenario.buildings.count)
+            .map(|b| self.net.dp_building_kpa(b, n))
+            .collect()
+    }
+
+    /// Design flow of every flat, m³/h.
+    pub fn flat_design_flow_m3h(&self) -> Vec<f64> {
+        self.info
+            .iter()
+            .map(|a| a.nominal_flow_kg_s / RHO_WATER_KG_M3 * 3600.0)
+            .collect()
     }
 
     /// Perfect supply control (baselines B0/B1/O2): while `Some(t_c)`, each step puts the
@@ -634,7 +745,30 @@ impl Plant {
             energy2_kwh: self.energy2_j / 3.6e6,
             delivered_energy_kwh: self.delivered_total_j / 3.6e6,
             pipe_loss_kwh: (self.supply_pipe.lost_j + self.return_pipe.lost_j) / 3.6e6,
+            dp2_station_kpa: self.dp2_station_true_kpa(),
+            dp2_index_kpa: self.dp2_index_true_kpa(),
+            pump2_speed_pct: self.pump2_speed_pct,
+            pump2_speed_cmd_pct: self.pump2_cmd_pct,
+            pump2_power_kw: self.pump2_power_kw,
+            pump2_energy_kwh_el: self.pump2_energy_j / 3.6e6,
+            flow2_m3h: self.flow2_kg_s / RHO_WATER_KG_M3 * 3600.0,
+            pump2_dry_run_trip: self.pump2_trip,
         }
+    }
+
+    fn dp2_station_true_kpa(&self) -> f64 {
+        self.net.dp_station_kpa(self.pump2_speed_pct / 100.0)
+    }
+
+    fn dp2_index_true_kpa(&self) -> f64 {
+        self.net
+            .dp_building_kpa(self.scenario.index_building(), self.pump2_speed_pct / 100.0)
+    }
+
+    /// Pump status bits: 0 running, 1 dry-run trip.
+    pub fn pump2_status(&self) -> u16 {
+        u16::from(self.pump2_speed_pct > 0.0 && !self.pump2_trip)
+            | (u16::from(self.pump2_trip) << 1)
     }
 
     /// Trunk pipes (supply, return).
@@ -642,16 +776,71 @@ impl Plant {
         (&self.supply_pipe, &self.return_pipe)
     }
 
+    /// Flows from the network: the household valves' positions into it (solved again when one
+    /// moved), every flat's flow and the total at the pump's present speed.
     fn update_flows(&mut self) {
-        let pump = self.pump2_speed_pct / 100.0;
-        let mut total = 0.0;
-        for (i, h) in self.hot.iter().enumerate() {
-            let g = self.hh_valves.get(i).map_or(1.0, |v| v.pos_pct / 100.0);
-            let m = h.m_nom * pump * g;
-            self.flow[i] = m;
-            total += m;
+        if !self.hh_valves.is_empty() {
+            self.net
+                .set_household_positions(self.hh_valves.iter().map(|v| v.pos_pct));
         }
-        self.flow2_kg_s = total;
+        self.set_flat_flows(self.pump2_speed_pct / 100.0);
+        self.set_pump_point();
+    }
+
+    /// Every flat's flow at relative pump speed `n` (the solution scales with speed).
+    fn set_flat_flows(&mut self, n: f64) {
+        let to_kg_s = n.max(0.0) * RHO_WATER_KG_M3 / 3600.0;
+        for (f, q) in self
+            .flow
+            .iter_mut()
+            .zip(self.net.flat_flows_m3h_at_design_speed())
+        {
+            *f = q * to_kg_s;
+        }
+    }
+
+    /// Total flow and electric power at the pump's present speed.
+    fn set_pump_point(&mut self) {
+        let n = self.pump2_speed_pct / 100.0;
+        let q = self.net.total_flow_m3h(n);
+        self.flow2_kg_s = q * RHO_WATER_KG_M3 / 3600.0;
+        self.pump2_power_kw = self.net.pump().electric_kw(q, n);
+    }
+
+    /// One fast sub-step of `h` seconds of the pump: the speed follows its command at the ramp
+    /// (0 while tripped), the dry-run protection watches the flow, flow and power follow, the
+    /// electricity accumulates.
+    fn pump_substep(&mut self, h: f64) {
+        let s = &self.scenario.substation;
+        if self.pump2_cmd_pct <= 0.0 {
+            self.pump2_trip = false;
+            self.pump2_low_flow_s = 0.0;
+        }
+        if self.pump2_trip {
+            self.pump2_speed_pct = 0.0;
+        } else {
+            let step = s.pump2_ramp_pct_s * h;
+            let d = (self.pump2_cmd_pct - self.pump2_speed_pct).clamp(-step, step);
+            self.pump2_speed_pct += d;
+        }
+        let n = self.pump2_speed_pct / 100.0;
+        let design = self.net.total_flow_m3h(1.0).max(self.design_flow2_m3h());
+        if n > 0.0 && self.net.total_flow_m3h(n) < DRY_RUN_FLOW_SHARE * design {
+            self.pump2_low_flow_s += h;
+            if self.pump2_low_flow_s > DRY_RUN_DELAY_S {
+                self.pump2_trip = true;
+                self.pump2_speed_pct = 0.0;
+            }
+        } else {
+            self.pump2_low_flow_s = 0.0;
+        }
+        self.set_pump_point();
+        self.pump2_energy_j += self.pump2_power_kw * 1000.0 * h;
+    }
+
+    /// The secondary design flow, m³/h.
+    fn design_flow2_m3h(&self) -> f64 {
+        self.xchg.flow2_nom_kg_s / RHO_WATER_KG_M3 * 3600.0
     }
 
     fn rediscretise(&mut self, dt_s: f64) {
@@ -689,11 +878,15 @@ impl Plant {
         } else {
             1.0
         };
-        let m_s = self.flow2_kg_s;
+        let (rangeability, authority) = (s.valve_rangeability, s.valve_authority);
         let mut sup_acc = 0.0;
+        let mut speed_acc = 0.0;
         let t0 = self.time_s;
         for k in 0..(n_sub as usize) {
             let now = t0 + (k as f64 + 1.0) * h;
+            self.pump_substep(h);
+            speed_acc += self.pump2_speed_pct / 100.0;
+            let m_s = self.flow2_kg_s;
             if let (Some(set_c), 0) = (self.ideal_supply_c, k) {
                 // Perfect valve control: the primary flow whose exchanger outlet meets the
                 // setpoint (bisection on the monotonic Q(m_p)), the valve put where it passes it.
@@ -724,8 +917,8 @@ impl Plant {
                 self.flow1_kg_s = lo;
                 let u = crate::physics::valve_opening_for_fraction_pct(
                     lo / self.flow1_max_kg_s,
-                    s.valve_rangeability,
-                    s.valve_authority,
+                    rangeability,
+                    authority,
                 );
                 self.valve1.command(u);
                 self.valve1.pos_pct = self.valve1.cmd_pct;
@@ -734,8 +927,8 @@ impl Plant {
                 self.flow1_kg_s = self.flow1_max_kg_s
                     * crate::physics::valve_flow_fraction(
                         self.valve1.pos_pct,
-                        s.valve_rangeability,
-                        s.valve_authority,
+                        rangeability,
+                        authority,
                     );
             }
             let x = self
@@ -754,6 +947,8 @@ impl Plant {
         }
         let t_in = sup_acc / n_sub;
         self.t2_supply_buildings_c = t_in;
+        // The flats see the mean flow over the sub-steps.
+        self.set_flat_flows(speed_acc / n_sub);
 
         // Apartments.
         let t_ret = self.step_apartments(dt_s, t_in, t_out, ghi);
@@ -899,6 +1094,10 @@ impl Plant {
                 self.flow1_kg_s * CP_WATER_J_KGK * (self.t1_supply_c - self.t1_return_c) / 1000.0
             }
             SensorId::HeatMeterFlow => self.flow1_kg_s / RHO_WATER_KG_M3 * 3600.0,
+            SensorId::Dp2Station => self.dp2_station_true_kpa(),
+            SensorId::Dp2Index => self.dp2_index_true_kpa(),
+            SensorId::Pump2Power => self.pump2_power_kw,
+            SensorId::Flow2 => self.flow2_kg_s / RHO_WATER_KG_M3 * 3600.0,
         }
     }
 
@@ -1069,7 +1268,7 @@ impl Plant {
     /// Like [`Plant::sensors`] without the room nodes (`room_nodes` empty, no allocation).
     pub fn sensors_substation(&self) -> Sensors {
         let s = &self.scenario.substation;
-        let pump = self.pump2_speed_pct / 100.0;
+        let dp2_station = self.dp2_station_true_kpa();
         Sensors {
             time_s: self.time_s,
             t_out_c: self.sensor(SensorId::TOut),
@@ -1077,11 +1276,17 @@ impl Plant {
             t1_return_c: self.sensor(SensorId::T1Return),
             t2_supply_c: self.sensor(SensorId::T2Supply),
             t2_return_c: self.sensor(SensorId::T2Return),
-            p2_supply_kpa: s.p2_static_kpa + s.pump_head_kpa * pump * pump,
+            p2_supply_kpa: s.p2_static_kpa + dp2_station,
             p2_return_kpa: s.p2_static_kpa,
             valve1_pos_pct: self.sensor(SensorId::Valve1Pos),
             valve1_cmd_pct: self.valve1.cmd_pct,
             pump2_speed_pct: self.pump2_speed_pct,
+            pump2_speed_cmd_pct: self.pump2_cmd_pct,
+            dp2_station_kpa: self.sensor(SensorId::Dp2Station),
+            dp2_index_kpa: self.sensor(SensorId::Dp2Index),
+            pump2_power_kw: self.sensor(SensorId::Pump2Power),
+            flow2_m3h: self.sensor(SensorId::Flow2),
+            pump2_status: self.pump2_status(),
             heat_meter: self.heat_meter(),
             room_nodes: Vec::new(),
         }

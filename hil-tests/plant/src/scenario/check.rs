@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use super::parse::Collector;
 use super::weather_file::resolve_weather;
 use super::{
-    BuildingsSection, HouseholdValvesSection, ModbusSection, RoomNodesSection, SeasonSection,
-    StartSection, SubstationSection, TimeSection, WeatherSection,
+    BuildingsSection, HouseholdValvesSection, HydraulicsSection, ModbusSection, RoomNodesSection,
+    SeasonSection, StartSection, SubstationSection, TimeSection, WeatherSection,
 };
 
 /// Sizes of the buildings, and the draws of their apartments.
@@ -36,13 +36,6 @@ pub(super) fn buildings(c: &mut Collector<'_>, b: &BuildingsSection) {
     if let Some(q) = b.design_load_w_m2 {
         c.range(q, 5.0, 300.0, "buildings.design_load_w_m2");
     }
-    c.range(b.imbalance_min, 0.05, 5.0, "buildings.imbalance_min");
-    c.range(b.imbalance_max, 0.05, 5.0, "buildings.imbalance_max");
-    c.check(
-        b.imbalance_min <= b.imbalance_max,
-        "buildings.imbalance_min",
-        "must not exceed imbalance_max",
-    );
     c.range(
         b.radiator_oversize_min,
         0.2,
@@ -207,8 +200,96 @@ pub(super) fn substation(c: &mut Collector<'_>, s: &SubstationSection) {
     c.range(s.pipe_loss_pct, 0.0, 20.0, "substation.pipe_loss_pct");
     c.range(s.pipe_ambient_c, -30.0, 40.0, "substation.pipe_ambient_c");
     c.range(s.pump2_speed_pct, 0.0, 100.0, "substation.pump2_speed_pct");
+    c.range(
+        s.pump2_ramp_pct_s,
+        0.01,
+        100.0,
+        "substation.pump2_ramp_pct_s",
+    );
     c.range(s.p2_static_kpa, 0.0, 1600.0, "substation.p2_static_kpa");
-    c.range(s.pump_head_kpa, 0.0, 1000.0, "substation.pump_head_kpa");
+    if let Some(h) = s.pump_head_kpa {
+        c.range(h, 1.0, 1000.0, "substation.pump_head_kpa");
+    }
+}
+
+/// The hydraulic network: lengths, sizing, pressure drops, the pump, the household valves'
+/// hydraulic data and the index building among `buildings`.
+pub(super) fn hydraulics(
+    c: &mut Collector<'_>,
+    h: &HydraulicsSection,
+    hv: &HouseholdValvesSection,
+    buildings: usize,
+) {
+    c.range(h.fouling_min, 0.1, 1.0, "hydraulics.fouling_min");
+    c.range(h.fouling_max, 0.1, 1.0, "hydraulics.fouling_max");
+    c.check(
+        h.fouling_min <= h.fouling_max,
+        "hydraulics.fouling_min",
+        "must not exceed fouling_max",
+    );
+    c.range(h.mains_first_m, 0.0, 10_000.0, "hydraulics.mains_first_m");
+    c.range(
+        h.mains_spacing_m,
+        0.0,
+        10_000.0,
+        "hydraulics.mains_spacing_m",
+    );
+    c.range(h.riser_base_m, 0.0, 1000.0, "hydraulics.riser_base_m");
+    c.range(h.floor_height_m, 1.0, 10.0, "hydraulics.floor_height_m");
+    c.range(
+        h.mains_design_pa_m,
+        5.0,
+        1000.0,
+        "hydraulics.mains_design_pa_m",
+    );
+    c.range(
+        h.riser_design_pa_m,
+        5.0,
+        1000.0,
+        "hydraulics.riser_design_pa_m",
+    );
+    c.range(h.roughness_mm, 0.001, 5.0, "hydraulics.roughness_mm");
+    c.range(
+        h.radiator_circuit_dp_kpa,
+        0.5,
+        200.0,
+        "hydraulics.radiator_circuit_dp_kpa",
+    );
+    c.range(
+        h.balancing_valve_min_dp_kpa,
+        0.5,
+        100.0,
+        "hydraulics.balancing_valve_min_dp_kpa",
+    );
+    c.range(h.station_dp_kpa, 0.0, 500.0, "hydraulics.station_dp_kpa");
+    c.range(
+        h.pump_shutoff_ratio,
+        1.02,
+        3.0,
+        "hydraulics.pump_shutoff_ratio",
+    );
+    c.range(h.pump_efficiency, 0.1, 0.95, "hydraulics.pump_efficiency");
+    c.range(h.drive_efficiency, 0.3, 0.99, "hydraulics.drive_efficiency");
+    c.range(
+        h.drive_fixed_loss_share,
+        0.0,
+        1.0,
+        "hydraulics.drive_fixed_loss_share",
+    );
+    if let Some(b) = h.index_building {
+        c.check(
+            b < buildings,
+            "hydraulics.index_building",
+            format!("building {b} does not exist (0..{buildings})"),
+        );
+    }
+    c.range(hv.authority, 0.05, 0.95, "household_valves.authority");
+    c.range(
+        hv.rangeability,
+        2.0,
+        1000.0,
+        "household_valves.rangeability",
+    );
 }
 
 /// Household valves, room nodes and the Modbus faces of `buildings` buildings.

@@ -95,6 +95,14 @@ pub enum SensorId {
     HeatMeterPower,
     /// Heat meter flow.
     HeatMeterFlow,
+    /// Secondary differential pressure at the substation outlet.
+    Dp2Station,
+    /// Secondary differential pressure at the index building's riser foot.
+    Dp2Index,
+    /// Circulation pump electric power.
+    Pump2Power,
+    /// Secondary volume flow.
+    Flow2,
 }
 
 impl FaultTarget {
@@ -110,6 +118,10 @@ impl FaultTarget {
             "valve1_pos" => FaultTarget::Sensor(SensorId::Valve1Pos),
             "heat_meter_power" => FaultTarget::Sensor(SensorId::HeatMeterPower),
             "heat_meter_flow" => FaultTarget::Sensor(SensorId::HeatMeterFlow),
+            "dp2_station" => FaultTarget::Sensor(SensorId::Dp2Station),
+            "dp2_index" => FaultTarget::Sensor(SensorId::Dp2Index),
+            "pump2_power" => FaultTarget::Sensor(SensorId::Pump2Power),
+            "flow2" => FaultTarget::Sensor(SensorId::Flow2),
             "substation_io" => FaultTarget::SubstationIo,
             "heat_meter" => FaultTarget::HeatMeter,
             "valve1" => FaultTarget::Valve1,

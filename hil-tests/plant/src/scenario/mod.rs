@@ -58,12 +58,9 @@ pub struct BuildingsSection {
     pub stock: Stock,
     /// Override of the design heat load per m² (W/m²); `stock` is used when absent.
     pub design_load_w_m2: Option<f64>,
-    /// Hydraulically balanced (every apartment gets its design flow) or not (share U(min, max)).
+    /// Older spelling of `hydraulics.balanced_at_commissioning`: either one `true` balances the
+    /// network at commissioning.
     pub balanced: bool,
-    /// Lower bound of the hydraulic share drawn per apartment when unbalanced.
-    pub imbalance_min: f64,
-    /// Upper bound of the hydraulic share drawn per apartment when unbalanced.
-    pub imbalance_max: f64,
     /// Lower bound of the radiator oversizing factor drawn per apartment.
     pub radiator_oversize_min: f64,
     /// Upper bound of the radiator oversizing factor drawn per apartment.
@@ -92,8 +89,6 @@ impl Default for BuildingsSection {
             stock: Stock::New,
             design_load_w_m2: None,
             balanced: false,
-            imbalance_min: 0.6,
-            imbalance_max: 1.4,
             radiator_oversize_min: 1.0,
             radiator_oversize_max: 1.4,
             position_factors: true,
@@ -230,12 +225,17 @@ pub struct SubstationSection {
     pub pipe_loss_pct: f64,
     /// Temperature around the pipes, °C.
     pub pipe_ambient_c: f64,
-    /// Circulation pump speed, % (flow proportional to speed).
+    /// Circulation pump speed at power-on, % of its design speed (the power-on value of the
+    /// speed command, holding register 1).
     pub pump2_speed_pct: f64,
-    /// Static pressure at the secondary return, kPa.
+    /// Rate at which the pump's speed follows its command, % per second.
+    pub pump2_ramp_pct_s: f64,
+    /// Static pressure at the secondary return (the pump's suction, held by the pressurisation),
+    /// kPa.
     pub p2_static_kpa: f64,
-    /// Pump head at 100 % speed, kPa.
-    pub pump_head_kpa: f64,
+    /// Pump head at its design flow and 100 % speed, kPa; sized from the network when absent
+    /// (the index flat's need at design flows plus the station's loss).
+    pub pump_head_kpa: Option<f64>,
 }
 
 impl Default for SubstationSection {
@@ -261,8 +261,9 @@ impl Default for SubstationSection {
             pipe_loss_pct: 2.0,
             pipe_ambient_c: 10.0,
             pump2_speed_pct: 100.0,
+            pump2_ramp_pct_s: 2.0,
             p2_static_kpa: 300.0,
-            pump_head_kpa: 150.0,
+            pump_head_kpa: None,
         }
     }
 }
@@ -277,6 +278,11 @@ pub struct HouseholdValvesSection {
     pub stroke_s: f64,
     /// Initial command and position, % open.
     pub initial_pct: f64,
+    /// Authority of the valve at design flow: its pressure drop fully open over that of the
+    /// whole flat branch (valve, radiator circuit, balancing valve at its least drop); sets kvs.
+    pub authority: f64,
+    /// Rangeability of the equal-percentage characteristic, kv(100 %) / kv(0 %+).
+    pub rangeability: f64,
 }
 
 impl Default for HouseholdValvesSection {
@@ -285,6 +291,85 @@ impl Default for HouseholdValvesSection {
             enabled: false,
             stroke_s: 180.0,
             initial_pct: 100.0,
+            authority: 0.5,
+            rangeability: 30.0,
+        }
+    }
+}
+
+/// The secondary network's hydraulics (hil-tests/MODEL.md, "Hydraulic network"): the mains
+/// along the buildings, a riser per building, each flat's branch, the station and the pump.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HydraulicsSection {
+    /// Balancing valves set at commissioning so that every flat gets its design flow at the
+    /// design pump speed; `false` leaves them at one uniform preset (an unbalanced network).
+    pub balanced_at_commissioning: bool,
+    /// Lower bound of the fouling factor drawn per flat (a factor on its radiator circuit's kv).
+    pub fouling_min: f64,
+    /// Upper bound of the fouling factor drawn per flat.
+    pub fouling_max: f64,
+    /// Length of the mains from the substation to the first building, m (each of supply and
+    /// return).
+    pub mains_first_m: f64,
+    /// Length of the mains between consecutive buildings, m (each of supply and return).
+    pub mains_spacing_m: f64,
+    /// Length from a building's connection on the mains to its riser's foot (service pipe and
+    /// basement), m.
+    pub riser_base_m: f64,
+    /// Height of one floor (the riser between two floors), m.
+    pub floor_height_m: f64,
+    /// Specific pressure loss the mains are sized for at design flow (the smallest standard
+    /// size not above it), Pa/m.
+    pub mains_design_pa_m: f64,
+    /// Specific pressure loss the risers are sized for at design flow, Pa/m.
+    pub riser_design_pa_m: f64,
+    /// Equivalent roughness of the pipes, mm.
+    pub roughness_mm: f64,
+    /// Pressure drop of a flat's radiator circuit (radiator, flat piping, heat-cost meter,
+    /// strainer) at its design flow, kPa.
+    pub radiator_circuit_dp_kpa: f64,
+    /// Least pressure drop of a balancing valve at its flat's design flow (the valve's design
+    /// drop fully open; the uniform preset of an unbalanced network), kPa.
+    pub balancing_valve_min_dp_kpa: f64,
+    /// Pressure drop of the station (exchanger secondary side, strainer, piping) at design
+    /// flow, kPa.
+    pub station_dp_kpa: f64,
+    /// Pump head at zero flow over its head at the design point (100 % speed).
+    pub pump_shutoff_ratio: f64,
+    /// Pump (hydraulic) efficiency at its best-efficiency point, the design point.
+    pub pump_efficiency: f64,
+    /// Efficiency of motor and frequency converter together at rated load.
+    pub drive_efficiency: f64,
+    /// Share of the drive's losses at rated load that do not fall with the load (they fall
+    /// with speed).
+    pub drive_fixed_loss_share: f64,
+    /// Building whose riser foot carries the remote differential-pressure sensor (0-based);
+    /// the farthest along the mains when absent.
+    pub index_building: Option<usize>,
+}
+
+impl Default for HydraulicsSection {
+    fn default() -> Self {
+        Self {
+            balanced_at_commissioning: false,
+            fouling_min: 0.7,
+            fouling_max: 1.0,
+            mains_first_m: 60.0,
+            mains_spacing_m: 40.0,
+            riser_base_m: 10.0,
+            floor_height_m: 3.0,
+            mains_design_pa_m: 60.0,
+            riser_design_pa_m: 100.0,
+            roughness_mm: 0.5,
+            radiator_circuit_dp_kpa: 10.0,
+            balancing_valve_min_dp_kpa: 3.0,
+            station_dp_kpa: 30.0,
+            pump_shutoff_ratio: 1.25,
+            pump_efficiency: 0.70,
+            drive_efficiency: 0.88,
+            drive_fixed_loss_share: 0.35,
+            index_building: None,
         }
     }
 }
@@ -422,6 +507,8 @@ pub struct Scenario {
     pub substation: SubstationSection,
     /// Household valves.
     pub household_valves: HouseholdValvesSection,
+    /// Hydraulic network.
+    pub hydraulics: HydraulicsSection,
     /// Room nodes.
     pub room_nodes: RoomNodesSection,
     /// Modbus faces.
@@ -518,6 +605,12 @@ impl Scenario {
             let weather_path = check::weather(&mut c, &s.weather, base_dir, weather_override);
             check::season_start_time(&mut c, &s.season, &s.start, &s.time);
             check::substation(&mut c, &s.substation);
+            check::hydraulics(
+                &mut c,
+                &s.hydraulics,
+                &s.household_valves,
+                s.buildings.count,
+            );
             check::devices(
                 &mut c,
                 &s.household_valves,
@@ -537,6 +630,7 @@ impl Scenario {
                 time: s.time,
                 substation: s.substation,
                 household_valves: s.household_valves,
+                hydraulics: s.hydraulics,
                 room_nodes: s.room_nodes,
                 modbus: s.modbus,
                 faults,
@@ -559,6 +653,19 @@ impl Scenario {
     /// Apartments per building.
     pub fn apartments_per_building(&self) -> usize {
         self.buildings.floors * self.buildings.units_per_floor
+    }
+
+    /// The network is balanced at commissioning (`hydraulics.balanced_at_commissioning`, or the
+    /// older `buildings.balanced`).
+    pub fn balanced_at_commissioning(&self) -> bool {
+        self.hydraulics.balanced_at_commissioning || self.buildings.balanced
+    }
+
+    /// Building whose riser foot carries the remote differential-pressure sensor.
+    pub fn index_building(&self) -> usize {
+        self.hydraulics
+            .index_building
+            .unwrap_or(self.buildings.count.saturating_sub(1))
     }
 
     /// Design heat load per m², W/m².

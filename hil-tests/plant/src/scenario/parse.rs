@@ -9,8 +9,8 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::faults::FaultSpec;
 use super::{
-    BuildingsSection, HouseholdValvesSection, ModbusSection, RoomNodesSection, SeasonSection,
-    StartSection, SubstationSection, TimeSection, WeatherSection,
+    BuildingsSection, HouseholdValvesSection, HydraulicsSection, ModbusSection, RoomNodesSection,
+    SeasonSection, StartSection, SubstationSection, TimeSection, WeatherSection,
 };
 
 /// Collects every problem of one scenario document.
@@ -120,6 +120,7 @@ const TOP_KEYS: &[&str] = &[
     "time",
     "substation",
     "household_valves",
+    "hydraulics",
     "room_nodes",
     "modbus",
     "faults",
@@ -137,6 +138,7 @@ pub(super) struct Sections {
     pub(super) time: TimeSection,
     pub(super) substation: SubstationSection,
     pub(super) household_valves: HouseholdValvesSection,
+    pub(super) hydraulics: HydraulicsSection,
     pub(super) room_nodes: RoomNodesSection,
     pub(super) modbus: ModbusSection,
     pub(super) faults: Vec<(usize, FaultSpec)>,
@@ -176,6 +178,7 @@ pub(super) fn sections(c: &mut Collector<'_>) -> Option<Sections> {
     let time = c.section(&root, "time");
     let substation = c.section(&root, "substation");
     let household_valves = c.section(&root, "household_valves");
+    let hydraulics = c.section(&root, "hydraulics");
     let room_nodes = c.section(&root, "room_nodes");
     let modbus = c.section(&root, "modbus");
     let mut faults = Vec::new();
@@ -205,6 +208,7 @@ pub(super) fn sections(c: &mut Collector<'_>) -> Option<Sections> {
         time,
         substation,
         household_valves,
+        hydraulics,
         room_nodes,
         modbus,
         faults,
