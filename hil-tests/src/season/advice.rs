@@ -1,0 +1,229 @@
+//! The "technician" of the `B1+advice` strategy: while B1's curve runs, the season keeps the
+//! same hourly history heatctl's recorder keeps (mean outdoor temperature, mean t2 supply, and
+//! per sensed flat its mean room temperature), from the plant's truth at the flats that have a
+//! room node; after [`APPLY_AFTER_DAYS`] it asks heatctl's balancing estimator for advice and
+//! sets the plant's static balancing valves as advised, once.
+
+use std::collections::BTreeMap;
+
+use heatctl::balance::{self, Advice, HourRecord, KvAdvice, RoomHour};
+use heatctl::config::{DesignCurve, History};
+use heatctl_plant::{Plant, Scenario, naming};
+
+/// Days of history before the technician acts.
+pub const APPLY_AFTER_DAYS: f64 = 21.0;
+/// kv multiplier the technician uses for "open fully" (the plant's valves have no stated kvs;
+/// doubling kv is what a fully opened valve preset from mid-travel typically gives).
+pub const OPEN_FULLY_KV_RATIO: f64 = 2.0;
+
+/// The riser label of riser `riser` of the plant (`b01-r1` for the first riser of building 0).
+#[must_use]
+pub fn riser_label(plant: &Plant, riser: usize) -> String {
+    let building = plant.riser_building(riser);
+    // Risers are numbered along the plant; count within the building.
+    let within = (0..riser)
+        .filter(|&r| plant.riser_building(r) == building)
+        .count();
+    format!("{}-r{}", naming::building_tag(building), within + 1)
+}
+
+/// The advice's settings for a scenario: the [`History`] defaults with the scenario's design
+/// point (the technician knows the radiators' design) and B1's comfort floor as the target.
+#[must_use]
+pub fn history_settings(scenario: &Scenario, target_c: f64) -> History {
+    let sub = &scenario.substation;
+    History {
+        design: Some(DesignCurve {
+            design_outdoor_c: sub.design_outdoor_c,
+            design_supply_c: sub.t2_supply_design_c,
+            design_return_c: sub.t2_return_design_c,
+            room_c: sub.design_room_c,
+            radiator_exponent: History::DEFAULT_DESIGN.radiator_exponent,
+        }),
+        target_c,
+        ..History::default()
+    }
+}
+
+/// What the technician did.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// Season day it was done.
+    pub day: f64,
+    /// The advice.
+    pub advice: Advice,
+    /// (riser label, kv ratio applied, flats changed).
+    pub changes: Vec<(String, f64, usize)>,
+}
+
+impl Applied {
+    /// One line for the report's notes.
+    #[must_use]
+    pub fn note(&self) -> String {
+        let changes: Vec<String> = self
+            .changes
+            .iter()
+            .map(|(r, k, n)| format!("{r} kv x{k:.2} ({n} flats)"))
+            .collect();
+        format!(
+            "B1+advice: day {:.0}: {} {}",
+            self.day,
+            if changes.is_empty() {
+                "no change applied.".to_string()
+            } else {
+                format!("applied {}.", changes.join(", "))
+            },
+            self.advice.summary()
+        )
+    }
+}
+
+#[derive(Default)]
+struct Sum {
+    s: f64,
+    n: u32,
+}
+
+/// The hourly history and the one-off application of the advice.
+pub struct Technician {
+    history: History,
+    hour: Option<i64>,
+    samples: u32,
+    outdoor: Sum,
+    supply: Sum,
+    rooms: BTreeMap<usize, Sum>,
+    hours: Vec<HourRecord>,
+    /// What was applied (None: not yet).
+    pub applied: Option<Applied>,
+}
+
+impl Technician {
+    /// A technician with these settings.
+    #[must_use]
+    pub fn new(history: History) -> Self {
+        Self {
+            history,
+            hour: None,
+            samples: 0,
+            outdoor: Sum::default(),
+            supply: Sum::default(),
+            rooms: BTreeMap::new(),
+            hours: Vec::new(),
+            applied: None,
+        }
+    }
+
+    /// Hours kept so far.
+    #[must_use]
+    pub fn hours(&self) -> &[HourRecord] {
+        &self.hours
+    }
+
+    /// Take one sample of the plant at clock time `now_unix_s` (the season's control step);
+    /// a finished hour is kept.
+    pub fn sample(&mut self, plant: &Plant, now_unix_s: f64) {
+        let hour = (now_unix_s / 3600.0).floor() as i64 * 3600;
+        if self.hour.is_some_and(|h| h != hour) {
+            self.finish_hour(plant);
+        }
+        self.hour = Some(hour);
+        self.samples += 1;
+        let truth = plant.truth();
+        self.outdoor.s += truth.t_out_c;
+        self.outdoor.n += 1;
+        self.supply.s += truth.t2_supply_c;
+        self.supply.n += 1;
+        let air = plant.apartment_air_c();
+        for k in 0..plant.room_node_count() {
+            if let Some(r) = plant.room_node(k)
+                && let Some(&t) = air.get(r.apartment)
+                && t.is_finite()
+            {
+                let e = self.rooms.entry(r.apartment).or_default();
+                e.s += t;
+                e.n += 1;
+            }
+        }
+    }
+
+    fn finish_hour(&mut self, plant: &Plant) {
+        let Some(hour) = self.hour else { return };
+        let apartments = plant.apartments();
+        let mean = |x: &Sum| (x.n > 0).then(|| x.s / f64::from(x.n));
+        let rooms = self
+            .rooms
+            .iter()
+            .filter_map(|(&a, sum)| {
+                let info = apartments.get(a)?;
+                Some(RoomHour {
+                    id: naming::room_node_id(info.building, info.floor, info.unit),
+                    building: naming::building_tag(info.building),
+                    position: naming::position(info.position, info.is_end_unit)
+                        .name()
+                        .to_owned(),
+                    riser: Some(riser_label(plant, plant.flat_riser(a))),
+                    room_c: mean(sum)?,
+                    valve_pct: None,
+                    samples: sum.n,
+                })
+            })
+            .collect();
+        self.hours.push(HourRecord {
+            hour_unix_s: hour,
+            outdoor_c: mean(&self.outdoor),
+            t2_supply_c: mean(&self.supply),
+            samples: self.samples,
+            rooms,
+        });
+        self.samples = 0;
+        self.outdoor = Sum::default();
+        self.supply = Sum::default();
+        self.rooms.clear();
+    }
+
+    /// Whether the advice is due at season time `season_s`.
+    #[must_use]
+    pub fn due(&self, season_s: f64) -> bool {
+        self.applied.is_none() && season_s >= APPLY_AFTER_DAYS * 86_400.0
+    }
+
+    /// Ask for advice on the history so far and set the plant's balancing valves as advised.
+    pub fn apply(&mut self, plant: &mut Plant, season_s: f64) -> &Applied {
+        let advice = balance::estimate(
+            &self.hours,
+            &balance::Settings::of(&self.history, None),
+            &|_: &str| None,
+        );
+        let mut changes = Vec::new();
+        let labels: Vec<String> = (0..plant.riser_count())
+            .map(|r| riser_label(plant, r))
+            .collect();
+        for g in &advice.groups {
+            let ratio = match g.kv {
+                KvAdvice::NoChange => continue,
+                KvAdvice::Change { ratio } => ratio,
+                KvAdvice::OpenFully => OPEN_FULLY_KV_RATIO,
+            };
+            let Some(riser) = g
+                .riser
+                .as_ref()
+                .and_then(|r| labels.iter().position(|l| l == r))
+            else {
+                continue;
+            };
+            let flats: Vec<usize> = (0..plant.apartments().len())
+                .filter(|&a| plant.flat_riser(a) == riser)
+                .collect();
+            for &a in &flats {
+                let kv = plant.balancing_kv()[a] * ratio;
+                plant.set_balancing_kv(a, kv);
+            }
+            changes.push((labels[riser].clone(), ratio, flats.len()));
+        }
+        self.applied.insert(Applied {
+            day: season_s / 86_400.0,
+            advice,
+            changes,
+        })
+    }
+}
