@@ -227,3 +227,101 @@ impl Technician {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use heatctl::control::curve::HeatingCurve;
+
+    use super::*;
+
+    /// Each riser's flow relative to its flats' design flow (at design pump speed), divided by
+    /// the network's median flat: the truth the advice estimates.
+    fn riser_flow_shares(plant: &Plant) -> Vec<f64> {
+        let q = plant.hydraulics().flat_flows_m3h_at_design_speed();
+        let share: Vec<f64> = plant
+            .apartments()
+            .iter()
+            .map(|a| q[a.index] / (a.nominal_flow_kg_s * 3.6))
+            .collect();
+        let mut sorted = share.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted[sorted.len() / 2];
+        (0..plant.riser_count())
+            .map(|r| {
+                let mine: Vec<f64> = (0..share.len())
+                    .filter(|&a| plant.flat_riser(a) == r)
+                    .map(|a| share[a])
+                    .collect();
+                mine.iter().sum::<f64>() / mine.len() as f64 / median
+            })
+            .collect()
+    }
+
+    fn ranks(xs: &[f64]) -> Vec<f64> {
+        let mut idx: Vec<usize> = (0..xs.len()).collect();
+        idx.sort_by(|&a, &b| xs[a].total_cmp(&xs[b]));
+        let mut r = vec![0.0; xs.len()];
+        for (rank, &i) in idx.iter().enumerate() {
+            r[i] = rank as f64;
+        }
+        r
+    }
+
+    fn spearman(a: &[f64], b: &[f64]) -> f64 {
+        let (ra, rb) = (ranks(a), ranks(b));
+        let n = a.len() as f64;
+        let d2: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - y).powi(2)).sum();
+        1.0 - 6.0 * d2 / (n * (n * n - 1.0))
+    }
+
+    fn spread(xs: &[f64]) -> f64 {
+        let m = xs.iter().sum::<f64>() / xs.len() as f64;
+        (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / xs.len() as f64).sqrt()
+    }
+
+    /// Three weeks of the default (unbalanced) scenario on the design curve: the advice ranks the
+    /// risers as the network's true flows do (the shortest riser needs the most), and applying it
+    /// narrows the spread of the risers' flow shares.
+    #[test]
+    fn the_advice_finds_the_short_risers_and_applying_it_narrows_the_spread() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let sc = Scenario::load(&root.join("scenarios/default.toml"), None).expect("scenario");
+        let text = std::fs::read_to_string(root.join("../config/season.toml")).expect("config");
+        let cfg = heatctl::config::parse_str(&text, None).expect("config");
+        let curve = HeatingCurve::new(&cfg.curve);
+        let mut plant = Plant::new(&sc).expect("plant");
+        let mut tech = Technician::new(history_settings(&sc, 18.0));
+        let dt = 60.0;
+        while !tech.due(plant.time_s()) {
+            let now = super::super::SEASON_START_UNIX_S + plant.time_s();
+            let t_out = plant.truth().t_out_c;
+            plant.set_ideal_supply_c(Some(curve.supply_c(t_out, 0.0)));
+            tech.sample(&plant, now);
+            plant.step(dt);
+        }
+        let before = riser_flow_shares(&plant);
+        let season_s = plant.time_s();
+        let applied = tech.apply(&mut plant, season_s).clone();
+        let after = riser_flow_shares(&plant);
+        let advice = &applied.advice;
+        assert!(advice.refused.is_none(), "{:?}", advice.refused);
+        assert_eq!(advice.groups.len(), plant.riser_count());
+        let estimated: Vec<f64> = advice.groups.iter().map(|g| g.flow_ratio).collect();
+        let need_truth: Vec<f64> = before.iter().map(|s| 1.0 / s).collect();
+        let rho = spearman(&estimated, &need_truth);
+        eprintln!(
+            "true shares {before:.3?}\nestimated need {estimated:.3?}\nrho {rho:.2}\nafter {after:.3?}\n{}",
+            applied.note()
+        );
+        assert!(rho > 0.6, "rank correlation {rho}");
+        assert!(!applied.changes.is_empty(), "the unbalanced network gets advice");
+        assert!(
+            spread(&after) < spread(&before),
+            "spread {} -> {}",
+            spread(&before),
+            spread(&after)
+        );
+    }
+}
