@@ -44,6 +44,9 @@ fn calibrated_k() -> f64 {
     (lo * hi).sqrt()
 }
 
+/// Free heat of every flat, as the indoor-outdoor difference it holds alone, K.
+const GAINS_K: f64 = 3.0;
+
 /// Steady room temperature of a flat with `flow` x design flow and radiator size `size`.
 fn room_c(k: f64, size: f64, ts: f64, t_out: f64, flow: f64) -> f64 {
     let ua = 1.0 / 37.0;
@@ -51,7 +54,7 @@ fn room_c(k: f64, size: f64, ts: f64, t_out: f64, flow: f64) -> f64 {
     for _ in 0..60 {
         let tr = 0.5 * (lo + hi);
         let gain = radiator_output(k * size, ts, DESIGN_FLOW * flow, tr);
-        if gain > ua * (tr - t_out) {
+        if gain + ua * GAINS_K > ua * (tr - t_out) {
             lo = tr;
         } else {
             hi = tr;
@@ -87,9 +90,15 @@ struct Flat {
     valve_target_c: Option<f64>,
 }
 
-/// Three buildings of two risers of six flats each; `flows` gives each riser's flow.
-fn network(flows: &dyn Fn(&str) -> f64, valves: &dyn Fn(&str) -> Option<f64>) -> Vec<Flat> {
-    let mut rng = Rng(0x5eed_1234);
+/// Three buildings of two risers of six flats each; `flows` gives each riser's flow. Each
+/// flat's flow and radiator size vary by up to ±`spread` around it (drawn from `seed`).
+fn network(
+    seed: u64,
+    spread: f64,
+    flows: &dyn Fn(&str) -> f64,
+    valves: &dyn Fn(&str) -> Option<f64>,
+) -> Vec<Flat> {
+    let mut rng = Rng(0x5eed_1234 ^ seed);
     let mut flats = Vec::new();
     for b in 1..=3 {
         for r in 1..=2 {
@@ -98,8 +107,8 @@ fn network(flows: &dyn Fn(&str) -> f64, valves: &dyn Fn(&str) -> Option<f64>) ->
                 flats.push(Flat {
                     id: format!("b{b:02}-{f:02}{r:02}"),
                     building: format!("b{b:02}"),
-                    flow: flows(&riser) * (1.0 + rng.uniform(0.08)),
-                    size: 1.0 + rng.uniform(0.08),
+                    flow: flows(&riser) * (1.0 + rng.uniform(spread)),
+                    size: 1.0 + rng.uniform(spread),
                     valve_target_c: valves(&riser),
                     riser: riser.clone(),
                 });
@@ -179,7 +188,12 @@ fn no_valves(_: &str) -> Option<f64> {
 
 #[test]
 fn a_riser_30_pct_under_flowed_is_under_supplied_with_a_kv_increase() {
-    let flats = network(&|r| if r == "b02-r1" { 0.7 } else { 1.0 }, &no_valves);
+    let flats = network(
+        1,
+        0.05,
+        &|r| if r == "b02-r1" { 0.7 } else { 1.0 },
+        &no_valves,
+    );
     let hours = history(&flats, 28, 7);
     let advice = estimate(&hours, &settings(), &none);
     assert!(advice.refused.is_none(), "{:?}", advice.refused);
@@ -205,8 +219,11 @@ fn a_riser_30_pct_under_flowed_is_under_supplied_with_a_kv_increase() {
                 g.kv
             );
         } else {
-            assert_eq!(g.verdict, Verdict::Balanced, "{label}: {g:?}");
-            assert_eq!(g.kv, KvAdvice::NoChange);
+            assert!(
+                matches!(g.verdict, Verdict::Balanced | Verdict::Uncertain),
+                "{label}: {g:?}"
+            );
+            assert_eq!(g.kv, KvAdvice::NoChange, "{label}");
         }
     }
     assert!(
@@ -232,7 +249,8 @@ fn a_riser_30_pct_under_flowed_is_under_supplied_with_a_kv_increase() {
 #[test]
 fn a_balanced_network_gets_no_change() {
     for seed in [1, 2, 3] {
-        let flats = network(&|_| 1.0, &no_valves);
+        // Balanced: each flat's flow and radiator within ±3 % of its need.
+        let flats = network(seed, 0.03, &|_| 1.0, &no_valves);
         let advice = estimate(&history(&flats, 21, seed), &settings(), &none);
         assert!(advice.refused.is_none());
         assert!(
@@ -256,7 +274,7 @@ fn a_balanced_network_gets_no_change() {
 fn a_throttling_household_valve_reveals_an_over_supplied_riser() {
     // Riser b01-r2 gets 60 % too much flow; its household valves hold 19.5 °C by throttling,
     // so its rooms look right; the valve positions show the excess.
-    let flats = network(&|r| if r == "b01-r2" { 1.6 } else { 1.0 }, &|r| {
+    let flats = network(1, 0.05, &|r| if r == "b01-r2" { 1.6 } else { 1.0 }, &|r| {
         (r == "b01-r2").then_some(19.5)
     });
     let hours = history(&flats, 28, 11);
@@ -280,7 +298,7 @@ fn a_throttling_household_valve_reveals_an_over_supplied_riser() {
 
 #[test]
 fn too_little_data_is_refused_with_the_reason() {
-    let flats = network(&|_| 1.0, &no_valves);
+    let flats = network(3, 0.05, &|_| 1.0, &no_valves);
     let advice = estimate(&history(&flats, 5, 3), &settings(), &none);
     let why = advice.refused.as_deref().expect("refused");
     assert!(why.contains("5 day(s)"), "{why}");
@@ -309,7 +327,12 @@ fn too_little_data_is_refused_with_the_reason() {
 
 #[test]
 fn the_csv_has_its_columns_and_a_row_per_riser() {
-    let flats = network(&|r| if r == "b03-r2" { 0.7 } else { 1.0 }, &no_valves);
+    let flats = network(
+        1,
+        0.05,
+        &|r| if r == "b03-r2" { 0.7 } else { 1.0 },
+        &no_valves,
+    );
     let advice = estimate(&history(&flats, 21, 5), &settings(), &none);
     let text = csv(&advice);
     let mut lines = text.lines();
@@ -386,7 +409,12 @@ fn heatctl_balance_end_to_end() {
     let dir = temp_dir("e2e");
     let cfg = config_file(&dir);
     // 40 days from 1 January: two month files.
-    let flats = network(&|r| if r == "b02-r1" { 0.7 } else { 1.0 }, &no_valves);
+    let flats = network(
+        1,
+        0.05,
+        &|r| if r == "b02-r1" { 0.7 } else { 1.0 },
+        &no_valves,
+    );
     write_history(&dir, &history(&flats, 40, 9));
     let from = dir.display().to_string();
 
@@ -395,7 +423,7 @@ fn heatctl_balance_end_to_end() {
     assert!(out.starts_with("# Balancing advice: Test station"), "{out}");
     assert!(out.contains("## Building b02"), "{out}");
     assert!(out.contains("| b02-r1 | 6 |"), "{out}");
-    assert!(out.contains("**under-supplied**"), "{out}");
+    assert!(out.contains("| under-supplied |"), "{out}");
     assert!(out.contains("1 garbled line(s) skipped"), "{out}");
     assert!(err.contains("1 garbled line(s) skipped"), "{err}");
 
@@ -431,7 +459,7 @@ fn heatctl_balance_end_to_end() {
 fn heatctl_balance_refuses_short_missing_and_garbled_histories_clearly() {
     let dir = temp_dir("short");
     let cfg = config_file(&dir);
-    let flats = network(&|_| 1.0, &no_valves);
+    let flats = network(3, 0.05, &|_| 1.0, &no_valves);
     write_history(&dir, &history(&flats, 6, 2));
     let (code, out, err) = heatctl(&[
         "balance",

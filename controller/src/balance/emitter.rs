@@ -33,11 +33,12 @@ pub fn lmtd_k(supply_c: f64, return_c: f64, room_c: f64) -> f64 {
 }
 
 impl Emitter {
-    /// Heat output relative to design of a flat at `room_c` with `outdoor_c` outside, from its
-    /// heat loss (UA x ΔT, steady state, gains neglected).
+    /// Heat output relative to design the radiators of a flat at `room_c` give with
+    /// `outdoor_c` outside, from its heat loss (UA x ΔT, steady state) less the free heat that
+    /// holds `gains_k` of indoor-outdoor difference on its own.
     #[must_use]
-    pub fn load_ratio(&self, room_c: f64, outdoor_c: f64) -> f64 {
-        (room_c - outdoor_c) / (self.design_room_c - self.design_outdoor_c)
+    pub fn load_ratio(&self, room_c: f64, outdoor_c: f64, gains_k: f64) -> f64 {
+        (room_c - outdoor_c - gains_k) / (self.design_room_c - self.design_outdoor_c)
     }
 
     /// Flow relative to design an emitter needs to give `load_ratio` x design output with
@@ -117,6 +118,8 @@ mod tests {
         // Less load at the same supply: much less flow (the radiator's nonlinearity).
         let half = e.flow_ratio(0.5, 75.0, 20.0).expect("reachable");
         assert!(half < 0.35, "{half}");
+        assert!((e.load_ratio(20.0, -17.0, 0.0) - 1.0).abs() < 1e-12);
+        assert!((e.load_ratio(20.0, -17.0, 3.7) - 0.9).abs() < 1e-12);
         // More than the supply can give at any flow.
         assert!(e.flow_ratio(3.0, 60.0, 20.0).is_none());
     }

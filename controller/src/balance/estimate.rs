@@ -23,10 +23,33 @@ use crate::config::{DesignCurve, History};
 const HOURS_PER_INDEPENDENT: f64 = 24.0;
 /// Smallest supply-minus-room difference of a usable hour, K.
 const MIN_SUPPLY_ABOVE_ROOM_K: f64 = 5.0;
-/// Smallest room-minus-outdoor difference of a usable hour, K.
+/// Smallest room-minus-outdoor difference of a usable hour beyond the gains', K.
 const MIN_ROOM_ABOVE_OUTDOOR_K: f64 = 3.0;
 /// Needed-to-present flow ratio used for an hour no flow could satisfy (capped).
 const UNREACHABLE_RATIO: f64 = 4.0;
+/// Largest kv ratio advised as a step; beyond it the advice is "open fully".
+pub const MAX_KV_RATIO: f64 = 3.0;
+
+/// Two-sided Student-t critical values at 95 % and 99 % for 1..=30 degrees of freedom (then the
+/// normal's): a riser of a few flats needs a larger margin than the normal 2 and 3.
+const T_975: [f64; 30] = [
+    12.71, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+    2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+    2.052, 2.048, 2.045, 2.042,
+];
+const T_995: [f64; 30] = [
+    63.66, 9.925, 5.841, 4.604, 4.032, 3.707, 3.499, 3.355, 3.250, 3.169, 3.106, 3.055, 3.012,
+    2.977, 2.947, 2.921, 2.898, 2.878, 2.861, 2.845, 2.831, 2.819, 2.807, 2.797, 2.787, 2.779,
+    2.771, 2.763, 2.756, 2.750,
+];
+
+fn t_critical(table: &[f64; 30], normal: f64, dof: usize) -> f64 {
+    match dof {
+        0 => f64::INFINITY,
+        d if d <= 30 => table[d - 1],
+        _ => normal,
+    }
+}
 
 /// The verdict on one group (riser or building).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -60,11 +83,11 @@ impl Verdict {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Confidence {
-    /// One flat, or the estimate within two standard errors of no change.
+    /// One flat, or the estimate within the 95 % interval of no change.
     Low,
-    /// Two standard errors clear of no change.
+    /// Clear of no change at 95 % (Student t on the riser's flats).
     Medium,
-    /// Three standard errors clear, and at least three flats.
+    /// Clear at 99 %, and at least three flats.
     High,
 }
 
@@ -150,7 +173,7 @@ pub struct GroupAdvice {
     /// Flow the group should have relative to what it has, relative to the network's median flat
     /// (1: its share; 1.3: 30 % more flow).
     pub flow_ratio: f64,
-    /// Approximate 95 % interval of `flow_ratio`.
+    /// 95 % interval of `flow_ratio` (Student t on its flats).
     pub flow_ratio_low: f64,
     /// Approximate 95 % interval of `flow_ratio`.
     pub flow_ratio_high: f64,
@@ -287,6 +310,8 @@ pub struct Settings {
     pub emitter: Emitter,
     /// Target room temperature, °C.
     pub target_c: f64,
+    /// Free heat as the indoor-outdoor difference it holds, K.
+    pub gains_k: f64,
     /// Fewest usable days.
     pub min_days: f64,
     /// Fewest usable hours per flat.
@@ -318,6 +343,7 @@ impl Settings {
                 exponent: d.radiator_exponent,
             },
             target_c: h.target_c,
+            gains_k: h.gains_k,
             min_days: h.min_days,
             min_flat_hours: h.min_flat_hours,
             max_outdoor_c: h.max_outdoor_c,
@@ -386,15 +412,19 @@ pub fn estimate(
         for r in &h.rooms {
             if r.samples == 0
                 || t_sup - r.room_c < MIN_SUPPLY_ABOVE_ROOM_K
-                || r.room_c - t_out < MIN_ROOM_ABOVE_OUTDOOR_K
+                || r.room_c - t_out - s.gains_k < MIN_ROOM_ABOVE_OUTDOOR_K
             {
                 continue;
             }
             let e = &s.emitter;
-            let now = e.flow_ratio(e.load_ratio(r.room_c, t_out), t_sup, r.room_c);
+            let now = e.flow_ratio(e.load_ratio(r.room_c, t_out, s.gains_k), t_sup, r.room_c);
             let Some(now) = now else { continue };
             let need = e
-                .flow_ratio(e.load_ratio(s.target_c, t_out), t_sup, s.target_c)
+                .flow_ratio(
+                    e.load_ratio(s.target_c, t_out, s.gains_k),
+                    t_sup,
+                    s.target_c,
+                )
                 .map_or(UNREACHABLE_RATIO, |n| (n / now).min(UNREACHABLE_RATIO));
             let fraction = r.valve_pct.map_or(1.0, |p| {
                 valve_flow_fraction(p, s.valve_rangeability, s.valve_authority)
@@ -507,9 +537,10 @@ pub fn estimate(
         let within = members.iter().map(|f| f.ln_se.powi(2)).sum::<f64>() / n;
         let se = ((sd_between.powi(2) + within) / n).sqrt().max(1e-9);
         let z = m.abs() / se;
-        let confidence = if z >= 3.0 && members.len() >= 3 {
+        let dof = members.len() - 1;
+        let confidence = if z >= t_critical(&T_995, 2.576, dof) && members.len() >= 3 {
             Confidence::High
-        } else if z >= 2.0 && members.len() >= 2 {
+        } else if z >= t_critical(&T_975, 1.96, dof) {
             Confidence::Medium
         } else {
             Confidence::Low
@@ -526,8 +557,8 @@ pub fn estimate(
         let kv = match verdict {
             Verdict::UnderSupplied | Verdict::OverSupplied => {
                 match kv_ratio(m.exp(), s.balancing_valve_share) {
-                    Some(ratio) => KvAdvice::Change { ratio },
-                    None => KvAdvice::OpenFully,
+                    Some(ratio) if ratio <= MAX_KV_RATIO => KvAdvice::Change { ratio },
+                    _ => KvAdvice::OpenFully,
                 }
             }
             Verdict::Balanced | Verdict::Uncertain => KvAdvice::NoChange,
@@ -542,8 +573,8 @@ pub fn estimate(
             mean_valve_pct: (!valves.is_empty())
                 .then(|| valves.iter().sum::<f64>() / valves.len() as f64),
             flow_ratio: m.exp(),
-            flow_ratio_low: (m - 2.0 * se).exp(),
-            flow_ratio_high: (m + 2.0 * se).exp(),
+            flow_ratio_low: (m - t_critical(&T_975, 1.96, dof) * se).exp(),
+            flow_ratio_high: (m + t_critical(&T_975, 1.96, dof) * se).exp(),
             spread_ln: sd_between,
             verdict,
             confidence,

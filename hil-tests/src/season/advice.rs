@@ -307,7 +307,16 @@ mod tests {
         let after = riser_flow_shares(&plant);
         let advice = &applied.advice;
         assert!(advice.refused.is_none(), "{:?}", advice.refused);
-        assert_eq!(advice.groups.len(), plant.riser_count());
+        assert_eq!(
+            advice.groups.len(),
+            plant.riser_count(),
+            "days {} hours {}/{} flats {} (too few hours {})",
+            advice.days_usable,
+            advice.hours_usable,
+            advice.hours_total,
+            advice.flats_used,
+            advice.flats_too_few_hours
+        );
         let estimated: Vec<f64> = advice.groups.iter().map(|g| g.flow_ratio).collect();
         let need_truth: Vec<f64> = before.iter().map(|s| 1.0 / s).collect();
         let rho = spearman(&estimated, &need_truth);

@@ -33,6 +33,9 @@ pub struct History {
     pub max_outdoor_c: f64,
     /// Room temperature each flat should reach, °C.
     pub target_c: f64,
+    /// Free heat (occupants, appliances, sun) as the indoor-outdoor difference it holds on its
+    /// own, K (about 3 K in a flat with 3-5 W/m² of gains at 40 W/m² design load).
+    pub gains_k: f64,
     /// Design point of the flats' radiators (same keys as `[curve.design]`); absent: the
     /// curve's `[curve.design]`, else 75/50 °C at 20 °C room, -17 °C outdoors, n = 1.3.
     pub design: Option<DesignCurve>,
@@ -68,6 +71,7 @@ impl Default for History {
             min_flat_hours: 72.0,
             max_outdoor_c: 10.0,
             target_c: 19.0,
+            gains_k: 3.0,
             design: None,
             valve_rangeability: 30.0,
             valve_authority: 0.5,
@@ -83,6 +87,7 @@ impl Rules for History {
         min_flat_hours: 1.0..=8760.0,
         max_outdoor_c: -20.0..=20.0,
         target_c: 10.0..=30.0,
+        gains_k: 0.0..=10.0,
         valve_rangeability: 2.0..=500.0,
         valve_authority: 0.05..=1.0,
         balancing_valve_share: 0.05..=1.0,
