@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::emitter::{Emitter, kv_ratio, valve_flow_fraction};
-use super::record::HourRecord;
+use super::record::{HourRecord, RoomHour};
 use crate::config::{DesignCurve, History};
 
 /// Hours a flat's ratios are treated as correlated over (one independent value a day).
@@ -148,9 +148,12 @@ pub struct FlatEstimate {
     pub mean_deficit_k: f64,
     /// Mean household-valve position, % (None: no valve).
     pub mean_valve_pct: Option<f64>,
-    /// Flow the flat's branch should have relative to what it has (median over hours), before
-    /// the network reference is taken out.
+    /// Flow the flat's branch should have relative to what it has to be at the hour's median
+    /// room temperature of the network (median over hours), before the network reference is
+    /// taken out.
     pub flow_need_ratio: f64,
+    /// The same to be at the target.
+    pub flow_need_ratio_target: f64,
     /// Standard error of ln(flow_need_ratio).
     pub ln_se: f64,
 }
@@ -207,6 +210,8 @@ pub struct Advice {
     /// The network's median flat: flow needed / flow had (above 1: the whole network is short,
     /// which is the heating curve's matter, not balancing).
     pub network_flow_ratio: Option<f64>,
+    /// The median flat's `flow_need_ratio`: the flats' and groups' ratios are relative to it.
+    pub reference_flow_ratio: Option<f64>,
     /// Mean deficit over all flats used, K.
     pub network_mean_deficit_k: Option<f64>,
     /// Per group, by building then riser.
@@ -361,6 +366,7 @@ struct FlatAcc {
     riser: Option<String>,
     position: String,
     ln_ratios: Vec<f64>,
+    ln_target_ratios: Vec<f64>,
     room_sum: f64,
     valve_sum: f64,
     valve_n: usize,
@@ -399,6 +405,7 @@ pub fn estimate(
     riser_of: &dyn Fn(&str) -> Option<String>,
 ) -> Advice {
     let mut flats: BTreeMap<String, FlatAcc> = BTreeMap::new();
+    let mut group_hours: BTreeMap<(String, Option<String>), Vec<f64>> = BTreeMap::new();
     let mut days = BTreeSet::new();
     let mut usable = 0;
     for h in hours {
@@ -409,28 +416,42 @@ pub fn estimate(
             continue;
         }
         let mut any = false;
-        for r in &h.rooms {
-            if r.samples == 0
-                || t_sup - r.room_c < MIN_SUPPLY_ABOVE_ROOM_K
-                || r.room_c - t_out - s.gains_k < MIN_ROOM_ABOVE_OUTDOOR_K
-            {
+        let usable_room = |r: &&RoomHour| {
+            r.samples > 0
+                && t_sup - r.room_c >= MIN_SUPPLY_ABOVE_ROOM_K
+                && r.room_c - t_out - s.gains_k >= MIN_ROOM_ABOVE_OUTDOOR_K
+        };
+        // The flats are compared at the hour's median room temperature: balancing is relative,
+        // and near it the radiator law is used where it is least extrapolated.
+        let mut temps: Vec<f64> = h
+            .rooms
+            .iter()
+            .filter(usable_room)
+            .map(|r| r.room_c)
+            .collect();
+        let Some(reference_c) = median(&mut temps) else {
+            continue;
+        };
+        let e = &s.emitter;
+        let need_at =
+            |room_c: f64| e.flow_ratio(e.load_ratio(room_c, t_out, s.gains_k), t_sup, room_c);
+        let need_reference = need_at(reference_c);
+        let need_target = need_at(s.target_c);
+        // Per group this hour: room temperatures and valve fractions summed.
+        let mut hour_groups: BTreeMap<(String, Option<String>), (f64, f64, f64)> = BTreeMap::new();
+        for r in h.rooms.iter().filter(usable_room) {
+            let Some(now) = need_at(r.room_c) else {
                 continue;
-            }
-            let e = &s.emitter;
-            let now = e.flow_ratio(e.load_ratio(r.room_c, t_out, s.gains_k), t_sup, r.room_c);
-            let Some(now) = now else { continue };
-            let need = e
-                .flow_ratio(
-                    e.load_ratio(s.target_c, t_out, s.gains_k),
-                    t_sup,
-                    s.target_c,
-                )
-                .map_or(UNREACHABLE_RATIO, |n| (n / now).min(UNREACHABLE_RATIO));
+            };
+            let ratio_to = |need: Option<f64>| {
+                need.map_or(UNREACHABLE_RATIO, |n| (n / now).min(UNREACHABLE_RATIO))
+            };
             let fraction = r.valve_pct.map_or(1.0, |p| {
                 valve_flow_fraction(p, s.valve_rangeability, s.valve_authority)
             });
-            let ratio = need * fraction;
-            if !(ratio.is_finite() && ratio > 0.0) {
+            let ratio = ratio_to(need_reference) * fraction;
+            let ratio_target = ratio_to(need_target) * fraction;
+            if !(ratio.is_finite() && ratio > 0.0 && ratio_target > 0.0) {
                 continue;
             }
             let f = flats.entry(r.id.clone()).or_default();
@@ -438,12 +459,30 @@ pub fn estimate(
             f.position.clone_from(&r.position);
             f.riser = riser_of(&r.id).or_else(|| r.riser.clone());
             f.ln_ratios.push(ratio.ln());
+            let g = hour_groups
+                .entry((r.building.clone(), f.riser.clone()))
+                .or_insert((0.0, 0.0, 0.0));
+            g.0 += r.room_c;
+            g.1 += fraction;
+            g.2 += 1.0;
+            f.ln_target_ratios.push(ratio_target.ln());
             f.room_sum += r.room_c;
             if let Some(p) = r.valve_pct {
                 f.valve_sum += p;
                 f.valve_n += 1;
             }
             any = true;
+        }
+        // The group's hour from its mean temperature and valve fraction: averaged before the
+        // radiator law, whose steep flat-flow end would otherwise amplify each flat's quirks.
+        for (key, (room_sum, fraction_sum, n)) in hour_groups {
+            let room_c = room_sum / n;
+            if let (Some(now), Some(need)) = (need_at(room_c), need_reference) {
+                let q = (need / now).min(UNREACHABLE_RATIO) * fraction_sum / n;
+                if q.is_finite() && q > 0.0 {
+                    group_hours.entry(key).or_default().push(q.ln());
+                }
+            }
         }
         if any {
             usable += 1;
@@ -464,6 +503,7 @@ pub fn estimate(
         }
         let (_, sd) = mean_sd(&f.ln_ratios);
         let med = median(&mut f.ln_ratios).unwrap_or(0.0);
+        let med_target = median(&mut f.ln_target_ratios).unwrap_or(0.0);
         let independent = (n as f64 / HOURS_PER_INDEPENDENT).max(1.0);
         let mean_room = f.room_sum / n as f64;
         estimates.push(FlatEstimate {
@@ -476,6 +516,7 @@ pub fn estimate(
             mean_deficit_k: s.target_c - mean_room,
             mean_valve_pct: (f.valve_n > 0).then(|| f.valve_sum / f.valve_n as f64),
             flow_need_ratio: med.exp(),
+            flow_need_ratio_target: med_target.exp(),
             // The median's standard error, about 1.25 x the mean's.
             ln_se: 1.25 * sd / independent.sqrt(),
         });
@@ -489,6 +530,7 @@ pub fn estimate(
         flats_used: estimates.len(),
         flats_too_few_hours: too_few,
         network_flow_ratio: None,
+        reference_flow_ratio: None,
         network_mean_deficit_k: None,
         groups: Vec::new(),
         flats: Vec::new(),
@@ -516,7 +558,12 @@ pub fn estimate(
     }
     let mut lns: Vec<f64> = estimates.iter().map(|f| f.flow_need_ratio.ln()).collect();
     let reference = median(&mut lns).unwrap_or(0.0);
-    advice.network_flow_ratio = Some(reference.exp());
+    let mut lns_target: Vec<f64> = estimates
+        .iter()
+        .map(|f| f.flow_need_ratio_target.ln())
+        .collect();
+    advice.network_flow_ratio = median(&mut lns_target).map(f64::exp);
+    advice.reference_flow_ratio = Some(reference.exp());
     advice.network_mean_deficit_k =
         Some(estimates.iter().map(|f| f.mean_deficit_k).sum::<f64>() / estimates.len() as f64);
     let mut groups: BTreeMap<(String, Option<String>), Vec<&FlatEstimate>> = BTreeMap::new();
@@ -527,12 +574,26 @@ pub fn estimate(
             .push(f);
     }
     let deadband = (1.0 + s.deadband_pct / 100.0).ln();
+    // Each group's point estimate: the median over hours of its hourly ln q, relative to the
+    // median group.
+    let group_ln: BTreeMap<(String, Option<String>), f64> = groups
+        .keys()
+        .filter_map(|k| {
+            let mut v = group_hours.get(k)?.clone();
+            Some((k.clone(), median(&mut v)?))
+        })
+        .collect();
+    let mut all: Vec<f64> = group_ln.values().copied().collect();
+    let group_reference = median(&mut all).unwrap_or(0.0);
     for ((building, riser), members) in groups {
         let rel: Vec<f64> = members
             .iter()
             .map(|f| f.flow_need_ratio.ln() - reference)
             .collect();
-        let (m, sd_between) = mean_sd(&rel);
+        let (flats_mean, sd_between) = mean_sd(&rel);
+        let m = group_ln
+            .get(&(building.clone(), riser.clone()))
+            .map_or(flats_mean, |g| g - group_reference);
         let n = rel.len() as f64;
         let within = members.iter().map(|f| f.ln_se.powi(2)).sum::<f64>() / n;
         let se = ((sd_between.powi(2) + within) / n).sqrt().max(1e-9);

@@ -136,7 +136,7 @@ pub fn markdown(advice: &Advice, site: &str) -> String {
             "\n| flat | riser | position | hours | mean room °C | deficit K | valve % | flow ratio |"
         );
         let _ = writeln!(s, "|---|---|---|---:|---:|---:|---:|---:|");
-        let reference = advice.network_flow_ratio.unwrap_or(1.0);
+        let reference = advice.reference_flow_ratio.unwrap_or(1.0);
         for f in advice.flats.iter().filter(|f| f.building == b) {
             let _ = writeln!(
                 s,
