@@ -16,11 +16,16 @@
 #   HEATCTL_FULL_TRIPLES   full builds only for these triples (space-separated; default: every
 #                          gateway triple built). The package tests run the aarch64 one.
 #   HEATCTL_DEB_REVISION   Debian revision of the packages (default 1)
+#   CARGO_TARGET_DIR       where cargo builds (default target/); the results still land in
+#                          target/dist/
 # Needs what ci-setup.sh installs (cross gcc, rustup targets, cargo-deb).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 out="$root/target/dist"
+# Where cargo builds (CARGO_TARGET_DIR when set: the test command builds the packages in a
+# directory of their own, beside a running test suite, without waiting on its lock).
+build_dir="${CARGO_TARGET_DIR:-$root/target}"
 mkdir -p "$out"
 
 triples=("$@")
@@ -52,12 +57,12 @@ for t in "${triples[@]}"; do
     if [ "$full" != 0 ]; then
         log "$t: full build"
         cargo build --release --locked --quiet -p heatctl --bins --target "$t"
-        cp "target/$t/release/heatctl" "$out/$t/heatctl-full"
+        cp "$build_dir/$t/release/heatctl" "$out/$t/heatctl-full"
     fi
     # The field build last: cargo-deb packages target/<triple>/release/heatctl.
     log "$t: field build (--no-default-features)"
     cargo build --release --locked --quiet -p heatctl --bins --no-default-features --target "$t"
-    cp "target/$t/release/heatctl" "$out/$t/heatctl"
+    cp "$build_dir/$t/release/heatctl" "$out/$t/heatctl"
     log "$t: Debian package"
     cargo deb -p heatctl --target "$t" --no-build --no-strip --quiet \
         --deb-revision "${HEATCTL_DEB_REVISION:-1}" --output "$out/"

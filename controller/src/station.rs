@@ -19,8 +19,8 @@ use serde::Serialize;
 use crate::config::{LoadedConfig, ValveOutput};
 use crate::control::demand::NodeVerdict;
 use crate::control::{
-    Alarm, Commands, Explanation, Mode, ProcessImage, Rejection, RoomStats, Sample, SavedState,
-    Signal,
+    Alarm, Commands, Explanation, Mode, ProcessImage, Pump2Command, Rejection, RoomStats, Sample,
+    SavedState, Signal,
 };
 use crate::field::{DeviceStats, LinkPlan};
 use crate::runtime::clock::Clock;
@@ -206,6 +206,55 @@ pub struct CommandState {
     pub valve1_three_point: Option<ThreePointState>,
     /// Household valves (the room nodes that have one), in `rooms.nodes` order.
     pub household_valves: Vec<HouseholdValve>,
+    /// The secondary circulation pump (None: not controlled, `points.pump2_speed_cmd` unbound).
+    pub pump2: Option<Pump2State>,
+}
+
+/// The secondary circulation pump as the controller drove it this cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Pump2State {
+    /// The loop's mode: "constant_dp", "proportional_dp" or "index".
+    pub mode: &'static str,
+    /// The differential-pressure setpoint in force, kPa.
+    pub dp_setpoint_kpa: Option<f64>,
+    /// The differential pressure the mode holds (dp2_station or dp2_index), when valid, kPa.
+    pub dp_measured_kpa: Option<f64>,
+    /// The speed command, %.
+    pub speed_cmd_pct: f64,
+    /// The speed feedback when valid, %.
+    pub speed_fb_pct: Option<f64>,
+    /// The electric power when valid, kW.
+    pub power_kw: Option<f64>,
+    /// The secondary flow used (measured, or estimated from the speed in `proportional_dp`
+    /// mode without a flow meter), m³/h.
+    pub flow2_m3h: Option<f64>,
+    /// The dry-run guard: "normal", "low" (timing) or "tripped" (pump stopped).
+    pub dry_run: &'static str,
+    /// Why this speed: "control", "run_on", "heating_off", "dp_lost_hold",
+    /// "dp_lost_fallback", "dry_run_stop", "frost" or "safe_speed".
+    pub reason: &'static str,
+    /// SCADA codes of mode, dry-run state and reason (see `heatctl scada-map`).
+    #[serde(skip)]
+    pub codes: (u16, u16, u16),
+}
+
+impl Pump2State {
+    /// The state of a pump command.
+    #[must_use]
+    pub fn of(p: &Pump2Command) -> Self {
+        Self {
+            mode: p.mode.name(),
+            dp_setpoint_kpa: p.dp_setpoint_kpa,
+            dp_measured_kpa: p.dp_measured_kpa,
+            speed_cmd_pct: p.speed_cmd_pct,
+            speed_fb_pct: p.speed_fb_pct,
+            power_kw: p.power_kw,
+            flow2_m3h: p.flow_m3h,
+            dry_run: p.dry_run.name(),
+            reason: p.reason.name(),
+            codes: (p.mode.code(), p.dry_run.code(), p.reason.code()),
+        }
+    }
 }
 
 /// The outputs of a three-point actuator.
@@ -459,6 +508,7 @@ impl StationSnapshot {
         }
         let Commands {
             valve1_pct,
+            pump2,
             alarms,
             explanation,
             ..
@@ -503,6 +553,7 @@ impl StationSnapshot {
                     },
                 ),
                 household_valves,
+                pump2: pump2.as_ref().map(Pump2State::of),
             },
             explanation,
             rooms,
@@ -573,6 +624,7 @@ impl Default for StationSnapshot {
                 valve1_pos_pct: None,
                 valve1_three_point: None,
                 household_valves: Vec::new(),
+                pump2: None,
             },
             explanation: Explanation::default(),
             rooms: RoomsSummary {
@@ -864,6 +916,7 @@ mod tests {
                 valve1_pct: 40.0,
                 valve1_pulse: None,
                 hh_valves_pct: vec![Some(60.0), None, None, None],
+                pump2: None,
                 alarms: Vec::new(),
                 explanation: Explanation {
                     rejected: vec![SignalRejection {

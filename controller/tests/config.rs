@@ -368,7 +368,13 @@ fn config_reference_lists_every_key() {
     c.signals = signals.try_into().unwrap();
     let bind = Some("plc.x".to_owned());
     c.points.valve1_open = bind.clone();
-    c.points.valve1_close = bind;
+    c.points.valve1_close = bind.clone();
+    c.points.pump2_speed_cmd = bind.clone();
+    c.points.pump2_speed = bind.clone();
+    c.points.dp2_station = bind.clone();
+    c.points.dp2_index = bind.clone();
+    c.points.pump2_power = bind.clone();
+    c.points.flow2 = bind;
     c.links[0].host = Some("h".into());
     c.links[0].port = Some(502);
     c.links[0].serial_port = Some("/dev/ttyS1".into());

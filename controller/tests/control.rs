@@ -402,7 +402,7 @@ fn any_sample() -> impl Strategy<Value = Option<Sample>> {
 
 fn any_image(nodes: usize) -> impl Strategy<Value = ProcessImage> {
     (
-        proptest::array::uniform10(any_sample()),
+        proptest::array::uniform15(any_sample()),
         proptest::collection::vec(any_sample(), nodes),
         proptest::collection::vec(any_sample(), nodes),
     )

@@ -59,10 +59,10 @@ fn short_season_of_the_small_scenario() {
     assert_eq!(rows.len(), Strategy::ALL.len());
     for (row, strategy) in rows.iter().zip(Strategy::ALL) {
         let cells: Vec<&str> = row.split(',').collect();
-        assert_eq!(cells.len(), 10, "{row}");
+        assert_eq!(cells.len(), 11, "{row}");
         assert_eq!(cells[0], strategy.name());
         for (i, c) in cells.iter().enumerate().skip(1) {
-            if strategy == Strategy::O1 && i == 7 {
+            if strategy == Strategy::O1 && i == 8 {
                 assert_eq!(*c, "", "O1 has no primary flow, so no return temperature");
                 continue;
             }

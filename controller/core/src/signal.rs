@@ -34,6 +34,18 @@ pub enum Signal {
     /// Heat-meter energy counter, kWh (the meter's cumulative register). Shown on every face
     /// and published to the platform, but used by no control function.
     Energy1Kwh,
+    /// Secondary differential pressure supply-return at the substation outlet, kPa (the
+    /// `[pump2]` loop's measurement in `constant_dp` and `proportional_dp` mode).
+    Dp2StationKpa,
+    /// Secondary differential pressure across the index (worst-placed) riser, kPa: the remote
+    /// sensor of the `[pump2]` loop in `index` mode.
+    Dp2IndexKpa,
+    /// Secondary circulation pump speed feedback, %.
+    Pump2SpeedPct,
+    /// Secondary circulation pump electric power, kW.
+    Pump2PowerKw,
+    /// Secondary flow, m³/h (the pump's dry-run guard; `proportional_dp` mode).
+    Flow2M3h,
 }
 
 /// Plausibility limits in the order of their fields, for the tables below.
@@ -57,7 +69,7 @@ const fn limits(
 
 impl Signal {
     /// How many signals there are (the length of arrays indexed by [`Signal::index`]).
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 15;
 
     /// Every signal, in index order.
     pub const ALL: [Signal; Signal::COUNT] = [
@@ -71,6 +83,11 @@ impl Signal {
         Signal::Valve1PosPct,
         Signal::TOutForecast,
         Signal::Energy1Kwh,
+        Signal::Dp2StationKpa,
+        Signal::Dp2IndexKpa,
+        Signal::Pump2SpeedPct,
+        Signal::Pump2PowerKw,
+        Signal::Flow2M3h,
     ];
 
     /// Its key in configuration files (`[points]`, `[signals]`).
@@ -87,6 +104,11 @@ impl Signal {
             Signal::Valve1PosPct => "valve1_pos_pct",
             Signal::TOutForecast => "t_out_forecast",
             Signal::Energy1Kwh => "energy1_kwh",
+            Signal::Dp2StationKpa => "dp2_station",
+            Signal::Dp2IndexKpa => "dp2_index",
+            Signal::Pump2SpeedPct => "pump2_speed",
+            Signal::Pump2PowerKw => "pump2_power",
+            Signal::Flow2M3h => "flow2",
         }
     }
 
@@ -110,6 +132,11 @@ impl Signal {
             Signal::Valve1PosPct => "valve1_pos_pct",
             Signal::TOutForecast => "t_out_forecast_c",
             Signal::Energy1Kwh => "energy1_kwh",
+            Signal::Dp2StationKpa => "dp2_station_kpa",
+            Signal::Dp2IndexKpa => "dp2_index_kpa",
+            Signal::Pump2SpeedPct => "pump2_speed_pct",
+            Signal::Pump2PowerKw => "pump2_power_kw",
+            Signal::Flow2M3h => "flow2_m3h",
         }
     }
 
@@ -123,9 +150,10 @@ impl Signal {
             | Signal::T2Supply
             | Signal::T2Return
             | Signal::TOutForecast => "°C",
-            Signal::Power1Kw => "kW",
-            Signal::Flow1M3h => "m³/h",
-            Signal::Valve1PosPct => "%",
+            Signal::Power1Kw | Signal::Pump2PowerKw => "kW",
+            Signal::Flow1M3h | Signal::Flow2M3h => "m³/h",
+            Signal::Valve1PosPct | Signal::Pump2SpeedPct => "%",
+            Signal::Dp2StationKpa | Signal::Dp2IndexKpa => "kPa",
             Signal::Energy1Kwh => "kWh",
         }
     }
@@ -146,6 +174,11 @@ impl Signal {
                 "Outdoor temperature forecast (not yet used by the control law)"
             }
             Signal::Energy1Kwh => "Heat-meter energy counter",
+            Signal::Dp2StationKpa => "Secondary differential pressure at the substation",
+            Signal::Dp2IndexKpa => "Secondary differential pressure at the index riser",
+            Signal::Pump2SpeedPct => "Secondary pump speed feedback",
+            Signal::Pump2PowerKw => "Secondary pump electric power",
+            Signal::Flow2M3h => "Secondary flow",
         }
     }
 
@@ -171,6 +204,15 @@ impl Signal {
             // accepted value, so a meter that counts in coarse steps (10 kWh, 1 MWh) is held off
             // only until the time since that value covers the step.
             Signal::Energy1Kwh => limits(0.0, 4.3e9, 600.0, 0.0, 1.0, 30.0),
+            // Pressure transmitters 0-1000 kPa (10 bar); polled every few seconds. A pump
+            // starting or stopping moves the pressure by its whole head within seconds, so no
+            // jump check by default.
+            Signal::Dp2StationKpa | Signal::Dp2IndexKpa => {
+                limits(0.0, 1_000.0, 30.0, 0.0, 0.0, 0.0)
+            }
+            Signal::Pump2SpeedPct => limits(0.0, 100.0, 30.0, 0.0, 0.0, 0.0),
+            Signal::Pump2PowerKw => limits(0.0, 2_000.0, 60.0, 0.0, 0.0, 0.0),
+            Signal::Flow2M3h => limits(0.0, 5_000.0, 30.0, 0.0, 0.0, 0.0),
         }
     }
 
@@ -182,13 +224,19 @@ impl Signal {
 
     /// Offset of its SCADA input register: the first eight signals occupy input registers 0-7
     /// in index order; signals added later go after the station's registers (the outdoor
-    /// forecast at 52, the energy counter at 53-54, high word first, as a u32), so no
-    /// existing register moves. For a two-register signal, the first of the two.
+    /// forecast at 52, the energy counter at 53-54, high word first, as a u32, the secondary
+    /// pump's signals at 56-60), so no existing register moves. For a two-register signal, the
+    /// first of the two.
     #[must_use]
     pub const fn scada_input_register(self) -> u16 {
         match self {
             Signal::TOutForecast => 52,
             Signal::Energy1Kwh => 53,
+            Signal::Dp2StationKpa => 56,
+            Signal::Dp2IndexKpa => 57,
+            Signal::Pump2SpeedPct => 58,
+            Signal::Pump2PowerKw => 59,
+            Signal::Flow2M3h => 60,
             _ => self as u16,
         }
     }
@@ -283,6 +331,9 @@ mod tests {
             } else if s == Signal::Energy1Kwh {
                 assert_eq!(s.scada_input_register(), 53);
                 assert_eq!(s.scada_valid_bit(), 0);
+            } else if i >= 10 {
+                assert_eq!(usize::from(s.scada_input_register()), 56 + i - 10);
+                assert_eq!(s.scada_valid_bit(), 0);
             } else {
                 assert_eq!(usize::from(s.scada_input_register()), i);
                 assert_eq!(s.scada_valid_bit(), 1 << i);
@@ -316,13 +367,13 @@ mod tests {
         }
         let points: Points = toml::from_str(&text).expect("[points] keys");
         let bound: Vec<_> = points.bindings().collect();
-        assert_eq!(bound.len(), Signal::COUNT + 3);
+        assert_eq!(bound.len(), Signal::COUNT + 4);
         for (name, binding, _) in bound {
             assert_eq!(binding, Some(format!("dev.{name}").as_str()));
         }
         // And nothing else: a full table serialises to exactly these keys.
         let table = toml::Table::try_from(&points).expect("serialises");
-        assert_eq!(table.len(), Signal::COUNT + 3);
+        assert_eq!(table.len(), Signal::COUNT + 4);
         let table = toml::Table::try_from(Signals::default()).expect("serialises");
         assert_eq!(table.len(), CheckedQuantity::ALL.len());
     }

@@ -317,7 +317,7 @@ pub fn topics() -> Vec<TopicDoc> {
                 f(
                     "measurements",
                     json!({"type": "object", "required": signal_keys, "properties": signals, "additionalProperties": false}),
-                    "Every measured signal by its key (unit in the key: t_out_c, t1_supply_c, t1_return_c, t2_supply_c, t2_return_c, power1_kw, flow1_m3h, valve1_pos_pct, t_out_forecast_c, energy1_kwh): `value` (null when never read or not a number), `valid` (as the field layer delivered it), `age_s` (since it was read), `rejected` (why the controller's validation rejected it: missing, field, stale, range, stuck, jump; null when accepted).",
+                    "Every measured signal by its key (unit in the key: t_out_c, t1_supply_c, t1_return_c, t2_supply_c, t2_return_c, power1_kw, flow1_m3h, valve1_pos_pct, t_out_forecast_c, energy1_kwh, dp2_station_kpa, dp2_index_kpa, pump2_speed_pct, pump2_power_kw, flow2_m3h): `value` (null when never read or not a number), `valid` (as the field layer delivered it), `age_s` (since it was read), `rejected` (why the controller's validation rejected it: missing, field, stale, range, stuck, jump; null when accepted).",
                 ),
                 f(
                     "control",

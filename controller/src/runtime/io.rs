@@ -75,6 +75,15 @@ pub fn planned_writes(
             }
         }
     }
+    if let Some(pump) = &cmds.pump2
+        && let Some((d, p)) = cfg
+            .points
+            .command(CommandPoint::Pump2SpeedCmd)
+            .and_then(split_binding)
+        && pump.speed_cmd_pct.is_finite()
+    {
+        out.push((d.to_owned(), p.to_owned(), pump.speed_cmd_pct));
+    }
     for (n, pct) in cfg.rooms.nodes.iter().zip(&cmds.hh_valves_pct) {
         if let Some(pct) = pct
             && n.valve_link.is_some()
@@ -119,9 +128,36 @@ mod tests {
             valve1_pct,
             valve1_pulse: None,
             hh_valves_pct: hh,
+            pump2: None,
             alarms: Vec::new(),
             explanation: Explanation::default(),
         }
+    }
+
+    #[test]
+    fn the_pump_speed_is_written_only_where_its_point_is_bound() {
+        use crate::control::{Controller, ProcessImage};
+        let unbound = loaded("");
+        let c = Controller::new(&unbound.config);
+        let w = planned_writes(&unbound, &c.safe_commands(), (false, false));
+        assert!(w.iter().all(|(_, p, _)| p != "pump2_speed_cmd"), "{w:?}");
+        let bound = loaded(
+            "pump2_speed_cmd = \"plc.pump2_speed_cmd\"\ndp2_station = \"plc.dp2_station\"\n",
+        );
+        let mut c = Controller::new(&bound.config);
+        let safe = planned_writes(&bound, &c.safe_commands(), (false, false));
+        assert!(
+            safe.contains(&(
+                "plc".into(),
+                "pump2_speed_cmd".into(),
+                bound.config.pump2.safe_speed_pct
+            )),
+            "the safe speed on shutdown: {safe:?}"
+        );
+        let cmds = c.step(0.0, &ProcessImage::with_rooms(2));
+        let w = planned_writes(&bound, &cmds, (false, false));
+        let pump = cmds.pump2.expect("controlled");
+        assert!(w.contains(&("plc".into(), "pump2_speed_cmd".into(), pump.speed_cmd_pct)));
     }
 
     #[test]

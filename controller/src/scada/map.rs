@@ -152,7 +152,7 @@ const fn signal_register(signal: Signal) -> RegisterDef {
 }
 
 /// Input registers after the signals': the explanation, alarms and device health.
-const STATION_REGISTERS: [RegisterDef; 23] = [
+const STATION_REGISTERS: [RegisterDef; 28] = [
     input(
         8,
         "signals_valid",
@@ -300,6 +300,41 @@ const STATION_REGISTERS: [RegisterDef; 23] = [
         Encoding::U16,
         "count",
         "Field devices not answering",
+    ),
+    input(
+        61,
+        "pump2_mode",
+        Encoding::U16,
+        "code",
+        "Secondary pump control: 0 not controlled (pump2_speed_cmd unbound), 1 constant_dp, 2 proportional_dp, 3 index",
+    ),
+    input(
+        62,
+        "pump2_dp_setpoint_kpa",
+        Encoding::I16Tenths,
+        "kPa",
+        "Secondary pump differential-pressure setpoint in force (dp2_station, or dp2_index in index mode)",
+    ),
+    input(
+        63,
+        "pump2_speed_cmd_pct",
+        Encoding::I16Tenths,
+        "%",
+        "Secondary pump speed command",
+    ),
+    input(
+        64,
+        "pump2_dry_run",
+        Encoding::U16,
+        "code",
+        "Secondary pump dry-run guard: 0 normal, 1 low flow or pressure (timing), 2 tripped (pump stopped)",
+    ),
+    input(
+        65,
+        "pump2_reason",
+        Encoding::U16,
+        "code",
+        "Why the pump has its speed: 1 control, 2 run-on, 3 heating off, 4 dp lost (held), 5 dp lost (fallback), 6 dry-run stop, 7 frost, 8 safe speed",
     ),
     input(
         100,
@@ -475,6 +510,17 @@ mod tests {
             .find(|r| r.name == "t_out_forecast")
             .expect("t_out_forecast in the map");
         assert_eq!(forecast.address, 52);
+        // The pump's signals and state after the energy counter, below the health block.
+        let at = |name: &str| {
+            INPUT_REGISTERS
+                .iter()
+                .find(|r| r.name == name)
+                .map(|r| r.address)
+        };
+        assert_eq!(at("dp2_station"), Some(56));
+        assert_eq!(at("flow2"), Some(60));
+        assert_eq!(at("pump2_mode"), Some(61));
+        assert_eq!(at("pump2_reason"), Some(65));
         for (i, r) in HOLDING_REGISTERS.iter().enumerate() {
             assert_eq!(usize::from(r.address), i);
             assert!(crate::config::SCADA_WRITABLE.contains(&r.name));

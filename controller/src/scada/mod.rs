@@ -291,6 +291,15 @@ fn fill_input(snapshot: &StationSnapshot) -> InputWriter {
         "cycle_count",
         Some((snapshot.station.cycle % 65_535) as f64),
     );
+    let pump = snapshot.commands.pump2.as_ref();
+    w.set("pump2_mode", Some(f64::from(pump.map_or(0, |p| p.codes.0))));
+    w.set(
+        "pump2_dp_setpoint_kpa",
+        pump.and_then(|p| p.dp_setpoint_kpa),
+    );
+    w.set("pump2_speed_cmd_pct", pump.map(|p| p.speed_cmd_pct));
+    w.set("pump2_dry_run", pump.map(|p| f64::from(p.codes.1)));
+    w.set("pump2_reason", pump.map(|p| f64::from(p.codes.2)));
     w.set("alarm_count", count(snapshot.alarms.len()));
     let alarm_codes = w.def("alarm_codes");
     for (slot, alarm) in snapshot
@@ -523,6 +532,8 @@ mod tests {
 
     #[test]
     fn input_registers_sit_at_their_map_addresses() {
+        use crate::control::{DryRunState, Pump2Command, Pump2Reason, Sample, Signal};
+        use crate::station::Measurement;
         let s = full_snapshot();
         assert!(
             fill_input(&s).unknown.is_empty(),
@@ -553,6 +564,29 @@ mod tests {
         // 1 234 567 kWh = 0x0012_D687, high word at 53, low word at 54.
         assert_eq!((r[53], r[54]), (0x0012, 0xD687), "energy1_kwh");
         assert_eq!(r[55], 0, "gap");
+        assert_eq!(r[56], 0x8000, "dp2_station never read");
+        assert_eq!(r[61], 0, "pump not controlled");
+        assert_eq!(
+            (r[62], r[63], r[64], r[65]),
+            (0x8000, 0x8000, 0xFFFF, 0xFFFF)
+        );
+        let mut s = s;
+        s.measurements[Signal::Dp2StationKpa.index()] =
+            Measurement::of(Signal::Dp2StationKpa, Some(Sample::fresh(81.26)));
+        s.commands.pump2 = Some(crate::station::Pump2State::of(&Pump2Command {
+            mode: crate::config::PumpMode::Index,
+            dp_setpoint_kpa: Some(32.5),
+            dp_measured_kpa: Some(30.0),
+            speed_cmd_pct: 0.0,
+            speed_fb_pct: Some(4.0),
+            power_kw: None,
+            flow_m3h: Some(0.1),
+            dry_run: DryRunState::Tripped { since_s: 1.0 },
+            reason: Pump2Reason::DryRunStop,
+        }));
+        let r = input_image(&s);
+        assert_eq!(r[56], 813, "dp2_station");
+        assert_eq!((r[61], r[62], r[63], r[64], r[65]), (3, 325, 0, 2, 6));
         assert_eq!(&r[100..108], &[1, 4464, 3, 12, 0, 4464, 3, 0xFFFF]);
         assert_eq!(r[108], 0, "no third device");
     }

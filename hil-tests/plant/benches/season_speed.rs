@@ -1,8 +1,11 @@
 //! Raw simulation speed: the default scenario (600 apartments) stepped at 60 s, single-threaded.
 //! Prints simulated seconds per wall second and the projected wall time of a 183-day season.
 //!
-//! `cargo bench -p heatctl-plant --bench season_speed [-- DAYS] [ideal]`
-//! (`ideal`: drive the plant with `set_ideal_supply_c` instead of a valve command)
+//! `cargo bench -p heatctl-plant --bench season_speed [-- DAYS] [ideal] [hydraulics]`
+//! (`ideal`: drive the plant with `set_ideal_supply_c` instead of a valve command;
+//! `hydraulics`: then a side-by-side table of the hydraulic network's cost: the same days with
+//! household valves fitted and held, and with household valves fitted and moving every step, so
+//! that the network is solved again at every step, and the time of one network solve)
 
 use std::path::Path;
 use std::time::Instant;
@@ -50,6 +53,62 @@ fn main() -> anyhow::Result<()> {
         t.t_out_c,
         t.t2_supply_c,
         t.energy1_kwh / plant.total_floor_area_m2()
+    );
+    if std::env::args().any(|a| a == "hydraulics") {
+        hydraulics_table(&scenario, days.min(30.0))?;
+    }
+    Ok(())
+}
+
+/// Wall time of `days` at 60 s steps with household valves fitted: held (the network solved
+/// once), or each valve commanded anew every step (solved at every step).
+fn hydraulics_table(scenario: &Scenario, days: f64) -> anyhow::Result<()> {
+    let mut sc = scenario.clone();
+    sc.household_valves.enabled = true;
+    let dt = 60.0;
+    let steps = (days * 86400.0 / dt) as u64;
+    let run = |moving: bool| -> anyhow::Result<f64> {
+        let mut plant = Plant::new(&sc)?;
+        let n = plant.apartments().len();
+        let start = Instant::now();
+        for k in 0..steps {
+            let t = plant.truth();
+            let target = 20.0 + 1.6 * (18.0 - t.t_out_c).max(0.0);
+            plant.set_ideal_supply_c(Some(target));
+            if moving {
+                for i in 0..n {
+                    // Each valve a saw between 40 and 100 %, its own phase: always moving.
+                    let saw = ((k as usize + 7 * i) % 60) as f64;
+                    plant.set_household_valve_pct(i, 40.0 + saw)?;
+                }
+            }
+            plant.step(dt);
+        }
+        Ok(start.elapsed().as_secs_f64())
+    };
+    let held = run(false)?;
+    let moving = run(true)?;
+    let mut plant = Plant::new(&sc)?;
+    let net_runs: u32 = 2000;
+    let start = Instant::now();
+    for k in 0..net_runs {
+        plant.set_balancing_kv(k as usize % 600, 1.0 + f64::from(k % 7) * 0.1);
+    }
+    let solve_us = start.elapsed().as_secs_f64() * 1e6 / f64::from(net_runs);
+    println!("\n| {days} days, 600 flats, household valves | wall s | x held | 183-day season s |");
+    println!("|---|---:|---:|---:|");
+    for (what, w) in [
+        ("held (network solved once)", held),
+        ("moving (solved every step)", moving),
+    ] {
+        println!(
+            "| {what} | {w:.3} | {:.2} | {:.2} |",
+            w / held,
+            w * 183.0 / days
+        );
+    }
+    println!(
+        "\none network solve (600 flats, flows and pressures at every node): {solve_us:.1} µs"
     );
     Ok(())
 }

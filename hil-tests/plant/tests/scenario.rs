@@ -141,3 +141,53 @@ fn the_readme_example_is_a_valid_scenario() {
     assert_eq!(s.faults.len(), 1);
     assert_eq!(s.faults[0].kind, FaultKind::SensorDrift);
 }
+
+#[test]
+fn hydraulics_problems_are_listed_with_their_paths() {
+    let text = r#"
+[buildings]
+count = 3
+
+[substation]
+pump2_ramp_pct_s = 0.0
+pump_head_kpa = -5.0
+
+[household_valves]
+authority = 1.0
+
+[hydraulics]
+fouling_min = 0.9
+fouling_max = 0.8
+roughness_mm = 0.0
+index_building = 3
+pump_efficiency = 1.2
+"#;
+    let err = Scenario::from_toml_str(text, &dir(), None, "<test>").expect_err("invalid");
+    let paths: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
+    for want in [
+        "substation.pump2_ramp_pct_s",
+        "substation.pump_head_kpa",
+        "household_valves.authority",
+        "hydraulics.fouling_min",
+        "hydraulics.roughness_mm",
+        "hydraulics.index_building",
+        "hydraulics.pump_efficiency",
+    ] {
+        assert!(paths.contains(&want), "{want} missing from {paths:?}");
+    }
+    assert_eq!(err.problems().len(), 7, "{err}");
+    // An unknown key is reported with its position.
+    let err = Scenario::from_toml_str("[hydraulics]\nstairwells = 2\n", &dir(), None, "<test>")
+        .expect_err("unknown key");
+    let unknown = err
+        .problems()
+        .iter()
+        .find(|p| p.message.contains("stairwells"))
+        .expect("unknown field reported");
+    assert!(unknown.line.is_some(), "{unknown:?}");
+    // The older `buildings.balanced` still balances the network.
+    let s = Scenario::from_toml_str("[buildings]\nbalanced = true\n", &dir(), None, "<test>")
+        .expect("valid");
+    assert!(s.balanced_at_commissioning());
+    assert_eq!(s.index_building(), 9, "the farthest of the default 10");
+}

@@ -200,6 +200,18 @@ pub struct Points {
     /// Heat-meter energy counter, kWh (a u32 counter point, e.g. "meter.energy"). Optional;
     /// shown and published, used by no control function.
     pub energy1_kwh: Option<String>,
+    /// Secondary differential pressure supply-return at the substation outlet, kPa (the
+    /// `[pump2]` loop in `constant_dp` and `proportional_dp` mode; the dry-run guard).
+    pub dp2_station: Option<String>,
+    /// Secondary differential pressure across the index riser, kPa: the remote sensor of the
+    /// `[pump2]` loop in `index` mode.
+    pub dp2_index: Option<String>,
+    /// Secondary pump speed feedback, %.
+    pub pump2_speed: Option<String>,
+    /// Secondary pump electric power, kW (shown and published).
+    pub pump2_power: Option<String>,
+    /// Secondary flow, m³/h (the pump's dry-run guard; `proportional_dp` mode).
+    pub flow2: Option<String>,
     /// Primary valve command (a writable point), %; `valve1.output = "position"`.
     pub valve1_cmd: Option<String>,
     /// Three-point actuator (`valve1.output = "three_point"`): the writable point (a coil or
@@ -209,6 +221,9 @@ pub struct Points {
     /// Three-point actuator: the writable point set to 1 while the valve is driven closed.
     /// heatctl never sets both at once; on shutdown both go to 0 (the actuator holds).
     pub valve1_close: Option<String>,
+    /// Secondary pump speed command (a writable point), %. Bound: heatctl controls the pump
+    /// as `[pump2]` says; left out: the pump is not touched (runs as its drive is set).
+    pub pump2_speed_cmd: Option<String>,
 }
 
 /// A point the controller writes (its key in `[points]`).
@@ -220,14 +235,17 @@ pub enum CommandPoint {
     Valve1Open,
     /// `valve1_close`: the three-point close output.
     Valve1Close,
+    /// `pump2_speed_cmd`: the secondary pump speed command.
+    Pump2SpeedCmd,
 }
 
 impl CommandPoint {
     /// Every command point.
-    pub const ALL: [CommandPoint; 3] = [
+    pub const ALL: [CommandPoint; 4] = [
         CommandPoint::Valve1Cmd,
         CommandPoint::Valve1Open,
         CommandPoint::Valve1Close,
+        CommandPoint::Pump2SpeedCmd,
     ];
 
     /// Its key in `[points]`.
@@ -237,6 +255,7 @@ impl CommandPoint {
             CommandPoint::Valve1Cmd => "valve1_cmd",
             CommandPoint::Valve1Open => "valve1_open",
             CommandPoint::Valve1Close => "valve1_close",
+            CommandPoint::Pump2SpeedCmd => "pump2_speed_cmd",
         }
     }
 }
@@ -256,6 +275,11 @@ impl Points {
             Signal::Valve1PosPct => &self.valve1_pos_pct,
             Signal::TOutForecast => &self.t_out_forecast,
             Signal::Energy1Kwh => &self.energy1_kwh,
+            Signal::Dp2StationKpa => &self.dp2_station,
+            Signal::Dp2IndexKpa => &self.dp2_index,
+            Signal::Pump2SpeedPct => &self.pump2_speed,
+            Signal::Pump2PowerKw => &self.pump2_power,
+            Signal::Flow2M3h => &self.flow2,
         }
         .as_deref()
     }
@@ -267,6 +291,7 @@ impl Points {
             CommandPoint::Valve1Cmd => &self.valve1_cmd,
             CommandPoint::Valve1Open => &self.valve1_open,
             CommandPoint::Valve1Close => &self.valve1_close,
+            CommandPoint::Pump2SpeedCmd => &self.pump2_speed_cmd,
         }
         .as_deref()
     }
@@ -449,6 +474,9 @@ impl Rules for Points {
                 }
                 CommandPoint::Valve1Close => {
                     "a writable \"device.point\", not valve1_open; required with a three-point output"
+                }
+                CommandPoint::Pump2SpeedCmd => {
+                    "a writable \"device.point\"; optional (bound: [pump2] controls the pump)"
                 }
             },
         };

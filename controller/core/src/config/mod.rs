@@ -15,6 +15,7 @@ mod limits;
 mod outdoor;
 mod platform;
 mod problems;
+mod pump;
 pub mod reference;
 mod safety;
 mod scada;
@@ -47,6 +48,7 @@ pub use limits::{
 pub use outdoor::{Outdoor, OutdoorInput};
 pub use platform::{BrokerUrl, Platform, station_id_from_name};
 pub use problems::{Problem, Problems, error_position, line_col, position_of};
+pub use pump::{Pump2, PumpMode};
 pub use safety::Safety;
 pub use scada::{SCADA_WRITABLE, Scada};
 pub use schedule::{Day, Schedule, SetbackPeriod, TimeOfDay};

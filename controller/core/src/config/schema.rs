@@ -49,6 +49,10 @@ pub struct Config {
     /// Household (or building) valves and their slow per-valve room loops.
     #[serde(default)]
     pub household_valves: HouseholdValves,
+    /// The secondary circulation pump's speed control (off unless `points.pump2_speed_cmd`
+    /// is bound).
+    #[serde(default)]
+    pub pump2: Pump2,
     /// Safety supervisor: frost protection, over-temperature cuts, sensor-loss fallbacks.
     #[serde(default)]
     pub safety: Safety,
@@ -92,6 +96,7 @@ pub(crate) fn validate(c: &Config) -> Vec<Problem> {
     c.schedule.check(&mut k);
     c.valve1.check(&mut k);
     c.household_valves.check(&mut k);
+    c.pump2.check(c, &mut k);
     c.safety.check(&c.curve, &mut k);
     field::check(c, &mut k);
     c.scada.check(&mut k);

@@ -84,6 +84,16 @@ pub struct Signals {
     pub t_out_forecast: SignalCheck,
     /// Heat-meter energy counter, kWh (shown and published, used by no control function).
     pub energy1_kwh: SignalCheck,
+    /// Secondary differential pressure at the substation, kPa.
+    pub dp2_station: SignalCheck,
+    /// Secondary differential pressure at the index riser (remote sensor), kPa.
+    pub dp2_index: SignalCheck,
+    /// Secondary pump speed feedback, %.
+    pub pump2_speed: SignalCheck,
+    /// Secondary pump electric power, kW.
+    pub pump2_power: SignalCheck,
+    /// Secondary flow, m³/h.
+    pub flow2: SignalCheck,
     /// Household room temperatures, °C (every node).
     pub room: SignalCheck,
     /// Household valve position feedback, %.
@@ -105,6 +115,11 @@ impl Signals {
             CheckedQuantity::Signal(Signal::Valve1PosPct) => &self.valve1_pos_pct,
             CheckedQuantity::Signal(Signal::TOutForecast) => &self.t_out_forecast,
             CheckedQuantity::Signal(Signal::Energy1Kwh) => &self.energy1_kwh,
+            CheckedQuantity::Signal(Signal::Dp2StationKpa) => &self.dp2_station,
+            CheckedQuantity::Signal(Signal::Dp2IndexKpa) => &self.dp2_index,
+            CheckedQuantity::Signal(Signal::Pump2SpeedPct) => &self.pump2_speed,
+            CheckedQuantity::Signal(Signal::Pump2PowerKw) => &self.pump2_power,
+            CheckedQuantity::Signal(Signal::Flow2M3h) => &self.flow2,
             CheckedQuantity::Room => &self.room,
             CheckedQuantity::HouseholdValvePos => &self.hh_valve_pos_pct,
         }

@@ -108,6 +108,9 @@ pub enum AlarmCode {
     HeatMeterInvalid = 107,
     /// Primary valve position feedback invalid.
     Valve1FeedbackInvalid = 108,
+    /// The secondary pump's differential-pressure reading (the one its mode holds) is lost:
+    /// last speed held, then the fallback speed.
+    Pump2DpLost = 110,
     /// Too few room nodes alive: demand correction decaying.
     RoomQuorumLost = 201,
     /// Some room nodes invalid, stale, stuck or outliers.
@@ -118,8 +121,12 @@ pub enum AlarmCode {
     T2OverTemperature = 302,
     /// Primary return over its hard maximum: valve closed.
     T1ReturnOverTemperature = 303,
+    /// Secondary pump dry-run guard tripped: low flow or pressure, pump stopped.
+    Pump2DryRun = 311,
     /// Primary valve does not follow its command.
     Valve1Deviation = 401,
+    /// Secondary pump speed feedback invalid or far from the command.
+    Pump2Feedback = 402,
     /// A field device does not answer (raised by the field layer).
     DeviceCommLost = 501,
     /// A write failed or its read-back disagrees (raised by the field layer).
@@ -148,6 +155,11 @@ impl AlarmCode {
             AlarmCode::T1SupplyInvalid => "primary supply sensor invalid",
             AlarmCode::HeatMeterInvalid => "heat meter data stale or invalid",
             AlarmCode::Valve1FeedbackInvalid => "primary valve feedback invalid",
+            AlarmCode::Pump2DpLost => {
+                "secondary pump pressure reading lost, speed held or fallback"
+            }
+            AlarmCode::Pump2DryRun => "secondary pump dry-run guard: pump stopped",
+            AlarmCode::Pump2Feedback => "secondary pump does not follow its command",
             AlarmCode::RoomQuorumLost => "too few room nodes alive",
             AlarmCode::RoomNodesInvalid => "some room nodes invalid",
             AlarmCode::Frost => "frost protection",
@@ -280,6 +292,8 @@ pub struct Commands {
     pub valve1_pulse: Option<Pulse>,
     /// Household valve commands, % (`rooms.nodes` order; None where there is no valve loop).
     pub hh_valves_pct: Vec<Option<f64>>,
+    /// The secondary pump's command (`None`: not controlled, `points.pump2_speed_cmd` unbound).
+    pub pump2: Option<super::pump::Pump2Command>,
     /// Active alarms.
     pub alarms: Vec<Alarm>,
     /// Why.

@@ -19,6 +19,8 @@
 //!    hold then safe position on t2_supply loss, off/manual); its feedback and three-point
 //!    pulse;
 //! 10. household valve loops;
+//! 11. the secondary pump (only with `points.pump2_speed_cmd` bound): its differential-pressure
+//!     loop, dry-run guard and fallbacks ([`pump`]);
 //!
 //! and last the alarms the phases found are raised or cleared (after the clear delay).
 
@@ -32,6 +34,7 @@ mod image;
 pub mod limiters;
 pub mod outdoor;
 mod outputs;
+pub mod pump;
 pub mod validation;
 mod valve_demand;
 mod valve_loop;
@@ -42,10 +45,11 @@ pub use field_alarms::{AlarmChange, FieldAlarms, FieldConditions};
 pub use household::HouseholdLoops;
 pub use image::{ProcessImage, Sample};
 pub use outputs::ThreePointOutputs;
+pub use pump::{DryRunState, Pump2Command, Pump2Inputs, Pump2Loop, Pump2Reason};
 pub use valve_demand::TrimRespond;
 pub use valve_loop::{ThreePoint, Valve1Loop};
 
-use crate::config::{Config, SignalLimits, ValveOutput};
+use crate::config::{Config, Pump2, SignalLimits, ValveOutput};
 use alarms::Alarms;
 use curve::{HeatingCurve, SummerCutoff};
 use demand::DemandCorrection;
@@ -108,6 +112,9 @@ pub struct Controller {
     t1_over_temperature: bool,
     frost: bool,
     deviation_since_s: Option<f64>,
+    pump2: Pump2Loop,
+    /// Since when the pump's speed feedback has been far from its command.
+    pump2_deviation_since_s: Option<f64>,
 }
 
 fn has_valves(cfg: &Config) -> Vec<bool> {
@@ -155,6 +162,8 @@ impl Controller {
             t1_over_temperature: false,
             frost: false,
             deviation_since_s: None,
+            pump2: Pump2Loop::default(),
+            pump2_deviation_since_s: None,
             cfg: cfg.clone(),
         }
     }
@@ -276,7 +285,14 @@ impl Controller {
         }
     }
 
-    /// The commands to write on shutdown or a fatal fault: every valve at its safe position.
+    /// The operator's reset of a pump dry-run trip: the pump restarts at the next step (and
+    /// trips again if the cause is still there).
+    pub fn reset_pump2_dry_run(&mut self) {
+        self.pump2.reset_dry_run();
+    }
+
+    /// The commands to write on shutdown or a fatal fault: every valve at its safe position,
+    /// the secondary pump (where controlled) at its safe speed.
     #[must_use]
     pub fn safe_commands(&self) -> Commands {
         let hh = has_valves(&self.cfg)
@@ -287,6 +303,7 @@ impl Controller {
             valve1_pct: self.cfg.safety.valve1_safe_pct,
             valve1_pulse: None,
             hh_valves_pct: hh,
+            pump2: Pump2::controlled(&self.cfg).then(|| self.pump2.safe_command(&self.cfg.pump2)),
             alarms: self.alarms.list(),
             explanation: Explanation {
                 supervisor: Some(SupervisorAction::SafePosition),
@@ -317,12 +334,14 @@ impl Controller {
         self.valve1_feedback(now, valve1.command_pct, &inputs);
         let pulse = self.three_point(valve1.command_pct);
         let hh = self.household_loops(now);
+        let pump2 = self.pump2(now, dt, heating_on, image, &inputs);
         self.report_alarms(now, &inputs, &ex);
 
         Commands {
             valve1_pct: valve1.command_pct,
             valve1_pulse: pulse,
             hh_valves_pct: hh,
+            pump2,
             alarms: self.alarms.list(),
             explanation: ex,
         }
@@ -706,6 +725,57 @@ impl Controller {
         }
     }
 
+    /// The secondary pump, where its speed command is bound (`None`: not controlled, nothing
+    /// written); and since when its feedback deviates from the command.
+    fn pump2(
+        &mut self,
+        now: f64,
+        dt: f64,
+        heating_on: bool,
+        image: &ProcessImage,
+        inputs: &Validated,
+    ) -> Option<Pump2Command> {
+        if !Pump2::controlled(&self.cfg) {
+            self.pump2_deviation_since_s = None;
+            return None;
+        }
+        let limits = self.hh_valve_limits;
+        let usable = |s: &Sample| {
+            s.valid
+                && s.value.is_finite()
+                && (limits.valid_min..=limits.valid_max).contains(&s.value)
+                && s.age_s <= limits.max_age_s
+        };
+        let max_valve_pct = image
+            .hh_valve_pos_pct
+            .iter()
+            .zip(has_valves(&self.cfg))
+            .filter(|(_, fitted)| *fitted)
+            .filter_map(|(s, _)| s.filter(usable))
+            .map(|s| s.value)
+            .reduce(f64::max);
+        let x = Pump2Inputs {
+            dp_station_kpa: inputs.value(Signal::Dp2StationKpa),
+            dp_index_kpa: inputs.value(Signal::Dp2IndexKpa),
+            flow_m3h: inputs.value(Signal::Flow2M3h),
+            speed_fb_pct: inputs.value(Signal::Pump2SpeedPct),
+            power_kw: inputs.value(Signal::Pump2PowerKw),
+            heating_on,
+            frost: self.frost,
+            max_valve_pct,
+        };
+        let out = self.pump2.update(&self.cfg.pump2, now, dt, &x);
+        let deviating = x
+            .speed_fb_pct
+            .is_some_and(|f| (f - out.speed_cmd_pct).abs() > DEVIATION_PCT);
+        if deviating {
+            self.pump2_deviation_since_s.get_or_insert(now);
+        } else {
+            self.pump2_deviation_since_s = None;
+        }
+        Some(out)
+    }
+
     /// Raise or clear (after the clear delay) every alarm the control law owns, from what the
     /// phases found.
     fn report_alarms(&mut self, now: f64, inputs: &Validated, ex: &Explanation) {
@@ -746,6 +816,24 @@ impl Controller {
                 AlarmCode::Valve1Deviation,
                 self.deviation_since_s
                     .is_some_and(|t| now - t > DEVIATION_S),
+            ),
+            (
+                AlarmCode::Pump2DryRun,
+                matches!(self.pump2.dry_run(), DryRunState::Tripped { .. })
+                    && Pump2::controlled(&self.cfg),
+            ),
+            (
+                AlarmCode::Pump2Feedback,
+                Pump2::controlled(&self.cfg)
+                    && (rejected(Signal::Pump2SpeedPct)
+                        || self
+                            .pump2_deviation_since_s
+                            .is_some_and(|t| now - t > DEVIATION_S)),
+            ),
+            (
+                AlarmCode::Pump2DpLost,
+                Pump2::controlled(&self.cfg)
+                    && inputs.value(self.cfg.pump2.mode.measured()).is_none(),
             ),
         ];
         let clear = self.cfg.safety.alarm_clear_delay_s;

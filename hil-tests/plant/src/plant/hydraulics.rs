@@ -286,6 +286,7 @@ impl Network {
         let nf = layout.buildings * layout.floors;
         let nb = layout.buildings;
         let hh_pos_pct = vec![100.0; kvs_hh.len()];
+        let n_flats = kv_rad.len();
         let mut net = Network {
             pump,
             kv_rad,
@@ -308,8 +309,21 @@ impl Network {
             dp_net: 0.0,
             layout,
         };
+        for i in 0..n_flats {
+            net.update_flat(i);
+        }
         net.solve();
         net
+    }
+
+    /// Flat `i`'s branch kv from its elements in series.
+    fn update_flat(&mut self, i: usize) {
+        self.kv_flat[i] = if self.kvs_hh.is_empty() {
+            series_of_kvs(&[self.kv_rad[i], self.kv_bal[i]])
+        } else {
+            let hh = self.kvs_hh[i] * equal_percentage(self.hh_pos_pct[i], self.hh_rangeability);
+            series_of_kvs(&[self.kv_rad[i], self.kv_bal[i], hh])
+        };
     }
 
     /// The layout.
@@ -348,6 +362,7 @@ impl Network {
             && kv.is_finite()
         {
             *k = kv.max(0.0);
+            self.update_flat(i);
             self.solve();
         }
     }
@@ -355,9 +370,10 @@ impl Network {
     /// Take the household valves' positions (%, per flat); solve again when one changed.
     pub fn set_household_positions(&mut self, pos_pct: impl Iterator<Item = f64>) {
         let mut changed = false;
-        for (p, new) in self.hh_pos_pct.iter_mut().zip(pos_pct) {
-            if p.to_bits() != new.to_bits() {
-                *p = new;
+        for (i, new) in pos_pct.enumerate().take(self.hh_pos_pct.len()) {
+            if self.hh_pos_pct[i].to_bits() != new.to_bits() {
+                self.hh_pos_pct[i] = new;
+                self.update_flat(i);
                 changed = true;
             }
         }
@@ -366,22 +382,10 @@ impl Network {
         }
     }
 
-    /// Solve at 100 % speed: bottom-up equivalent kv, the pump's operating point, top-down
-    /// pressures and flows.
-    pub fn solve(&mut self) {
+    /// Solve at 100 % speed from the flats' branch kv: bottom-up equivalent kv, the pump's
+    /// operating point, top-down pressures and flows.
+    fn solve(&mut self) {
         let (nb, nfl, nu) = (self.layout.buildings, self.layout.floors, self.layout.units);
-        for i in 0..self.kv_flat.len() {
-            let hh = if self.kvs_hh.is_empty() {
-                f64::INFINITY
-            } else {
-                self.kvs_hh[i] * equal_percentage(self.hh_pos_pct[i], self.hh_rangeability)
-            };
-            self.kv_flat[i] = if hh.is_infinite() {
-                series_of_kvs(&[self.kv_rad[i], self.kv_bal[i]])
-            } else {
-                series_of_kvs(&[self.kv_rad[i], self.kv_bal[i], hh])
-            };
-        }
         // Bottom-up.
         for b in 0..nb {
             let mut above = 0.0;

@@ -615,7 +615,8 @@ impl Plant {
         self.update_flows();
     }
 
-    /// Riser of flat `flat` (one riser per building: the building's index).
+    /// Riser of flat `flat` (one riser per building: the building's index; `usize::MAX` for a
+    /// flat that does not exist).
     pub fn flat_riser(&self, flat: usize) -> usize {
         self.info.get(flat).map_or(usize::MAX, |a| a.building)
     }
@@ -824,7 +825,7 @@ impl Plant {
             self.pump2_speed_pct += d;
         }
         let n = self.pump2_speed_pct / 100.0;
-        let design = self.net.total_flow_m3h(1.0).max(self.design_flow2_m3h());
+        let design = self.design_flow2_m3h();
         if n > 0.0 && self.net.total_flow_m3h(n) < DRY_RUN_FLOW_SHARE * design {
             self.pump2_low_flow_s += h;
             if self.pump2_low_flow_s > DRY_RUN_DELAY_S {
