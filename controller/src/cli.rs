@@ -25,6 +25,15 @@ pub(crate) enum LogFormat {
     Json,
 }
 
+/// Format of the balancing report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ReportFormat {
+    /// Markdown: a table per building and a plain-language summary.
+    Md,
+    /// CSV: one row per riser or building.
+    Csv,
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
@@ -65,6 +74,24 @@ pub(crate) enum Command {
         /// Step of the table, K.
         #[arg(long, default_value_t = 5)]
         step_k: u8,
+    },
+    /// Balancing advice from the hourly room history: which risers and buildings are under- or
+    /// over-supplied and the static balancing valve changes (docs/balancing.md). Exit 0 with
+    /// advice, 3 when the history is too short to advise (the report says why), 1 when it
+    /// cannot be read.
+    Balance {
+        /// Configuration file (risers, design temperatures, target).
+        #[arg(long)]
+        config: PathBuf,
+        /// The state directory, its history/ folder, or one rooms-YYYY-MM.jsonl file.
+        #[arg(long)]
+        from: PathBuf,
+        /// Report format.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+        format: ReportFormat,
+        /// Write the report to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Print the SCADA register map as a Markdown table.
     ScadaMap,

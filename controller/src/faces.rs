@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::audit::Audit;
+use crate::balance::recorder::{self, RecorderHandle};
 use crate::config::Config;
 use crate::gate::Gate;
 use crate::platform::{self, PlatformHandle};
@@ -35,6 +36,7 @@ pub struct FaceContext {
 pub(crate) struct Faces {
     platform: Option<PlatformHandle>,
     web: Option<WebHandle>,
+    history: Option<RecorderHandle>,
 }
 
 impl Faces {
@@ -45,7 +47,16 @@ impl Faces {
     pub(crate) async fn start(ctx: &FaceContext) -> anyhow::Result<Self> {
         let web = web::start(&ctx.config.web, ctx.clone()).await?;
         let platform = platform::start(&ctx.config.platform, ctx.clone());
-        Ok(Self { platform, web })
+        let history = recorder::start(
+            ctx.state_dir.as_deref(),
+            ctx.snapshots.clone(),
+            ctx.configs.clone(),
+        );
+        Ok(Self {
+            platform,
+            web,
+            history,
+        })
     }
 
     /// After a reload: restart each face whose table changed.
@@ -85,6 +96,9 @@ impl Faces {
         }
         if let Some(w) = self.web.take() {
             w.stop().await;
+        }
+        if let Some(h) = self.history.take() {
+            h.stop().await;
         }
     }
 }

@@ -7,6 +7,7 @@
 //! the demo) reads.
 
 pub mod audit;
+pub mod balance;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod faces;

@@ -11,7 +11,7 @@ use heatctl::config;
 use heatctl::control::curve::HeatingCurve;
 use heatctl::runtime::{self, Clock, RunOptions, ScaledClock, WallClock};
 
-use cli::{Cli, Command, LogFormat};
+use cli::{Cli, Command, LogFormat, ReportFormat};
 
 /// Exit code of `check` (and `run` at start) on an invalid configuration.
 const EXIT_INVALID_CONFIG: u8 = 2;
@@ -134,6 +134,51 @@ fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Exit code of `balance` when the history is too short to advise.
+const EXIT_NO_ADVICE: u8 = 3;
+
+/// `heatctl balance`: the balancing advice from the room history.
+fn balance(
+    path: &Path,
+    from: &Path,
+    format: ReportFormat,
+    out: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let loaded = match config::load(path) {
+        Ok(l) => l,
+        Err(problems) => {
+            print_problems(&problems);
+            return Ok(ExitCode::from(EXIT_INVALID_CONFIG));
+        }
+    };
+    let read = heatctl::balance::read_history(from)?;
+    if read.garbled_lines > 0 {
+        eprintln!(
+            "heatctl balance: {} garbled line(s) skipped; the first: {}",
+            read.garbled_lines,
+            read.first_garbled.as_deref().unwrap_or("")
+        );
+    }
+    let advice = heatctl::balance::advise(&read, &loaded.config);
+    let text = match format {
+        ReportFormat::Md => heatctl::balance::report::markdown(&advice, &loaded.config.site.name),
+        ReportFormat::Csv => heatctl::balance::report::csv(&advice),
+    };
+    match out {
+        Some(f) => {
+            std::fs::write(f, &text)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", f.display()))?;
+            eprintln!("wrote {}", f.display());
+        }
+        None => print!("{text}"),
+    }
+    if let Some(why) = &advice.refused {
+        eprintln!("heatctl balance: no advice: {why}");
+        return Ok(ExitCode::from(EXIT_NO_ADVICE));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `heatctl fleet`: every station on a broker.
 fn fleet(opts: heatctl::fleet::FleetOptions) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -188,6 +233,12 @@ fn main() -> ExitCode {
             svg,
             step_k,
         } => curve(&config, svg.as_deref(), step_k),
+        Command::Balance {
+            config,
+            from,
+            format,
+            out,
+        } => balance(&config, &from, format, out.as_deref()),
         Command::ScadaMap => {
             print!("{}", heatctl::scada::map::markdown());
             Ok(ExitCode::SUCCESS)

@@ -399,6 +399,11 @@ fn config_reference_lists_every_key() {
     c.web.token_file = Some("/etc/heatctl/web-token".into());
     c.web.tls_cert_file = Some("/etc/heatctl/web-cert.pem".into());
     c.web.tls_key_file = Some("/etc/heatctl/web-key.pem".into());
+    c.history.design = c.curve.design;
+    c.history.risers = vec![config::Riser {
+        name: "r".into(),
+        nodes: vec!["n".into()],
+    }];
     assert!(!c.schedule.periods.is_empty() && !c.scada.writable.is_empty());
     let mut keys = Vec::new();
     key_paths("", &toml::Value::try_from(&c).unwrap(), &mut keys);

@@ -55,6 +55,7 @@ pub(super) fn router(state: AppState) -> Router {
         .route("/api/trends", get(trends))
         .route("/api/curve", get(curve))
         .route("/api/audit", get(audit))
+        .route("/api/balance", get(balance))
         .route("/api/doc", get(doc))
         .route("/api/settings", post(settings))
         .fallback(not_found)
@@ -94,6 +95,11 @@ fn error(status: StatusCode, why: &str) -> Response {
         status,
         serde_json::to_vec(&json!({ "error": why })).unwrap_or_default(),
     )
+}
+
+/// `/api/balance`: the cached balancing advice (docs/balancing.md).
+async fn balance(State(st): State<AppState>) -> Response {
+    to_json(StatusCode::OK, &st.balance.get())
 }
 
 async fn not_found() -> Response {

@@ -15,6 +15,7 @@
 mod api;
 mod assets;
 mod auth;
+mod balance;
 mod events;
 mod tls;
 mod trends;
@@ -35,6 +36,7 @@ use crate::faces::FaceContext;
 pub use api::{CurvePoint, CurveView, Info, OperatingPoint, default_language};
 pub use assets::total_bytes as assets_total_bytes;
 pub use auth::tokens_match;
+pub use balance::BalanceView;
 pub use trends::{TRENDS_COLUMNS, Trends};
 
 /// Most bytes a settings request body may have (a setting is a few dozen bytes).
@@ -54,6 +56,8 @@ struct AppState {
     /// Why the page is read-only, when it is.
     read_only_reason: Option<String>,
     trends: Arc<Trends>,
+    /// The latest balancing advice (`/api/balance`).
+    balance: Arc<balance::BalanceCache>,
     /// The latest snapshot as JSON, at most every [`EVENTS_MIN_GAP`].
     encoded: watch::Receiver<Option<events::Encoded>>,
     /// Live clients now.
@@ -160,7 +164,13 @@ pub async fn start(cfg: &Web, ctx: FaceContext) -> anyhow::Result<Option<WebHand
     let trends = Arc::new(Trends::new(cfg.trend_hours));
     let (encoded_tx, encoded) = watch::channel(None);
     let sse_clients = Arc::new(AtomicUsize::new(0));
+    let balance_cache = Arc::new(balance::BalanceCache::default());
     let helpers = vec![
+        tokio::spawn(balance::refresh(
+            Arc::clone(&balance_cache),
+            ctx.state_dir.clone(),
+            ctx.configs.clone(),
+        )),
         tokio::spawn(trends::sample(ctx.snapshots.clone(), Arc::clone(&trends))),
         tokio::spawn(events::encode(
             ctx.snapshots.clone(),
@@ -173,6 +183,7 @@ pub async fn start(cfg: &Web, ctx: FaceContext) -> anyhow::Result<Option<WebHand
         token,
         read_only_reason,
         trends: Arc::clone(&trends),
+        balance: balance_cache,
         encoded,
         sse_clients,
         max_sse_clients: cfg.max_sse_clients.max(1) as usize,

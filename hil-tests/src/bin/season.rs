@@ -43,6 +43,10 @@ struct Args {
     /// Also run heatctl under the room-node fault variants (dead10, stuck5, lying1).
     #[arg(long)]
     variants: bool,
+    /// Also run B1+advice after B1 (B1's curve, the balancing advice of the first three weeks
+    /// applied once): its gain over B1 is printed and written to b1_advice.md.
+    #[arg(long)]
+    with_advice: bool,
     /// Also run heatctl_hh under the same room-node fault variants (`heatctl_hh_dead10`, ...).
     #[arg(long)]
     variants_household: bool,
@@ -316,6 +320,17 @@ fn main() -> Result<()> {
         search.as_ref(),
         total_wall_s,
     )?;
+    if args.with_advice
+        && let Some(b1) = main_runs.iter().find(|r| r.label == "B1")
+    {
+        let advised = season::run_b1_advice(&setup, b1, &|_| {})?;
+        let mut md = season::advice_gain_markdown(b1, &advised);
+        for n in &advised.notes {
+            md.push_str(&format!("\n{n}\n"));
+        }
+        std::fs::write(args.out.join("b1_advice.md"), &md)?;
+        println!("{md}");
+    }
     print!("{}", report::markdown_table(&main_runs));
     if !variant_runs.is_empty() {
         println!();

@@ -11,7 +11,11 @@
 //!   sensors (noise, bias, 10-minute node refresh, lost reports, honest ages); its valve command
 //!   drives the plant's actuator.
 //! * O1 replaces the radiators by the plant's ideal heaters holding every apartment at 18 °C.
+//! * B1+advice runs B1's curve; after three weeks heatctl's balancing estimator reads the hourly
+//!   history of the sensed flats (from the plant's room truth) and a "technician" sets the
+//!   plant's static balancing valves as advised, once ([`advice`], [`run_b1_advice`]).
 
+pub mod advice;
 pub mod field;
 pub mod kpi;
 pub mod plots;
@@ -202,6 +206,11 @@ pub enum RunKind {
         /// Node faults.
         variant: Option<Variant>,
     },
+    /// B1's curve; the balancing advice applied once after three weeks.
+    CurveAdvice {
+        /// Shift, K (B1's).
+        shift_k: f64,
+    },
     /// O1.
     Oracle,
     /// O2.
@@ -305,9 +314,11 @@ pub fn run(
     } else {
         kpi::EnergySource::Exchanger
     };
-    if let RunKind::Curve { shift_k } = kind {
+    if let RunKind::Curve { shift_k } | RunKind::CurveAdvice { shift_k } = kind {
         ctl.set_operator_shift_k(shift_k);
     }
+    let mut technician = matches!(kind, RunKind::CurveAdvice { .. })
+        .then(|| advice::Technician::new(advice::history_settings(&scenario, kpi::FLOOR_C)));
     let reference_node = reference_node(&plant);
     if kind == RunKind::ReferenceRoom {
         notes.push(format!(
@@ -384,6 +395,14 @@ pub fn run(
             }
         };
         control_s += control_start.elapsed().as_secs_f64();
+        if let Some(t) = technician.as_mut() {
+            t.sample(&plant, now);
+            if t.due(plant.time_s()) {
+                let season_s = plant.time_s();
+                let applied = t.apply(&mut plant, season_s);
+                notes.push(applied.note());
+            }
+        }
         plant.step(dt);
         acc.after_step(&plant, dt, setpoint);
         pending += 1;
@@ -547,7 +566,49 @@ pub fn search_b1(
 #[must_use]
 pub fn curve_shift_k(r: &RunResult) -> Option<f64> {
     match r.kind {
-        RunKind::Curve { shift_k } => Some(shift_k),
+        RunKind::Curve { shift_k } | RunKind::CurveAdvice { shift_k } => Some(shift_k),
         _ => None,
     }
+}
+
+/// Label of the B1+advice run.
+pub const B1_ADVICE: &str = "B1+advice";
+
+/// Run `B1+advice`: B1's curve (`b1`'s shift), the balancing advice learned in the first three
+/// weeks applied once. The run's notes say what was applied.
+///
+/// # Errors
+/// `b1` is not a curve run, or the run failed.
+pub fn run_b1_advice(
+    setup: &Setup,
+    b1: &RunResult,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<RunResult> {
+    let shift_k = curve_shift_k(b1).context("B1 is not a curve run")?;
+    run(setup, B1_ADVICE, RunKind::CurveAdvice { shift_k }, progress)
+}
+
+/// B1+advice against B1: the season's heat and the worst flat, as a Markdown table.
+#[must_use]
+pub fn advice_gain_markdown(b1: &RunResult, advised: &RunResult) -> String {
+    let row = |r: &RunResult| {
+        format!(
+            "| {} | {:.1} | {:.1} | {:.2} | {:.1} |",
+            r.label,
+            r.kpis.energy_kwh_m2,
+            r.kpis.tdis_worst_kh,
+            r.extra.coldest_p10_c,
+            r.kpis.overheat_kh
+        )
+    };
+    format!(
+        "| strategy | heat kWh/m² | worst flat K·h < 18 °C | coldest flat P10 °C | overheating K·h |\n\
+         |---|---:|---:|---:|---:|\n{}\n{}\n| gain | {:+.1} | {:+.1} | {:+.2} | {:+.1} |\n",
+        row(b1),
+        row(advised),
+        advised.kpis.energy_kwh_m2 - b1.kpis.energy_kwh_m2,
+        advised.kpis.tdis_worst_kh - b1.kpis.tdis_worst_kh,
+        advised.extra.coldest_p10_c - b1.extra.coldest_p10_c,
+        advised.kpis.overheat_kh - b1.kpis.overheat_kh,
+    )
 }

@@ -9,6 +9,7 @@ mod curve;
 mod demand;
 mod device_map;
 mod field;
+mod history;
 mod household_valves;
 mod limits;
 mod outdoor;
@@ -38,6 +39,7 @@ pub use field::{
     CommandPoint, Device, Link, LinkKind, MQTT_ROOM_MIN_MAX_AGE_S, MqttValue, Parity, Points,
     Position, RoomNode, Rooms, parse_broker_url,
 };
+pub use history::{History, Riser};
 pub use household_valves::HouseholdValves;
 pub use limits::{
     LimiterGains, Limits, PowerLimit, RateLimit, Return1Limit, ReturnDifferenceLimit,

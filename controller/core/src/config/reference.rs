@@ -31,6 +31,7 @@ const SOURCES: &[&str] = &[
     include_str!("scada.rs"),
     include_str!("platform.rs"),
     include_str!("web.rs"),
+    include_str!("history.rs"),
 ];
 
 /// The least a configuration must say: every other key of the tables takes its default.
@@ -246,6 +247,8 @@ fn allowed(table: &str, key: &str) -> Option<String> {
         "PositionWeights" => PositionWeights::allowed(key),
         "Demand" => Demand::allowed(key),
         "ValveDemand" => ValveDemand::allowed(key),
+        "History" => History::allowed(key),
+        "Riser" => Riser::allowed(key),
         "ReturnLimitPoint" => ReturnLimitPoint::allowed(key),
         "LimiterGains" => LimiterGains::allowed(key),
         "Return1Limit" => Return1Limit::allowed(key),

@@ -77,6 +77,9 @@ pub struct Config {
     /// The web face: the technician's local status page.
     #[serde(default)]
     pub web: Web,
+    /// The hourly room history and the balancing advice drawn from it.
+    #[serde(default)]
+    pub history: History,
 }
 
 /// Check values and contradictions within one configuration, table by table.
@@ -99,5 +102,6 @@ pub(crate) fn validate(c: &Config) -> Vec<Problem> {
     c.scada.check(&mut k);
     c.platform.check(&mut k);
     c.web.check(&mut k);
+    c.history.check(&c.rooms.nodes, &mut k);
     k.out
 }

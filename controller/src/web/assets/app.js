@@ -15,6 +15,9 @@
       'sec.trends': 'Trends', 'sec.rooms': 'Rooms', 'sec.alarms': 'Alarms',
       'sec.field': 'Field devices and links', 'sec.platform': 'Platform link', 'sec.settings': 'Settings',
       'sec.audit': 'Audit log (newest first)',
+      'sec.balance': 'Balancing advice', 'bal.group': 'Riser / building', 'bal.verdict': 'Verdict',
+      'bal.flow_ratio': 'Flow ratio', 'bal.kv': 'Balancing valve kv', 'bal.confidence': 'Confidence',
+      'bal.none': 'No advice yet.', 'bal.computed': 'Computed',
       'f.outdoor_c': 'Outdoor (used)', 'f.damped_outdoor_c': 'damped', 'f.composite_outdoor_c': 'Composite outdoor',
       'f.setpoint_c': 'Supply setpoint', 'f.curve_c': 'curve', 'f.t2_supply_c': 'Secondary supply',
       'f.deviation_k': 'vs setpoint', 'f.t2_return_c': 'Secondary return', 'f.t1_return_c': 'primary return',
@@ -110,6 +113,9 @@
       'sec.trends': '趋势', 'sec.rooms': '室温', 'sec.alarms': '报警',
       'sec.field': '现场设备与链路', 'sec.platform': '平台连接', 'sec.settings': '设定',
       'sec.audit': '操作记录(最新在前)',
+      'sec.balance': '水力平衡建议', 'bal.group': '立管 / 楼栋', 'bal.verdict': '结论',
+      'bal.flow_ratio': '流量比', 'bal.kv': '平衡阀 kv', 'bal.confidence': '置信度',
+      'bal.none': '暂无建议。', 'bal.computed': '计算时间',
       'f.outdoor_c': '室外温度(采用)', 'f.damped_outdoor_c': '衰减后', 'f.composite_outdoor_c': '综合室外温度',
       'f.setpoint_c': '二次供水设定值', 'f.curve_c': '曲线值', 'f.t2_supply_c': '二次供水温度',
       'f.deviation_k': '与设定值之差', 'f.t2_return_c': '二次回水温度', 'f.t1_return_c': '一次回水',
@@ -960,6 +966,31 @@
     curveLoading = true; S.curveAt = Date.now();
     try { S.curve = await getJson('/api/curve'); renderCurve(); } catch (e) { /* keep the last curve */ } finally { curveLoading = false; }
   }
+  // The balancing advice: computed by the server from the room history every 10 minutes.
+  async function loadBalance() {
+    try { S.balance = await getJson('/api/balance'); } catch (e) { S.balance = null; }
+    renderBalance();
+  }
+  function renderBalance() {
+    const b = S.balance;
+    const sum = $('#balance-summary');
+    sum.textContent = (b && b.summary) || t('bal.none');
+    const when = $('#balance-computed');
+    when.textContent = b && num(b.computed_unix_s) ? `${t('bal.computed')}: ${fmtTime(b.computed_unix_s, true)}` : '';
+    const body = $('#balance-table tbody');
+    body.replaceChildren();
+    const groups = (b && b.advice && Array.isArray(b.advice.groups)) ? b.advice.groups : [];
+    for (const g of groups) {
+      const kv = g.kv && g.kv.kind === 'change' ? `${fmt((g.kv.ratio - 1) * 100, 0, ' %', true)}` : (g.kv ? g.kv.kind.replace('_', ' ') : '');
+      body.append(el('tr', { 'data-verdict': g.verdict },
+        el('td', {}, g.riser ? `${g.building} / ${g.riser}` : g.building),
+        el('td', {}, String(g.verdict || '').replace('_', '-')),
+        el('td', { class: 'num' }, fmt(g.flow_ratio, 2)),
+        el('td', {}, kv),
+        el('td', {}, g.confidence || '')));
+    }
+    $('#balance-table').hidden = groups.length === 0;
+  }
   function showError(what) {
     const e = $('#load-error');
     e.hidden = false; e.textContent = t('err.load', what);
@@ -1017,6 +1048,8 @@
       for (const k of TREND_COLS) S.trend[k] = [];
     }
     renderTrends();
+    loadBalance();
+    setInterval(loadBalance, 600000);
     connect();
     document.body.dataset.ready = 'true';
   }
