@@ -205,6 +205,22 @@ class Station:
                 "operating_point": {"outdoor_c": ex["composite_outdoor_c"], "setpoint_c": ex["setpoint_c"],
                                     "t2_supply_c": s["measurements"]["t2_supply_c"]["value"]}}
 
+    def balance_json(self):
+        """Advice as /api/balance gives it (docs/web-api.md): two risers, one to open, one balanced."""
+        def group(building, riser, ratio, verdict, kv):
+            return {"building": building, "riser": riser, "flats": 6, "flat_hours": 5760,
+                    "mean_deficit_k": round((ratio - 1.0) * 3.0, 2), "mean_valve_pct": None,
+                    "flow_ratio": ratio, "flow_ratio_low": ratio - 0.05, "flow_ratio_high": ratio + 0.05,
+                    "spread_ln": 0.05, "verdict": verdict, "confidence": "high", "kv": kv}
+        return {"computed_unix_s": self.clock(),
+                "summary": "Under-supplied (open their balancing valves): b2 / b2-r1.",
+                "advice": {"refused": None, "hours_total": 960, "hours_usable": 960, "days_usable": 40,
+                           "network_flow_ratio": 1.02, "network_mean_deficit_k": -0.2, "deadband_pct": 10.0,
+                           "groups": [group("b2", "b2-r1", 1.41, "under_supplied", {"kind": "change", "ratio": 1.6}),
+                                      group("b1", "b1-r1", 0.98, "balanced", {"kind": "no_change"})],
+                           "flats": [], "garbled_lines": 0},
+                "error": None}
+
     def publish(self, event, data):
         text = f"event: {event}\ndata: {json.dumps(data)}\n\n"
         with self.lock:
@@ -293,6 +309,8 @@ def make_handler(station):
                 self.send_json(200, station.trends(float(since) if since else None))
             elif path == "/api/curve":
                 self.send_json(200, station.curve_json())
+            elif path == "/api/balance":
+                self.send_json(200, station.balance_json())
             elif path == "/api/audit":
                 n = int(params.get("n", "50"))
                 with station.lock:

@@ -87,6 +87,10 @@ describe('page against the mock API', () => {
     assert.ok(await page.$eval('#trend-charts', (e) => Number(e.dataset.rows)) > 2800, '48 h of minute rows');
     assert.equal(await page.$eval('#read-only-notice', (e) => e.hidden), true);
     assert.ok(await page.$('#settings-form'));
+    // The balancing advice card: the summary and one row per riser, with its verdict.
+    await until(async () => (await page.$$eval('#balance-table tbody tr', (r) => r.length)) === 2, 5000, 'two advice rows');
+    assert.deepEqual(await page.$$eval('#balance-table tbody tr', (r) => r.map((x) => x.dataset.verdict)), ['under_supplied', 'balanced']);
+    assert.match(await page.$eval('#balance-summary', (e) => e.textContent), /b2 \/ b2-r1/);
     await page.screenshot({ path: path.join(OUT, 'mock-en.png'), fullPage: true });
     console.log('# mock page metrics', JSON.stringify(await measure(page)));
     assert.deepEqual(page.errors, []);
