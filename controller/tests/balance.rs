@@ -5,13 +5,16 @@
 //! command end to end on generated history files.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use heatctl::balance::emitter::valve_flow_fraction;
 use heatctl::balance::record::file_name;
 use heatctl::balance::report::{CSV_COLUMNS, csv};
 use heatctl::balance::{HourRecord, KvAdvice, RoomHour, Settings, Verdict, estimate};
 use heatctl::config::History;
+
+#[path = "peers/support.rs"]
+mod support;
+use support::heatctl;
 
 const N: f64 = 1.3;
 const SEGMENTS: usize = 40;
@@ -390,18 +393,6 @@ fn write_history(dir: &Path, hours: &[HourRecord]) {
     for (name, text) in texts {
         std::fs::write(hist.join(name), text).expect("write");
     }
-}
-
-fn heatctl(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_heatctl"))
-        .args(args)
-        .output()
-        .expect("run heatctl");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// The least valid configuration: a site and a curve.

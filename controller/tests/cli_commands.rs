@@ -4,21 +4,7 @@
 #[path = "peers/support.rs"]
 mod support;
 
-use std::process::Command;
-
 use support::*;
-
-fn heatctl(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_heatctl"))
-        .args(args)
-        .output()
-        .expect("run heatctl");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// Write `text` to a temporary file `name` and run `heatctl check` on it, which must refuse it
 /// with exit code 2: the file's path and the problems printed.

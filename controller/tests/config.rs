@@ -122,6 +122,44 @@ nodes = [{ id = "a", link = "l2", unit_id = 1 }, { id = "a", link = "l1", unit_i
     assert!(r.contains("uses unit id 1 on link \"l1\""), "{r}");
 }
 
+/// One physical device, two maps: the PLC's `substation-io` and `substation-pump` maps may share
+/// its unit on one link; the same map twice on one unit is a mistake, and a room node on a
+/// device's unit still is.
+#[test]
+fn two_maps_of_one_device_share_its_unit_but_the_same_map_twice_does_not() {
+    let base = r#"
+[site]
+name = "x"
+[curve]
+points = [{ outdoor_c = -20.0, supply_c = 70.0 }, { outdoor_c = 15.0, supply_c = 30.0 }]
+[[links]]
+name = "l1"
+kind = "tcp"
+host = "127.0.0.1"
+port = 502
+[[devices]]
+name = "plc"
+link = "l1"
+unit_id = 1
+map = "devices/substation-io.toml"
+"#;
+    let points = "[points]\nt2_supply = \"plc.t2_supply\"\nvalve1_cmd = \"plc.valve1_cmd\"\n";
+    let pump = "[[devices]]\nname = \"pump\"\nlink = \"l1\"\nunit_id = 1\nmap = \"devices/substation-pump.toml\"\n";
+    let twice = "[[devices]]\nname = \"plc2\"\nlink = \"l1\"\nunit_id = 1\nmap = \"devices/substation-io.toml\"\n";
+    config::parse_str(&format!("{base}{pump}{points}"), None).unwrap_or_else(|p| panic!("{p}"));
+    let r = problems(&format!("{base}{twice}{points}")).to_string();
+    assert!(
+        r.contains("devices[1].unit_id: device \"plc2\" uses unit id 1 on link \"l1\" with map"),
+        "{r}"
+    );
+    let node = "[rooms]\nnodes = [{ id = \"a\", link = \"l1\", unit_id = 1 }]\n";
+    let r = problems(&format!("{base}{pump}{points}{node}")).to_string();
+    assert!(
+        r.contains("uses unit id 1 on link \"l1\", as device \"plc\" does"),
+        "{r}"
+    );
+}
+
 #[test]
 fn three_point_output_needs_its_own_points() {
     let base = r#"

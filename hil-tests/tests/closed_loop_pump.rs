@@ -137,16 +137,28 @@ fn pump_base(pump: &[(&str, Value)]) -> Table {
     b
 }
 
-/// Bind the pump's points of the generated configuration (the `plc` device is the plant's
-/// substation I/O).
+/// Bind the pump's points of the generated configuration: the `pump` device (the pump map on
+/// the plant's substation I/O, link and unit of the `plc` device) and the speed feedback of `plc`.
 fn bind_pump(cfg: &mut Table) {
+    let mut pump = Table::new();
+    pump.insert("name".into(), "pump".into());
+    pump.insert("link".into(), heatctl_plant::naming::IO_LINK.into());
+    pump.insert("unit_id".into(), 1.into());
+    pump.insert(
+        "map".into(),
+        heatctl_plant::binding::SUBSTATION_PUMP_MAP.into(),
+    );
+    match cfg.get_mut("devices") {
+        Some(Value::Array(devices)) => devices.push(Value::Table(pump)),
+        _ => panic!("the generated configuration has [[devices]]"),
+    }
     for (key, point) in [
-        ("pump2_speed_cmd", "plc.pump2_speed_cmd"),
+        ("pump2_speed_cmd", "pump.pump2_speed_cmd"),
         ("pump2_speed", "plc.pump2_speed"),
-        ("dp2_station", "plc.dp2_station"),
-        ("dp2_index", "plc.dp2_index"),
-        ("pump2_power", "plc.pump2_power"),
-        ("flow2", "plc.flow2"),
+        ("dp2_station", "pump.dp2_station"),
+        ("dp2_index", "pump.dp2_index"),
+        ("pump2_power", "pump.pump2_power"),
+        ("flow2", "pump.flow2"),
     ] {
         set(cfg, &format!("points.{key}"), point);
     }

@@ -39,10 +39,14 @@ pub const DEMO_TOML: &str = include_str!("../../../config/demo.toml");
 
 /// The shipped device register maps, as `("devices/<name>.toml", text)`: the paths the
 /// configurations written by [`bind_to_plant`] refer to, relative to the configuration file.
-pub const DEVICE_MAPS: [(&str, &str); 4] = [
+pub const DEVICE_MAPS: [(&str, &str); 5] = [
     (
         SUBSTATION_IO_MAP,
         include_str!("../../../config/devices/substation-io.toml"),
+    ),
+    (
+        SUBSTATION_PUMP_MAP,
+        include_str!("../../../config/devices/substation-pump.toml"),
     ),
     (
         HEAT_METER_MAP,
@@ -60,6 +64,9 @@ pub const DEVICE_MAPS: [(&str, &str); 4] = [
 
 /// Map of the substation I/O, relative to the configuration file.
 const SUBSTATION_IO_MAP: &str = "devices/substation-io.toml";
+/// Map of the substation I/O's pump signals (a second device on the I/O's link and unit, for a
+/// configuration that drives the pump), relative to the configuration file.
+pub const SUBSTATION_PUMP_MAP: &str = "devices/substation-pump.toml";
 /// Map of the heat meter, relative to the configuration file.
 const HEAT_METER_MAP: &str = "devices/heat-meter.toml";
 /// Name of the configuration file [`write_config`] writes.

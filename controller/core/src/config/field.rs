@@ -166,7 +166,9 @@ pub struct Device {
     pub name: String,
     /// Link it is on.
     pub link: String,
-    /// Modbus unit id (1..247; 255 or 0 for some TCP devices).
+    /// Modbus unit id (1..247; 255 or 0 for some TCP devices). Two `[[devices]]` share a unit
+    /// only with different maps (one PLC read through `substation-io.toml` and
+    /// `substation-pump.toml`); no room node or household valve may use a device's unit.
     pub unit_id: u8,
     /// Register map file, relative to this configuration file, e.g. "devices/heat-meter.toml".
     pub map: String,
@@ -575,6 +577,7 @@ pub(crate) fn check(c: &Config, k: &mut Checker) {
         }
     };
     let mut device_names = HashSet::new();
+    let mut device_units: HashMap<(&str, u8), (&str, &String)> = HashMap::new();
     for (i, d) in c.devices.iter().enumerate() {
         if !device_names.insert(d.name.as_str()) {
             k.fail(
@@ -616,13 +619,28 @@ pub(crate) fn check(c: &Config, k: &mut Checker) {
                 }
             }
         }
-        claim(
-            k,
-            &d.link,
-            d.unit_id,
-            format!("device {:?}", d.name),
-            format!("devices[{i}].unit_id"),
-        );
+        // Devices may share a unit with another map of the same physical device (a PLC's
+        // substation-io and substation-pump maps); the same map twice is a mistake.
+        match device_units.get(&(d.link.as_str(), d.unit_id)) {
+            Some((prev, map)) if **map == d.map => k.fail(
+                format!("devices[{i}].unit_id"),
+                format!(
+                    "device {:?} uses unit id {} on link {:?} with map {:?}, as device {prev:?} does",
+                    d.name, d.unit_id, d.link, d.map
+                ),
+            ),
+            Some(_) => {}
+            None => {
+                device_units.insert((d.link.as_str(), d.unit_id), (d.name.as_str(), &d.map));
+                claim(
+                    k,
+                    &d.link,
+                    d.unit_id,
+                    format!("device {:?}", d.name),
+                    format!("devices[{i}].unit_id"),
+                );
+            }
+        }
     }
     for (name, binding, written) in c.points.bindings() {
         let Some(b) = binding else { continue };
