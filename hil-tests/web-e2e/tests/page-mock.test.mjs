@@ -237,7 +237,12 @@ describe('page against the mock API', () => {
     await page.click('button[data-apply="operating_mode"]');
     try {
       await until(() => page.$eval('#settings-result', (e) => e.dataset.outcome === 'accepted'), 15000, 'accepted');
-      await until(async () => (await fieldValue(page, 'mode')) === 'off', 15000, 'mode off shown');
+      await until(async () => (await fieldValue(page, 'mode')) === 'off', 15000, 'mode off shown').catch(async (e) => {
+        // Say what the page was doing: its live connection, what it shows, its errors.
+        const conn = await page.$eval('#conn-state', (x) => x.dataset.state).catch(() => '?');
+        const shown = await fieldValue(page, 'mode').catch(() => '?');
+        throw new Error(`${e.message}; SSE ${conn}, mode shown ${JSON.stringify(shown)}, page errors ${JSON.stringify(page.errors)}`);
+      });
       assert.equal(await fieldValue(page, 'setpoint_c'), '', 'no setpoint while off');
       assert.equal(await page.$eval('[data-field="setpoint_c"]', (e) => e.textContent), '--');
       assert.match(await page.$eval('#why-summary', (e) => e.textContent), /Heating is off/);

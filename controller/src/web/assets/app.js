@@ -842,6 +842,11 @@
       el('div', { class: 'set-row token' }, el('label', { for: 'token', text: t('settings.token') }), el('span', { class: 'input' }, tokenInput), el('span', { class: 'muted', text: t('settings.token_hint') })),
       ...rows,
       el('output', { id: 'settings-result', 'data-outcome': prevResult ? prevResult.dataset.outcome : '', 'aria-live': 'polite' }, prevResult ? prevResult.textContent : ''));
+    // A value the technician is entering is never overwritten by the live refresh, even when
+    // chosen before the first snapshot has filled the form.
+    const touch = (e) => { if (e.target && e.target.id && e.target.id.startsWith('set-')) e.target.dataset.touched = '1'; };
+    form.addEventListener('input', touch);
+    form.addEventListener('change', touch);
     slot.replaceChildren(form);
     fillSettings(true);
   }
@@ -857,7 +862,6 @@
       const input = $(`#set-${n}`);
       if (input && (force || (!input.dataset.touched && document.activeElement !== input))) {
         input.value = cur === undefined ? '' : String(cur);
-        input.oninput = () => { input.dataset.touched = '1'; };
       }
     }
   }
@@ -935,14 +939,19 @@
     for (const cb of $$('#trend-charts input[data-series]')) cb.parentElement.lastChild.textContent = t(`tr.${cb.dataset.series}`);
   }
 
-  let frame = 0;
+  // One render per frame at most; a timer stands in when the browser holds animation frames
+  // back (a hidden or background page, some headless browsers), so the page never stalls.
+  let frame = null;
   function schedule() {
     if (frame) return;
-    frame = requestAnimationFrame(() => {
-      frame = 0;
+    const run = () => {
+      if (!frame) return;
+      cancelAnimationFrame(frame.raf); clearTimeout(frame.timer);
+      frame = null;
       renderSnapshot(); renderConn();
       if (S.trendDirty) { S.trendDirty = false; renderTrends(); }
-    });
+    };
+    frame = { raf: requestAnimationFrame(run), timer: setTimeout(run, 250) };
   }
   function onSnapshot(s) {
     const prevShift = S.snap && S.snap.settings && S.snap.settings.curve_shift_k;
