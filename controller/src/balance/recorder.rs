@@ -23,21 +23,30 @@ use crate::station::{SnapshotReceiver, StationSnapshot};
 /// correction's test may be a genuinely cold flat, which is what balancing is about).
 const RECORDED_STATES: [&str; 2] = ["used", "outlier"];
 
-#[derive(Debug, Default)]
-struct Mean {
+/// A running mean of finite values (the hour's aggregates; the season's technician uses it too).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Mean {
     sum: f64,
     n: u32,
 }
 
 impl Mean {
-    fn add(&mut self, v: Option<f64>) {
+    /// Add a value; None and non-finite values are skipped.
+    pub fn add(&mut self, v: Option<f64>) {
         if let Some(v) = v.filter(|v| v.is_finite()) {
             self.sum += v;
             self.n += 1;
         }
     }
-    fn get(&self) -> Option<f64> {
+    /// The mean (None before the first value).
+    #[must_use]
+    pub fn get(&self) -> Option<f64> {
         (self.n > 0).then(|| self.sum / f64::from(self.n))
+    }
+    /// How many values were added.
+    #[must_use]
+    pub fn count(&self) -> u32 {
+        self.n
     }
 }
 

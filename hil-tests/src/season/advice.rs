@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use heatctl::balance::recorder::Mean;
 use heatctl::balance::{self, Advice, HourRecord, KvAdvice, RoomHour};
 use heatctl::config::{DesignCurve, History};
 use heatctl_plant::{Plant, Scenario, naming};
@@ -78,20 +79,14 @@ impl Applied {
     }
 }
 
-#[derive(Default)]
-struct Sum {
-    s: f64,
-    n: u32,
-}
-
 /// The hourly history and the one-off application of the advice.
 pub struct Technician {
     history: History,
     hour: Option<i64>,
     samples: u32,
-    outdoor: Sum,
-    supply: Sum,
-    rooms: BTreeMap<usize, Sum>,
+    outdoor: Mean,
+    supply: Mean,
+    rooms: BTreeMap<usize, Mean>,
     hours: Vec<HourRecord>,
     /// What was applied (None: not yet).
     pub applied: Option<Applied>,
@@ -105,8 +100,8 @@ impl Technician {
             history,
             hour: None,
             samples: 0,
-            outdoor: Sum::default(),
-            supply: Sum::default(),
+            outdoor: Mean::default(),
+            supply: Mean::default(),
             rooms: BTreeMap::new(),
             hours: Vec::new(),
             applied: None,
@@ -129,19 +124,14 @@ impl Technician {
         self.hour = Some(hour);
         self.samples += 1;
         let truth = plant.truth();
-        self.outdoor.s += truth.t_out_c;
-        self.outdoor.n += 1;
-        self.supply.s += truth.t2_supply_c;
-        self.supply.n += 1;
+        self.outdoor.add(Some(truth.t_out_c));
+        self.supply.add(Some(truth.t2_supply_c));
         let air = plant.apartment_air_c();
         for k in 0..plant.room_node_count() {
             if let Some(r) = plant.room_node(k)
                 && let Some(&t) = air.get(r.apartment)
-                && t.is_finite()
             {
-                let e = self.rooms.entry(r.apartment).or_default();
-                e.s += t;
-                e.n += 1;
+                self.rooms.entry(r.apartment).or_default().add(Some(t));
             }
         }
     }
@@ -149,7 +139,6 @@ impl Technician {
     fn finish_hour(&mut self, plant: &Plant) {
         let Some(hour) = self.hour else { return };
         let apartments = plant.apartments();
-        let mean = |x: &Sum| (x.n > 0).then(|| x.s / f64::from(x.n));
         let rooms = self
             .rooms
             .iter()
@@ -162,22 +151,22 @@ impl Technician {
                         .name()
                         .to_owned(),
                     riser: Some(riser_label(plant, plant.flat_riser(a))),
-                    room_c: mean(sum)?,
+                    room_c: sum.get()?,
                     valve_pct: None,
-                    samples: sum.n,
+                    samples: sum.count(),
                 })
             })
             .collect();
         self.hours.push(HourRecord {
             hour_unix_s: hour,
-            outdoor_c: mean(&self.outdoor),
-            t2_supply_c: mean(&self.supply),
+            outdoor_c: self.outdoor.get(),
+            t2_supply_c: self.supply.get(),
             samples: self.samples,
             rooms,
         });
         self.samples = 0;
-        self.outdoor = Sum::default();
-        self.supply = Sum::default();
+        self.outdoor = Mean::default();
+        self.supply = Mean::default();
         self.rooms.clear();
     }
 
