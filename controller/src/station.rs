@@ -85,8 +85,8 @@ pub struct StationIdentity {
     pub started_unix_s: f64,
     /// Real seconds since the run started.
     pub uptime_s: f64,
-    /// Control cycles completed since the run started, this one included (SCADA reads it modulo
-    /// 65536 as a heartbeat; two faces showing the same count show the same cycle).
+    /// Control cycles completed since the run started, this one included (SCADA input 26 carries
+    /// it modulo 65535 as a heartbeat; two faces showing the same count show the same cycle).
     pub cycle: u64,
 }
 
