@@ -12,6 +12,8 @@ pub mod balance;
 pub mod demo;
 pub mod faces;
 pub mod fleet;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gate;
 pub use heatctl_core::{config, control};
 pub mod field;

@@ -20,9 +20,16 @@ async fn start(max_connections: u32) -> (std::net::SocketAddr, Arc<ScadaShared>,
         Audit::in_memory(),
     );
     let shared = Arc::new(ScadaShared::new(1, gate));
-    let (addr, _task) = scada::serve("127.0.0.1:0", max_connections, Arc::clone(&shared))
-        .await
-        .expect("listen");
+    let (addr, _task) = scada::serve(
+        "127.0.0.1:0",
+        scada::Limits {
+            max_connections,
+            ..scada::Limits::default()
+        },
+        Arc::clone(&shared),
+    )
+    .await
+    .expect("listen");
     (addr, shared, rx)
 }
 

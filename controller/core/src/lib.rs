@@ -6,4 +6,6 @@
 
 pub mod config;
 pub mod control;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod signal;

@@ -441,7 +441,7 @@ struct Incoming {
 }
 
 /// Read a command's payload: the change asked for and its correlation id, or why not.
-fn parse_command(
+pub(crate) fn parse_command(
     name: &str,
     payload: &[u8],
     max: usize,

@@ -317,7 +317,7 @@ pub(super) async fn run_inner(
     let scada_task = if scada_cfg.enabled {
         let (addr, task) = scada::serve(
             &scada_cfg.listen,
-            scada_cfg.max_connections,
+            scada::Limits::of(&scada_cfg),
             Arc::clone(&scada_shared),
         )
         .await

@@ -182,7 +182,13 @@ impl Runtime {
         let mut new_scada = None;
         if scada_changed && new.config.scada.enabled {
             let s = &new.config.scada;
-            match scada::serve(&s.listen, s.max_connections, Arc::clone(&self.scada_shared)).await {
+            match scada::serve(
+                &s.listen,
+                scada::Limits::of(s),
+                Arc::clone(&self.scada_shared),
+            )
+            .await
+            {
                 Ok(started) => new_scada = Some(started),
                 Err(e)
                     if self.scada_task.is_some() && s.listen == self.loaded.config.scada.listen =>
@@ -214,8 +220,12 @@ impl Runtime {
             if new_scada.is_none() && new.config.scada.enabled {
                 let s = &new.config.scada;
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                match scada::serve(&s.listen, s.max_connections, Arc::clone(&self.scada_shared))
-                    .await
+                match scada::serve(
+                    &s.listen,
+                    scada::Limits::of(s),
+                    Arc::clone(&self.scada_shared),
+                )
+                .await
                 {
                     Ok(started) => new_scada = Some(started),
                     Err(e) => {

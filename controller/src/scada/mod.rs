@@ -11,9 +11,12 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
-use tokio_modbus::prelude::{ExceptionCode, Request, Response, SlaveRequest};
-use tokio_modbus::server::tcp::Server;
+use tokio::time::Instant;
+use tokio_modbus::prelude::{ExceptionCode, Request, Response};
 
 use crate::control::SupervisorAction;
 use crate::gate::{Change, ChangeOutcome, ChangeRequest, Gate, Refusal, Source};
@@ -155,12 +158,12 @@ impl ScadaShared {
         Ok(())
     }
 
-    fn handle(&self, req: SlaveRequest<'static>) -> Result<Response, ExceptionCode> {
-        let unit = self.lock().unit_id;
-        if req.slave != unit && req.slave != 0 && req.slave != 255 {
+    fn handle(&self, unit: u8, request: Request<'_>) -> Result<Response, ExceptionCode> {
+        let ours = self.lock().unit_id;
+        if unit != ours && unit != 0 && unit != 255 {
             return Err(ExceptionCode::GatewayTargetDevice);
         }
-        match req.request {
+        match request {
             Request::ReadInputRegisters(a, n) => {
                 self.read(false, a, n).map(Response::ReadInputRegisters)
             }
@@ -180,6 +183,144 @@ impl ScadaShared {
             }
             _ => Err(ExceptionCode::IllegalFunction),
         }
+    }
+
+    /// Answer one complete Modbus TCP request ADU (MBAP header and PDU, as [`adu_len`] cut
+    /// it): the response ADU, or None when the frame is not a request (a function code of
+    /// 0x80 or above marks a response) and is dropped.
+    ///
+    /// A PDU whose length does not fit its function gets exception 03, an unknown function
+    /// exception 01, another unit id exception 0B; the header's transaction id and unit id
+    /// are echoed.
+    #[must_use]
+    pub fn respond_adu(&self, adu: &[u8]) -> Option<Vec<u8>> {
+        let (header, pdu) = adu.split_at_checked(MBAP_LEN)?;
+        let (&function, body) = pdu.split_first()?;
+        if function >= 0x80 {
+            return None;
+        }
+        let unit = header[6];
+        let answer = match decode_request(function, body) {
+            Ok(request) => self.handle(unit, request),
+            Err(e) => {
+                let ours = self.lock().unit_id;
+                if unit != ours && unit != 0 && unit != 255 {
+                    Err(ExceptionCode::GatewayTargetDevice)
+                } else {
+                    Err(e)
+                }
+            }
+        };
+        let mut out = Vec::with_capacity(MAX_ADU);
+        out.extend_from_slice(&header[..4]);
+        out.extend_from_slice(&[0, 0, unit]);
+        match answer {
+            Ok(Response::ReadInputRegisters(words) | Response::ReadHoldingRegisters(words)) => {
+                out.push(function);
+                // At most 125 words (checked by `read`): 250 bytes.
+                out.push(u8::try_from(words.len() * 2).unwrap_or(u8::MAX));
+                for w in words {
+                    out.extend_from_slice(&w.to_be_bytes());
+                }
+            }
+            Ok(Response::WriteSingleRegister(a, w)) => {
+                out.push(function);
+                out.extend_from_slice(&a.to_be_bytes());
+                out.extend_from_slice(&w.to_be_bytes());
+            }
+            Ok(Response::WriteMultipleRegisters(a, n)) => {
+                out.push(function);
+                out.extend_from_slice(&a.to_be_bytes());
+                out.extend_from_slice(&n.to_be_bytes());
+            }
+            Ok(_) => {
+                out.push(function | 0x80);
+                out.push(u8::from(ExceptionCode::ServerDeviceFailure));
+            }
+            Err(e) => {
+                out.push(function | 0x80);
+                out.push(u8::from(e));
+            }
+        }
+        // Unit id and PDU: at most 1 + 252 bytes.
+        let len = u16::try_from(out.len() - 6).unwrap_or(u16::MAX);
+        out[4..6].copy_from_slice(&len.to_be_bytes());
+        Some(out)
+    }
+}
+
+/// Length of the Modbus TCP header (MBAP): transaction id, protocol id, length, unit id.
+pub const MBAP_LEN: usize = 7;
+/// Largest Modbus TCP ADU: the header and a PDU of at most 253 bytes.
+pub const MAX_ADU: usize = MBAP_LEN + 253;
+
+/// How much of a connection's received bytes form the first request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AduLen {
+    /// Not yet a whole request.
+    Incomplete,
+    /// The first this many bytes are one request ADU.
+    Complete(usize),
+    /// Not Modbus TCP (protocol id not 0, or a length outside 2..=254): the stream cannot be
+    /// resynchronised and the connection is closed.
+    Broken(&'static str),
+}
+
+/// Cut the first request ADU from the bytes received on a connection, checking the header as
+/// soon as its fields arrive (a broken stream is known before it is complete).
+#[must_use]
+pub fn adu_len(buf: &[u8]) -> AduLen {
+    if let [_, _, p0, p1, ..] = buf
+        && (*p0, *p1) != (0, 0)
+    {
+        return AduLen::Broken("protocol id is not 0 (not Modbus TCP)");
+    }
+    let Some(&[l0, l1]) = buf.get(4..6) else {
+        return AduLen::Incomplete;
+    };
+    let len = usize::from(u16::from_be_bytes([l0, l1]));
+    if !(2..=254).contains(&len) {
+        return AduLen::Broken("length field outside 2..254");
+    }
+    let total = 6 + len;
+    if buf.len() < total {
+        AduLen::Incomplete
+    } else {
+        AduLen::Complete(total)
+    }
+}
+
+/// Decode a request PDU's body (after the function code) for the functions the slave serves;
+/// a length that does not fit the function is exception 03, another function exception 01.
+fn decode_request(function: u8, body: &[u8]) -> Result<Request<'static>, ExceptionCode> {
+    let word = |i: usize| u16::from_be_bytes([body[i], body[i + 1]]);
+    match function {
+        0x03 | 0x04 | 0x06 if body.len() != 4 => Err(ExceptionCode::IllegalDataValue),
+        0x03 => Ok(Request::ReadHoldingRegisters(word(0), word(2))),
+        0x04 => Ok(Request::ReadInputRegisters(word(0), word(2))),
+        0x06 => Ok(Request::WriteSingleRegister(word(0), word(2))),
+        0x10 => {
+            let [a0, a1, n0, n1, bytes, data @ ..] = body else {
+                return Err(ExceptionCode::IllegalDataValue);
+            };
+            let n = u16::from_be_bytes([*n0, *n1]);
+            if n == 0
+                || n > 123
+                || usize::from(*bytes) != 2 * usize::from(n)
+                || data.len() != usize::from(*bytes)
+            {
+                return Err(ExceptionCode::IllegalDataValue);
+            }
+            let words = data
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect::<Vec<_>>();
+            Ok(Request::WriteMultipleRegisters(
+                u16::from_be_bytes([*a0, *a1]),
+                words.into(),
+            ))
+        }
+        _ => Err(ExceptionCode::IllegalFunction),
     }
 }
 
@@ -352,61 +493,189 @@ fn setting(settings: &OperatorSettings, name: &str) -> Option<f64> {
     })
 }
 
-/// The slave service of one connection. Dropping it frees its connection slot.
+/// Connection limits of the slave: how many clients at once and how long one may stay silent
+/// or take to send a request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Most simultaneous connections; more are closed at once.
+    pub max_connections: u32,
+    /// A connection with no request for this long is closed.
+    pub idle_timeout: Duration,
+    /// A request (or the answer's delivery) taking longer than this is abandoned and its
+    /// connection closed: a client trickling bytes cannot hold a slot.
+    pub request_timeout: Duration,
+}
+
+impl Limits {
+    /// The limits of a `[scada]` table.
+    #[must_use]
+    pub fn of(cfg: &crate::config::Scada) -> Self {
+        Self {
+            max_connections: cfg.max_connections,
+            idle_timeout: Duration::from_secs_f64(cfg.idle_timeout_s),
+            request_timeout: Duration::from_secs_f64(cfg.request_timeout_s),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::of(&crate::config::Scada::default())
+    }
+}
+
+/// One connection's slot: dropping it frees the slot.
 #[derive(Debug)]
-struct Connection {
-    shared: Arc<ScadaShared>,
-    open: Arc<AtomicU32>,
-}
+struct Slot(Arc<AtomicU32>);
 
-impl Drop for Connection {
+impl Drop for Slot {
     fn drop(&mut self) {
-        self.open.fetch_sub(1, Ordering::SeqCst);
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
-impl tokio_modbus::server::Service for Connection {
-    type Request = SlaveRequest<'static>;
-    type Response = Response;
-    type Exception = ExceptionCode;
-    type Future = std::future::Ready<Result<Response, ExceptionCode>>;
+/// Why a connection ended.
+#[derive(Debug)]
+enum Closed {
+    /// The client closed it.
+    ByClient,
+    /// No request within the idle timeout.
+    Idle,
+    /// A request not complete (or its answer not taken) within the request timeout.
+    Slow,
+    /// Not Modbus TCP.
+    Broken(&'static str),
+    /// A socket error.
+    Io(std::io::Error),
+}
 
-    fn call(&self, req: Self::Request) -> Self::Future {
-        std::future::ready(self.shared.handle(req))
+/// Serve one connection until the client leaves, breaks the protocol or is too slow.
+async fn serve_connection(
+    mut stream: tokio::net::TcpStream,
+    shared: &ScadaShared,
+    limits: Limits,
+) -> Closed {
+    let mut buf: Vec<u8> = Vec::with_capacity(2 * MAX_ADU);
+    let mut chunk = [0u8; MAX_ADU];
+    // When the request being received started (None between requests).
+    let mut started: Option<Instant> = None;
+    loop {
+        let deadline = match started {
+            Some(t) => t + limits.request_timeout,
+            None => Instant::now() + limits.idle_timeout,
+        };
+        let n = match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Err(_) if started.is_some() => return Closed::Slow,
+            Err(_) => return Closed::Idle,
+            Ok(Ok(0)) => return Closed::ByClient,
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return Closed::Io(e),
+        };
+        let t = started.unwrap_or_else(Instant::now);
+        buf.extend_from_slice(&chunk[..n]);
+        loop {
+            match adu_len(&buf) {
+                AduLen::Incomplete => break,
+                AduLen::Broken(why) => return Closed::Broken(why),
+                AduLen::Complete(len) => {
+                    if let Some(answer) = shared.respond_adu(&buf[..len]) {
+                        let sent =
+                            tokio::time::timeout(limits.request_timeout, stream.write_all(&answer))
+                                .await;
+                        match sent {
+                            Err(_) => return Closed::Slow,
+                            Ok(Err(e)) => return Closed::Io(e),
+                            Ok(Ok(())) => {}
+                        }
+                    }
+                    buf.drain(..len);
+                }
+            }
+        }
+        // A request partly received keeps the time its first byte came.
+        started = (!buf.is_empty()).then_some(t);
     }
 }
 
-/// Bind `listen` and serve until the returned task is aborted. More than `max_connections`
-/// simultaneous clients are refused (the connection is closed at once).
+/// Connections refused for the cap, counted so a flood logs a line a minute, not a line each.
+#[derive(Debug, Default)]
+struct Refusals {
+    count: u64,
+    logged: Option<Instant>,
+}
+
+impl Refusals {
+    fn refused(&mut self, peer: SocketAddr, max_connections: u32) {
+        self.count += 1;
+        if self
+            .logged
+            .is_none_or(|t| t.elapsed() >= REFUSAL_LOG_PERIOD)
+        {
+            tracing::warn!(
+                %peer,
+                max_connections,
+                refused = self.count,
+                "SCADA connections refused: too many (count since the last such line)"
+            );
+            self.count = 0;
+            self.logged = Some(Instant::now());
+        }
+    }
+}
+
+/// Shortest time between two log lines about refused connections.
+const REFUSAL_LOG_PERIOD: Duration = Duration::from_secs(60);
+
+/// Bind `listen` and serve until the returned task is aborted (which closes every connection).
+/// More than `limits.max_connections` simultaneous clients are refused (the connection is
+/// closed at once); a silent or trickling client is closed after its timeout.
 ///
 /// # Errors
 /// The address cannot be parsed or bound.
 pub async fn serve(
     listen: &str,
-    max_connections: u32,
+    limits: Limits,
     shared: Arc<ScadaShared>,
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let local = listener.local_addr()?;
-    let server = Server::new(listener);
     let open = Arc::new(AtomicU32::new(0));
     let task = tokio::spawn(async move {
-        let on_connected = |stream: tokio::net::TcpStream, peer: SocketAddr| {
-            let shared = Arc::clone(&shared);
-            let open = Arc::clone(&open);
-            async move {
-                if open.fetch_add(1, Ordering::SeqCst) >= max_connections {
-                    open.fetch_sub(1, Ordering::SeqCst);
-                    tracing::warn!(%peer, max_connections, "SCADA connection refused: too many");
-                    return Ok(None);
+        // Dropped with the task: aborting the server closes its connections.
+        let mut connections = tokio::task::JoinSet::new();
+        let mut refusals = Refusals::default();
+        loop {
+            while connections.try_join_next().is_some() {}
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, most likely: wait rather than spin.
+                    tracing::warn!(error = %e, "SCADA cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
                 }
-                tracing::info!(%peer, "SCADA client connected");
-                Ok(Some((Connection { shared, open }, stream)))
+            };
+            if open.fetch_add(1, Ordering::SeqCst) >= limits.max_connections {
+                open.fetch_sub(1, Ordering::SeqCst);
+                refusals.refused(peer, limits.max_connections);
+                drop(stream);
+                continue;
             }
-        };
-        let on_error = |e: std::io::Error| tracing::debug!(error = %e, "SCADA connection closed");
-        if let Err(e) = server.serve(&on_connected, on_error).await {
-            tracing::error!(error = %e, "SCADA server stopped");
+            let slot = Slot(Arc::clone(&open));
+            let shared = Arc::clone(&shared);
+            tracing::info!(%peer, "SCADA client connected");
+            connections.spawn(async move {
+                stream.set_nodelay(true).ok();
+                let closed = serve_connection(stream, &shared, limits).await;
+                drop(slot);
+                match closed {
+                    Closed::ByClient => tracing::info!(%peer, "SCADA client disconnected"),
+                    Closed::Idle => tracing::info!(%peer, timeout_s = limits.idle_timeout.as_secs_f64(), "SCADA client closed: idle"),
+                    Closed::Slow => tracing::warn!(%peer, timeout_s = limits.request_timeout.as_secs_f64(), "SCADA client closed: request too slow"),
+                    Closed::Broken(why) => tracing::warn!(%peer, why, "SCADA client closed: not Modbus TCP"),
+                    Closed::Io(e) => tracing::debug!(%peer, error = %e, "SCADA connection closed"),
+                }
+            });
         }
     });
     Ok((local, task))

@@ -16,6 +16,8 @@
 pub mod crc;
 pub mod filter;
 pub mod framer;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod node;
 pub mod registers;
 pub mod rs485;

@@ -25,8 +25,17 @@ pub struct Scada {
     pub listen: String,
     /// Unit id the slave answers to (0 and 255 are always accepted on TCP).
     pub unit_id: u8,
-    /// Most simultaneous SCADA connections; more are refused.
+    /// Most simultaneous SCADA connections; more are refused (closed at once). 1 to 64.
     pub max_connections: u32,
+    /// A connection that sends no request for this long is closed, freeing its slot for
+    /// another client, s. Set it above the SCADA master's poll period if the master keeps
+    /// its connection open between polls. 1 to 86400.
+    pub idle_timeout_s: f64,
+    /// Longest time from a request's first byte to its last (and to the answer being taken
+    /// by the client), s; a client sending slower than this is disconnected, so a trickle
+    /// of bytes cannot hold a connection slot. A request on a working network takes
+    /// milliseconds. 0.5 to 60.
+    pub request_timeout_s: f64,
     /// Settings SCADA may write; anything else answers exception 02. Any of
     /// "curve_shift_k", "operating_mode", "room_target_c", "demand_enabled", "valve1_manual_pct".
     pub writable: Vec<String>,
@@ -38,14 +47,20 @@ impl Default for Scada {
             listen: "127.0.0.1:1502".into(),
             unit_id: 1,
             max_connections: 4,
+            idle_timeout_s: 120.0,
+            request_timeout_s: 5.0,
             writable: vec!["curve_shift_k".into(), "room_target_c".into()],
         }
     }
 }
 
 impl Rules for Scada {
-    const ALLOWED: &'static [(&'static str, &'static str)] =
-        &[("listen", "address:port"), ("max_connections", "1 to 64")];
+    const ALLOWED: &'static [(&'static str, &'static str)] = &[
+        ("listen", "address:port"),
+        ("max_connections", "1 to 64"),
+        ("idle_timeout_s", "1 to 86400"),
+        ("request_timeout_s", "0.5 to 60"),
+    ];
 
     fn allowed(key: &str) -> Option<String> {
         match key {
@@ -69,6 +84,12 @@ impl Scada {
         }
         if !(1..=64).contains(&s.max_connections) {
             k.fail("scada.max_connections", "must be 1..64");
+        }
+        if !(1.0..=86_400.0).contains(&s.idle_timeout_s) {
+            k.fail("scada.idle_timeout_s", "must be 1..86400 s");
+        }
+        if !(0.5..=60.0).contains(&s.request_timeout_s) {
+            k.fail("scada.request_timeout_s", "must be 0.5..60 s");
         }
         check_writable("scada.writable", &s.writable, k);
     }

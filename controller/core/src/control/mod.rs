@@ -275,12 +275,16 @@ impl Controller {
     }
 
     /// Resume from saved state (call before the first step). Values are clamped to the
-    /// configured bounds; non-finite ones are ignored.
+    /// configured bounds; non-finite ones are ignored, and so is a damped outdoor temperature
+    /// outside the outdoor sensor's plausible range (a damaged file must not steer the curve).
     pub fn restore(&mut self, saved: &SavedState) {
         self.demand.restore_shift_k(saved.demand_shift_k);
         self.trim
             .restore_shift_k(&self.cfg.valve_demand, saved.valve_demand_shift_k);
-        if let Some(d) = saved.damped_outdoor_c {
+        let lim = self.validators[Signal::TOut.index()].limits();
+        if let Some(d) = saved.damped_outdoor_c
+            && (lim.valid_min..=lim.valid_max).contains(&d)
+        {
             self.outdoor.restore_damped_c(d);
         }
     }
