@@ -188,9 +188,12 @@ pub fn point_decode(data: &[u8]) {
     }
 }
 
-/// The configuration the state file fuzzer restores into: the shipped example.
-fn example() -> Config {
-    config::parse_str(config::EXAMPLE_TOML, None).expect("the example configuration is valid")
+/// The configuration the state file fuzzer restores into: the shipped example (parsed once).
+fn example() -> &'static Config {
+    static EXAMPLE: std::sync::OnceLock<Config> = std::sync::OnceLock::new();
+    EXAMPLE.get_or_init(|| {
+        config::parse_str(config::EXAMPLE_TOML, None).expect("the example configuration is valid")
+    })
 }
 
 /// Read `data` as the state file is read (TOML into [`SavedState`]) and restore it into a
@@ -207,7 +210,7 @@ pub fn state_file(data: &[u8]) {
         return;
     };
     let cfg = example();
-    let mut controller = Controller::new(&cfg);
+    let mut controller = Controller::new(cfg);
     controller.restore(&saved);
     let now = controller.saved_state();
     assert!(now.demand_shift_k.is_finite() && now.valve_demand_shift_k.is_finite());
