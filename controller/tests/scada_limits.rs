@@ -4,6 +4,8 @@
 //! control cycle keeps advancing. Behaviour only; the cycle's timing under the same attack is
 //! measured by `cargo bench -p heatctl --bench scada_flood`.
 
+#![allow(clippy::unwrap_used)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
