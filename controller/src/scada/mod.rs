@@ -861,6 +861,60 @@ mod tests {
     }
 
     #[test]
+    fn adus_are_cut_and_broken_streams_known_early() {
+        assert_eq!(adu_len(&[0, 1, 0]), AduLen::Incomplete);
+        assert!(matches!(adu_len(&[0, 1, 0, 5]), AduLen::Broken(_)));
+        assert!(matches!(adu_len(&[0, 1, 0, 0, 0, 1]), AduLen::Broken(_)));
+        assert!(matches!(adu_len(&[0, 1, 0, 0, 1, 0]), AduLen::Broken(_)));
+        assert_eq!(adu_len(&[0, 1, 0, 0, 0, 6, 1, 4]), AduLen::Incomplete);
+        let two = [0, 1, 0, 0, 0, 6, 1, 4, 0, 0, 0, 1, 0, 2];
+        assert_eq!(adu_len(&two), AduLen::Complete(12));
+    }
+
+    #[test]
+    fn malformed_requests_get_the_right_exception() {
+        let (s, _rx) = shared(&["curve_shift_k"]);
+        let ask = |pdu: &[u8], unit: u8| {
+            let mut adu = vec![0x12, 0x34, 0, 0, 0, 0, unit];
+            adu.extend_from_slice(pdu);
+            let len = u16::try_from(adu.len() - 6).unwrap_or(0).to_be_bytes();
+            adu[4..6].copy_from_slice(&len);
+            s.respond_adu(&adu).map(|a| a[7..].to_vec())
+        };
+        assert_eq!(ask(&[4, 0, 0, 0], 1), Some(vec![0x84, 3]), "short read");
+        assert_eq!(
+            ask(&[4, 0, 0, 0, 1], 9),
+            Some(vec![0x84, 0x0B]),
+            "other unit"
+        );
+        assert_eq!(
+            ask(&[4, 0, 0, 0], 9),
+            Some(vec![0x84, 0x0B]),
+            "other unit first"
+        );
+        assert_eq!(
+            ask(&[0x2B, 0x0E, 1, 0], 1),
+            Some(vec![0xAB, 1]),
+            "unknown function"
+        );
+        assert_eq!(ask(&[0x84, 2], 1), None, "a response is not answered");
+        assert_eq!(
+            ask(&[0x10, 0, 0, 0, 1, 3, 0, 25, 0], 1),
+            Some(vec![0x90, 3]),
+            "byte count not twice the count"
+        );
+        assert_eq!(
+            ask(&[6, 0, 0, 0, 25], 0),
+            Some(vec![6, 0, 0, 0, 25]),
+            "broadcast unit"
+        );
+        assert_eq!(s.holding()[0], 25);
+        let read = ask(&[3, 0, 0, 0, 2], 255).unwrap_or_default();
+        assert_eq!(read.len(), 6, "two registers read");
+        assert_eq!(read[..4], [3, 4, 0, 25], "read back");
+    }
+
+    #[test]
     fn an_unread_energy_counter_reads_all_ones() {
         let (shared, _rx) = shared(&[]);
         assert_eq!(shared.read(false, 52, 3), Ok(vec![0x8000, 0xFFFF, 0xFFFF]));
