@@ -147,6 +147,17 @@ pub fn point_decode(data: &[u8]) {
         .collect();
     let valid_min = (flags & 0x10 != 0).then(|| b.f64());
     let valid_max = (flags & 0x20 != 0).then(|| b.f64());
+    // The points a device map may hold: the loader refuses a zero or non-finite scale and a
+    // non-finite offset or limit (`an_infinite_or_nan_limit_is_refused_by_the_loader`).
+    let finite = |v: Option<f64>| v.is_none_or(f64::is_finite);
+    if scale == 0.0
+        || !scale.is_finite()
+        || !offset.is_finite()
+        || !finite(valid_min)
+        || !finite(valid_max)
+    {
+        return;
+    }
     let point = PointMap {
         name: "fuzz".into(),
         table: Table::Holding,

@@ -76,3 +76,33 @@ fn an_implausible_damped_outdoor_temperature_is_not_restored() {
         assert_eq!(c.saved_state().demand_shift_k, 1.0, "the rest is restored");
     }
 }
+
+/// Found by the `point_decode` fuzzer: a device map with `valid_min = nan` loaded, and the NaN
+/// limit compared false, so every value passed the range check. The loader now refuses a
+/// non-finite offset or limit.
+#[test]
+fn an_infinite_or_nan_limit_is_refused_by_the_loader() {
+    let dir = std::env::temp_dir().join(format!("heatctl-fuzz-map-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let base = "[device]\nmodel = \"m\"\n[[points]]\nname = \"t\"\ntable = \"input\"\naddress = 0\n\
+                type = \"i16\"\nscale = 0.1\n";
+    for (extra, key) in [
+        ("valid_min = nan\n", "valid_min"),
+        ("valid_max = inf\n", "valid_max"),
+        ("offset = -inf\n", "offset"),
+    ] {
+        let path = dir.join("map.toml");
+        std::fs::write(&path, format!("{base}{extra}")).expect("write map");
+        let problems = heatctl_core::config::load_device_map(&path).expect_err(extra);
+        assert!(
+            problems
+                .0
+                .iter()
+                .any(|p| p.path.ends_with(key) && p.line == Some(9)),
+            "{extra}: {problems}"
+        );
+    }
+    std::fs::write(dir.join("map.toml"), format!("{base}valid_min = -40.0\n")).expect("write");
+    assert!(heatctl_core::config::load_device_map(&dir.join("map.toml")).is_ok());
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -108,6 +108,9 @@ pub fn respond(
             return outcome;
         }
         outcome.reply = true;
+    } else {
+        // Nothing to send (a broadcast): leave no half-built reply behind.
+        modbus.response.clear();
     }
     outcome
 }

@@ -304,6 +304,16 @@ pub(crate) fn check_map(m: &DeviceMap) -> Vec<Problem> {
         if p.scale == 0.0 || !p.scale.is_finite() {
             k.fail(at("scale"), "must be a non-zero number");
         }
+        // A NaN limit would compare false and silently switch the range check off.
+        for (key, v) in [
+            ("offset", Some(p.offset)),
+            ("valid_min", p.valid_min),
+            ("valid_max", p.valid_max),
+        ] {
+            if v.is_some_and(|v| !v.is_finite()) {
+                k.fail(at(key), "must be a finite number");
+            }
+        }
         if let (Some(lo), Some(hi)) = (p.valid_min, p.valid_max) {
             k.below(&at("valid_min"), lo, &at("valid_max"), hi);
         }
