@@ -29,6 +29,7 @@ use heatctl_plant::binding::{DEMO_TOML, DEVICE_MAPS, bind_to_plant};
 use heatctl_plant::serve::{ServeOptions, lock};
 use heatctl_plant::{Plant, Scenario};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use toml::{Table, Value};
 
 /// 2026-01-05 00:00 UTC, a Monday.
@@ -328,14 +329,12 @@ boost_k = 0.0
         .unwrap_or_else(|p| panic!("the test configuration is invalid:\n{p}"))
 }
 
+/// The snapshots collected so far.
+type Snapshots = Arc<Mutex<Vec<Arc<StationSnapshot>>>>;
+
 /// Every snapshot the runtime publishes, in order (a slow reader may miss some; every check
 /// scales with the monotonic time between the two snapshots it compares).
-fn collect(
-    mut rx: watch::Receiver<Option<Arc<StationSnapshot>>>,
-) -> (
-    Arc<Mutex<Vec<Arc<StationSnapshot>>>>,
-    tokio::task::JoinHandle<()>,
-) {
+fn collect(mut rx: watch::Receiver<Option<Arc<StationSnapshot>>>) -> (Snapshots, JoinHandle<()>) {
     let all = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&all);
     let task = tokio::spawn(async move {
