@@ -134,6 +134,10 @@ pub enum AlarmCode {
     /// The platform link is enabled but not connected to any broker (raised by the runtime;
     /// outgoing messages wait in the queue on disk).
     PlatformLinkDown = 601,
+    /// The state directory cannot be written (read-only, full, gone): the state file or the
+    /// balance history is not saved; control goes on, the last good file is kept, and the
+    /// write is retried (raised by the runtime).
+    StateWriteFailed = 701,
 }
 
 impl AlarmCode {
@@ -169,6 +173,7 @@ impl AlarmCode {
             AlarmCode::DeviceCommLost => "field device not answering",
             AlarmCode::WriteFailed => "write to field device failed",
             AlarmCode::PlatformLinkDown => "platform link not connected, messages queued on disk",
+            AlarmCode::StateWriteFailed => "state directory not writable, state not saved",
         }
     }
 }

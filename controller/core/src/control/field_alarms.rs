@@ -14,6 +14,8 @@ pub struct FieldConditions {
     pub write_failed: bool,
     /// The platform link is enabled and has not been connected for its grace time.
     pub platform_down: bool,
+    /// The last write to the state directory (state file, balance history) failed.
+    pub state_write_failed: bool,
 }
 
 /// A field alarm that was raised or cleared by an update.
@@ -25,7 +27,8 @@ pub enum AlarmChange {
     Cleared(AlarmCode),
 }
 
-/// Alarms 501 (device not answering), 502 (write failed) and 601 (platform link down).
+/// Alarms 501 (device not answering), 502 (write failed), 601 (platform link down) and 701
+/// (state directory not writable).
 #[derive(Debug, Clone, Default)]
 pub struct FieldAlarms {
     alarms: Alarms,
@@ -45,6 +48,7 @@ impl FieldAlarms {
             (AlarmCode::DeviceCommLost, conditions.comm_lost),
             (AlarmCode::WriteFailed, conditions.write_failed),
             (AlarmCode::PlatformLinkDown, conditions.platform_down),
+            (AlarmCode::StateWriteFailed, conditions.state_write_failed),
         ] {
             let before = self.alarms.is_active(code);
             self.alarms.set(code, condition, now_s, clear_delay_s);
@@ -73,6 +77,7 @@ mod tests {
             comm_lost,
             write_failed,
             platform_down: false,
+            state_write_failed: false,
         }
     }
 
