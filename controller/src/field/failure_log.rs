@@ -18,8 +18,8 @@ pub const FAILURE_LOG_MAX_WINDOW_S: f64 = 3600.0;
 /// What failed (the subject of the log lines).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum FailureSubject {
-    /// Opening the connection of a link.
-    Connect {
+    /// A link: its connection cannot be opened or is lost (a gateway down, a cable out).
+    Link {
         /// The link's name.
         link: String,
     },
@@ -45,7 +45,7 @@ pub enum FailureSubject {
 impl std::fmt::Display for FailureSubject {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FailureSubject::Connect { link } => write!(f, "link {link}: connect"),
+            FailureSubject::Link { link } => write!(f, "link {link}"),
             FailureSubject::Read { device } => write!(f, "device {device}: read"),
             FailureSubject::Write { device, point } => write!(f, "device {device}: write {point}"),
             FailureSubject::File { path } => write!(f, "file {path}: write"),
@@ -169,7 +169,7 @@ impl FailureLog {
 pub fn emit(subject: &FailureSubject, event: &FailureEvent) {
     let (link, device, point) = match subject {
         FailureSubject::File { path } => (None, None, Some(path.as_str())),
-        FailureSubject::Connect { link } => (Some(link.as_str()), None, None),
+        FailureSubject::Link { link } => (Some(link.as_str()), None, None),
         FailureSubject::Read { device } => (None, Some(device.as_str()), None),
         FailureSubject::Write { device, point } => {
             (None, Some(device.as_str()), Some(point.as_str()))

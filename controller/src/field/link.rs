@@ -39,6 +39,8 @@ pub fn inter_frame_gap(link: &Link) -> Duration {
 enum Failure {
     /// No answer in time.
     Timeout,
+    /// The connection itself was lost (closed, reset): the link's failure, not the device's.
+    Connection(String),
     /// Transport or protocol error (I/O, header or transaction mismatch, garbage).
     Transport(String),
     /// The device answered with a Modbus exception; the connection is fine.
@@ -51,6 +53,7 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Timeout => f.write_str("timeout"),
+            Failure::Connection(e) => write!(f, "connection lost: {e}"),
             Failure::Transport(e) => write!(f, "transport: {e}"),
             Failure::Exception(code) => write!(f, "exception {code:?}"),
             Failure::ReadBack(e) => f.write_str(e),
@@ -93,12 +96,29 @@ impl Bus {
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         let r = match result {
             Err(_) => Err(Failure::Timeout),
+            Ok(Err(tokio_modbus::Error::Transport(e))) if connection_lost(&e) => {
+                Err(Failure::Connection(e.to_string()))
+            }
             Ok(Err(e)) => Err(Failure::Transport(e.to_string())),
             Ok(Ok(Err(exc))) => Err(Failure::Exception(exc)),
             Ok(Ok(Ok(v))) => Ok(v),
         };
         (r, latency_ms)
     }
+}
+
+/// Whether an I/O error means the connection is gone (the gateway or the link), rather than
+/// one device answering badly.
+fn connection_lost(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::ConnectionReset
+            | K::ConnectionAborted
+            | K::BrokenPipe
+            | K::UnexpectedEof
+            | K::NotConnected
+    )
 }
 
 fn unexpected(r: &Response) -> Failure {
@@ -172,7 +192,7 @@ fn record(shared: &FieldShared, device: &str, r: Result<(f64, f64), &Failure>) {
                     s.timeouts += 1;
                     s.errors += 1;
                 }
-                Failure::Transport(_) => s.errors += 1,
+                Failure::Connection(_) | Failure::Transport(_) => s.errors += 1,
                 Failure::Exception(_) => {
                     s.exceptions += 1;
                     s.answered = true;
@@ -298,6 +318,7 @@ async fn poll_due(
                     record(shared, &device.name, Ok((latency_ms, now_s)));
                     store(shared, device, &covered, Some(&regs), start, now_s);
                     shared.note_success(|| read_subject(device), now_s);
+                    shared.note_success(|| link_subject(plan), now_s);
                 }
                 Err(f) => {
                     record(shared, &device.name, Err(&f));
@@ -305,8 +326,13 @@ async fn poll_due(
                         tracing::debug!(device = %device.name, ?code, start, count, "exception");
                         store(shared, device, &covered, None, start, now_s);
                     } else {
-                        let why = format!("{f} (link {}, reconnecting)", plan.link.name);
-                        shared.note_failure(read_subject(device), &why, now_s);
+                        if let Failure::Connection(_) = f {
+                            let why = format!("{f} (reading {}, reconnecting)", device.name);
+                            shared.note_failure(link_subject(plan), &why, now_s);
+                        } else {
+                            let why = format!("{f} (link {}, reconnecting)", plan.link.name);
+                            shared.note_failure(read_subject(device), &why, now_s);
+                        }
                         return Err(f);
                     }
                 }
@@ -432,7 +458,11 @@ async fn write_due(
                     shared.note_success(subject, now_s);
                 }
                 Err(f) => {
-                    shared.note_failure(subject(), &f.to_string(), now_s);
+                    if let Failure::Connection(_) = f {
+                        shared.note_failure(link_subject(plan), &f.to_string(), now_s);
+                    } else {
+                        shared.note_failure(subject(), &f.to_string(), now_s);
+                    }
                     // A read-back that disagrees came over a good connection.
                     if f.needs_reconnect() {
                         return Some(f);
@@ -442,6 +472,12 @@ async fn write_due(
         }
     }
     None
+}
+
+fn link_subject(plan: &LinkPlan) -> FailureSubject {
+    FailureSubject::Link {
+        link: plan.link.name.clone(),
+    }
 }
 
 fn read_subject(device: &DevicePlan) -> FailureSubject {
@@ -485,9 +521,6 @@ pub async fn run_link(
         .iter()
         .map(|d| vec![f64::NEG_INFINITY; d.points.len()])
         .collect();
-    let connect_subject = || FailureSubject::Connect {
-        link: link.name.clone(),
-    };
     let mut first_connection = true;
     loop {
         let ctx = match timeout(request_timeout.max(Duration::from_secs(1)), connect(link)).await {
@@ -498,7 +531,8 @@ pub async fn run_link(
                     _ => "connect timed out".into(),
                 };
                 let why = format!("{why} (retry in {} ms)", backoff.as_millis());
-                shared.note_failure(connect_subject(), &why, clock.now_s());
+                let why = format!("cannot connect: {why}");
+                shared.note_failure(link_subject(&plan), &why, clock.now_s());
                 mark_link_failure(&shared, &plan);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(max_backoff);
@@ -506,15 +540,14 @@ pub async fn run_link(
             }
         };
         // The first connection is news; reconnecting after a dropped request is routine (the
-        // failure that dropped it was logged, rate-limited), after failed attempts the
-        // recovery line says so.
+        // failure that dropped it was logged, rate-limited), and the link's recovery is logged
+        // at its first good answer.
         if first_connection {
             tracing::info!(link = %link.name, "connected");
             first_connection = false;
         } else {
             tracing::debug!(link = %link.name, "connected again");
         }
-        shared.note_success(connect_subject, clock.now_s());
         let mut bus = Bus {
             ctx,
             gap: inter_frame_gap(link),

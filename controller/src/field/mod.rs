@@ -263,7 +263,7 @@ impl FieldHandle {
             st.writes.retain(|(d, _), _| names.contains(d));
             let links: Vec<&str> = plans.iter().map(|p| p.link.name.as_str()).collect();
             st.failures.retain(|s| match s {
-                FailureSubject::Connect { link } => links.contains(&link.as_str()),
+                FailureSubject::Link { link } => links.contains(&link.as_str()),
                 FailureSubject::Read { device } | FailureSubject::Write { device, .. } => {
                     names.contains(device)
                 }
