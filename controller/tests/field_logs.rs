@@ -28,6 +28,14 @@ type = "i16"
 scale = 0.1
 poll_period_s = 1.0
 max_age_s = 10.0
+[[points]]
+name = "cmd"
+table = "holding"
+address = 0
+type = "u16"
+writable = true
+poll_period_s = 1.0
+max_age_s = 10.0
 "#;
 
 /// The captured log.
@@ -107,7 +115,7 @@ async fn a_dead_device_logs_a_few_lines_not_one_per_poll() {
     let link = |name: &str, port: u16| {
         format!(
             "[[links]]\nname = \"{name}\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = {port}\n\
-             timeout_ms = 2\nreconnect_min_ms = 1\nreconnect_max_ms = 2\n"
+             timeout_ms = 10\nreconnect_min_ms = 1\nreconnect_max_ms = 2\n"
         )
     };
     let dev = |name: &str, l: &str| {
@@ -117,7 +125,7 @@ async fn a_dead_device_logs_a_few_lines_not_one_per_poll() {
         )
     };
     let text = format!(
-        "{HEAD}{}{}{}{}[points]\nt2_supply = \"dead.t2_supply\"\n",
+        "{HEAD}{}{}{}{}[points]\nt2_supply = \"dead.t2_supply\"\nvalve1_cmd = \"dead.cmd\"\n",
         link("silent-link", silent_port),
         link("gone-link", refused_port),
         dev("dead", "silent-link"),

@@ -4,7 +4,7 @@
 //! and the room history (`history/`, a line a simulated hour) in the state directory. Here it
 //! is made read-only (`chmod 0555`; heatctl runs as `nobody` through `setpriv` when the test
 //! runs as root, since root writes anywhere), then full: the process's file-size limit
-//! (RLIMIT_FSIZE) is lowered to 64 bytes with `prlimit --pid`, below the state file's size, so
+//! (RLIMIT_FSIZE, soft) is lowered to 64 bytes with `prlimit --pid`, below the state file's size, so
 //! every state-directory write fails as on a full disk (EFBIG instead of ENOSPC; no privilege
 //! and no mount needed). In both: control goes on (no safe position, no field alarm), alarm
 //! 701 is raised, the last good state file is never changed nor corrupted, no temporary file
@@ -21,6 +21,11 @@ use std::path::Path;
 use std::process::Command;
 
 const A_STATE_WRITE_FAILED: u16 = 701;
+
+/// Simulated seconds for a change of the state directory to show: heatctl saves its state
+/// every simulated minute but at most once a real second (720 simulated seconds at 720x),
+/// then the alarm's clear delay (60 s) and the observer's slack.
+const SAVE_NOTICE_S: f64 = 720.0 + 60.0 + 2.0 * NOTICE_S + 100.0;
 
 fn tool(name: &str) -> bool {
     let found = Command::new(name)
@@ -42,6 +47,28 @@ fn run(cmd: &str, args: &[&str]) {
         .status()
         .unwrap_or_else(|e| panic!("{cmd}: {e}"));
     assert!(st.success(), "{cmd} {args:?}: {st}");
+}
+
+/// Set the soft file-size limit of `pid`, as `nobody` when the test runs as root (heatctl runs
+/// as `nobody` then, and lowering another user's limits would need CAP_SYS_RESOURCE).
+fn set_fsize(root: bool, pid: &str, soft: &str) {
+    let limit = format!("--fsize={soft}:unlimited");
+    if root {
+        run(
+            "setpriv",
+            &[
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "prlimit",
+                "--pid",
+                pid,
+                &limit,
+            ],
+        );
+    } else {
+        run("prlimit", &["--pid", pid, &limit]);
+    }
 }
 
 /// Whether this process runs as root (the owner of `/proc/self`).
@@ -116,7 +143,7 @@ fn state_directory_read_only_then_full() {
         rig.run_until(ro_from + 0.1 * H).await;
         let last_good = state_bytes(&state);
         rig.run_until(ro_from + 1.5 * H).await;
-        let (a, n) = with_701(&rig, ro_from + NOTICE_S * 2.0, ro_from + 1.5 * H);
+        let (a, n) = with_701(&rig, ro_from + SAVE_NOTICE_S, ro_from + 1.5 * H);
         assert!(n > 50, "observations while read-only: {n}");
         assert_eq!(a, n, "alarm 701 while the state directory is read-only");
         assert_eq!(
@@ -136,8 +163,8 @@ fn state_directory_read_only_then_full() {
             ],
         );
         let back = rig.plant_time_s();
-        rig.run_until(back + 0.5 * H).await;
-        let (a, n) = with_701(&rig, back + 0.25 * H, back + 0.5 * H);
+        rig.run_until(back + 0.6 * H).await;
+        let (a, n) = with_701(&rig, back + SAVE_NOTICE_S, back + 0.6 * H);
         assert!(n > 10);
         assert_eq!(a, 0, "alarm 701 cleared once writes succeed");
         let resumed = state_bytes(&state);
@@ -148,12 +175,14 @@ fn state_directory_read_only_then_full() {
             .map(|h| h.hours.len())
             .unwrap_or(0);
         let pid = rig.heatctl().pid().to_string();
-        run("prlimit", &["--pid", &pid, "--fsize=64:64"]);
+        // The soft limit only (the hard one stays unlimited), set as heatctl's own user: no
+        // privilege needed to lower it and to raise it back.
+        set_fsize(root, &pid, "64");
         let full_from = rig.plant_time_s();
         rig.run_until(full_from + 0.1 * H).await;
         let last_good = state_bytes(&state);
         rig.run_until(full_from + 2.5 * H).await;
-        let (a, n) = with_701(&rig, full_from + NOTICE_S * 2.0, full_from + 2.5 * H);
+        let (a, n) = with_701(&rig, full_from + SAVE_NOTICE_S, full_from + 2.5 * H);
         assert!(n > 50, "observations while full: {n}");
         assert_eq!(a, n, "alarm 701 while the state directory is full");
         assert_eq!(
@@ -166,10 +195,10 @@ fn state_directory_read_only_then_full() {
         assert_healthy(&rig, full_from, full_from + 2.5 * H);
 
         // Room again.
-        run("prlimit", &["--pid", &pid, "--fsize=unlimited:unlimited"]);
+        set_fsize(root, &pid, "unlimited");
         let back = rig.plant_time_s();
         rig.run_until(back + 2.5 * H).await;
-        let (a, n) = with_701(&rig, back + 0.25 * H, back + 2.5 * H);
+        let (a, n) = with_701(&rig, back + SAVE_NOTICE_S, back + 2.5 * H);
         assert!(n > 10);
         assert_eq!(a, 0, "alarm 701 cleared once the disk has room");
         assert!(saved_at_s(&state_bytes(&state)) > saved_at_s(&last_good));
