@@ -69,9 +69,9 @@ impl AlarmLog {
             }
         }
         for a in current {
-            if !self.active.contains_key(&a.code) {
+            if let std::collections::btree_map::Entry::Vacant(e) = self.active.entry(a.code) {
                 let subject = subject(a.code, config, snapshot, state_error);
-                self.active.insert(a.code, (now_s, subject.clone()));
+                e.insert((now_s, subject.clone()));
                 lines.push(AlarmLine::Raised {
                     code: a.code,
                     subject,
