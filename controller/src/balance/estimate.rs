@@ -154,8 +154,9 @@ pub struct FlatEstimate {
     /// room temperature of the network (median over hours), before the network reference is
     /// taken out.
     pub flow_need_ratio: f64,
-    /// The same to be at the target.
-    pub flow_need_ratio_target: f64,
+    /// The same to be at the target (median over the hours where the radiator law explains
+    /// the flat's temperature; None when it never does: a radiator larger than its design).
+    pub flow_need_ratio_target: Option<f64>,
     /// Standard error of ln(flow_need_ratio).
     pub ln_se: f64,
 }
@@ -539,7 +540,7 @@ pub fn estimate(
             .sum::<f64>()
             / w_sum;
         let n_effective = w_sum * w_sum / w2_sum;
-        let med_target = median(&mut f.ln_target_ratios).unwrap_or(0.0);
+        let med_target = median(&mut f.ln_target_ratios);
         let independent = (n_effective / HOURS_PER_INDEPENDENT).max(1.0);
         let mean_room = f.room_sum / n as f64;
         estimates.push(FlatEstimate {
@@ -552,7 +553,7 @@ pub fn estimate(
             mean_deficit_k: s.target_c - mean_room,
             mean_valve_pct: (f.valve_n > 0).then(|| f.valve_sum / f.valve_n as f64),
             flow_need_ratio: mean.exp(),
-            flow_need_ratio_target: med_target.exp(),
+            flow_need_ratio_target: med_target.map(f64::exp),
             ln_se: (var / independent).sqrt(),
         });
     }
@@ -595,7 +596,7 @@ pub fn estimate(
     let reference = median(&mut lns).unwrap_or(0.0);
     let mut lns_target: Vec<f64> = estimates
         .iter()
-        .map(|f| f.flow_need_ratio_target.ln())
+        .filter_map(|f| f.flow_need_ratio_target.map(f64::ln))
         .collect();
     advice.network_flow_ratio = median(&mut lns_target).map(f64::exp);
     advice.reference_flow_ratio = Some(reference.exp());

@@ -31,8 +31,9 @@ use heatctl_plant::{Plant, Scenario, naming, process_image};
 pub use field::{FieldLayer, Variant};
 pub use kpi::{Day, Extra, Kpis};
 
-/// The controller's clock at the season start: 15 Oct 2025 00:00 local time (UTC+8), unix s.
-pub const SEASON_START_UNIX_S: f64 = 1_760_457_600.0 - 8.0 * 3600.0;
+/// The controller's clock at the season start: 15 Oct 2025 00:00 local time (UTC+8), that is
+/// 14 Oct 2025 16:00 UTC, unix s.
+pub const SEASON_START_UNIX_S: f64 = 1_760_457_600.0;
 /// Control step of the season, s.
 pub const DEFAULT_STEP_S: f64 = 60.0;
 /// The CSV header of `kpis.csv` and `variants.csv`.
