@@ -12,6 +12,7 @@
 //! values are published on and stores each reading, with its measurement time, in the same
 //! [`FieldShared`].
 
+pub mod failure_log;
 pub mod link;
 pub mod mqtt;
 pub mod plan;
@@ -26,6 +27,7 @@ use tokio::task::JoinHandle;
 use crate::config::{DecodeError, PointMap};
 use crate::control::Sample;
 use crate::runtime::clock::Clock;
+pub use failure_log::{FailureEvent, FailureLog, FailureSubject};
 pub use plan::{DevicePlan, LinkPlan, ReadBlock, plan_links};
 
 /// A device counts as lost after this many failed requests in a row.
@@ -114,6 +116,8 @@ pub(crate) struct FieldState {
     pub(crate) writes: HashMap<(String, String), WriteSlot>,
     /// Clock seconds not counted in a reading's age (see [`FieldShared::set_age_allowance_s`]).
     pub(crate) age_allowance_s: f64,
+    /// Which links, devices and points are failing: their log lines are rate-limited.
+    pub(crate) failures: FailureLog,
 }
 
 impl FieldShared {
@@ -185,6 +189,30 @@ impl FieldShared {
         )
     }
 
+    /// Log that `subject` failed at `now_s` with `error`: one line when it starts failing, then
+    /// at most one line per window with a count ([`failure_log`]).
+    pub fn note_failure(&self, subject: FailureSubject, error: &str, now_s: f64) {
+        let event = self.lock().failures.failure(&subject, error, now_s);
+        if let Some(e) = event {
+            failure_log::emit(&subject, &e);
+        }
+    }
+
+    /// Log that the subject `subject()` names worked at `now_s`, when it was failing. The
+    /// subject is only built when something is failing (the common case costs a lock).
+    pub fn note_success(&self, subject: impl FnOnce() -> FailureSubject, now_s: f64) {
+        let mut st = self.lock();
+        if st.failures.is_empty() {
+            return;
+        }
+        let subject = subject();
+        let event = st.failures.success(&subject, now_s);
+        drop(st);
+        if let Some(e) = event {
+            failure_log::emit(&subject, &e);
+        }
+    }
+
     /// Whether every pending write has been verified (or has failed since it was requested).
     #[must_use]
     pub fn writes_settled(&self) -> bool {
@@ -235,6 +263,14 @@ impl FieldHandle {
                 .collect();
             st.stats.retain(|k, _| names.contains(k));
             st.writes.retain(|(d, _), _| names.contains(d));
+            let links: Vec<&str> = plans.iter().map(|p| p.link.name.as_str()).collect();
+            st.failures.retain(|s| match s {
+                FailureSubject::Link { link } => links.contains(&link.as_str()),
+                FailureSubject::Read { device } | FailureSubject::Write { device, .. } => {
+                    names.contains(device)
+                }
+                FailureSubject::File { .. } => true,
+            });
         }
         let tasks = plans
             .iter()

@@ -14,6 +14,7 @@
 //!
 //! [`StationSnapshot`]: crate::station::StationSnapshot
 
+mod alarm_log;
 pub mod clock;
 mod cycle;
 mod io;
@@ -35,8 +36,11 @@ pub use state::{STATE_MAX_AGE_S, STATE_SAVE_PERIOD_S};
 /// Period of the control cycle (valve loop), clock seconds. Demand correction runs inside the
 /// controller at its own configured period.
 pub const VALVE_PERIOD_S: f64 = 1.0;
-/// How often the field statistics are summarised in the log, clock seconds.
-pub const STATS_LOG_PERIOD_S: f64 = 300.0;
+/// How often the field statistics are summarised in the log, clock seconds (hourly: the
+/// failures themselves are logged when they start and stop).
+pub const STATS_LOG_PERIOD_S: f64 = 3600.0;
+/// The same in a dry run, where commissioning watches the statistics.
+pub const STATS_LOG_PERIOD_DRY_RUN_S: f64 = 300.0;
 /// How long start-up waits for the first poll round before the first control step.
 pub const FIRST_ROUND_LIMIT: Duration = Duration::from_secs(3);
 /// Real time of a reading's age that is not counted against its max age: the host's

@@ -137,6 +137,10 @@ pub enum AlarmCode {
     /// The wall clock was stepped (NTP after a boot without a clock, an operator): schedules
     /// follow the new time, durations are unaffected (raised by the runtime).
     WallClockStepped = 701,
+    /// The state directory cannot be written (read-only, full, gone): the state file or the
+    /// balance history is not saved; control goes on, the last good file is kept, and the
+    /// write is retried (raised by the runtime).
+    StateWriteFailed = 702,
 }
 
 impl AlarmCode {
@@ -173,6 +177,7 @@ impl AlarmCode {
             AlarmCode::WriteFailed => "write to field device failed",
             AlarmCode::PlatformLinkDown => "platform link not connected, messages queued on disk",
             AlarmCode::WallClockStepped => "wall clock stepped, schedules follow the new time",
+            AlarmCode::StateWriteFailed => "state directory not writable, state not saved",
         }
     }
 }

@@ -18,6 +18,8 @@ pub struct FieldConditions {
     /// The wall clock was stepped recently (the runtime holds this for
     /// a while after each step it detects).
     pub clock_stepped: bool,
+    /// The last write to the state directory (state file, balance history) failed.
+    pub state_write_failed: bool,
 }
 
 /// A field alarm that was raised or cleared by an update.
@@ -29,8 +31,8 @@ pub enum AlarmChange {
     Cleared(AlarmCode),
 }
 
-/// Alarms 501 (device not answering), 502 (write failed), 601 (platform link down) and 701
-/// (wall clock stepped).
+/// Alarms 501 (device not answering), 502 (write failed), 601 (platform link down), 701
+/// (wall clock stepped) and 702 (state directory not writable).
 #[derive(Debug, Clone, Default)]
 pub struct FieldAlarms {
     alarms: Alarms,
@@ -51,6 +53,7 @@ impl FieldAlarms {
             (AlarmCode::WriteFailed, conditions.write_failed),
             (AlarmCode::PlatformLinkDown, conditions.platform_down),
             (AlarmCode::WallClockStepped, conditions.clock_stepped),
+            (AlarmCode::StateWriteFailed, conditions.state_write_failed),
         ] {
             let before = self.alarms.is_active(code);
             self.alarms.set(code, condition, t, clear_delay_s);
@@ -80,6 +83,7 @@ mod tests {
             write_failed,
             platform_down: false,
             clock_stepped: false,
+            state_write_failed: false,
         }
     }
 
