@@ -186,8 +186,20 @@ pub fn append_hour(dir: &Path, hour: &HourRecord, months_kept: u32) -> std::io::
     line.push('\n');
     let mut f = std::fs::OpenOptions::new()
         .create(true)
+        .read(true)
         .append(true)
         .open(&path)?;
+    // A line cut short by a full disk (or a file-size limit) is ended first, so only that
+    // hour is lost, not the next one glued to it.
+    let len = f.metadata()?.len();
+    let mut last = [b'\n'];
+    if len > 0 {
+        use std::os::unix::fs::FileExt as _;
+        f.read_exact_at(&mut last, len - 1)?;
+    }
+    if last[0] != b'\n' {
+        line.insert(0, '\n');
+    }
     f.write_all(line.as_bytes())?;
     prune(dir, hour.hour_unix_s, months_kept)
 }
@@ -420,6 +432,32 @@ mod tests {
         let read = record::read_history(&dir).expect("read");
         assert_eq!(read.hours.len(), 2, "January is gone");
         assert_eq!(read.files.len(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_line_cut_short_by_a_full_disk_costs_only_its_own_hour() {
+        let dir = std::env::temp_dir().join(format!("heatctl-history-cut-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let hour = |t: i64| HourRecord {
+            hour_unix_s: t,
+            outdoor_c: Some(-5.0),
+            t2_supply_c: Some(55.0),
+            samples: 60,
+            rooms: vec![],
+        };
+        let jan = 1_768_435_200;
+        append_hour(&dir, &hour(jan), 2).expect("write");
+        // The disk filled in the middle of the next hour's line.
+        let path = dir.join(record::file_name(jan));
+        let mut text = std::fs::read_to_string(&path).expect("read");
+        text.push_str("{\"hour_unix_s\":17684");
+        std::fs::write(&path, text).expect("cut line");
+        append_hour(&dir, &hour(jan + 7200), 2).expect("write after the disk has room again");
+        let read = record::read_history(&dir).expect("read");
+        let hours: Vec<i64> = read.hours.iter().map(|h| h.hour_unix_s).collect();
+        assert_eq!(hours, [jan, jan + 7200], "the hour after the cut is kept");
+        assert_eq!(read.garbled_lines, 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

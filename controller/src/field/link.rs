@@ -10,7 +10,7 @@ use tokio_modbus::prelude::{Client, SlaveContext};
 use tokio_modbus::{ExceptionCode, Request, Response, Slave};
 
 use super::plan::span_of;
-use super::{DevicePlan, DeviceStats, FieldShared, LinkPlan, PointReading};
+use super::{DevicePlan, DeviceStats, FailureSubject, FieldShared, LinkPlan, PointReading};
 use crate::config::{Link, LinkKind, Parity, PointMap, Table};
 use crate::runtime::clock::Clock;
 
@@ -39,25 +39,31 @@ pub fn inter_frame_gap(link: &Link) -> Duration {
 enum Failure {
     /// No answer in time.
     Timeout,
+    /// The connection itself was lost (closed, reset): the link's failure, not the device's.
+    Connection(String),
     /// Transport or protocol error (I/O, header or transaction mismatch, garbage).
     Transport(String),
     /// The device answered with a Modbus exception; the connection is fine.
     Exception(ExceptionCode),
+    /// A write was acknowledged but reading it back gave other values; the connection is fine.
+    ReadBack(String),
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Timeout => f.write_str("timeout"),
+            Failure::Connection(e) => write!(f, "connection lost: {e}"),
             Failure::Transport(e) => write!(f, "transport: {e}"),
             Failure::Exception(code) => write!(f, "exception {code:?}"),
+            Failure::ReadBack(e) => f.write_str(e),
         }
     }
 }
 
 impl Failure {
     fn needs_reconnect(&self) -> bool {
-        !matches!(self, Failure::Exception(_))
+        !matches!(self, Failure::Exception(_) | Failure::ReadBack(_))
     }
 }
 
@@ -90,12 +96,29 @@ impl Bus {
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         let r = match result {
             Err(_) => Err(Failure::Timeout),
+            Ok(Err(tokio_modbus::Error::Transport(e))) if connection_lost(&e) => {
+                Err(Failure::Connection(e.to_string()))
+            }
             Ok(Err(e)) => Err(Failure::Transport(e.to_string())),
             Ok(Ok(Err(exc))) => Err(Failure::Exception(exc)),
             Ok(Ok(Ok(v))) => Ok(v),
         };
         (r, latency_ms)
     }
+}
+
+/// Whether an I/O error means the connection is gone (the gateway or the link), rather than
+/// one device answering badly.
+fn connection_lost(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::ConnectionReset
+            | K::ConnectionAborted
+            | K::BrokenPipe
+            | K::UnexpectedEof
+            | K::NotConnected
+    )
 }
 
 fn unexpected(r: &Response) -> Failure {
@@ -169,11 +192,12 @@ fn record(shared: &FieldShared, device: &str, r: Result<(f64, f64), &Failure>) {
                     s.timeouts += 1;
                     s.errors += 1;
                 }
-                Failure::Transport(_) => s.errors += 1,
+                Failure::Connection(_) | Failure::Transport(_) => s.errors += 1,
                 Failure::Exception(_) => {
                     s.exceptions += 1;
                     s.answered = true;
                 }
+                Failure::ReadBack(_) => s.answered = true,
             }
         }
     }
@@ -260,7 +284,7 @@ async fn poll_due(
     let mut reads = 0;
     for (d, device) in plan.devices.iter().enumerate() {
         for block in &device.blocks {
-            let now_s = clock.now_s();
+            let now_s = clock.mono_s();
             let due: Vec<usize> = block
                 .points
                 .iter()
@@ -288,11 +312,13 @@ async fn poll_due(
             reads += 1;
             let (result, latency_ms) =
                 read_span(bus, device.unit_id, block.table, start, count).await;
-            let now_s = clock.now_s();
+            let now_s = clock.mono_s();
             match result {
                 Ok(regs) => {
                     record(shared, &device.name, Ok((latency_ms, now_s)));
                     store(shared, device, &covered, Some(&regs), start, now_s);
+                    shared.note_success(|| read_subject(device), now_s);
+                    shared.note_success(|| link_subject(plan), now_s);
                 }
                 Err(f) => {
                     record(shared, &device.name, Err(&f));
@@ -300,7 +326,13 @@ async fn poll_due(
                         tracing::debug!(device = %device.name, ?code, start, count, "exception");
                         store(shared, device, &covered, None, start, now_s);
                     } else {
-                        tracing::warn!(link = %plan.link.name, device = %device.name, failure = %f, "read failed; reconnecting");
+                        if let Failure::Connection(_) = f {
+                            let why = format!("{f} (reading {}, reconnecting)", device.name);
+                            shared.note_failure(link_subject(plan), &why, now_s);
+                        } else {
+                            let why = format!("{f} (link {}, reconnecting)", plan.link.name);
+                            shared.note_failure(read_subject(device), &why, now_s);
+                        }
                         return Err(f);
                     }
                 }
@@ -324,7 +356,7 @@ async fn write_due(
             if st.writes.is_empty() {
                 return None;
             }
-            let now_s = clock.now_s();
+            let now_s = clock.mono_s();
             device
                 .points
                 .iter()
@@ -368,21 +400,25 @@ async fn write_due(
             };
             let verdict = match result {
                 Ok(()) => {
-                    record(shared, &device.name, Ok((latency_ms, clock.now_s())));
+                    record(shared, &device.name, Ok((latency_ms, clock.mono_s())));
                     let count = u16::try_from(raw.len()).unwrap_or(1);
                     let (back, ms) = read_span(bus, unit, p.table, addr, count).await;
                     match back {
                         Ok(regs) => {
-                            record(shared, &device.name, Ok((ms, clock.now_s())));
+                            record(shared, &device.name, Ok((ms, clock.mono_s())));
                             let ok = if p.table == Table::Coil {
                                 regs.first().map(|&v| v != 0) == raw.first().map(|&v| v != 0)
                             } else {
                                 regs.get(..raw.len()) == Some(&raw[..])
                             };
-                            if !ok {
-                                tracing::warn!(device = %device.name, point = %p.name, wrote = ?raw, read_back = ?regs, "read-back disagrees");
+                            if ok {
+                                Ok(())
+                            } else {
+                                Err(Failure::ReadBack(format!(
+                                    "read-back {:?} disagrees with the {raw:?} written",
+                                    regs.get(..raw.len()).unwrap_or(&regs)
+                                )))
                             }
-                            Ok(ok)
                         }
                         Err(f) => {
                             record(shared, &device.name, Err(&f));
@@ -395,9 +431,9 @@ async fn write_due(
                     Err(f)
                 }
             };
-            let now_s = clock.now_s();
+            let now_s = clock.mono_s();
             let mut st = shared.lock();
-            let good = matches!(verdict, Ok(true));
+            let good = verdict.is_ok();
             if let Some(slot) = st.writes.get_mut(&(device.name.clone(), p.name.clone())) {
                 slot.attempted_at = Some(Instant::now());
                 if slot.raw == raw {
@@ -412,19 +448,42 @@ async fn write_due(
                 s.write_failed = !good;
             }
             drop(st);
-            if good {
-                tracing::debug!(device = %device.name, point = %p.name, raw = ?raw, "written and verified");
-            } else {
-                tracing::warn!(device = %device.name, point = %p.name, result = ?verdict, "write failed");
-            }
-            if let Err(f) = verdict
-                && f.needs_reconnect()
-            {
-                return Some(f);
+            let subject = || FailureSubject::Write {
+                device: device.name.clone(),
+                point: p.name.clone(),
+            };
+            match verdict {
+                Ok(()) => {
+                    tracing::debug!(device = %device.name, point = %p.name, raw = ?raw, "written and verified");
+                    shared.note_success(subject, now_s);
+                }
+                Err(f) => {
+                    if let Failure::Connection(_) = f {
+                        shared.note_failure(link_subject(plan), &f.to_string(), now_s);
+                    } else {
+                        shared.note_failure(subject(), &f.to_string(), now_s);
+                    }
+                    // A read-back that disagrees came over a good connection.
+                    if f.needs_reconnect() {
+                        return Some(f);
+                    }
+                }
             }
         }
     }
     None
+}
+
+fn link_subject(plan: &LinkPlan) -> FailureSubject {
+    FailureSubject::Link {
+        link: plan.link.name.clone(),
+    }
+}
+
+fn read_subject(device: &DevicePlan) -> FailureSubject {
+    FailureSubject::Read {
+        device: device.name.clone(),
+    }
 }
 
 fn earliest_due(next_due: &[Vec<f64>]) -> f64 {
@@ -462,6 +521,7 @@ pub async fn run_link(
         .iter()
         .map(|d| vec![f64::NEG_INFINITY; d.points.len()])
         .collect();
+    let mut first_connection = true;
     loop {
         let ctx = match timeout(request_timeout.max(Duration::from_secs(1)), connect(link)).await {
             Ok(Ok(ctx)) => ctx,
@@ -470,14 +530,24 @@ pub async fn run_link(
                     Ok(Err(e)) => e.to_string(),
                     _ => "connect timed out".into(),
                 };
-                tracing::warn!(link = %link.name, error = %why, retry_ms = backoff.as_millis(), "cannot connect");
+                let why = format!("{why} (retry in {} ms)", backoff.as_millis());
+                let why = format!("cannot connect: {why}");
+                shared.note_failure(link_subject(&plan), &why, clock.mono_s());
                 mark_link_failure(&shared, &plan);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(max_backoff);
                 continue;
             }
         };
-        tracing::info!(link = %link.name, "connected");
+        // The first connection is news; reconnecting after a dropped request is routine (the
+        // failure that dropped it was logged, rate-limited), and the link's recovery is logged
+        // at its first good answer.
+        if first_connection {
+            tracing::info!(link = %link.name, "connected");
+            first_connection = false;
+        } else {
+            tracing::debug!(link = %link.name, "connected again");
+        }
         let mut bus = Bus {
             ctx,
             gap: inter_frame_gap(link),
@@ -494,7 +564,7 @@ pub async fn run_link(
                     Err(f) => break f,
                 };
             backoff = min_backoff;
-            let wait_s = earliest_due(&next_due) - clock.now_s();
+            let wait_s = earliest_due(&next_due) - clock.mono_s();
             // Wake for due reads, changed writes, and at least every second for write refreshes
             // and retries.
             let wait = clock.real_duration(wait_s).min(Duration::from_secs(1));

@@ -12,6 +12,7 @@
 //! values are published on and stores each reading, with its measurement time, in the same
 //! [`FieldShared`].
 
+pub mod failure_log;
 pub mod link;
 pub mod mqtt;
 pub mod plan;
@@ -26,6 +27,7 @@ use tokio::task::JoinHandle;
 use crate::config::{DecodeError, PointMap};
 use crate::control::Sample;
 use crate::runtime::clock::Clock;
+pub use failure_log::{FailureEvent, FailureLog, FailureSubject};
 pub use plan::{DevicePlan, LinkPlan, ReadBlock, plan_links};
 
 /// A device counts as lost after this many failed requests in a row.
@@ -38,7 +40,8 @@ pub struct PointReading {
     pub value: Option<f64>,
     /// Why the value is unusable (sentinel, out of range), or `None`.
     pub error: Option<DecodeError>,
-    /// When it was read, clock seconds.
+    /// When it was read, monotonic clock seconds ([`crate::runtime::Clock::mono_s`]): a
+    /// stepped wall clock ages no reading.
     pub read_at_s: f64,
     /// The point's max age from its map, seconds.
     pub max_age_s: f64,
@@ -63,7 +66,8 @@ pub struct DeviceStats {
     pub write_failed: bool,
     /// The device has answered at least once (a value or a Modbus exception).
     pub answered: bool,
-    /// When it last answered a request successfully, clock seconds.
+    /// When it last answered a request successfully, monotonic clock seconds here; the
+    /// station snapshot dates it on wall time.
     pub last_ok_s: Option<f64>,
 }
 
@@ -90,7 +94,7 @@ pub(crate) struct WriteSlot {
     pub(crate) value: f64,
     /// Raw registers last written and verified by read-back.
     pub(crate) verified: Option<Vec<u16>>,
-    /// Clock time of the last verified write.
+    /// Monotonic clock time of the last verified write.
     pub(crate) verified_at_s: f64,
     /// The last attempt failed.
     pub(crate) failed: bool,
@@ -112,6 +116,8 @@ pub(crate) struct FieldState {
     pub(crate) writes: HashMap<(String, String), WriteSlot>,
     /// Clock seconds not counted in a reading's age (see [`FieldShared::set_age_allowance_s`]).
     pub(crate) age_allowance_s: f64,
+    /// Which links, devices and points are failing: their log lines are rate-limited.
+    pub(crate) failures: FailureLog,
 }
 
 impl FieldShared {
@@ -151,8 +157,8 @@ impl FieldShared {
         };
     }
 
-    /// The reading of `device.point` as the controller sees it at `now_s`: age from the read
-    /// time, invalid when the value was unusable, older than the point's max age (plus the
+    /// The reading of `device.point` as the controller sees it at monotonic time `now_s`: age
+    /// from the read time, invalid when the value was unusable, older than the point's max age (plus the
     /// age allowance), or the device is not answering. `None` when it was never read.
     #[must_use]
     pub fn sample(&self, device: &str, point: &str, now_s: f64) -> Option<Sample> {
@@ -181,6 +187,30 @@ impl FieldShared {
             st.stats.values().any(DeviceStats::comm_lost),
             st.stats.values().any(|s| s.write_failed) || st.writes.values().any(|w| w.failed),
         )
+    }
+
+    /// Log that `subject` failed at `now_s` with `error`: one line when it starts failing, then
+    /// at most one line per window with a count ([`failure_log`]).
+    pub fn note_failure(&self, subject: FailureSubject, error: &str, now_s: f64) {
+        let event = self.lock().failures.failure(&subject, error, now_s);
+        if let Some(e) = event {
+            failure_log::emit(&subject, &e);
+        }
+    }
+
+    /// Log that the subject `subject()` names worked at `now_s`, when it was failing. The
+    /// subject is only built when something is failing (the common case costs a lock).
+    pub fn note_success(&self, subject: impl FnOnce() -> FailureSubject, now_s: f64) {
+        let mut st = self.lock();
+        if st.failures.is_empty() {
+            return;
+        }
+        let subject = subject();
+        let event = st.failures.success(&subject, now_s);
+        drop(st);
+        if let Some(e) = event {
+            failure_log::emit(&subject, &e);
+        }
     }
 
     /// Whether every pending write has been verified (or has failed since it was requested).
@@ -233,6 +263,14 @@ impl FieldHandle {
                 .collect();
             st.stats.retain(|k, _| names.contains(k));
             st.writes.retain(|(d, _), _| names.contains(d));
+            let links: Vec<&str> = plans.iter().map(|p| p.link.name.as_str()).collect();
+            st.failures.retain(|s| match s {
+                FailureSubject::Link { link } => links.contains(&link.as_str()),
+                FailureSubject::Read { device } | FailureSubject::Write { device, .. } => {
+                    names.contains(device)
+                }
+                FailureSubject::File { .. } => true,
+            });
         }
         let tasks = plans
             .iter()

@@ -8,20 +8,23 @@ use std::time::{Duration, SystemTime};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinHandle;
 
+use super::alarm_log::AlarmLog;
+use super::clock::{WallStep, WallStepDetector};
 use super::io::{build_image, planned_writes};
 use super::reload::{Settings, mtime};
 use super::state::{STATE_SAVE_PERIOD_S, restore_state, write_state};
 use super::{
-    FIRST_ROUND_LIMIT, REAL_AGE_ALLOWANCE, RunOptions, SHUTDOWN_WRITE_LIMIT, STATS_LOG_PERIOD_S,
-    VALVE_PERIOD_S,
+    FIRST_ROUND_LIMIT, REAL_AGE_ALLOWANCE, RunOptions, SHUTDOWN_WRITE_LIMIT,
+    STATS_LOG_PERIOD_DRY_RUN_S, STATS_LOG_PERIOD_S, VALVE_PERIOD_S,
 };
+use crate::audit::rfc3339_utc;
 use crate::audit::{Audit, wall_unix_s};
 use crate::config::LoadedConfig;
 use crate::control::{
-    AlarmChange, Commands, Controller, FieldAlarms, FieldConditions, SavedState, ThreePointOutputs,
+    Commands, Controller, FieldAlarms, FieldConditions, SavedState, StepTime, ThreePointOutputs,
 };
 use crate::faces::{FaceContext, Faces};
-use crate::field::{FieldHandle, FieldShared, plan_links};
+use crate::field::{FailureLog, FailureSubject, FieldHandle, FieldShared, failure_log, plan_links};
 use crate::gate::{Access, Gate};
 use crate::scada::{self, ScadaShared};
 use crate::service::{self, Notifier};
@@ -42,7 +45,12 @@ pub(super) struct Runtime {
     pub(super) scada_task: Option<JoinHandle<()>>,
     pub(super) dry_run_last: HashMap<(String, String), Vec<u16>>,
     pub(super) config_mtime: Option<SystemTime>,
-    pub(super) last_alarm_codes: Vec<u16>,
+    /// What the log has said about alarms (one line on raise, one on clear).
+    pub(super) alarm_log: AlarmLog,
+    /// Why the last state-file write failed (alarm 702), None when it succeeded.
+    pub(super) state_error: Option<String>,
+    /// Rate-limited log lines of the state-file writes.
+    pub(super) state_failures: FailureLog,
     pub(super) lost_devices: Vec<String>,
     pub(super) stats_logged_at_s: f64,
     pub(super) state_saved_at_s: f64,
@@ -58,8 +66,12 @@ pub(super) struct Runtime {
     pub(super) identity: StationIdentity,
     /// `heatctl run` (watches its file, may take pushed configurations), not embedded.
     pub(super) watch_file: bool,
-    /// Since when the platform link has been without a broker, clock seconds.
+    /// Since when the platform link has been without a broker, monotonic clock seconds.
     pub(super) platform_down_since_s: Option<f64>,
+    /// Compares wall and monotonic time every cycle.
+    pub(super) wall_steps: WallStepDetector,
+    /// When the run started, for the uptime (real time).
+    pub(super) started: std::time::Instant,
     /// The configuration in force, for the faces (replaced at every reload).
     pub(super) configs: tokio::sync::watch::Sender<Arc<crate::config::Config>>,
 }
@@ -68,31 +80,27 @@ impl Runtime {
     /// One control cycle: image, step, field alarms, writes, then the snapshot every face reads.
     pub(super) fn cycle(&mut self) {
         self.service.hold_while_stalled();
-        let now_s = self.opts.clock.now_s();
+        let t = self.opts.clock.now();
+        let now_s = t.mono_s;
+        let clock_stepped = self.wall_step(t);
         let image = build_image(&self.loaded, self.field.shared(), now_s);
-        let mut cmds = self.controller.step(now_s, &image);
+        let mut cmds = self.controller.step_at(t, &image);
         let (comm_lost, write_failed) = self.field.shared().alarm_conditions();
         let platform = self.faces.platform_state();
         let platform_down = self.platform_down(platform.as_ref(), now_s);
-        let changes = self.field_alarms.update(
+        // Raised and cleared alarms are logged from the snapshot (`log`), with the controller's
+        // own, once each.
+        let _ = self.field_alarms.update(
             FieldConditions {
                 comm_lost,
                 write_failed,
                 platform_down,
+                clock_stepped,
+                state_write_failed: self.state_error.is_some(),
             },
-            now_s,
+            t,
             self.loaded.config.safety.alarm_clear_delay_s,
         );
-        for change in changes {
-            match change {
-                AlarmChange::Raised(code) => {
-                    tracing::warn!(code = code.number(), "alarm raised: {}", code.text());
-                }
-                AlarmChange::Cleared(code) => {
-                    tracing::info!(code = code.number(), "alarm cleared: {}", code.text());
-                }
-            }
-        }
         cmds.alarms.extend(self.field_alarms.list());
         let three_point = self.three_point.update(now_s, cmds.valve1_pulse);
         self.write(&cmds, three_point);
@@ -102,7 +110,8 @@ impl Runtime {
         let snapshot = Arc::new(StationSnapshot::of_cycle(CycleInputs {
             loaded: &self.loaded,
             clock: self.opts.clock.as_ref(),
-            now_s,
+            time: t,
+            uptime_s: self.started.elapsed().as_secs_f64(),
             image: &image,
             commands: cmds,
             three_point,
@@ -120,12 +129,13 @@ impl Runtime {
             identity: self.identity.clone(),
             platform,
         }));
-        self.log(&snapshot);
+        self.log(&snapshot, now_s);
         self.scada_shared.publish(&snapshot);
         // On an accelerated clock, at most once a real second: the file is written in the cycle.
+        // A failed write is tried again at the next save (alarm 702 meanwhile).
         if now_s - self.state_saved_at_s >= STATE_SAVE_PERIOD_S.max(self.opts.clock.speed()) {
             self.state_saved_at_s = now_s;
-            self.save_state(&snapshot.saved_state);
+            self.save_state(&snapshot.saved_state, now_s);
         }
         // The watchdog is fed here, by the cycle itself: a hung loop stops it.
         // The state line is formatted only for a service manager that listens.
@@ -134,6 +144,25 @@ impl Runtime {
         }
         self.service.cycle_done();
         self.snapshots.send_replace(Some(snapshot));
+    }
+
+    /// Look for a step of the wall clock since the last cycle (logged once, with the old and
+    /// the new time); whether alarm 701's condition holds: a step within the last
+    /// [`super::clock::CLOCK_STEP_ALARM_HOLD_S`] of monotonic time.
+    fn wall_step(&mut self, t: StepTime) -> bool {
+        if let Some(step) = self.wall_steps.observe(t) {
+            let WallStep {
+                expected_wall_s,
+                wall_s,
+            } = step;
+            tracing::warn!(
+                old_wall = %rfc3339_utc(expected_wall_s),
+                new_wall = %rfc3339_utc(wall_s),
+                step_s = step.step_s(),
+                "wall clock stepped: schedules follow the new time, durations are unaffected"
+            );
+        }
+        self.wall_steps.recently_stepped(t.mono_s)
     }
 
     /// Whether the platform link, when it runs, has been without a broker for longer than
@@ -164,18 +193,44 @@ impl Runtime {
         }
     }
 
-    fn save_state(&self, state: &SavedState) {
-        if let Some(path) = &self.opts.state_path
-            && let Err(e) = write_state(path, state)
-        {
-            tracing::warn!(path = %path.display(), error = %e, "control state not saved");
+    /// Write the state file; a failure is remembered for alarm 702 and logged rate-limited
+    /// (control goes on, the last good file stays, the next save tries again).
+    fn save_state(&mut self, state: &SavedState, now_s: f64) {
+        let Some(path) = &self.opts.state_path else {
+            return;
+        };
+        let subject = FailureSubject::File {
+            path: path.display().to_string(),
+        };
+        match write_state(path, state) {
+            Ok(()) => {
+                self.state_error = None;
+                if let Some(e) = self.state_failures.success(&subject, now_s) {
+                    failure_log::emit(&subject, &e);
+                }
+            }
+            Err(e) => {
+                let why = format!("control state not saved: {e}");
+                if let Some(ev) = self.state_failures.failure(&subject, &why, now_s) {
+                    failure_log::emit(&subject, &ev);
+                }
+                self.state_error = Some(format!("state file {}: {e}", path.display()));
+            }
         }
     }
 
-    /// The log lines of a cycle: the devices that stop or resume answering, the alarms when
-    /// they change, the statistics every [`STATS_LOG_PERIOD_S`], and the cycle at debug level.
-    fn log(&mut self, snapshot: &StationSnapshot) {
-        let now_s = snapshot.clock.clock_unix_s;
+    /// The log lines of a cycle: the devices that stop or resume answering, each alarm once
+    /// when raised and once when cleared (with what it is about), the statistics every
+    /// [`STATS_LOG_PERIOD_S`] ([`STATS_LOG_PERIOD_DRY_RUN_S`] in a dry run), and the cycle at
+    /// debug level.
+    fn log(&mut self, snapshot: &StationSnapshot, now_s: f64) {
+        let lines = self.alarm_log.update(
+            &self.loaded.config,
+            snapshot,
+            self.state_error.as_deref(),
+            now_s,
+        );
+        self.alarm_log.emit(&lines);
         let lost = snapshot.lost_devices();
         if lost != self.lost_devices {
             if lost.is_empty() {
@@ -185,7 +240,12 @@ impl Runtime {
             }
             self.lost_devices = lost;
         }
-        if now_s - self.stats_logged_at_s >= STATS_LOG_PERIOD_S {
+        let stats_period_s = if self.opts.dry_run {
+            STATS_LOG_PERIOD_DRY_RUN_S
+        } else {
+            STATS_LOG_PERIOD_S
+        };
+        if now_s - self.stats_logged_at_s >= stats_period_s {
             self.stats_logged_at_s = now_s;
             for d in &snapshot.devices {
                 let s = &d.stats;
@@ -206,11 +266,6 @@ impl Runtime {
                 errors = snapshot.links.iter().map(|l| l.errors).sum::<u64>(),
                 "field statistics"
             );
-        }
-        let codes = snapshot.alarm_codes();
-        if codes != self.last_alarm_codes {
-            tracing::info!(alarms = ?codes, "active alarms");
-            self.last_alarm_codes = codes;
         }
         let ex = &snapshot.explanation;
         tracing::debug!(
@@ -246,7 +301,11 @@ impl Runtime {
         tracing::info!(signal = signal_name, "stopping: writing safe positions");
         self.service.stopping(signal_name);
         let last = self.snapshots.borrow().as_ref().map(|s| s.saved_state);
-        self.save_state(&last.unwrap_or_else(|| self.controller.saved_state()));
+        let now_s = self.opts.clock.mono_s();
+        self.save_state(
+            &last.unwrap_or_else(|| self.controller.saved_state()),
+            now_s,
+        );
         let safe = self.controller.safe_commands();
         // A three-point actuator is left still (both outputs off): it holds its position.
         self.three_point.stop();
@@ -289,6 +348,9 @@ async fn wait_first_round(field: &FieldShared, limit: Duration) -> bool {
     }
 }
 
+/// SIGXFSZ on Linux (x86, ARM).
+const SIGXFSZ: i32 = 25;
+
 /// The run: `stop` is the embedding's (None for `heatctl run`); every cycle's snapshot goes to
 /// `snapshots`.
 pub(super) async fn run_inner(
@@ -300,10 +362,16 @@ pub(super) async fn run_inner(
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
+    // A file-size limit (RLIMIT_FSIZE) reached by a state-directory write would kill the
+    // process with SIGXFSZ; with a handler the write fails with EFBIG instead, which the state
+    // file and the history handle (alarm 702, control goes on). Linux's number: 25.
+    let _sigxfsz = signal(SignalKind::from_raw(SIGXFSZ))?;
     let watch_file = stop.is_none();
     let mut controller = Controller::new(&loaded.config);
     if let Some(path) = &opts.state_path {
-        restore_state(&mut controller, path, opts.clock.now_s());
+        // The state file's age spans restarts: wall time (a clock still in 1970 finds every
+        // saved state from the future, which the file's own check handles).
+        restore_state(&mut controller, path, opts.clock.wall_s());
     }
     let age_allowance_s = opts.clock.speed() * REAL_AGE_ALLOWANCE.as_secs_f64();
     controller.set_age_allowance_s(age_allowance_s);
@@ -353,7 +421,9 @@ pub(super) async fn run_inner(
         scada_shared,
         scada_task,
         dry_run_last: HashMap::new(),
-        last_alarm_codes: Vec::new(),
+        alarm_log: AlarmLog::default(),
+        state_error: None,
+        state_failures: FailureLog::default(),
         lost_devices: Vec::new(),
         stats_logged_at_s: f64::NEG_INFINITY,
         state_saved_at_s: f64::NEG_INFINITY,
@@ -370,6 +440,8 @@ pub(super) async fn run_inner(
         faces: Faces::default(),
         watch_file,
         platform_down_since_s: None,
+        wall_steps: WallStepDetector::default(),
+        started: std::time::Instant::now(),
         configs: tokio::sync::watch::Sender::new(Arc::new(loaded_config.clone())),
     };
     let ctx = rt.face_context();

@@ -1,7 +1,9 @@
 //! The runtime: tokio glue around the controller.
 //!
-//! One cycle every [`VALVE_PERIOD_S`] clock seconds: build the process image from the field
-//! readings (with ages), step the controller, add the field layer's alarms, write the commands
+//! One cycle every [`VALVE_PERIOD_S`] clock seconds: read both clocks (monotonic time for every
+//! duration, wall time for schedules and timestamps, see [`clock`]; a wall-clock step is logged
+//! and raised as alarm 701), build the process image from the field readings (with ages on
+//! monotonic time), step the controller, add the field layer's alarms, write the commands
 //! (or, in a dry run, log them), then build the cycle's [`StationSnapshot`], which the log
 //! lines, SCADA, the state file and an embedding program read. SIGINT/SIGTERM write the safe
 //! positions and end the run; SIGHUP or a changed configuration file reloads the configuration
@@ -12,6 +14,7 @@
 //!
 //! [`StationSnapshot`]: crate::station::StationSnapshot
 
+mod alarm_log;
 pub mod clock;
 mod cycle;
 mod io;
@@ -24,15 +27,20 @@ use std::time::Duration;
 
 use crate::config::{self, LoadedConfig};
 use crate::station::SnapshotSender;
-pub use clock::{Clock, ScaledClock, WallClock};
+pub use clock::{
+    CLOCK_STEP_ALARM_HOLD_S, Clock, ScaledClock, SteppableClock, WALL_STEP_THRESHOLD_S, WallClock,
+};
 pub use io::{build_image, planned_writes, split_binding};
 pub use state::{STATE_MAX_AGE_S, STATE_SAVE_PERIOD_S};
 
 /// Period of the control cycle (valve loop), clock seconds. Demand correction runs inside the
 /// controller at its own configured period.
 pub const VALVE_PERIOD_S: f64 = 1.0;
-/// How often the field statistics are summarised in the log, clock seconds.
-pub const STATS_LOG_PERIOD_S: f64 = 300.0;
+/// How often the field statistics are summarised in the log, clock seconds (hourly: the
+/// failures themselves are logged when they start and stop).
+pub const STATS_LOG_PERIOD_S: f64 = 3600.0;
+/// The same in a dry run, where commissioning watches the statistics.
+pub const STATS_LOG_PERIOD_DRY_RUN_S: f64 = 300.0;
 /// How long start-up waits for the first poll round before the first control step.
 pub const FIRST_ROUND_LIMIT: Duration = Duration::from_secs(3);
 /// Real time of a reading's age that is not counted against its max age: the host's

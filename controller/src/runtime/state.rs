@@ -49,13 +49,35 @@ pub(super) fn read_state(path: &Path) -> Option<SavedState> {
     }
 }
 
-/// Write the control state atomically (temporary file, then rename), so a kill during the
-/// write leaves the previous state intact.
+/// Write the control state atomically (temporary file flushed to disk, then renamed over the
+/// old one), so a kill, a power cut, a full or read-only state directory during the write
+/// leaves the previous state intact. On failure the temporary file is removed (a full disk is
+/// not filled further by leftovers) and the error returned: the caller keeps controlling,
+/// raises alarm 702 and tries again at the next save.
+///
+/// # Errors
+/// The temporary file cannot be created, written, flushed or renamed.
 pub(super) fn write_state(path: &Path, state: &SavedState) -> std::io::Result<()> {
     let text = toml::to_string(state).map_err(std::io::Error::other)?;
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    let tmp = temporary_path(path);
+    let written = write_synced(&tmp, text.as_bytes()).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        // Nothing to remove when it was never created (read-only directory).
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// The temporary file a state file is written to before the rename.
+pub(super) fn temporary_path(path: &Path) -> std::path::PathBuf {
+    path.with_extension("tmp")
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 #[cfg(test)]
@@ -76,9 +98,38 @@ mod tests {
         };
         write_state(&path, &saved).unwrap();
         assert_eq!(read_state(&path), Some(saved));
-        assert!(!path.with_extension("tmp").exists(), "renamed into place");
+        assert!(!temporary_path(&path).exists(), "renamed into place");
         std::fs::write(&path, "demand_shift_k = \"oops\"").unwrap();
         assert_eq!(read_state(&path), None, "damaged: fresh start, no panic");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_last_good_file_and_leaves_no_temporary_file() {
+        let dir = std::env::temp_dir().join(format!("heatctl-state-fail-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.toml");
+        let good = SavedState {
+            saved_at_s: 1.0e9,
+            demand_shift_k: 1.5,
+            valve_demand_shift_k: 0.0,
+            damped_outdoor_c: None,
+        };
+        write_state(&path, &good).unwrap();
+        // A write that fails, as any user can make one: a directory stands at the temporary
+        // path. (The spawned tests in hil-tests make the directory read-only and full.)
+        std::fs::create_dir_all(temporary_path(&path)).unwrap();
+        let newer = SavedState {
+            saved_at_s: 2.0e9,
+            ..good
+        };
+        assert!(write_state(&path, &newer).is_err());
+        assert_eq!(read_state(&path), Some(good), "the last good state is kept");
+        std::fs::remove_dir(temporary_path(&path)).unwrap();
+        // A later write succeeds (the retry) and leaves no temporary file.
+        write_state(&path, &newer).unwrap();
+        assert_eq!(read_state(&path), Some(newer));
+        assert!(!temporary_path(&path).exists());
         std::fs::remove_dir_all(dir).ok();
     }
 }

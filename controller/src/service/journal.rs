@@ -97,6 +97,10 @@ pub fn init_logs(json: bool, default_level: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // A log that cannot be written (a full disk under a redirected stderr, a file-size
+        // limit) loses its lines; reporting that on stderr would panic the process
+        // (`eprintln!`) and stop the control loop.
+        .log_internal_errors(false)
         .with_ansi(!journal && std::io::stderr().is_terminal());
     match (json, journal) {
         (false, false) => builder.init(),

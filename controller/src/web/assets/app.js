@@ -210,7 +210,7 @@
     103: '二次供水温度传感器丢失', 104: '二次回水温度传感器无效', 105: '一次回水温度传感器无效',
     106: '一次供水温度传感器无效', 107: '热量表数据过期或无效', 108: '一次阀门反馈无效',
     201: '在线室温节点过少', 202: '部分室温节点无效', 301: '防冻保护', 302: '二次供水超温',
-    303: '一次回水超温', 401: '一次阀门未跟随指令', 501: '现场设备无应答', 502: '现场设备写入失败', 601: '平台链路未连接,消息暂存磁盘',
+    303: '一次回水超温', 401: '一次阀门未跟随指令', 501: '现场设备无应答', 502: '现场设备写入失败', 601: '平台链路未连接,消息暂存磁盘', 701: '系统时钟跳变,日程按新时间执行', 702: '状态目录不可写,状态未保存',
   };
   const ALARM_EN = {
     101: 'outdoor sensor lost, holding last good value', 102: 'outdoor sensor lost, fallback temperature in use',
@@ -218,7 +218,7 @@
     106: 'primary supply sensor invalid', 107: 'heat meter data stale or invalid', 108: 'primary valve feedback invalid',
     201: 'too few room nodes alive', 202: 'some room nodes invalid', 301: 'frost protection',
     302: 'secondary supply over temperature', 303: 'primary return over temperature',
-    401: 'primary valve does not follow its command', 501: 'field device not answering', 502: 'write to field device failed', 601: 'platform link not connected, messages queued on disk',
+    401: 'primary valve does not follow its command', 501: 'field device not answering', 502: 'write to field device failed', 601: 'platform link not connected, messages queued on disk', 701: 'wall clock stepped, schedules follow the new time', 702: 'state directory not writable, state not saved',
   };
   // SCADA codes of the limiters (input register active_limiter), shown beside the name.
   const LIMITER_CODE = { return1: 1, return_difference: 2, power: 3, setback: 4, boost: 5, rate: 6, clamp: 7, summer: 8 };
