@@ -354,7 +354,7 @@ fn the_csv_has_its_columns_and_a_row_per_riser() {
     assert_eq!(rows.len(), 6);
     for r in &rows {
         assert_eq!(r.len(), CSV_COLUMNS.len(), "{r:?}");
-        for c in [2, 3, 4, 6, 7, 8] {
+        for c in [2, 3, 4, 6, 7, 8, 10] {
             assert!(
                 r[c].parse::<f64>().is_ok(),
                 "column {}: {r:?}",
@@ -363,7 +363,8 @@ fn the_csv_has_its_columns_and_a_row_per_riser() {
         }
     }
     let under = rows.iter().find(|r| r[1] == "b03-r2").expect("row");
-    assert_eq!(under[9], "under-supplied");
+    assert_eq!(under[12], "under-supplied");
+    assert_eq!(under[11], "false", "no lengths of main: not pooled");
     let ratio: f64 = under[6].parse().expect("ratio");
     assert!(ratio > 1.25);
 }
