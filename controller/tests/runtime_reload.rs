@@ -1,5 +1,6 @@
 //! `heatctl run --dry-run` writes nothing; a bad configuration on reload changes nothing; a good
-//! one on SIGHUP is applied; SIGINT ends the run with exit 0. Every change, accepted or
+//! one written in place is applied, even with the broken file's modification time; SIGHUP
+//! reloads; SIGINT ends the run with exit 0. Every change, accepted or
 //! refused, from SCADA or the file, lands in the audit log of the state directory.
 
 #[path = "peers/support.rs"]
@@ -65,7 +66,11 @@ fn dry_run_and_reload() {
     assert!(write_scada("1", "10"), "old allowlist still in force");
     assert!(!write_scada("3", "200"), "room_target_c not yet writable");
 
-    // A good file and SIGHUP: applied.
+    // The good file written in place within the same tick of the file system's clock (its
+    // modification time set back to the broken file's): noticed by its length, applied.
+    let broken_mtime = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .expect("mtime");
     std::fs::write(
         &path,
         config(
@@ -75,13 +80,32 @@ fn dry_run_and_reload() {
         ),
     )
     .expect("write good config");
-    send_signal(pid, "-HUP");
-    assert!(logged("configuration reloaded"), "reloaded");
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(broken_mtime))
+        .expect("set mtime");
+    assert!(
+        logged("configuration reloaded"),
+        "a file rewritten in place is noticed by its length"
+    );
     assert!(
         wait_for(Duration::from_secs(5), || write_scada("3", "200")
             .then_some(()))
         .is_some(),
         "new allowlist in force"
+    );
+
+    // SIGHUP: the same file loaded again.
+    send_signal(pid, "-HUP");
+    let reloads = || {
+        std::fs::read_to_string(&log_path)
+            .map(|l| l.matches("configuration reloaded").count())
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || (reloads() >= 2).then_some(())).is_some(),
+        "SIGHUP reloads"
     );
 
     send_signal(pid, "-INT");

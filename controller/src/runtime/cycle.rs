@@ -44,7 +44,7 @@ pub(super) struct Runtime {
     pub(super) scada_shared: Arc<ScadaShared>,
     pub(super) scada_task: Option<JoinHandle<()>>,
     pub(super) dry_run_last: HashMap<(String, String), Vec<u16>>,
-    pub(super) config_mtime: Option<SystemTime>,
+    pub(super) config_mtime: Option<(SystemTime, u64)>,
     /// What the log has said about alarms (one line on raise, one on clear).
     pub(super) alarm_log: AlarmLog,
     /// Why the last state-file write failed (alarm 702), None when it succeeded.

@@ -20,9 +20,14 @@ pub(super) struct Settings {
     pub(super) manual_pct: f64,
 }
 
-/// The modification time of a file (None when it cannot be read).
-pub(super) fn mtime(path: &std::path::Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+/// What tells a changed file: its modification time and its length (None when it cannot be
+/// read). The length matters for a file rewritten in place: truncated and written again within
+/// one tick of the file system's coarse clock, it keeps its modification time, and a reload
+/// that read it half-written (and refused it) would otherwise never see the rest.
+pub(super) fn mtime(path: &std::path::Path) -> Option<(SystemTime, u64)> {
+    std::fs::metadata(path)
+        .and_then(|m| Ok((m.modified()?, m.len())))
+        .ok()
 }
 
 impl Runtime {
