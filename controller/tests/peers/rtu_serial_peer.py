@@ -19,6 +19,11 @@ out longer than it was, never shorter.
 whose answer arrives after the master's timeout). The whole peer waits, as a single-threaded
 slave would; the master's next request waits in the port's buffer meanwhile.
 
+--line-baud BAUD gives the pseudo-terminal a line's timing from this side (11 bits a
+character, 8E1): an answer is held until its last byte would have arrived on a real line, the
+request's characters, 3.5 characters of silence and the answer's characters after the request
+began to arrive. The master's own silences are its own.
+
 Prints "ready" once the port is open.
 """
 
@@ -53,11 +58,14 @@ def device(spec):
     )
 
 
-def install_tap(tap_path, late_ms, units):
+def install_tap(tap_path, late_ms, units, line_baud):
     """Wrap pyserial's read and write: log each chunk with its time, delay late units, and
     keep quiet for units not on the bus (pymodbus's simulator answers them with an
     exception; a bus has nobody at that address to answer)."""
     tap = open(tap_path, "a", buffering=1) if tap_path else None
+    # With --line-baud: when the request began to arrive and how long it is.
+    request = {"first_ns": None, "len": 0}
+    char_ns = 11 * 1_000_000_000 / line_baud if line_baud else 0
     original_read = serial.Serial.read
     original_write = serial.Serial.write
 
@@ -67,15 +75,30 @@ def install_tap(tap_path, late_ms, units):
 
     def read(self, size=1):
         data = original_read(self, size)
-        log(time.monotonic_ns(), "rx", data)
+        t_ns = time.monotonic_ns()
+        if data:
+            if request["first_ns"] is None:
+                request["first_ns"], request["len"] = t_ns, 0
+            request["len"] += len(data)
+        log(t_ns, "rx", data)
         return data
 
     def write(self, data):
         if data and data[0] not in units:
+            request["first_ns"] = None
             return len(data)
         delay = late_ms.get(data[0]) if data else None
         if delay:
             time.sleep(delay / 1000.0)
+        if char_ns and request["first_ns"] is not None:
+            # The line's own time: the request's characters, 3.5 characters of silence to
+            # end it, then ours; the answer is written when its last byte would have arrived.
+            chars = request["len"] + 3.5 + len(data)
+            until_ns = request["first_ns"] + chars * char_ns
+            wait_ns = until_ns - time.monotonic_ns()
+            if wait_ns > 0:
+                time.sleep(wait_ns / 1e9)
+        request["first_ns"] = None
         t_ns = time.monotonic_ns()
         written = original_write(self, data)
         log(t_ns, "tx", data[: written or 0])
@@ -104,6 +127,7 @@ async def main():
     parser.add_argument("--stop-bits", type=int, choices=[1, 2], default=1)
     parser.add_argument("--tap")
     parser.add_argument("--late", action="append", default=[])
+    parser.add_argument("--line-baud", type=int, default=0)
     parser.add_argument("devices")
     args = parser.parse_args()
     late_ms = {}
@@ -117,7 +141,7 @@ async def main():
         print(f"{args.port}: the port refuses parity {parity}; serving 8N1", file=sys.stderr)
         parity = "N"
     specs = json.loads(args.devices)
-    install_tap(args.tap, late_ms, {d["id"] for d in specs})
+    install_tap(args.tap, late_ms, {d["id"] for d in specs}, args.line_baud)
     devices = [device(d) for d in specs]
     server = ModbusSerialServer(
         devices,
