@@ -441,6 +441,7 @@ fn config_reference_lists_every_key() {
     c.history.risers = vec![config::Riser {
         name: "r".into(),
         nodes: vec!["n".into()],
+        mains_m: Some(120.0),
     }];
     assert!(!c.schedule.periods.is_empty() && !c.scada.writable.is_empty());
     let mut keys = Vec::new();

@@ -54,6 +54,15 @@ impl Face {
 }
 
 async fn face_with(token: Option<&str>, edit: impl FnOnce(&mut Config)) -> Face {
+    face_in(token, None, edit).await
+}
+
+/// A face whose state directory is `state_dir`.
+async fn face_in(
+    token: Option<&str>,
+    state_dir: Option<std::path::PathBuf>,
+    edit: impl FnOnce(&mut Config),
+) -> Face {
     let mut cfg = example_config();
     cfg.web.enabled = true;
     cfg.web.listen = "127.0.0.1:0".into();
@@ -87,7 +96,7 @@ async fn face_with(token: Option<&str>, edit: impl FnOnce(&mut Config)) -> Face 
         snapshots,
         gate,
         audit: audit.clone(),
-        state_dir: None,
+        state_dir,
         configs: configs.subscribe(),
         config: Arc::new(cfg),
     };
@@ -937,4 +946,102 @@ fn the_demo_serves_a_live_page() {
         let trends = get(addr, "/api/trends").await.json();
         assert!(!trends["t_unix_s"].as_array().unwrap().is_empty());
     });
+}
+
+/// `days` of hourly room history for two risers of four flats in building b01: riser "east"
+/// about 1.5 K colder than "west" (an under-supplied riser), with a little noise.
+fn balance_history(days: i64) -> Vec<heatctl::balance::HourRecord> {
+    use heatctl::balance::{HourRecord, RoomHour};
+    let start = 1_767_225_600; // 2026-01-01 UTC
+    (0..days * 24)
+        .map(|h| {
+            let day = h as f64 / 24.0;
+            let t_out = -8.0 + 5.0 * (day / 3.0).sin();
+            let t_sup = 40.0 + 1.0 * (20.0 - t_out);
+            let rooms = (0..8)
+                .map(|k| {
+                    let east = k < 4;
+                    let wobble = 0.2 * ((h * 7 + k * 13) % 11) as f64 / 11.0;
+                    RoomHour {
+                        id: format!("b01-{}{:02}", if east { "e" } else { "w" }, k),
+                        building: "b01".into(),
+                        position: "middle".into(),
+                        riser: Some(if east { "east" } else { "west" }.into()),
+                        room_c: if east { 18.8 } else { 20.3 } + wobble,
+                        valve_pct: None,
+                        samples: 6,
+                    }
+                })
+                .collect();
+            HourRecord {
+                hour_unix_s: start + h * 3600,
+                outdoor_c: Some(t_out),
+                t2_supply_c: Some(t_sup),
+                samples: 60,
+                rooms,
+            }
+        })
+        .collect()
+}
+
+/// `/api/balance` once it has been computed (it is computed at start, off the request).
+async fn computed_balance(addr: SocketAddr) -> Value {
+    let start = std::time::Instant::now();
+    loop {
+        let r = get(addr, "/api/balance").await;
+        assert_eq!(r.status, 200);
+        let v = r.json();
+        if !v["computed_unix_s"].is_null() {
+            return v;
+        }
+        assert!(start.elapsed() < HANG_GUARD, "never computed: {v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn balance_serves_the_advice_from_the_state_directorys_history() {
+    // No state directory: no history, said plainly.
+    let f = face(None).await;
+    let v = computed_balance(f.addr()).await;
+    assert!(v["advice"].is_null(), "{v}");
+    assert_eq!(v["error"], "no state directory", "{v}");
+    assert!(
+        v["summary"].as_str().unwrap().contains("--state-dir"),
+        "{v}"
+    );
+
+    // A state directory with three weeks of history: the advice, cached.
+    let dir = std::env::temp_dir().join(format!("heatctl-web-balance-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let history = heatctl::balance::recorder::history_dir(&dir);
+    std::fs::create_dir_all(&history).unwrap();
+    for hour in balance_history(21) {
+        heatctl::balance::recorder::append_hour(&history, &hour, 60).unwrap();
+    }
+    let f = face_in(None, Some(dir.clone()), |_| {}).await;
+    let v = computed_balance(f.addr()).await;
+    assert!(v["error"].is_null(), "{v}");
+    let advice = &v["advice"];
+    assert!(advice["refused"].is_null(), "{v}");
+    assert_eq!(advice["days_usable"], 21, "{v}");
+    let groups = advice["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "{v}");
+    let verdict = |riser: &str| {
+        groups
+            .iter()
+            .find(|g| g["riser"] == riser)
+            .map(|g| g["verdict"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(verdict("east").as_deref(), Some("under_supplied"), "{v}");
+    assert_eq!(verdict("west").as_deref(), Some("over_supplied"), "{v}");
+    assert!(
+        v["summary"].as_str().unwrap().contains("b01 / east"),
+        "{}",
+        v["summary"]
+    );
+    // Served from the cache: a second request gives the same computation.
+    let again = get(f.addr(), "/api/balance").await.json();
+    assert_eq!(again["computed_unix_s"], v["computed_unix_s"]);
+    let _ = std::fs::remove_dir_all(&dir);
 }

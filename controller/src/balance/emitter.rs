@@ -74,6 +74,42 @@ impl Emitter {
     }
 }
 
+impl Emitter {
+    /// The room temperature at which a flat taking `flow_ratio` x its design flow with
+    /// `supply_c` and `outdoor_c` holds its heat balance (bisection: the flow needed rises
+    /// with the room temperature). None when no room temperature between the gains' level and
+    /// the supply balances.
+    #[must_use]
+    pub fn room_at_flow(
+        &self,
+        flow_ratio: f64,
+        supply_c: f64,
+        outdoor_c: f64,
+        gains_k: f64,
+    ) -> Option<f64> {
+        let needs = |room_c: f64| {
+            self.flow_ratio(
+                self.load_ratio(room_c, outdoor_c, gains_k),
+                supply_c,
+                room_c,
+            )
+        };
+        let (mut lo, mut hi) = (outdoor_c + gains_k + 1e-6, supply_c - 1e-6);
+        if !(flow_ratio > 0.0 && lo < hi) {
+            return None;
+        }
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            match needs(mid) {
+                Some(f) if f < flow_ratio => lo = mid,
+                _ => hi = mid,
+            }
+        }
+        let room_c = 0.5 * (lo + hi);
+        needs(room_c).is_some().then_some(room_c)
+    }
+}
+
 /// Flow through a household valve at `position_pct` relative to its flow fully open: an
 /// equal-percentage characteristic of `rangeability` installed with `authority`
 /// (f = 1 / sqrt((1 - a) + a / g²), g = R^(p - 1)).
@@ -108,6 +144,26 @@ mod tests {
             design_return_c: 50.0,
             exponent: 1.3,
         }
+    }
+
+    #[test]
+    fn the_room_at_a_flow_inverts_the_flow_law() {
+        let e = emitter();
+        let room = e.room_at_flow(1.0, 75.0, -17.0, 0.0).expect("balances");
+        assert!((room - 20.0).abs() < 1e-3, "{room}");
+        // Less flow, cooler room; the flow law gives the flow back at that room.
+        let cool = e.room_at_flow(0.5, 60.0, -5.0, 3.0).expect("balances");
+        let warm = e.room_at_flow(1.0, 60.0, -5.0, 3.0).expect("balances");
+        assert!(cool < warm, "{cool} {warm}");
+        let back = e
+            .flow_ratio(e.load_ratio(cool, -5.0, 3.0), 60.0, cool)
+            .expect("reachable");
+        assert!((back - 0.5).abs() < 1e-3, "{back}");
+        assert_eq!(
+            e.room_at_flow(1.0, 10.0, 12.0, 3.0),
+            None,
+            "supply below the room"
+        );
     }
 
     #[test]

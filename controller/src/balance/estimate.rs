@@ -25,6 +25,8 @@ const HOURS_PER_INDEPENDENT: f64 = 24.0;
 const MIN_SUPPLY_ABOVE_ROOM_K: f64 = 5.0;
 /// Smallest room-minus-outdoor difference of a usable hour beyond the gains', K.
 const MIN_ROOM_ABOVE_OUTDOOR_K: f64 = 3.0;
+/// Half-width of the difference quotient of the radiator law's slope, K.
+const SLOPE_STEP_K: f64 = 0.25;
 /// Needed-to-present flow ratio used for an hour no flow could satisfy (capped).
 const UNREACHABLE_RATIO: f64 = 4.0;
 /// Largest kv ratio advised as a step; beyond it the advice is "open fully".
@@ -152,8 +154,9 @@ pub struct FlatEstimate {
     /// room temperature of the network (median over hours), before the network reference is
     /// taken out.
     pub flow_need_ratio: f64,
-    /// The same to be at the target.
-    pub flow_need_ratio_target: f64,
+    /// The same to be at the target (median over the hours where the radiator law explains
+    /// the flat's temperature; None when it never does: a radiator larger than its design).
+    pub flow_need_ratio_target: Option<f64>,
     /// Standard error of ln(flow_need_ratio).
     pub ln_se: f64,
 }
@@ -182,6 +185,13 @@ pub struct GroupAdvice {
     pub flow_ratio_high: f64,
     /// Spread of its flats' ln ratios (standard deviation).
     pub spread_ln: f64,
+    /// Length of the supply main to it, m (`history.risers[].mains_m`), where given.
+    pub mains_m: Option<f64>,
+    /// Its own estimate from its flats alone, before pooling with the trend along the mains
+    /// (equal to `flow_ratio` when it was not pooled).
+    pub own_flow_ratio: f64,
+    /// Whether `flow_ratio` pools its own estimate with the trend along the mains.
+    pub pooled: bool,
     /// The verdict.
     pub verdict: Verdict,
     /// How sure.
@@ -331,6 +341,8 @@ pub struct Settings {
     pub balancing_valve_share: f64,
     /// Deadband, %.
     pub deadband_pct: f64,
+    /// Length of the supply main to each riser, m, by riser name.
+    pub mains_m: BTreeMap<String, f64>,
 }
 
 impl Settings {
@@ -356,6 +368,11 @@ impl Settings {
             valve_authority: h.valve_authority,
             balancing_valve_share: h.balancing_valve_share,
             deadband_pct: h.deadband_pct,
+            mains_m: h
+                .risers
+                .iter()
+                .filter_map(|r| Some((r.name.clone(), r.mains_m?)))
+                .collect(),
         }
     }
 }
@@ -365,7 +382,8 @@ struct FlatAcc {
     building: String,
     riser: Option<String>,
     position: String,
-    ln_ratios: Vec<f64>,
+    /// Per usable hour: the hour's estimate of ln(flow need ratio) and its weight.
+    ln_ratios: Vec<(f64, f64)>,
     ln_target_ratios: Vec<f64>,
     room_sum: f64,
     valve_sum: f64,
@@ -405,7 +423,6 @@ pub fn estimate(
     riser_of: &dyn Fn(&str) -> Option<String>,
 ) -> Advice {
     let mut flats: BTreeMap<String, FlatAcc> = BTreeMap::new();
-    let mut group_hours: BTreeMap<(String, Option<String>), Vec<f64>> = BTreeMap::new();
     let mut days = BTreeSet::new();
     let mut usable = 0;
     for h in hours {
@@ -435,54 +452,64 @@ pub fn estimate(
         let e = &s.emitter;
         let need_at =
             |room_c: f64| e.flow_ratio(e.load_ratio(room_c, t_out, s.gains_k), t_sup, room_c);
-        let need_reference = need_at(reference_c);
         let need_target = need_at(s.target_c);
-        // Per group this hour: room temperatures and valve fractions summed.
-        let mut hour_groups: BTreeMap<(String, Option<String>), (f64, f64, f64)> = BTreeMap::new();
+        // How steeply the flow a flat takes rises with its room temperature at this hour,
+        // d ln(flow) / d room (per K), from the radiator law around the median flat: a flat
+        // DELTA K warmer than the median takes about exp(slope x DELTA) times its flow. In mild
+        // hours the radiator gives its heat with little flow and the slope is steep: a small
+        // temperature difference then says little about flow, and such hours are weighted
+        // down by 1 / slope² (the room temperature's noise is the same in every hour).
+        // The slope is taken where the law puts a flat at its design flow this hour, not at the
+        // median's measured temperature: the flats' radiators are larger than the design point
+        // says by an unknown factor, so the law often cannot explain the measured level, while
+        // the differences between flats are what balancing reads.
+        let Some(linear_c) = e.room_at_flow(1.0, t_sup, t_out, s.gains_k) else {
+            continue;
+        };
+        let slope = match (
+            need_at(linear_c + SLOPE_STEP_K),
+            need_at(linear_c - SLOPE_STEP_K),
+        ) {
+            (Some(hi), Some(lo)) if hi > 0.0 && lo > 0.0 => {
+                (hi.ln() - lo.ln()) / (2.0 * SLOPE_STEP_K)
+            }
+            _ => continue,
+        };
+        if !(slope.is_finite() && slope > 0.0) {
+            continue;
+        }
+        let weight = 1.0 / (slope * slope);
         for r in h.rooms.iter().filter(usable_room) {
-            let Some(now) = need_at(r.room_c) else {
-                continue;
-            };
-            let ratio_to = |need: Option<f64>| {
-                need.map_or(UNREACHABLE_RATIO, |n| (n / now).min(UNREACHABLE_RATIO))
-            };
             let fraction = r.valve_pct.map_or(1.0, |p| {
                 valve_flow_fraction(p, s.valve_rangeability, s.valve_authority)
             });
-            let ratio = ratio_to(need_reference) * fraction;
-            let ratio_target = ratio_to(need_target) * fraction;
-            if !(ratio.is_finite() && ratio > 0.0 && ratio_target > 0.0) {
+            // Flow it should have relative to what it has, to be at the median's temperature:
+            // ln = -slope x (room - median), plus the household valve's throttling (a valve
+            // at a fraction of its flow shows a branch able to give more than it takes).
+            let ln_ratio = -slope * (r.room_c - reference_c) + fraction.ln();
+            if !ln_ratio.is_finite() {
                 continue;
             }
+            // To be at the target, from the law itself (only where it explains the flat's
+            // temperature: an oversized radiator can hold a room warmer than the law allows).
+            let ln_target = need_at(r.room_c).and_then(|now| {
+                let ratio = need_target
+                    .map_or(UNREACHABLE_RATIO, |n| (n / now).min(UNREACHABLE_RATIO))
+                    * fraction;
+                (ratio.is_finite() && ratio > 0.0).then(|| ratio.ln())
+            });
             let f = flats.entry(r.id.clone()).or_default();
             f.building.clone_from(&r.building);
             f.position.clone_from(&r.position);
             f.riser = riser_of(&r.id).or_else(|| r.riser.clone());
-            f.ln_ratios.push(ratio.ln());
-            let g = hour_groups
-                .entry((r.building.clone(), f.riser.clone()))
-                .or_insert((0.0, 0.0, 0.0));
-            g.0 += r.room_c;
-            g.1 += fraction;
-            g.2 += 1.0;
-            f.ln_target_ratios.push(ratio_target.ln());
+            f.ln_ratios.push((ln_ratio, weight));
+            f.ln_target_ratios.extend(ln_target);
             f.room_sum += r.room_c;
             if let Some(p) = r.valve_pct {
                 f.valve_sum += p;
                 f.valve_n += 1;
             }
             any = true;
-        }
-        // The group's hour from its mean temperature and valve fraction: averaged before the
-        // radiator law, whose steep flat-flow end would otherwise amplify each flat's quirks.
-        for (key, (room_sum, fraction_sum, n)) in hour_groups {
-            let room_c = room_sum / n;
-            if let (Some(now), Some(need)) = (need_at(room_c), need_reference) {
-                let q = (need / now).min(UNREACHABLE_RATIO) * fraction_sum / n;
-                if q.is_finite() && q > 0.0 {
-                    group_hours.entry(key).or_default().push(q.ln());
-                }
-            }
         }
         if any {
             usable += 1;
@@ -501,10 +528,20 @@ pub fn estimate(
             too_few += 1;
             continue;
         }
-        let (_, sd) = mean_sd(&f.ln_ratios);
-        let med = median(&mut f.ln_ratios).unwrap_or(0.0);
-        let med_target = median(&mut f.ln_target_ratios).unwrap_or(0.0);
-        let independent = (n as f64 / HOURS_PER_INDEPENDENT).max(1.0);
+        // The weighted mean over hours and its standard error, the hours of a day counted as
+        // one independent value.
+        let w_sum: f64 = f.ln_ratios.iter().map(|&(_, w)| w).sum();
+        let w2_sum: f64 = f.ln_ratios.iter().map(|&(_, w)| w * w).sum();
+        let mean = f.ln_ratios.iter().map(|&(x, w)| w * x).sum::<f64>() / w_sum;
+        let var = f
+            .ln_ratios
+            .iter()
+            .map(|&(x, w)| w * (x - mean).powi(2))
+            .sum::<f64>()
+            / w_sum;
+        let n_effective = w_sum * w_sum / w2_sum;
+        let med_target = median(&mut f.ln_target_ratios);
+        let independent = (n_effective / HOURS_PER_INDEPENDENT).max(1.0);
         let mean_room = f.room_sum / n as f64;
         estimates.push(FlatEstimate {
             id,
@@ -515,10 +552,9 @@ pub fn estimate(
             mean_room_c: mean_room,
             mean_deficit_k: s.target_c - mean_room,
             mean_valve_pct: (f.valve_n > 0).then(|| f.valve_sum / f.valve_n as f64),
-            flow_need_ratio: med.exp(),
-            flow_need_ratio_target: med_target.exp(),
-            // The median's standard error, about 1.25 x the mean's.
-            ln_se: 1.25 * sd / independent.sqrt(),
+            flow_need_ratio: mean.exp(),
+            flow_need_ratio_target: med_target.map(f64::exp),
+            ln_se: (var / independent).sqrt(),
         });
     }
     let mut advice = Advice {
@@ -560,7 +596,7 @@ pub fn estimate(
     let reference = median(&mut lns).unwrap_or(0.0);
     let mut lns_target: Vec<f64> = estimates
         .iter()
-        .map(|f| f.flow_need_ratio_target.ln())
+        .filter_map(|f| f.flow_need_ratio_target.map(f64::ln))
         .collect();
     advice.network_flow_ratio = median(&mut lns_target).map(f64::exp);
     advice.reference_flow_ratio = Some(reference.exp());
@@ -574,31 +610,35 @@ pub fn estimate(
             .push(f);
     }
     let deadband = (1.0 + s.deadband_pct / 100.0).ln();
-    // Each group's point estimate: the median over hours of its hourly ln q, relative to the
-    // median group.
-    let group_ln: BTreeMap<(String, Option<String>), f64> = groups
-        .keys()
-        .filter_map(|k| {
-            let mut v = group_hours.get(k)?.clone();
-            Some((k.clone(), median(&mut v)?))
-        })
-        .collect();
-    let mut all: Vec<f64> = group_ln.values().copied().collect();
-    let group_reference = median(&mut all).unwrap_or(0.0);
+    // Each group's own estimate and its standard error.
+    let mut own: Vec<OwnEstimate<'_>> = Vec::new();
     for ((building, riser), members) in groups {
         let rel: Vec<f64> = members
             .iter()
             .map(|f| f.flow_need_ratio.ln() - reference)
             .collect();
-        let (flats_mean, sd_between) = mean_sd(&rel);
-        let m = group_ln
-            .get(&(building.clone(), riser.clone()))
-            .map_or(flats_mean, |g| g - group_reference);
+        let (m, sd_between) = mean_sd(&rel);
         let n = rel.len() as f64;
         let within = members.iter().map(|f| f.ln_se.powi(2)).sum::<f64>() / n;
         let se = ((sd_between.powi(2) + within) / n).sqrt().max(1e-9);
+        let mains_m = riser.as_ref().and_then(|r| s.mains_m.get(r).copied());
+        own.push(OwnEstimate {
+            building,
+            riser,
+            members,
+            ln: m,
+            se,
+            dof: rel.len() - 1,
+            sd_between,
+            mains_m,
+        });
+    }
+    let pooled = pool_along_mains(&own);
+    for (g, pooled) in own.into_iter().zip(pooled) {
+        let (m, se, dof) = pooled.map_or((g.ln, g.se, g.dof), |p| (p.ln, p.se, p.dof));
+        let members = g.members;
+        let n = members.len() as f64;
         let z = m.abs() / se;
-        let dof = members.len() - 1;
         let confidence = if z >= t_critical(&T_995, 2.576, dof) && members.len() >= 3 {
             Confidence::High
         } else if z >= t_critical(&T_975, 1.96, dof) {
@@ -626,8 +666,8 @@ pub fn estimate(
         };
         let valves: Vec<f64> = members.iter().filter_map(|f| f.mean_valve_pct).collect();
         advice.groups.push(GroupAdvice {
-            building,
-            riser,
+            building: g.building,
+            riser: g.riser,
             flats: members.len(),
             flat_hours: members.iter().map(|f| f.hours).sum(),
             mean_deficit_k: members.iter().map(|f| f.mean_deficit_k).sum::<f64>() / n,
@@ -636,7 +676,10 @@ pub fn estimate(
             flow_ratio: m.exp(),
             flow_ratio_low: (m - t_critical(&T_975, 1.96, dof) * se).exp(),
             flow_ratio_high: (m + t_critical(&T_975, 1.96, dof) * se).exp(),
-            spread_ln: sd_between,
+            spread_ln: g.sd_between,
+            mains_m: g.mains_m,
+            own_flow_ratio: g.ln.exp(),
+            pooled: pooled.is_some(),
             verdict,
             confidence,
             kv,
@@ -644,4 +687,138 @@ pub fn estimate(
     }
     advice.flats = estimates;
     advice
+}
+
+/// A group's own estimate, from its flats alone.
+struct OwnEstimate<'a> {
+    building: String,
+    riser: Option<String>,
+    members: Vec<&'a FlatEstimate>,
+    /// ln of its flow ratio, relative to the median group.
+    ln: f64,
+    /// Standard error of `ln`.
+    se: f64,
+    /// Degrees of freedom of `se`.
+    dof: usize,
+    sd_between: f64,
+    mains_m: Option<f64>,
+}
+
+/// A group's estimate pooled with the trend along the mains.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Pooled {
+    ln: f64,
+    se: f64,
+    dof: usize,
+}
+
+/// Weighted least squares of `y` on `(1, x)` with weights `w`: the coefficients and their
+/// covariance as (var a, cov ab, var b) (None when the x are all equal).
+fn wls_line(x: &[f64], y: &[f64], w: &[f64]) -> Option<([f64; 2], [f64; 3])> {
+    let (mut sw, mut sx, mut sxx, mut sy, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for ((&x, &y), &w) in x.iter().zip(y).zip(w) {
+        sw += w;
+        sx += w * x;
+        sxx += w * x * x;
+        sy += w * y;
+        sxy += w * x * y;
+    }
+    let det = sw * sxx - sx * sx;
+    if !(det.is_finite() && det > 1e-12 * sw * sxx.max(1e-300)) {
+        return None;
+    }
+    let b = (sw * sxy - sx * sy) / det;
+    let a = (sy - b * sx) / sw;
+    // (X'WX)^-1 = [[sxx, -sx], [-sx, sw]] / det: var a, cov ab, var b.
+    Some(([a, b], [sxx / det, -sx / det, sw / det]))
+}
+
+/// Cochran's Q of the line fitted with between-group variance `tau2`.
+fn q_statistic(x: &[f64], y: &[f64], se: &[f64], tau2: f64) -> Option<f64> {
+    let w: Vec<f64> = se.iter().map(|s| 1.0 / (s * s + tau2)).collect();
+    let ([a, b], _) = wls_line(x, y, &w)?;
+    Some(
+        x.iter()
+            .zip(y)
+            .zip(&w)
+            .map(|((&x, &y), &w)| w * (y - a - b * x).powi(2))
+            .sum(),
+    )
+}
+
+/// The groups' estimates pooled with the trend along the mains (an empirical-Bayes
+/// meta-regression): the pressure a riser gets falls along the mains, so ln(flow ratio) is
+/// modelled as a line in the mains length plus a riser's own deviation of variance tau²
+/// (Paule-Mandel: the tau² that makes Cochran's Q equal its degrees of freedom). Each group's
+/// estimate is the line's value plus its own deviation from it shrunk by
+/// tau² / (tau² + se²): a riser with few or scattered flats leans on the trend, one with many
+/// consistent flats on its own data. Pooled only with at least three groups at two or more
+/// distinct lengths; groups without a length keep their own estimate. The pooled values are
+/// centred on their median, as the own estimates are.
+fn pool_along_mains(groups: &[OwnEstimate<'_>]) -> Vec<Option<Pooled>> {
+    let idx: Vec<usize> = (0..groups.len())
+        .filter(|&i| groups[i].mains_m.is_some())
+        .collect();
+    let none = vec![None; groups.len()];
+    if idx.len() < 3 {
+        return none;
+    }
+    let x: Vec<f64> = idx
+        .iter()
+        .map(|&i| groups[i].mains_m.unwrap_or(0.0))
+        .collect();
+    let y: Vec<f64> = idx.iter().map(|&i| groups[i].ln).collect();
+    let se: Vec<f64> = idx.iter().map(|&i| groups[i].se).collect();
+    let dof_line = idx.len() - 2;
+    let Some(q0) = q_statistic(&x, &y, &se, 0.0) else {
+        return none;
+    };
+    let tau2 = if q0 <= dof_line as f64 {
+        0.0
+    } else {
+        // Q falls as tau² grows: bisect between 0 and the spread of y itself.
+        let (mut lo, mut hi) = (0.0_f64, 1e-6);
+        let var_y = mean_sd(&y).1.powi(2);
+        while hi < 100.0 * var_y.max(1e-6)
+            && q_statistic(&x, &y, &se, hi).is_some_and(|q| q > dof_line as f64)
+        {
+            hi *= 4.0;
+        }
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            if q_statistic(&x, &y, &se, mid).is_some_and(|q| q > dof_line as f64) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        0.5 * (lo + hi)
+    };
+    let w: Vec<f64> = se.iter().map(|s| 1.0 / (s * s + tau2)).collect();
+    let Some(([a, b], [va, cab, vb])) = wls_line(&x, &y, &w) else {
+        return none;
+    };
+    let mut out = none;
+    for (k, &i) in idx.iter().enumerate() {
+        let line = a + b * x[k];
+        let line_var = (va + 2.0 * cab * x[k] + vb * x[k] * x[k]).max(0.0);
+        let shrink = if tau2 > 0.0 {
+            tau2 / (tau2 + se[k] * se[k])
+        } else {
+            0.0
+        };
+        let ln = line + shrink * (y[k] - line);
+        let var = shrink * se[k] * se[k] + (1.0 - shrink).powi(2) * line_var;
+        out[i] = Some(Pooled {
+            ln,
+            se: var.sqrt().max(1e-9),
+            dof: dof_line.max(1),
+        });
+    }
+    let mut lns: Vec<f64> = out.iter().flatten().map(|p| p.ln).collect();
+    let centre = median(&mut lns).unwrap_or(0.0);
+    for p in out.iter_mut().flatten() {
+        p.ln -= centre;
+    }
+    out
 }

@@ -349,6 +349,7 @@ mod tests {
         h.risers.push(crate::config::Riser {
             name: "east".into(),
             nodes: vec!["a".into()],
+            mains_m: None,
         });
         let mut acc = HourAccumulator::new();
         let base = 3600.0 * 100.0;

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::estimate::{Advice, GroupAdvice};
 
 /// Columns of the CSV report, in order.
-pub const CSV_COLUMNS: [&str; 13] = [
+pub const CSV_COLUMNS: [&str; 16] = [
     "building",
     "riser",
     "flats",
@@ -16,6 +16,9 @@ pub const CSV_COLUMNS: [&str; 13] = [
     "flow_ratio",
     "flow_ratio_low",
     "flow_ratio_high",
+    "mains_m",
+    "own_flow_ratio",
+    "pooled",
     "verdict",
     "confidence",
     "kv_change_pct",
@@ -51,6 +54,9 @@ pub fn csv(advice: &Advice) -> String {
             format!("{:.3}", g.flow_ratio),
             format!("{:.3}", g.flow_ratio_low),
             format!("{:.3}", g.flow_ratio_high),
+            opt(g.mains_m, 0),
+            format!("{:.3}", g.own_flow_ratio),
+            g.pooled.to_string(),
             g.verdict.words().to_owned(),
             format!("{:?}", g.confidence).to_lowercase(),
             opt(g.kv.change_pct(), 1),
@@ -69,7 +75,7 @@ fn date(unix_s: i64) -> String {
 
 fn group_row(g: &GroupAdvice) -> String {
     format!(
-        "| {} | {} | {:+.1} | {} | {:.2} ({:.2}-{:.2}) | {} | **{}** | {} |",
+        "| {} | {} | {:+.1} | {} | {:.2} ({:.2}-{:.2}) | {} | {} | **{}** | {} |",
         g.riser.as_deref().unwrap_or("(whole building)"),
         g.flats,
         g.mean_deficit_k,
@@ -77,6 +83,11 @@ fn group_row(g: &GroupAdvice) -> String {
         g.flow_ratio,
         g.flow_ratio_low,
         g.flow_ratio_high,
+        if g.pooled {
+            format!("{:.2} at {} m", g.own_flow_ratio, opt(g.mains_m, 0))
+        } else {
+            "-".to_owned()
+        },
         g.verdict.words(),
         g.kv.words(),
         format!("{:?}", g.confidence).to_lowercase(),
@@ -116,8 +127,10 @@ pub fn markdown(advice: &Advice, site: &str) -> String {
         s,
         "Flow ratio: the flow a riser should have relative to what it has, relative to the \
          network's median flat (1.00: its share; 1.30: 30 % more), with an approximate 95 % \
-         interval. Deficit: target minus room temperature, K. kv change: of the static \
-         balancing valves of the riser's flats (docs/balancing.md).\n"
+         interval. Own: the riser's estimate from its flats alone, where the flow ratio pools it \
+         with the trend of the risers along the mains (their `mains_m` given). Deficit: target \
+         minus room temperature, K. kv change: of the static balancing valves of the riser's \
+         flats (docs/balancing.md).\n"
     );
     let mut buildings: Vec<&str> = advice.groups.iter().map(|g| g.building.as_str()).collect();
     buildings.dedup();
@@ -125,9 +138,9 @@ pub fn markdown(advice: &Advice, site: &str) -> String {
         let _ = writeln!(s, "## Building {b}\n");
         let _ = writeln!(
             s,
-            "| riser | flats | mean deficit K | valve % | flow ratio (95 %) | verdict | kv change | confidence |"
+            "| riser | flats | mean deficit K | valve % | flow ratio (95 %) | own | verdict | kv change | confidence |"
         );
-        let _ = writeln!(s, "|---|---:|---:|---:|---|---|---|---|");
+        let _ = writeln!(s, "|---|---:|---:|---:|---|---|---|---|---|");
         for g in advice.groups.iter().filter(|g| g.building == b) {
             let _ = writeln!(s, "{}", group_row(g));
         }

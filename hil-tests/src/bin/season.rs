@@ -44,7 +44,8 @@ struct Args {
     #[arg(long)]
     variants: bool,
     /// Also run B1+advice after B1 (B1's curve, the balancing advice of the first three weeks
-    /// applied once): its gain over B1 is printed and written to b1_advice.md.
+    /// applied once) and B1+advice+curve (the same, the fixed curve then searched again as B1's
+    /// was): both join the main table, and their gain over B1 is written to b1_advice.md.
     #[arg(long)]
     with_advice: bool,
     /// Also run heatctl_hh under the same room-node fault variants (`heatctl_hh_dead10`, ...).
@@ -311,6 +312,28 @@ fn main() -> Result<()> {
             .unwrap_or(usize::MAX)
     });
 
+    let mut advice_md = None;
+    if args.with_advice
+        && let Some(b1_at) = main_runs.iter().position(|r| r.label == "B1")
+    {
+        let b1 = main_runs[b1_at].clone();
+        let advised = season::run_b1_advice(&setup, &b1, &|_| {})?;
+        let (tuned, _) = season::run_b1_advice_tuned(
+            &setup,
+            &advised,
+            args.b1_tolerance_k,
+            args.b1_max_runs.max(1),
+            &|_| {},
+        )?;
+        let mut md = season::advice_gain_markdown(&b1, &[&advised, &tuned]);
+        for n in &advised.notes {
+            md.push_str(&format!("\n{n}\n"));
+        }
+        std::fs::write(args.out.join("b1_advice.md"), &md)?;
+        advice_md = Some(md);
+        main_runs.insert(b1_at + 1, tuned);
+        main_runs.insert(b1_at + 1, advised);
+    }
     let total_wall_s = total_start.elapsed().as_secs_f64();
     write_outputs(
         &args,
@@ -320,15 +343,7 @@ fn main() -> Result<()> {
         search.as_ref(),
         total_wall_s,
     )?;
-    if args.with_advice
-        && let Some(b1) = main_runs.iter().find(|r| r.label == "B1")
-    {
-        let advised = season::run_b1_advice(&setup, b1, &|_| {})?;
-        let mut md = season::advice_gain_markdown(b1, &advised);
-        for n in &advised.notes {
-            md.push_str(&format!("\n{n}\n"));
-        }
-        std::fs::write(args.out.join("b1_advice.md"), &md)?;
+    if let Some(md) = advice_md {
         println!("{md}");
     }
     print!("{}", report::markdown_table(&main_runs));

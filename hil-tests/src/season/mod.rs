@@ -31,8 +31,9 @@ use heatctl_plant::{Plant, Scenario, naming, process_image};
 pub use field::{FieldLayer, Variant};
 pub use kpi::{Day, Extra, Kpis};
 
-/// The controller's clock at the season start: 15 Oct 2025 00:00 local time (UTC+8), unix s.
-pub const SEASON_START_UNIX_S: f64 = 1_760_457_600.0 - 8.0 * 3600.0;
+/// The controller's clock at the season start: 15 Oct 2025 00:00 local time (UTC+8), that is
+/// 14 Oct 2025 16:00 UTC, unix s.
+pub const SEASON_START_UNIX_S: f64 = 1_760_457_600.0;
 /// Control step of the season, s.
 pub const DEFAULT_STEP_S: f64 = 60.0;
 /// The CSV header of `kpis.csv` and `variants.csv`.
@@ -485,38 +486,77 @@ pub fn search_b1(
     on_new_run: &(dyn Fn() + Sync),
 ) -> Result<B1Search> {
     let started = Instant::now();
-    let goal = kpi::FLOOR_C;
     let b0 = run(setup, "B0", RunKind::Curve { shift_k: 0.0 }, progress)?;
+    let (b1, points) = search_shift(
+        setup,
+        "B1",
+        &|shift_k| RunKind::Curve { shift_k },
+        &b0,
+        0.0,
+        tolerance_k,
+        max_runs,
+        progress,
+        on_new_run,
+    )?;
+    Ok(B1Search {
+        b0,
+        b1,
+        points,
+        wall_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The secant search behind B1: from a first run at `first_shift_k`, runs of `kind(shift)`
+/// until the coldest apartment's P10 is within `tolerance_k` of 18 °C or `max_runs` runs (the
+/// first included) are spent; the run nearest the goal is returned as `label` (the first run
+/// itself when no later one is nearer), with the points tried.
+///
+/// # Errors
+/// A run failed.
+#[allow(clippy::too_many_arguments)]
+fn search_shift(
+    setup: &Setup,
+    label: &str,
+    kind: &(dyn Fn(f64) -> RunKind + Sync),
+    first: &RunResult,
+    first_shift_k: f64,
+    tolerance_k: f64,
+    max_runs: usize,
+    progress: &(dyn Fn(u64) + Sync),
+    on_new_run: &(dyn Fn() + Sync),
+) -> Result<(RunResult, Vec<SearchPoint>)> {
+    let goal = kpi::FLOOR_C;
     let mut points = vec![SearchPoint {
-        shift_k: 0.0,
-        coldest_p10_c: b0.extra.coldest_p10_c,
+        shift_k: first_shift_k,
+        coldest_p10_c: first.extra.coldest_p10_c,
     }];
     let mut best: Option<RunResult> = None;
-    let mut best_err = (b0.extra.coldest_p10_c - goal).abs();
+    let mut best_err = (first.extra.coldest_p10_c - goal).abs();
     // Bracket: (shift, error) with error = p10 - goal.
     let mut lo: Option<(f64, f64)> = None; // error < 0
     let mut hi: Option<(f64, f64)> = None; // error > 0
-    let e0 = b0.extra.coldest_p10_c - goal;
+    let e0 = first.extra.coldest_p10_c - goal;
     if e0 < 0.0 {
-        lo = Some((0.0, e0));
+        lo = Some((first_shift_k, e0));
     } else {
-        hi = Some((0.0, e0));
+        hi = Some((first_shift_k, e0));
     }
     // First guess: the room follows the supply by about 0.3 K per K at the coldest flat.
-    let mut next = -e0 / 0.3;
+    let mut next = first_shift_k - e0 / 0.3;
     let mut last_side = 0i8;
     for _ in 1..max_runs {
         if best_err <= tolerance_k {
             break;
         }
         on_new_run();
-        let r = run(setup, "B1", RunKind::Curve { shift_k: next }, progress)?;
+        let r = run(setup, label, kind(next), progress)?;
         let e = r.extra.coldest_p10_c - goal;
         points.push(SearchPoint {
             shift_k: next,
             coldest_p10_c: r.extra.coldest_p10_c,
         });
-        if e.abs() < best_err || best.is_none() {
+        // Only a run nearer the goal than every earlier one (the first included) is kept.
+        if e.abs() < best_err {
             best_err = e.abs();
             best = Some(r);
         }
@@ -543,23 +583,9 @@ pub fn search_b1(
             (None, None) => next,
         };
     }
-    let b1 = match best {
-        Some(mut r) => {
-            r.label = "B1".into();
-            r
-        }
-        None => {
-            let mut r = b0.clone();
-            r.label = "B1".into();
-            r
-        }
-    };
-    Ok(B1Search {
-        b0,
-        b1,
-        points,
-        wall_s: started.elapsed().as_secs_f64(),
-    })
+    let mut found = best.unwrap_or_else(|| first.clone());
+    found.label = label.into();
+    Ok((found, points))
 }
 
 /// The shift of a curve run (B0/B1), K.
@@ -588,27 +614,71 @@ pub fn run_b1_advice(
     run(setup, B1_ADVICE, RunKind::CurveAdvice { shift_k }, progress)
 }
 
-/// B1+advice against B1: the season's heat and the worst flat, as a Markdown table.
+/// Label of the B1+advice run with its curve lowered again.
+pub const B1_ADVICE_TUNED: &str = "B1+advice+curve";
+
+/// Run `B1+advice+curve`: the advice applied as in `B1+advice` (`advised`, run at B1's shift),
+/// then the fixed curve searched again as B1's was, so that the coldest apartment's P10 is
+/// 18 °C with the network balanced: the heat balancing saves at B1's comfort. Like B1, the
+/// shift is chosen with hindsight of the season.
+///
+/// # Errors
+/// `advised` is not a curve run, or a run failed.
+pub fn run_b1_advice_tuned(
+    setup: &Setup,
+    advised: &RunResult,
+    tolerance_k: f64,
+    max_runs: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(RunResult, Vec<SearchPoint>)> {
+    let shift_k = curve_shift_k(advised).context("B1+advice is not a curve run")?;
+    search_shift(
+        setup,
+        B1_ADVICE_TUNED,
+        &|shift_k| RunKind::CurveAdvice { shift_k },
+        advised,
+        shift_k,
+        tolerance_k,
+        max_runs,
+        progress,
+        &|| {},
+    )
+}
+
+/// B1+advice (and B1+advice+curve) against B1: the season's heat and the worst flat, as a
+/// Markdown table with each one's gain.
 #[must_use]
-pub fn advice_gain_markdown(b1: &RunResult, advised: &RunResult) -> String {
+pub fn advice_gain_markdown(b1: &RunResult, advised: &[&RunResult]) -> String {
     let row = |r: &RunResult| {
         format!(
-            "| {} | {:.1} | {:.1} | {:.2} | {:.1} |",
+            "| {} | {:.2} | {:.1} | {:.2} | {:.0} | {} |",
             r.label,
             r.kpis.energy_kwh_m2,
             r.kpis.tdis_worst_kh,
             r.extra.coldest_p10_c,
-            r.kpis.overheat_kh
+            r.kpis.overheat_kh,
+            curve_shift_k(r).map_or_else(String::new, |k| format!("{k:+.2}")),
         )
     };
-    format!(
-        "| strategy | heat kWh/m² | worst flat K·h < 18 °C | coldest flat P10 °C | overheating K·h |\n\
-         |---|---:|---:|---:|---:|\n{}\n{}\n| gain | {:+.1} | {:+.1} | {:+.2} | {:+.1} |\n",
-        row(b1),
-        row(advised),
-        advised.kpis.energy_kwh_m2 - b1.kpis.energy_kwh_m2,
-        advised.kpis.tdis_worst_kh - b1.kpis.tdis_worst_kh,
-        advised.extra.coldest_p10_c - b1.extra.coldest_p10_c,
-        advised.kpis.overheat_kh - b1.kpis.overheat_kh,
-    )
+    let mut md = String::from(
+        "| strategy | heat kWh/m² | worst flat K·h < 18 °C | coldest flat P10 °C | overheating K·h | curve shift K |\n\
+         |---|---:|---:|---:|---:|---:|\n",
+    );
+    md.push_str(&row(b1));
+    md.push('\n');
+    for a in advised {
+        md.push_str(&row(a));
+        md.push('\n');
+    }
+    for a in advised {
+        md.push_str(&format!(
+            "| {} against B1 | {:+.1} % | {:+.1} | {:+.2} | {:+.0} | |\n",
+            a.label,
+            report::energy_diff_pct(a, b1),
+            a.kpis.tdis_worst_kh - b1.kpis.tdis_worst_kh,
+            a.extra.coldest_p10_c - b1.extra.coldest_p10_c,
+            a.kpis.overheat_kh - b1.kpis.overheat_kh,
+        ));
+    }
+    md
 }

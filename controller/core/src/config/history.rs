@@ -59,6 +59,13 @@ pub struct Riser {
     pub name: String,
     /// Room node ids (rooms.nodes[].id) of the flats on this riser, all of one building.
     pub nodes: Vec<String>,
+    /// Length of the supply main from the substation to where this riser's building is
+    /// connected, m, from the network drawing (optional). When at least three risers at two or
+    /// more distances give it, the estimator pools them: the pressure a riser gets falls along
+    /// the mains, so each riser's estimate is drawn towards the trend the risers show together
+    /// with distance, as far as its own data are uncertain (docs/balancing.md).
+    #[serde(default)]
+    pub mains_m: Option<f64>,
 }
 
 impl Default for History {
@@ -106,6 +113,7 @@ impl Rules for Riser {
             "ids of rooms.nodes, all of one building, each in one riser",
         ),
         ("name", "unique, not empty"),
+        ("mains_m", "0 to 100000"),
     ];
 }
 
@@ -147,6 +155,9 @@ impl History {
                 k.fail(format!("{at}.name"), "a riser needs a name");
             } else if !names.insert(r.name.as_str()) {
                 k.fail(format!("{at}.name"), format!("{:?} is named twice", r.name));
+            }
+            if let Some(m) = r.mains_m {
+                k.range(&format!("{at}.mains_m"), m, 0.0, 100_000.0);
             }
             let mut building: Option<&str> = None;
             for (j, id) in r.nodes.iter().enumerate() {

@@ -62,8 +62,7 @@ impl PumpMode {
 /// Dry-run guard: while the pump is commanded above `min_speed_pct`, `flow2` below
 /// `dry_run_flow_m3h` or `dp2_station` below `dry_run_dp_kpa` (each only where bound and valid)
 /// for `dry_run_delay_s` stops the pump (command 0) and raises alarm 311; it restarts (at min
-/// speed, ramping) after `dry_run_retry_s`, or at once on an operator reset, and trips again if
-/// the cause is still there. A pump running dry or against closed valves heats its water and
+/// speed, ramping) after `dry_run_retry_s`, and trips again if the cause is still there. A pump running dry or against closed valves heats its water and
 /// ruins its seal within minutes.
 ///
 /// An invalid differential-pressure reading never drives the pump: the last speed is held for
