@@ -20,7 +20,7 @@ use crate::config::{LoadedConfig, ValveOutput};
 use crate::control::demand::NodeVerdict;
 use crate::control::{
     Alarm, Commands, Explanation, Mode, ProcessImage, Pump2Command, Rejection, RoomStats, Sample,
-    SavedState, Signal,
+    SavedState, Signal, StepTime,
 };
 use crate::field::{DeviceStats, LinkPlan};
 use crate::runtime::clock::Clock;
@@ -139,15 +139,21 @@ pub struct PlatformLinkState {
 /// The clock of a cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ClockState {
-    /// Controller time of the cycle, unix seconds (on a scaled clock: simulated time).
+    /// Controller wall time of the cycle, unix seconds (on a scaled clock: simulated time): the
+    /// snapshot's timestamp, what schedules saw. It steps when the wall clock is stepped.
     pub clock_unix_s: f64,
-    /// Wall time when the snapshot was taken, unix seconds.
+    /// Controller monotonic time of the cycle, seconds from an arbitrary origin (never steps;
+    /// scaled like the clock): for durations between snapshots.
+    pub mono_s: f64,
+    /// The host's wall time when the snapshot was taken, unix seconds.
     pub wall_unix_s: f64,
-    /// Whether the clock is scaled (the demo, the rig) rather than the wall clock.
+    /// Whether the clock is scaled (the demo, the rig) rather than the system clock.
     pub scaled: bool,
     /// Clock seconds per real second.
     pub speed: f64,
-    /// Whether the system clock is synchronised (NTP); None when unknown.
+    /// Whether the system clock is synchronised: the kernel's flag (`adjtimex`, `STA_UNSYNC`
+    /// clear), set by any NTP daemon that disciplines the clock. None when unknown, and on a
+    /// scaled clock (its time is simulated).
     pub synced: Option<bool>,
 }
 
@@ -346,7 +352,8 @@ pub struct LinkHealth {
     pub devices_connected: usize,
     /// Some device on it is connected.
     pub connected: bool,
-    /// When a device on it last answered, clock seconds.
+    /// When a device on it last answered, wall clock unix seconds (the field layer keeps it on
+    /// monotonic time; the snapshot dates it back from the cycle's wall time).
     pub last_ok_s: Option<f64>,
     /// Requests sent to its devices.
     pub requests: u64,
@@ -389,8 +396,10 @@ pub struct CycleInputs<'a> {
     pub loaded: &'a LoadedConfig,
     /// The clock.
     pub clock: &'a dyn Clock,
-    /// Clock time of the cycle, unix seconds.
-    pub now_s: f64,
+    /// Time of the cycle: monotonic (the field layer's ages) and wall (the snapshot's time).
+    pub time: StepTime,
+    /// Real seconds since the run started.
+    pub uptime_s: f64,
     /// The process image the controller saw.
     pub image: &'a ProcessImage,
     /// What it decided, with every alarm (field alarms included).
@@ -487,7 +496,9 @@ impl StationSnapshot {
                 errors: 0,
             };
             for d in &plan.devices {
-                let stats = c.stats.remove(&d.name).unwrap_or_default();
+                let mut stats = c.stats.remove(&d.name).unwrap_or_default();
+                // Monotonic in the field layer, a wall timestamp on every face.
+                stats.last_ok_s = stats.last_ok_s.map(|m| c.time.wall_s - (c.time.mono_s - m));
                 link.devices_connected += usize::from(stats.connected());
                 link.last_ok_s = match (link.last_ok_s, stats.last_ok_s) {
                     (Some(a), Some(b)) => Some(a.max(b)),
@@ -524,22 +535,18 @@ impl StationSnapshot {
                 ..Measurement::of(s, c.image.get(s))
             })
             .collect();
-        let wall = crate::runtime::clock::WallClock;
         Self {
             site: cfg.site.name.clone(),
             clock: ClockState {
-                clock_unix_s: c.now_s,
-                wall_unix_s: Clock::now_s(&wall),
+                clock_unix_s: c.time.wall_s,
+                mono_s: c.time.mono_s,
+                wall_unix_s: crate::audit::wall_unix_s(),
                 scaled: c.clock.scaled(),
                 speed: c.clock.speed(),
-                synced: if c.clock.scaled() {
-                    None
-                } else {
-                    crate::runtime::clock::system_clock_synced()
-                },
+                synced: c.clock.synced(),
             },
             station: StationIdentity {
-                uptime_s: (Clock::now_s(&wall) - c.identity.started_unix_s).max(0.0),
+                uptime_s: c.uptime_s.max(0.0),
                 ..c.identity
             },
             measurements,
@@ -609,6 +616,7 @@ impl Default for StationSnapshot {
             site: String::new(),
             clock: ClockState {
                 clock_unix_s: 0.0,
+                mono_s: 0.0,
                 wall_unix_s: 0.0,
                 scaled: false,
                 speed: 1.0,
@@ -910,7 +918,11 @@ mod tests {
         let s = StationSnapshot::of_cycle(CycleInputs {
             loaded: &loaded,
             clock: &clock,
-            now_s: 100.0,
+            time: StepTime {
+                mono_s: 100.0,
+                wall_s: 1_800_000_000.0,
+            },
+            uptime_s: 5.0,
             image: &image,
             commands: Commands {
                 valve1_pct: 40.0,
@@ -951,7 +963,7 @@ mod tests {
             "an invalid sample carries no number"
         );
         assert_eq!(s.station.config_hash.len(), 16);
-        assert!(s.station.uptime_s > 0.0);
+        assert_eq!(s.station.uptime_s, 5.0);
         let json = serde_json::to_value(&s).unwrap_or_default();
         assert_eq!(json["rooms"]["nodes"][2]["state"], "invalid");
         assert_eq!(json["station"]["version"], env!("CARGO_PKG_VERSION"));
@@ -976,7 +988,14 @@ mod tests {
         assert_eq!(s.links.len(), 1);
         let l = &s.links[0];
         assert_eq!((l.devices, l.devices_connected, l.connected), (2, 1, true));
-        assert_eq!((l.last_ok_s, l.requests, l.errors), (Some(99.0), 10, 1));
+        // Answered 1 s (monotonic) before the cycle: dated on the cycle's wall time.
+        assert_eq!(
+            (l.last_ok_s, l.requests, l.errors),
+            (Some(1_799_999_999.0), 10, 1)
+        );
+        assert_eq!(s.devices[0].stats.last_ok_s, Some(1_799_999_999.0));
+        assert_eq!((s.clock.clock_unix_s, s.clock.mono_s), (1.8e9, 100.0));
+        assert_eq!(s.clock.synced, None, "a scaled clock's time is simulated");
         assert!(s.clock.scaled);
         assert_eq!(s.clock.speed, 100.0);
         assert_eq!(s.valid_value(Signal::Valve1PosPct), Some(41.0));

@@ -228,7 +228,7 @@ async fn both_read(shared: &FieldShared) -> Option<()> {
 
 fn valid(shared: &FieldShared, device: &str) -> bool {
     shared
-        .sample(device, "t2_supply", WallClock.now_s())
+        .sample(device, "t2_supply", WallClock.mono_s())
         .is_some_and(|s| s.valid)
 }
 

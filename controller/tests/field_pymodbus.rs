@@ -96,7 +96,11 @@ async fn polls_tcp_and_rtu_over_tcp_peers_and_writes_with_read_back() {
     );
 
     // The process image the controller sees.
-    let image = build_image(&loaded, &shared, heatctl::runtime::Clock::now_s(&WallClock));
+    let image = build_image(
+        &loaded,
+        &shared,
+        heatctl::runtime::Clock::mono_s(&WallClock),
+    );
     let t2 = image.get(Signal::T2Supply).expect("t2_supply read");
     assert!(t2.valid && (t2.value - 55.0).abs() < 1e-9);
     assert!(image.rooms[0].is_some_and(|s| s.valid && (s.value - 21.5).abs() < 1e-9));

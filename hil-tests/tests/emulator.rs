@@ -534,7 +534,7 @@ fn read_with_field_layer(
         .await
         .is_ok();
         field.stop();
-        let now_s = WallClock.now_s();
+        let now_s = WallClock.mono_s();
         let readings: Vec<_> = map
             .points
             .iter()

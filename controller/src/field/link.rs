@@ -397,7 +397,7 @@ async fn poll_due(
     let mut unit_failure = None;
     'devices: for (d, device) in plan.devices.iter().enumerate() {
         for block in &device.blocks {
-            let now_s = clock.now_s();
+            let now_s = clock.mono_s();
             let due: Vec<usize> = block
                 .points
                 .iter()
@@ -425,7 +425,7 @@ async fn poll_due(
             reads += 1;
             let (result, latency_ms) =
                 read_span(bus, device.unit_id, block.table, start, count).await;
-            let now_s = clock.now_s();
+            let now_s = clock.mono_s();
             match result {
                 Ok(regs) => {
                     answered += 1;
@@ -479,7 +479,7 @@ async fn write_due(
             if st.writes.is_empty() {
                 return None;
             }
-            let now_s = clock.now_s();
+            let now_s = clock.mono_s();
             device
                 .points
                 .iter()
@@ -523,12 +523,12 @@ async fn write_due(
             };
             let verdict = match result {
                 Ok(()) => {
-                    record(shared, &device.name, Ok((latency_ms, clock.now_s())));
+                    record(shared, &device.name, Ok((latency_ms, clock.mono_s())));
                     let count = u16::try_from(raw.len()).unwrap_or(1);
                     let (back, ms) = read_span(bus, unit, p.table, addr, count).await;
                     match back {
                         Ok(regs) => {
-                            record(shared, &device.name, Ok((ms, clock.now_s())));
+                            record(shared, &device.name, Ok((ms, clock.mono_s())));
                             let ok = if p.table == Table::Coil {
                                 regs.first().map(|&v| v != 0) == raw.first().map(|&v| v != 0)
                             } else {
@@ -550,7 +550,7 @@ async fn write_due(
                     Err(f)
                 }
             };
-            let now_s = clock.now_s();
+            let now_s = clock.mono_s();
             let mut st = shared.lock();
             let good = matches!(verdict, Ok(true));
             if let Some(slot) = st.writes.get_mut(&(device.name.clone(), p.name.clone())) {
@@ -651,7 +651,7 @@ pub async fn run_link(
                     Err(f) => break f,
                 };
             backoff = min_backoff;
-            let wait_s = earliest_due(&next_due) - clock.now_s();
+            let wait_s = earliest_due(&next_due) - clock.mono_s();
             // Wake for due reads, changed writes, and at least every second for write refreshes
             // and retries.
             let wait = clock.real_duration(wait_s).min(Duration::from_secs(1));

@@ -38,7 +38,8 @@ pub struct PointReading {
     pub value: Option<f64>,
     /// Why the value is unusable (sentinel, out of range), or `None`.
     pub error: Option<DecodeError>,
-    /// When it was read, clock seconds.
+    /// When it was read, monotonic clock seconds ([`crate::runtime::Clock::mono_s`]): a
+    /// stepped wall clock ages no reading.
     pub read_at_s: f64,
     /// The point's max age from its map, seconds.
     pub max_age_s: f64,
@@ -63,7 +64,8 @@ pub struct DeviceStats {
     pub write_failed: bool,
     /// The device has answered at least once (a value or a Modbus exception).
     pub answered: bool,
-    /// When it last answered a request successfully, clock seconds.
+    /// When it last answered a request successfully, monotonic clock seconds here; the
+    /// station snapshot dates it on wall time.
     pub last_ok_s: Option<f64>,
 }
 
@@ -90,7 +92,7 @@ pub(crate) struct WriteSlot {
     pub(crate) value: f64,
     /// Raw registers last written and verified by read-back.
     pub(crate) verified: Option<Vec<u16>>,
-    /// Clock time of the last verified write.
+    /// Monotonic clock time of the last verified write.
     pub(crate) verified_at_s: f64,
     /// The last attempt failed.
     pub(crate) failed: bool,
@@ -151,8 +153,8 @@ impl FieldShared {
         };
     }
 
-    /// The reading of `device.point` as the controller sees it at `now_s`: age from the read
-    /// time, invalid when the value was unusable, older than the point's max age (plus the
+    /// The reading of `device.point` as the controller sees it at monotonic time `now_s`: age
+    /// from the read time, invalid when the value was unusable, older than the point's max age (plus the
     /// age allowance), or the device is not answering. `None` when it was never read.
     #[must_use]
     pub fn sample(&self, device: &str, point: &str, now_s: f64) -> Option<Sample> {

@@ -200,7 +200,7 @@ fn routes(plan: &LinkPlan) -> Routes {
     out
 }
 
-/// Count one message for `device`: good (at clock time `now_s`) or malformed.
+/// Count one message for `device`: good (at monotonic clock time `ok_at_s`) or malformed.
 fn record(shared: &FieldShared, device: &str, ok_at_s: Option<f64>) {
     let mut st = shared.lock();
     let s: &mut DeviceStats = st.stats.entry(device.to_owned()).or_default();
@@ -230,7 +230,7 @@ pub fn handle_message(
 ) -> usize {
     let mut stored = 0;
     for (device, src) in routes {
-        let now_s = clock.now_s();
+        let now_s = clock.mono_s();
         let decoded = decode(payload, &src.json_field, src.time_field.as_deref());
         let result = decoded.and_then(|(value, time)| {
             let age_real_s = match time {
@@ -537,7 +537,7 @@ mod tests {
             1
         );
         let s = shared
-            .sample("room:a", "temperature", clock.now_s())
+            .sample("room:a", "temperature", clock.mono_s())
             .unwrap();
         assert!(s.valid);
         assert_eq!(s.value, 21.0);
@@ -550,7 +550,7 @@ mod tests {
         assert!(stats.comm_lost());
         assert!(
             !shared
-                .sample("room:a", "temperature", clock.now_s())
+                .sample("room:a", "temperature", clock.mono_s())
                 .unwrap()
                 .valid
         );
@@ -560,7 +560,7 @@ mod tests {
         );
         assert!(
             shared
-                .sample("room:a", "temperature", clock.now_s())
+                .sample("room:a", "temperature", clock.mono_s())
                 .unwrap()
                 .valid
         );
@@ -585,7 +585,7 @@ mod tests {
         let msg = format!(r#"{{"temp_c": 20.5, "ts": {ten_min_ago}}}"#);
         assert_eq!(handle_message(&shared, &r, msg.as_bytes(), true, &clock), 1);
         let s = shared
-            .sample("room:a", "temperature", clock.now_s())
+            .sample("room:a", "temperature", clock.mono_s())
             .unwrap();
         assert!((s.age_s - 6000.0).abs() < 30.0, "age {}", s.age_s);
         assert!(

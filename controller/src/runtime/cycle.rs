@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinHandle;
 
+use super::clock::{WallStep, WallStepDetector};
 use super::io::{build_image, planned_writes};
 use super::reload::{Settings, mtime};
 use super::state::{STATE_SAVE_PERIOD_S, restore_state, write_state};
@@ -15,10 +16,12 @@ use super::{
     FIRST_ROUND_LIMIT, REAL_AGE_ALLOWANCE, RunOptions, SHUTDOWN_WRITE_LIMIT, STATS_LOG_PERIOD_S,
     VALVE_PERIOD_S,
 };
+use crate::audit::rfc3339_utc;
 use crate::audit::{Audit, wall_unix_s};
 use crate::config::LoadedConfig;
 use crate::control::{
-    AlarmChange, Commands, Controller, FieldAlarms, FieldConditions, SavedState, ThreePointOutputs,
+    AlarmChange, Commands, Controller, FieldAlarms, FieldConditions, SavedState, StepTime,
+    ThreePointOutputs,
 };
 use crate::faces::{FaceContext, Faces};
 use crate::field::{FieldHandle, FieldShared, plan_links};
@@ -58,8 +61,12 @@ pub(super) struct Runtime {
     pub(super) identity: StationIdentity,
     /// `heatctl run` (watches its file, may take pushed configurations), not embedded.
     pub(super) watch_file: bool,
-    /// Since when the platform link has been without a broker, clock seconds.
+    /// Since when the platform link has been without a broker, monotonic clock seconds.
     pub(super) platform_down_since_s: Option<f64>,
+    /// Compares wall and monotonic time every cycle.
+    pub(super) wall_steps: WallStepDetector,
+    /// When the run started, for the uptime (real time).
+    pub(super) started: std::time::Instant,
     /// The configuration in force, for the faces (replaced at every reload).
     pub(super) configs: tokio::sync::watch::Sender<Arc<crate::config::Config>>,
 }
@@ -68,9 +75,11 @@ impl Runtime {
     /// One control cycle: image, step, field alarms, writes, then the snapshot every face reads.
     pub(super) fn cycle(&mut self) {
         self.service.hold_while_stalled();
-        let now_s = self.opts.clock.now_s();
+        let t = self.opts.clock.now();
+        let now_s = t.mono_s;
+        let clock_stepped = self.wall_step(t);
         let image = build_image(&self.loaded, self.field.shared(), now_s);
-        let mut cmds = self.controller.step(now_s, &image);
+        let mut cmds = self.controller.step_at(t, &image);
         let (comm_lost, write_failed) = self.field.shared().alarm_conditions();
         let platform = self.faces.platform_state();
         let platform_down = self.platform_down(platform.as_ref(), now_s);
@@ -79,8 +88,9 @@ impl Runtime {
                 comm_lost,
                 write_failed,
                 platform_down,
+                clock_stepped,
             },
-            now_s,
+            t,
             self.loaded.config.safety.alarm_clear_delay_s,
         );
         for change in changes {
@@ -102,7 +112,8 @@ impl Runtime {
         let snapshot = Arc::new(StationSnapshot::of_cycle(CycleInputs {
             loaded: &self.loaded,
             clock: self.opts.clock.as_ref(),
-            now_s,
+            time: t,
+            uptime_s: self.started.elapsed().as_secs_f64(),
             image: &image,
             commands: cmds,
             three_point,
@@ -134,6 +145,25 @@ impl Runtime {
         }
         self.service.cycle_done();
         self.snapshots.send_replace(Some(snapshot));
+    }
+
+    /// Look for a step of the wall clock since the last cycle (logged once, with the old and
+    /// the new time); whether alarm 701's condition holds: a step within the last
+    /// [`super::clock::CLOCK_STEP_ALARM_HOLD_S`] of monotonic time.
+    fn wall_step(&mut self, t: StepTime) -> bool {
+        if let Some(step) = self.wall_steps.observe(t) {
+            let WallStep {
+                expected_wall_s,
+                wall_s,
+            } = step;
+            tracing::warn!(
+                old_wall = %rfc3339_utc(expected_wall_s),
+                new_wall = %rfc3339_utc(wall_s),
+                step_s = step.step_s(),
+                "wall clock stepped: schedules follow the new time, durations are unaffected"
+            );
+        }
+        self.wall_steps.recently_stepped(t.mono_s)
     }
 
     /// Whether the platform link, when it runs, has been without a broker for longer than
@@ -175,7 +205,7 @@ impl Runtime {
     /// The log lines of a cycle: the devices that stop or resume answering, the alarms when
     /// they change, the statistics every [`STATS_LOG_PERIOD_S`], and the cycle at debug level.
     fn log(&mut self, snapshot: &StationSnapshot) {
-        let now_s = snapshot.clock.clock_unix_s;
+        let now_s = snapshot.clock.mono_s;
         let lost = snapshot.lost_devices();
         if lost != self.lost_devices {
             if lost.is_empty() {
@@ -303,7 +333,9 @@ pub(super) async fn run_inner(
     let watch_file = stop.is_none();
     let mut controller = Controller::new(&loaded.config);
     if let Some(path) = &opts.state_path {
-        restore_state(&mut controller, path, opts.clock.now_s());
+        // The state file's age spans restarts: wall time (a clock still in 1970 finds every
+        // saved state from the future, which the file's own check handles).
+        restore_state(&mut controller, path, opts.clock.wall_s());
     }
     let age_allowance_s = opts.clock.speed() * REAL_AGE_ALLOWANCE.as_secs_f64();
     controller.set_age_allowance_s(age_allowance_s);
@@ -370,6 +402,8 @@ pub(super) async fn run_inner(
         faces: Faces::default(),
         watch_file,
         platform_down_since_s: None,
+        wall_steps: WallStepDetector::default(),
+        started: std::time::Instant::now(),
         configs: tokio::sync::watch::Sender::new(Arc::new(loaded_config.clone())),
     };
     let ctx = rt.face_context();

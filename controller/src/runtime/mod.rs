@@ -1,7 +1,9 @@
 //! The runtime: tokio glue around the controller.
 //!
-//! One cycle every [`VALVE_PERIOD_S`] clock seconds: build the process image from the field
-//! readings (with ages), step the controller, add the field layer's alarms, write the commands
+//! One cycle every [`VALVE_PERIOD_S`] clock seconds: read both clocks (monotonic time for every
+//! duration, wall time for schedules and timestamps, see [`clock`]; a wall-clock step is logged
+//! and raised as alarm 701), build the process image from the field readings (with ages on
+//! monotonic time), step the controller, add the field layer's alarms, write the commands
 //! (or, in a dry run, log them), then build the cycle's [`StationSnapshot`], which the log
 //! lines, SCADA, the state file and an embedding program read. SIGINT/SIGTERM write the safe
 //! positions and end the run; SIGHUP or a changed configuration file reloads the configuration
@@ -24,7 +26,9 @@ use std::time::Duration;
 
 use crate::config::{self, LoadedConfig};
 use crate::station::SnapshotSender;
-pub use clock::{Clock, ScaledClock, WallClock};
+pub use clock::{
+    CLOCK_STEP_ALARM_HOLD_S, Clock, ScaledClock, SteppableClock, WALL_STEP_THRESHOLD_S, WallClock,
+};
 pub use io::{build_image, planned_writes, split_binding};
 pub use state::{STATE_MAX_AGE_S, STATE_SAVE_PERIOD_S};
 

@@ -152,7 +152,7 @@ const fn signal_register(signal: Signal) -> RegisterDef {
 }
 
 /// Input registers after the signals': the explanation, alarms and device health.
-const STATION_REGISTERS: [RegisterDef; 28] = [
+const STATION_REGISTERS: [RegisterDef; 29] = [
     input(
         8,
         "signals_valid",
@@ -278,6 +278,13 @@ const STATION_REGISTERS: [RegisterDef; 28] = [
         Encoding::U16,
         "count",
         "Control cycles completed, modulo 65535: a heartbeat that advances every cycle",
+    ),
+    input(
+        27,
+        "clock_synced",
+        Encoding::U16,
+        "code",
+        "System clock synchronised (the kernel's flag, set by NTP): 1 yes, 0 no; unknown on a scaled clock",
     ),
     input(30, "alarm_count", Encoding::U16, "count", "Active alarms"),
     input(

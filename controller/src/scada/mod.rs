@@ -291,6 +291,10 @@ fn fill_input(snapshot: &StationSnapshot) -> InputWriter {
         "cycle_count",
         Some((snapshot.station.cycle % 65_535) as f64),
     );
+    w.set(
+        "clock_synced",
+        snapshot.clock.synced.map(|s| f64::from(u8::from(s))),
+    );
     let pump = snapshot.commands.pump2.as_ref();
     w.set("pump2_mode", Some(f64::from(pump.map_or(0, |p| p.codes.0))));
     w.set(
@@ -558,6 +562,12 @@ mod tests {
             70_000 % 65_535,
             "cycle_count, modulo 65535"
         );
+        assert_eq!(r[27], 0xFFFF, "clock synchronisation unknown");
+        for (synced, raw) in [(true, 1), (false, 0)] {
+            let mut t = s.clone();
+            t.clock.synced = Some(synced);
+            assert_eq!(input_image(&t)[27], raw, "clock synchronised: {synced}");
+        }
         assert_eq!((r[30], r[31], r[32], r[33]), (2, 301, 501, 0));
         assert_eq!((r[50], r[51]), (2, 1));
         assert_eq!(r[52], 0x8000, "t_out_forecast never read");

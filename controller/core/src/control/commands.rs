@@ -134,6 +134,9 @@ pub enum AlarmCode {
     /// The platform link is enabled but not connected to any broker (raised by the runtime;
     /// outgoing messages wait in the queue on disk).
     PlatformLinkDown = 601,
+    /// The wall clock was stepped (NTP after a boot without a clock, an operator): schedules
+    /// follow the new time, durations are unaffected (raised by the runtime).
+    WallClockStepped = 701,
 }
 
 impl AlarmCode {
@@ -169,6 +172,7 @@ impl AlarmCode {
             AlarmCode::DeviceCommLost => "field device not answering",
             AlarmCode::WriteFailed => "write to field device failed",
             AlarmCode::PlatformLinkDown => "platform link not connected, messages queued on disk",
+            AlarmCode::WallClockStepped => "wall clock stepped, schedules follow the new time",
         }
     }
 }
@@ -178,7 +182,7 @@ impl AlarmCode {
 pub struct Alarm {
     /// Which.
     pub code: AlarmCode,
-    /// When it was raised, seconds (the step's clock).
+    /// When it was raised: wall time, unix seconds.
     pub since_s: f64,
 }
 

@@ -1,7 +1,8 @@
-//! The alarms of the field layer (a device not answering, a write failing) and of the platform
-//! link (not connected), on the same machinery as the controller's own: raised at once,
-//! cleared after the clear delay.
+//! The alarms of the field layer (a device not answering, a write failing), of the platform
+//! link (not connected) and of the clock (the wall clock stepped), on the same machinery as the
+//! controller's own: raised at once, cleared after the clear delay.
 
+use super::StepTime;
 use super::alarms::Alarms;
 use super::commands::{Alarm, AlarmCode};
 
@@ -14,6 +15,9 @@ pub struct FieldConditions {
     pub write_failed: bool,
     /// The platform link is enabled and has not been connected for its grace time.
     pub platform_down: bool,
+    /// The wall clock was stepped recently (the runtime holds this for
+    /// a while after each step it detects).
+    pub clock_stepped: bool,
 }
 
 /// A field alarm that was raised or cleared by an update.
@@ -25,19 +29,20 @@ pub enum AlarmChange {
     Cleared(AlarmCode),
 }
 
-/// Alarms 501 (device not answering), 502 (write failed) and 601 (platform link down).
+/// Alarms 501 (device not answering), 502 (write failed), 601 (platform link down) and 701
+/// (wall clock stepped).
 #[derive(Debug, Clone, Default)]
 pub struct FieldAlarms {
     alarms: Alarms,
 }
 
 impl FieldAlarms {
-    /// Take this cycle's conditions at `now_s`; an alarm clears once its condition has been
-    /// gone for `clear_delay_s`. Returns what changed.
+    /// Take this cycle's conditions at `t`; an alarm clears once its condition has been gone
+    /// for `clear_delay_s` of monotonic time. Returns what changed.
     pub fn update(
         &mut self,
         conditions: FieldConditions,
-        now_s: f64,
+        t: StepTime,
         clear_delay_s: f64,
     ) -> Vec<AlarmChange> {
         let mut changes = Vec::new();
@@ -45,9 +50,10 @@ impl FieldAlarms {
             (AlarmCode::DeviceCommLost, conditions.comm_lost),
             (AlarmCode::WriteFailed, conditions.write_failed),
             (AlarmCode::PlatformLinkDown, conditions.platform_down),
+            (AlarmCode::WallClockStepped, conditions.clock_stepped),
         ] {
             let before = self.alarms.is_active(code);
-            self.alarms.set(code, condition, now_s, clear_delay_s);
+            self.alarms.set(code, condition, t, clear_delay_s);
             match (before, self.alarms.is_active(code)) {
                 (false, true) => changes.push(AlarmChange::Raised(code)),
                 (true, false) => changes.push(AlarmChange::Cleared(code)),
@@ -73,20 +79,24 @@ mod tests {
             comm_lost,
             write_failed,
             platform_down: false,
+            clock_stepped: false,
         }
     }
 
     #[test]
     fn raised_at_once_cleared_after_the_delay() {
         let mut a = FieldAlarms::default();
-        assert!(a.update(cond(false, false), 0.0, 60.0).is_empty());
+        assert!(
+            a.update(cond(false, false), StepTime::same(0.0), 60.0)
+                .is_empty()
+        );
         assert!(a.list().is_empty());
         assert_eq!(
-            a.update(cond(true, false), 1.0, 60.0),
+            a.update(cond(true, false), StepTime::same(1.0), 60.0),
             vec![AlarmChange::Raised(AlarmCode::DeviceCommLost)]
         );
         assert_eq!(
-            a.update(cond(true, true), 2.0, 60.0),
+            a.update(cond(true, true), StepTime::same(2.0), 60.0),
             vec![AlarmChange::Raised(AlarmCode::WriteFailed)]
         );
         let list = a.list();
@@ -94,10 +104,13 @@ mod tests {
         assert_eq!(list[0].code, AlarmCode::DeviceCommLost);
         assert_eq!(list[0].since_s, 1.0, "raised when first seen");
         // Conditions gone: still active within the clear delay.
-        assert!(a.update(cond(false, false), 3.0, 60.0).is_empty());
+        assert!(
+            a.update(cond(false, false), StepTime::same(3.0), 60.0)
+                .is_empty()
+        );
         assert_eq!(a.list().len(), 2);
         assert_eq!(
-            a.update(cond(false, false), 63.0, 60.0),
+            a.update(cond(false, false), StepTime::same(63.0), 60.0),
             vec![
                 AlarmChange::Cleared(AlarmCode::DeviceCommLost),
                 AlarmChange::Cleared(AlarmCode::WriteFailed)
@@ -109,9 +122,9 @@ mod tests {
     #[test]
     fn without_a_delay_an_alarm_clears_with_its_condition() {
         let mut a = FieldAlarms::default();
-        a.update(cond(true, false), 1.0, 0.0);
+        a.update(cond(true, false), StepTime::same(1.0), 0.0);
         assert_eq!(
-            a.update(cond(false, false), 2.0, 0.0),
+            a.update(cond(false, false), StepTime::same(2.0), 0.0),
             vec![AlarmChange::Cleared(AlarmCode::DeviceCommLost)]
         );
     }

@@ -1,6 +1,7 @@
 //! Limiters on the setpoint: PI reducers (return, return difference, power), the schedule
 //! (setback, boost) and the rate limit.
 
+use super::StepTime;
 use crate::config::{LimiterGains, ReturnLimitPoint, Schedule};
 
 /// Largest reduction a PI limiter may make, K.
@@ -87,10 +88,11 @@ impl RateLimiter {
     }
 }
 
-/// Schedule state: whether a setback is on and when the last one ended.
+/// Schedule state: whether a setback is on and when the boost after the last one ends.
 #[derive(Debug, Clone, Default)]
 pub struct ScheduleState {
     in_setback: bool,
+    /// Monotonic time the boost ends at: a boost lasts `boost_s` even if the wall clock steps.
     boost_until_s: f64,
     boost_factor: f64,
 }
@@ -133,11 +135,13 @@ fn in_period(s: &Schedule, weekday: usize, minute: u32) -> bool {
 }
 
 impl ScheduleState {
-    /// The schedule's effect now, with the damped outdoor temperature for weakening.
+    /// The schedule's effect at `t`, with the damped outdoor temperature for weakening. The
+    /// periods follow wall time (`t.wall_s`: a stepped clock moves them at once); the boost's
+    /// duration is measured on monotonic time.
     pub fn update(
         &mut self,
         s: &Schedule,
-        now_s: f64,
+        t: StepTime,
         utc_offset_h: f64,
         damped_c: f64,
     ) -> ScheduleEffect {
@@ -151,7 +155,8 @@ impl ScheduleState {
         } else {
             1.0
         };
-        let (weekday, minute) = local_time(now_s, utc_offset_h);
+        let now_s = t.mono_s;
+        let (weekday, minute) = local_time(t.wall_s, utc_offset_h);
         let setback = in_period(s, weekday, minute);
         if self.in_setback && !setback {
             self.boost_until_s = now_s + s.boost_s;
@@ -248,7 +253,7 @@ mod tests {
         };
         let mut st = ScheduleState::default();
         let monday_midnight = 1_767_571_200.0; // 2026-01-05 00:00 UTC
-        let at = |h: f64| monday_midnight + h * 3600.0;
+        let at = |h: f64| StepTime::same(monday_midnight + h * 3600.0);
         assert_eq!(st.update(&s, at(12.0), 0.0, 5.0), ScheduleEffect::None);
         assert_eq!(
             st.update(&s, at(23.0), 0.0, 5.0),
@@ -267,5 +272,46 @@ mod tests {
             st.update(&s, at(23.0), 0.0, -20.0),
             ScheduleEffect::Setback(-0.0)
         );
+    }
+
+    #[test]
+    fn periods_follow_wall_time_the_boost_lasts_on_monotonic_time() {
+        let s = Schedule {
+            enabled: true,
+            setback_k: 6.0,
+            periods: vec![SetbackPeriod {
+                days: vec![Day::All],
+                start: TimeOfDay::parse("22:00").expect("a time"),
+                end: TimeOfDay::parse("05:00").expect("a time"),
+            }],
+            full_setback_above_c: 0.0,
+            no_setback_below_c: -12.0,
+            boost_k: 4.0,
+            boost_s: 3600.0,
+        };
+        let mut st = ScheduleState::default();
+        let monday_midnight = 1_767_571_200.0; // 2026-01-05 00:00 UTC
+        let t = |mono_h: f64, wall_h: f64| StepTime {
+            mono_s: mono_h * 3600.0,
+            wall_s: monday_midnight + wall_h * 3600.0,
+        };
+        assert_eq!(st.update(&s, t(0.0, 12.0), 0.0, 5.0), ScheduleEffect::None);
+        // The wall clock is stepped to 23:00 by hand: the setback starts at once.
+        assert_eq!(
+            st.update(&s, t(0.1, 23.0), 0.0, 5.0),
+            ScheduleEffect::Setback(-6.0)
+        );
+        // Stepped to 12:00 the next day: the setback ends, the boost starts...
+        assert!(matches!(
+            st.update(&s, t(0.2, 36.0), 0.0, 5.0),
+            ScheduleEffect::Boost(_)
+        ));
+        // ...and a step back of an hour does not stretch it nor end it: it lasts an hour
+        // of monotonic time.
+        assert!(matches!(
+            st.update(&s, t(1.1, 35.5), 0.0, 5.0),
+            ScheduleEffect::Boost(_)
+        ));
+        assert_eq!(st.update(&s, t(1.3, 35.7), 0.0, 5.0), ScheduleEffect::None);
     }
 }

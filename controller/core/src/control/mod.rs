@@ -1,7 +1,10 @@
 //! The whole control law as sans-I/O code: no clock reads, no sockets, no files.
 //!
-//! [`Controller::step`] takes the time and a [`ProcessImage`] and returns [`Commands`] with an
-//! [`Explanation`]. One step runs these phases, in this fixed order (one method each):
+//! [`Controller::step_at`] takes the time ([`StepTime`]: monotonic time for every duration,
+//! wall time for the schedule, timestamps and the saved state's age) and a [`ProcessImage`] and
+//! returns [`Commands`] with an [`Explanation`]. A wall clock that steps (NTP, an operator)
+//! moves the schedule and nothing else: ages, time steps, delays and rates follow monotonic
+//! time. One step runs these phases, in this fixed order (one method each):
 //!
 //! 1. signal validation (range, sentinel, stale, stuck, jump); the explanation lists every
 //!    rejected signal with the reason;
@@ -67,11 +70,34 @@ const DEVIATION_S: f64 = 300.0;
 /// Frost protection ends this far above its start temperature, K.
 const FROST_HYSTERESIS_K: f64 = 3.0;
 
+/// The time of a control step: both of the runtime's clocks, read together.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct StepTime {
+    /// Monotonic time, s from an arbitrary origin: never steps. Ages, the time step of
+    /// integrators and rate limiters, alarm delays, every duration.
+    pub mono_s: f64,
+    /// Wall time, unix s: may step. Schedules (time of day, weekday), alarm timestamps, the
+    /// saved state's time.
+    pub wall_s: f64,
+}
+
+impl StepTime {
+    /// Both clocks at `now_s`: a simulation whose wall clock never steps.
+    #[must_use]
+    pub fn same(now_s: f64) -> Self {
+        Self {
+            mono_s: now_s,
+            wall_s: now_s,
+        }
+    }
+}
+
 /// The slow state worth keeping across a restart: what took hours to learn. The runtime saves
 /// it now and then and hands it back after a restart (a killed process resumes where it was).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SavedState {
-    /// When it was saved (the step clock), s.
+    /// When it was saved: wall time of the last step, unix s (the state file's age is a wall
+    /// age: it spans restarts, which monotonic time does not).
     pub saved_at_s: f64,
     /// Demand correction shift, K.
     pub demand_shift_k: f64,
@@ -105,6 +131,8 @@ pub struct Controller {
     mode: Mode,
     operator_shift_k: Option<f64>,
     last_now_s: Option<f64>,
+    /// Wall time of the last step, unix s.
+    last_wall_s: Option<f64>,
     /// Whether the demand integrator may raise (anti-windup), from the previous step.
     may_raise: bool,
     t2_lost_since_s: Option<f64>,
@@ -156,6 +184,7 @@ impl Controller {
             mode: Mode::Auto,
             operator_shift_k: None,
             last_now_s: None,
+            last_wall_s: None,
             may_raise: true,
             t2_lost_since_s: None,
             over_temperature: false,
@@ -267,7 +296,7 @@ impl Controller {
     #[must_use]
     pub fn saved_state(&self) -> SavedState {
         SavedState {
-            saved_at_s: self.last_now_s.unwrap_or(0.0),
+            saved_at_s: self.last_wall_s.unwrap_or(0.0),
             demand_shift_k: self.demand.shift_k(),
             valve_demand_shift_k: self.trim.shift_k(),
             damped_outdoor_c: self.outdoor.damped_c(),
@@ -312,10 +341,22 @@ impl Controller {
         }
     }
 
-    /// One control step at time `now_s` (seconds; unix time for schedules): the phases of the
-    /// module documentation, in order.
+    /// One control step at `now_s` on a clock that never steps (simulations, tests): monotonic
+    /// and wall time both `now_s` (unix seconds). See [`Controller::step_at`].
     pub fn step(&mut self, now_s: f64, image: &ProcessImage) -> Commands {
-        let (now, dt) = self.advance_clock(now_s);
+        self.step_at(StepTime::same(now_s), image)
+    }
+
+    /// One control step at time `t`: the phases of the module documentation, in order. Every
+    /// duration (time step, delays, ages) is measured on `t.mono_s`; the schedule and the alarm
+    /// timestamps use `t.wall_s`.
+    pub fn step_at(&mut self, t: StepTime, image: &ProcessImage) -> Commands {
+        let (now, dt) = self.advance_clock(t.mono_s);
+        let wall = self.advance_wall(t.wall_s);
+        let at = StepTime {
+            mono_s: now,
+            wall_s: wall,
+        };
         let mut ex = Explanation::default();
 
         let inputs = self.validate(now, image, &mut ex);
@@ -325,7 +366,7 @@ impl Controller {
         self.demand(now, image, heating_on, &mut ex);
         self.trim_and_respond(now, image, &mut ex);
         let mut sp = self.shifted_setpoint(&mut ex);
-        self.schedule(now, od, &mut sp, &mut ex);
+        self.schedule(at, od, &mut sp, &mut ex);
         self.limiters(dt, od, &inputs, &mut sp, &mut ex);
         self.rate_limit(dt, heating_on, &mut sp, &mut ex);
         self.supervisor(now, image, &inputs);
@@ -335,7 +376,7 @@ impl Controller {
         let pulse = self.three_point(valve1.command_pct);
         let hh = self.household_loops(now);
         let pump2 = self.pump2(now, dt, heating_on, image, &inputs);
-        self.report_alarms(now, &inputs, &ex);
+        self.report_alarms(at, &inputs, &ex);
 
         Commands {
             valve1_pct: valve1.command_pct,
@@ -347,8 +388,8 @@ impl Controller {
         }
     }
 
-    /// The step's time and the time step: a clock that goes backwards or is not a number holds
-    /// the last time, and a long pause counts as at most [`MAX_DT_S`].
+    /// The step's monotonic time and the time step: a clock that goes backwards or is not a
+    /// number holds the last time, and a long pause counts as at most [`MAX_DT_S`].
     fn advance_clock(&mut self, now_s: f64) -> (f64, f64) {
         let (now, dt) = match self.last_now_s {
             _ if !now_s.is_finite() => (self.last_now_s.unwrap_or(0.0), 0.0),
@@ -358,6 +399,18 @@ impl Controller {
         };
         self.last_now_s = Some(now);
         (now, dt)
+    }
+
+    /// The step's wall time: any finite value (it may step either way); not a number holds
+    /// the last.
+    fn advance_wall(&mut self, wall_s: f64) -> f64 {
+        let wall = if wall_s.is_finite() {
+            wall_s
+        } else {
+            self.last_wall_s.unwrap_or(0.0)
+        };
+        self.last_wall_s = Some(wall);
+        wall
     }
 
     /// Validate every signal; the explanation lists each one rejected, with the reason.
@@ -464,10 +517,10 @@ impl Controller {
     }
 
     /// The schedule: setback (weakened when cold), boost after setback.
-    fn schedule(&mut self, now: f64, od: OutdoorTemps, sp: &mut Setpoint, ex: &mut Explanation) {
+    fn schedule(&mut self, t: StepTime, od: OutdoorTemps, sp: &mut Setpoint, ex: &mut Explanation) {
         match self.schedule.update(
             &self.cfg.schedule,
-            now,
+            t,
             self.cfg.site.utc_offset_h,
             od.damped_c,
         ) {
@@ -778,7 +831,8 @@ impl Controller {
 
     /// Raise or clear (after the clear delay) every alarm the control law owns, from what the
     /// phases found.
-    fn report_alarms(&mut self, now: f64, inputs: &Validated, ex: &Explanation) {
+    fn report_alarms(&mut self, t: StepTime, inputs: &Validated, ex: &Explanation) {
+        let now = t.mono_s;
         let rejected = |s: Signal| inputs.rejected(s);
         let heat_meter_invalid = (rejected(Signal::Power1Kw) || rejected(Signal::Flow1M3h))
             && inputs.value(Signal::Power1Kw).is_none()
@@ -838,7 +892,7 @@ impl Controller {
         ];
         let clear = self.cfg.safety.alarm_clear_delay_s;
         for (code, condition) in conditions {
-            self.alarms.set(code, condition, now, clear);
+            self.alarms.set(code, condition, t, clear);
         }
     }
 }
