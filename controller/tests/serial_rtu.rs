@@ -87,7 +87,7 @@ fn gap_9600_8e1_ms() -> f64 {
 }
 
 fn temperature(shared: &FieldShared, node: u8) -> Option<f64> {
-    let now = WallClock.now_s();
+    let now = WallClock.mono_s();
     shared
         .sample(&format!("room:n{node}"), "temperature", now)
         .filter(|s| s.valid)
@@ -317,7 +317,7 @@ async fn a_line_unplugged_and_plugged_back_is_reconnected() {
     // Plugged back, same names: readings resume without a restart.
     pty.plug();
     let _peer = start_rtu_peer(&py, &pty.slave, "E", &tap, &[], &nodes);
-    let since = WallClock.now_s();
+    let since = WallClock.mono_s();
     let back = wait_until(Duration::from_secs(10), || {
         let r = shared.reading("room:n1", "temperature")?;
         (r.read_at_s > since && !shared.stats()["room:n1"].comm_lost()).then_some(r.value)

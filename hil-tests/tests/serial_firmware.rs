@@ -238,7 +238,7 @@ fn heatctl_reads_and_writes_the_firmware_over_a_serial_line() {
             );
             let value = |point: &str| {
                 shared
-                    .sample("room:n1", point, WallClock.now_s())
+                    .sample("room:n1", point, WallClock.mono_s())
                     .filter(|s| s.valid)
                     .map(|s| s.value)
             };
