@@ -34,6 +34,35 @@ pub fn inter_frame_gap(link: &Link) -> Duration {
     Duration::from_micros(micros)
 }
 
+/// How long `bytes` characters take on the line: start bit, 8 data bits, parity, stop bits
+/// each, at the link's baud rate. Zero for Modbus TCP.
+#[must_use]
+pub fn wire_time(link: &Link, bytes: usize) -> Duration {
+    if link.kind == LinkKind::Tcp || link.baud == 0 {
+        return Duration::ZERO;
+    }
+    let parity_bits = u64::from(link.parity != Parity::None);
+    let bits_per_char = 1 + 8 + parity_bits + u64::from(link.stop_bits.max(1));
+    let bits = bits_per_char * u64::try_from(bytes).unwrap_or(u64::MAX / 64);
+    Duration::from_micros(bits.saturating_mul(1_000_000) / u64::from(link.baud))
+}
+
+/// The RTU frame lengths of `request` and of its normal answer, in bytes (address, PDU, CRC).
+#[must_use]
+pub fn rtu_frame_lengths(request: &Request<'_>) -> (usize, usize) {
+    let regs = |n: u16| 5 + 2 * usize::from(n);
+    let bits = |n: u16| 5 + usize::from(n).div_ceil(8);
+    match request {
+        Request::ReadHoldingRegisters(_, n) | Request::ReadInputRegisters(_, n) => (8, regs(*n)),
+        Request::ReadCoils(_, n) | Request::ReadDiscreteInputs(_, n) => (8, bits(*n)),
+        Request::WriteSingleRegister(..) | Request::WriteSingleCoil(..) => (8, 8),
+        Request::WriteMultipleRegisters(_, words) => (9 + 2 * words.len(), 8),
+        Request::WriteMultipleCoils(_, bits_out) => (9 + bits_out.len().div_ceil(8), 8),
+        // Not sent by heatctl; a generous bound.
+        _ => (256, 256),
+    }
+}
+
 /// What went wrong with one request.
 #[derive(Debug)]
 enum Failure {
@@ -41,7 +70,11 @@ enum Failure {
     Timeout,
     /// The connection itself was lost (closed, reset): the link's failure, not the device's.
     Connection(String),
-    /// Transport or protocol error (I/O, header or transaction mismatch, garbage).
+    /// An answer that does not belong to the request: another unit's address, another function,
+    /// or bytes that never made a frame with a good CRC. On a serial bus this is the unit's (or
+    /// the line's) fault, not the port's.
+    Garbled(String),
+    /// Transport error (I/O: the port or the connection failed).
     Transport(String),
     /// The device answered with a Modbus exception; the connection is fine.
     Exception(ExceptionCode),
@@ -54,6 +87,7 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::Timeout => f.write_str("timeout"),
             Failure::Connection(e) => write!(f, "connection lost: {e}"),
+            Failure::Garbled(e) => write!(f, "garbled answer: {e}"),
             Failure::Transport(e) => write!(f, "transport: {e}"),
             Failure::Exception(code) => write!(f, "exception {code:?}"),
             Failure::ReadBack(e) => f.write_str(e),
@@ -62,21 +96,58 @@ impl std::fmt::Display for Failure {
 }
 
 impl Failure {
-    fn needs_reconnect(&self) -> bool {
-        !matches!(self, Failure::Exception(_) | Failure::ReadBack(_))
+    /// Whether the connection must be dropped and made again. A Modbus exception or a
+    /// read-back that disagrees (both came over a good connection) never needs it. On a serial port (`serial`) a timeout or a garbled answer is one unit's problem:
+    /// the port is drained instead (see [`Bus::request`]) and the other units keep being
+    /// polled; only an I/O error of the port (an adapter unplugged) reopens it. Over TCP a
+    /// late answer would still arrive on the connection, so it is dropped.
+    fn needs_reconnect(&self, serial: bool) -> bool {
+        match self {
+            Failure::Exception(_) | Failure::ReadBack(_) => false,
+            Failure::Timeout | Failure::Garbled(_) => !serial,
+            Failure::Connection(_) | Failure::Transport(_) => true,
+        }
+    }
+}
+
+fn classify(e: &tokio_modbus::Error) -> Failure {
+    match e {
+        tokio_modbus::Error::Protocol(p) => Failure::Garbled(p.to_string()),
+        tokio_modbus::Error::Transport(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            Failure::Garbled(io.to_string())
+        }
+        tokio_modbus::Error::Transport(io) if connection_lost(io) => {
+            Failure::Connection(io.to_string())
+        }
+        tokio_modbus::Error::Transport(io) => Failure::Transport(io.to_string()),
     }
 }
 
 /// One link's connection and bus timing.
 struct Bus {
     ctx: Context,
+    link: Link,
     gap: Duration,
-    last_frame: Option<Instant>,
+    /// When the line may next carry a frame of ours: the end of the last frame on it plus the
+    /// inter-frame gap.
+    quiet_until: Option<Instant>,
     timeout: Duration,
+    /// A local serial port (kind `rtu`): unit failures are drained, not reconnected.
+    serial: bool,
 }
 
 impl Bus {
     /// One request under the timeout, after the bus gap. Returns the answer and its latency.
+    ///
+    /// On an RTU line the gap is 3.5 characters of silence counted from the end of the last
+    /// frame: the answer's last byte as it arrived, or, after a timeout, the later of the
+    /// timeout and the moment our request had left the UART at the configured baud. The
+    /// timeout itself runs from when the request has left the line and allows for the answer's
+    /// own time on the wire, so a long frame at a low baud rate is not cut short.
+    ///
+    /// After a timeout on a serial port, the answer may still come: the line is listened to
+    /// (and whatever arrives discarded, see [`SerialLine`]) for one more timeout before the
+    /// next request, so a late answer is never taken for the next unit's.
     async fn request(
         &mut self,
         unit_id: u8,
@@ -84,25 +155,34 @@ impl Bus {
     ) -> (Result<Response, Failure>, f64) {
         // The bus gap (RTU). Only sleep when it has not passed yet: the timer rounds up to the
         // next millisecond, which would cost every TCP request a millisecond.
-        if let Some(until) = self.last_frame.map(|last| last + self.gap)
+        if let Some(until) = self.quiet_until
             && until > Instant::now()
         {
             tokio::time::sleep_until(until).await;
         }
+        let (request_len, answer_len) = rtu_frame_lengths(&request);
+        let request_wire = wire_time(&self.link, request_len);
+        let answer_wire = wire_time(&self.link, answer_len);
         self.ctx.set_slave(Slave(unit_id));
         let started = Instant::now();
-        let result = timeout(self.timeout, self.ctx.call(request)).await;
-        self.last_frame = Some(Instant::now());
+        let result = timeout(
+            self.timeout + request_wire + answer_wire,
+            self.ctx.call(request),
+        )
+        .await;
+        let ended = Instant::now().max(started + request_wire);
+        self.quiet_until = Some(ended + self.gap);
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         let r = match result {
             Err(_) => Err(Failure::Timeout),
-            Ok(Err(tokio_modbus::Error::Transport(e))) if connection_lost(&e) => {
-                Err(Failure::Connection(e.to_string()))
-            }
-            Ok(Err(e)) => Err(Failure::Transport(e.to_string())),
+            Ok(Err(e)) => Err(classify(&e)),
             Ok(Ok(Err(exc))) => Err(Failure::Exception(exc)),
             Ok(Ok(Ok(v))) => Ok(v),
         };
+        if self.serial && matches!(r, Err(Failure::Timeout)) {
+            // The late-answer window; the next frame's start flushes what came in it.
+            self.quiet_until = Some(Instant::now() + self.timeout + self.gap);
+        }
         (r, latency_ms)
     }
 }
@@ -119,6 +199,57 @@ fn connection_lost(e: &std::io::Error) -> bool {
             | K::UnexpectedEof
             | K::NotConnected
     )
+}
+
+/// A serial port as the Modbus client's transport: before each request frame goes out,
+/// whatever the port has received since the last answer is discarded (a late or stray answer,
+/// line noise), so the answer read next belongs to the request just sent.
+struct SerialLine {
+    port: tokio_serial::SerialStream,
+    /// A frame is being written (its first bytes went out and nothing was read since).
+    writing: bool,
+}
+
+impl tokio::io::AsyncRead for SerialLine {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.writing = false;
+        std::pin::Pin::new(&mut self.port).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for SerialLine {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if !self.writing {
+            use tokio_serial::SerialPort;
+            self.writing = true;
+            if let Err(e) = self.port.clear(tokio_serial::ClearBuffer::Input) {
+                return std::task::Poll::Ready(Err(std::io::Error::other(e)));
+            }
+        }
+        std::pin::Pin::new(&mut self.port).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.port).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.port).poll_shutdown(cx)
+    }
 }
 
 fn unexpected(r: &Response) -> Failure {
@@ -159,7 +290,11 @@ async fn connect(link: &Link) -> std::io::Result<Context> {
                 .stop_bits(stop)
                 .open_native_async()
                 .map_err(std::io::Error::other)?;
-            Ok(tokio_modbus::client::rtu::attach_slave(serial, Slave(1)))
+            let line = SerialLine {
+                port: serial,
+                writing: false,
+            };
+            Ok(tokio_modbus::client::rtu::attach_slave(line, Slave(1)))
         }
         LinkKind::Mqtt => Err(std::io::Error::other(
             "an mqtt link is not polled (its own task subscribes)",
@@ -192,7 +327,9 @@ fn record(shared: &FieldShared, device: &str, r: Result<(f64, f64), &Failure>) {
                     s.timeouts += 1;
                     s.errors += 1;
                 }
-                Failure::Connection(_) | Failure::Transport(_) => s.errors += 1,
+                Failure::Connection(_) | Failure::Transport(_) | Failure::Garbled(_) => {
+                    s.errors += 1;
+                }
                 Failure::Exception(_) => {
                     s.exceptions += 1;
                     s.answered = true;
@@ -282,7 +419,9 @@ async fn poll_due(
     clock: &dyn Clock,
 ) -> Result<usize, Failure> {
     let mut reads = 0;
-    for (d, device) in plan.devices.iter().enumerate() {
+    let mut answered = 0;
+    let mut unit_failure = None;
+    'devices: for (d, device) in plan.devices.iter().enumerate() {
         for block in &device.blocks {
             let now_s = clock.mono_s();
             let due: Vec<usize> = block
@@ -315,6 +454,7 @@ async fn poll_due(
             let now_s = clock.mono_s();
             match result {
                 Ok(regs) => {
+                    answered += 1;
                     record(shared, &device.name, Ok((latency_ms, now_s)));
                     store(shared, device, &covered, Some(&regs), start, now_s);
                     shared.note_success(|| read_subject(device), now_s);
@@ -323,9 +463,10 @@ async fn poll_due(
                 Err(f) => {
                     record(shared, &device.name, Err(&f));
                     if let Failure::Exception(code) = f {
+                        answered += 1;
                         tracing::debug!(device = %device.name, ?code, start, count, "exception");
                         store(shared, device, &covered, None, start, now_s);
-                    } else {
+                    } else if f.needs_reconnect(bus.serial) {
                         if let Failure::Connection(_) = f {
                             let why = format!("{f} (reading {}, reconnecting)", device.name);
                             shared.note_failure(link_subject(plan), &why, now_s);
@@ -334,12 +475,30 @@ async fn poll_due(
                             shared.note_failure(read_subject(device), &why, now_s);
                         }
                         return Err(f);
+                    } else {
+                        // One unit on a serial bus failed: the rest of its due reads wait for
+                        // their next period, and the other units are polled as usual.
+                        let why =
+                            format!("{f} (link {}, the other units polled on)", plan.link.name);
+                        shared.note_failure(read_subject(device), &why, now_s);
+                        for (i, p) in device.points.iter().enumerate() {
+                            if next_due[d][i] <= now_s {
+                                next_due[d][i] = now_s + p.poll_period_s.max(0.01);
+                            }
+                        }
+                        unit_failure = Some(f);
+                        continue 'devices;
                     }
                 }
             }
         }
     }
-    Ok(reads)
+    // Nobody on the bus answered anything: the port itself may be at fault (an adapter that
+    // stopped passing data without an I/O error), so it is reopened.
+    match unit_failure {
+        Some(f) if answered == 0 => Err(f),
+        _ => Ok(reads),
+    }
 }
 
 /// Write what is due: changed values at once, unchanged ones as a refresh after half their max
@@ -464,7 +623,7 @@ async fn write_due(
                         shared.note_failure(subject(), &f.to_string(), now_s);
                     }
                     // A read-back that disagrees came over a good connection.
-                    if f.needs_reconnect() {
+                    if f.needs_reconnect(bus.serial) {
                         return Some(f);
                     }
                 }
@@ -550,9 +709,11 @@ pub async fn run_link(
         }
         let mut bus = Bus {
             ctx,
+            link: link.clone(),
             gap: inter_frame_gap(link),
-            last_frame: None,
+            quiet_until: None,
             timeout: request_timeout,
+            serial: link.kind == LinkKind::Rtu,
         };
         let failure = loop {
             if let Some(f) = write_due(&mut bus, &plan, &shared, clock.as_ref()).await {
@@ -624,6 +785,25 @@ mod tests {
         );
         assert_eq!(
             inter_frame_gap(&link(LinkKind::Tcp, 9600, Parity::None)),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn frames_take_their_time_on_the_wire() {
+        let bus = link(LinkKind::Rtu, 9600, Parity::Even);
+        // Read 8 input registers: 8-byte request, 21-byte answer; 11 bits a character.
+        let (request, answer) = rtu_frame_lengths(&Request::ReadInputRegisters(0, 8));
+        assert_eq!((request, answer), (8, 21));
+        assert_eq!(wire_time(&bus, request), Duration::from_micros(9166));
+        assert_eq!(wire_time(&bus, answer), Duration::from_micros(24_062));
+        assert_eq!(
+            rtu_frame_lengths(&Request::WriteMultipleRegisters(1, vec![1, 2].into())),
+            (13, 8)
+        );
+        assert_eq!(rtu_frame_lengths(&Request::ReadCoils(0, 9)), (8, 7));
+        assert_eq!(
+            wire_time(&link(LinkKind::Tcp, 9600, Parity::Even), 100),
             Duration::ZERO
         );
     }
