@@ -23,15 +23,16 @@
 //! is stopped, and its connection closed, before pymodbus talks to the node again: QEMU's
 //! TCP serial port serves one client at a time.
 
-use std::io::{BufRead, BufReader, Write};
+mod firmware;
+
+use firmware::{Qmp, find_firmware, find_in_path, free_port, require, workspace_root};
 
 use heatctl::config::{self, DecodeError, DeviceMap, LoadedConfig, Table, load_device_map};
 use heatctl::field::plan::{ROOM_PREFIX, span_of};
 use heatctl::field::{FieldHandle, FieldShared, plan_links};
 use heatctl::runtime::build_image;
 use heatctl::runtime::clock::{Clock, WallClock};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::thread::sleep;
@@ -49,37 +50,6 @@ const STATUS_SENSOR_FAULT: u16 = 1 << 0;
 const STATUS_FACTORY_DEFAULTS: u16 = 1 << 2;
 const STATUS_JUST_STARTED: u16 = 1 << 15;
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("hil-tests sits in the workspace root")
-        .to_path_buf()
-}
-
-fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-/// Returns `None` (skip) when a prerequisite is missing, or panics under CI.
-fn require(what: &str, found: Option<PathBuf>) -> Option<PathBuf> {
-    if found.is_none() {
-        assert!(
-            !under_ci(),
-            "emulator test prerequisite missing under CI: {what}"
-        );
-        eprintln!("SKIP emulator test: {what} not found (hil-tests/run-tests installs it)");
-    }
-    found
-}
-
-fn find_in_path(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(program))
-            .find(|candidate| candidate.is_file())
-    })
-}
-
 fn find_python() -> Option<PathBuf> {
     let python = std::env::var_os("HEATCTL_PYTHON")
         .map(PathBuf::from)
@@ -91,14 +61,6 @@ fn find_python() -> Option<PathBuf> {
         .status()
         .is_ok_and(|s| s.success());
     works.then_some(python)
-}
-
-fn find_firmware() -> Option<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let binary = target.join("thumbv7m-none-eabi/release/heatctl-node-lm3s6965");
-    binary.is_file().then_some(binary)
 }
 
 /// Everything the emulator tests need, or `None` to skip.
@@ -118,75 +80,6 @@ impl Tools {
             python: python?,
             firmware: firmware?,
         })
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
-}
-
-/// A QMP connection (JSON lines over TCP).
-struct Qmp {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Qmp {
-    fn connect(port: u16) -> Self {
-        let stream = connect_retrying(port);
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("set QMP timeout");
-        let writer = stream.try_clone().expect("clone QMP stream");
-        let mut qmp = Self {
-            reader: BufReader::new(stream),
-            writer,
-        };
-        let greeting = qmp.line();
-        assert!(greeting.contains("QMP"), "QMP greeting: {greeting}");
-        qmp.execute(r#"{"execute":"qmp_capabilities"}"#);
-        qmp
-    }
-
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).expect("read from QMP");
-        line
-    }
-
-    /// Sends a command and returns its `return` line (events in between are skipped).
-    fn execute(&mut self, command: &str) -> String {
-        self.writer
-            .write_all(format!("{command}\n").as_bytes())
-            .expect("write to QMP");
-        loop {
-            let line = self.line();
-            assert!(!line.is_empty(), "QMP closed while waiting for {command}");
-            assert!(!line.contains(r#""error""#), "QMP {command}: {line}");
-            if line.contains(r#""return""#) {
-                return line;
-            }
-        }
-    }
-
-    fn set_temperature_milli_c(&mut self, milli_c: i32) {
-        self.execute(&format!(
-            r#"{{"execute":"qom-set","arguments":{{"path":"/machine/peripheral/ts0","property":"temperature","value":{milli_c}}}}}"#
-        ));
-    }
-}
-
-fn connect_retrying(port: u16) -> TcpStream {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(stream) => return stream,
-            Err(_) if Instant::now() < deadline => sleep(Duration::from_millis(50)),
-            Err(e) => panic!("connect to QEMU on port {port}: {e}"),
-        }
     }
 }
 

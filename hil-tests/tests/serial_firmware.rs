@@ -14,8 +14,10 @@
 //! `firmware/boards/lm3s6965`); `hil-tests/run-tests` provides both. Without them the test
 //! skips with a message, except under CI (`CI=true`), where it fails.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+mod firmware;
+
+use firmware::{Qmp, find_firmware, find_in_path, free_port, require, workspace_root};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -25,51 +27,6 @@ use std::time::{Duration, Instant};
 use heatctl::config;
 use heatctl::field::{FieldHandle, FieldShared, plan_links};
 use heatctl::runtime::clock::{Clock, WallClock};
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("hil-tests sits in the workspace root")
-        .to_path_buf()
-}
-
-fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-fn require(what: &str, found: Option<PathBuf>) -> Option<PathBuf> {
-    if found.is_none() {
-        assert!(
-            !under_ci(),
-            "serial firmware test prerequisite missing under CI: {what}"
-        );
-        eprintln!("SKIP serial firmware test: {what} not found (hil-tests/run-tests installs it)");
-    }
-    found
-}
-
-fn find_qemu() -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("qemu-system-arm"))
-            .find(|candidate| candidate.is_file())
-    })
-}
-
-fn find_firmware() -> Option<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let binary = target.join("thumbv7m-none-eabi/release/heatctl-node-lm3s6965");
-    binary.is_file().then_some(binary)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
-}
 
 /// QEMU with the node's UART0 on a pseudo-terminal; killed on drop.
 struct Node {
@@ -81,22 +38,6 @@ impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.qemu.kill();
         let _ = self.qemu.wait();
-    }
-}
-
-/// One QMP command and its `return` line.
-fn qmp(reader: &mut BufReader<TcpStream>, writer: &mut TcpStream, command: &str) -> String {
-    writer
-        .write_all(format!("{command}\n").as_bytes())
-        .expect("write to QMP");
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).expect("read from QMP");
-        assert!(!line.is_empty(), "QMP closed during {command}");
-        assert!(!line.contains(r#""error""#), "QMP {command}: {line}");
-        if line.contains(r#""return""#) {
-            return line;
-        }
     }
 }
 
@@ -145,34 +86,9 @@ fn boot(qemu: &Path, firmware: &Path, milli_c: i32) -> Node {
     let pty = rx
         .recv_timeout(Duration::from_secs(10))
         .expect("QEMU named its pseudo-terminal");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let stream = loop {
-        match TcpStream::connect(("127.0.0.1", qmp_port)) {
-            Ok(s) => break s,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => panic!("connect to QMP: {e}"),
-        }
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("QMP timeout");
-    let mut writer = stream.try_clone().expect("clone QMP stream");
-    let mut reader = BufReader::new(stream);
-    let mut greeting = String::new();
-    reader.read_line(&mut greeting).expect("QMP greeting");
-    qmp(
-        &mut reader,
-        &mut writer,
-        r#"{"execute":"qmp_capabilities"}"#,
-    );
-    qmp(
-        &mut reader,
-        &mut writer,
-        &format!(
-            r#"{{"execute":"qom-set","arguments":{{"path":"/machine/peripheral/ts0","property":"temperature","value":{milli_c}}}}}"#
-        ),
-    );
-    qmp(&mut reader, &mut writer, r#"{"execute":"cont"}"#);
+    let mut qmp = Qmp::connect(qmp_port);
+    qmp.set_temperature_milli_c(milli_c);
+    qmp.execute(r#"{"execute":"cont"}"#);
     Node { qemu: child, pty }
 }
 
@@ -199,7 +115,7 @@ fn fast_room_map(dir: &Path) -> PathBuf {
 
 #[test]
 fn heatctl_reads_and_writes_the_firmware_over_a_serial_line() {
-    let qemu = require("qemu-system-arm", find_qemu());
+    let qemu = require("qemu-system-arm", find_in_path("qemu-system-arm"));
     let firmware = require("release build of firmware/boards/lm3s6965", find_firmware());
     let (Some(qemu), Some(firmware)) = (qemu, firmware) else {
         return;
