@@ -217,10 +217,10 @@ fn state_directory_read_only_then_full() {
         let log = rig.log();
         assert!(
             log.lines()
-                .any(|l| l.contains("alarm raised: 701") && l.contains("state file")),
+                .any(|l| l.contains("alarm raised: 702") && l.contains("state file")),
             "the raise is logged with the file"
         );
-        assert!(log.contains("alarm cleared: 701"));
+        assert!(log.contains("alarm cleared: 702"));
         assert!(!log.contains("panicked"));
         rig.finish().await;
     });
