@@ -1,6 +1,7 @@
 //! The season scorecard: simulate 15 Oct - 15 Apr of a scenario's substation under
-//! each strategy and write `kpis.csv`, `kpis.md`, `daily.csv`, the plots and, with
-//! `--variants`, `variants.csv`.
+//! each strategy and write `kpis.csv`, `kpis.md`, `daily.csv`, `flats.csv`, the plots and, with
+//! `--variants`, `variants.csv`. `--check-aims` exits with status 1 when an aim of issue 14 is
+//! not met.
 //!
 //! ```text
 //! cargo run --release -p heatctl-hil --bin season -- \
@@ -37,9 +38,18 @@ struct Args {
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
-    /// Strategies, comma-separated (B0,B1,R1,heatctl,heatctl_hh,O1,O2); all by default.
+    /// Strategies, comma-separated (B0,B1,R1,heatctl,heatctl_full,heatctl_hh,O1,O2,O2pi); by
+    /// default all but O2pi.
     #[arg(long, value_delimiter = ',')]
     strategies: Option<Vec<String>>,
+    /// Building seed replacing the scenario's (apartments, radiators, fouling, node placement
+    /// and the fault variants' nodes are drawn from it).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Check the aims of issue 14 (item 5) after the run: print each with its figures and
+    /// PASS/FAIL, and exit with status 1 if any fails or cannot be checked (its runs missing).
+    #[arg(long)]
+    check_aims: bool,
     /// Also run heatctl under the room-node fault variants (dead10, stuck5, lying1).
     #[arg(long)]
     variants: bool,
@@ -72,13 +82,23 @@ struct Args {
     /// B1 search: most season runs, B0's included.
     #[arg(long, default_value_t = 6)]
     b1_max_runs: usize,
-    /// O2: proportional gain of the PI on the true coldest apartment, K/K.
+    /// O2: horizon over which a candidate setpoint is held and every flat must stay at 18 °C,
+    /// h (the hour it is for, plus the lag).
+    #[arg(long)]
+    o2_horizon_h: Option<f64>,
+    /// O2: the search's tolerance on the setpoint, K.
+    #[arg(long)]
+    o2_tolerance_k: Option<f64>,
+    /// O2: the clones' step, s.
+    #[arg(long)]
+    o2_clone_step_s: Option<f64>,
+    /// O2pi: proportional gain of the PI on the true coldest apartment, K/K.
     #[arg(long)]
     o2_kp_k_per_k: Option<f64>,
-    /// O2: integral time, h.
+    /// O2pi: integral time, h.
     #[arg(long)]
     o2_ti_h: Option<f64>,
-    /// O2: target of the coldest apartment, °C.
+    /// O2pi: target of the coldest apartment, °C.
     #[arg(long)]
     o2_target_c: Option<f64>,
 }
@@ -113,6 +133,9 @@ fn main() -> Result<()> {
     if let Some(h) = args.start_hour {
         scenario.season.start_hour_of_year = h;
     }
+    if let Some(seed) = args.seed {
+        scenario.seed = seed;
+    }
     let config_path = args.config.clone().unwrap_or_else(default_config_path);
     let text = std::fs::read_to_string(&config_path)
         .with_context(|| format!("reading {}", config_path.display()))?;
@@ -129,15 +152,35 @@ fn main() -> Result<()> {
     if let Some(v) = args.o2_target_c {
         setup.perfect.target_c = v;
     }
+    if let Some(v) = args.o2_horizon_h {
+        if !(v.is_finite() && v > 0.0) {
+            bail!("--o2-horizon-h must be positive");
+        }
+        setup.hindsight.horizon_h = v;
+    }
+    if let Some(v) = args.o2_clone_step_s {
+        if !(v.is_finite() && v > 0.0) {
+            bail!("--o2-clone-step-s must be positive");
+        }
+        setup.hindsight.clone_step_s = v;
+    }
+    if let Some(v) = args.o2_tolerance_k {
+        if !(v.is_finite() && v > 0.0) {
+            bail!("--o2-tolerance-k must be positive");
+        }
+        setup.hindsight.tolerance_k = v;
+    }
 
     let wanted: Vec<Strategy> = match &args.strategies {
-        None => Strategy::ALL.to_vec(),
+        None => Strategy::DEFAULT.to_vec(),
         Some(list) => {
             let mut v = Vec::new();
             for s in list {
                 match Strategy::parse(s) {
                     Some(x) => v.push(x),
-                    None => bail!("unknown strategy {s:?} (B0,B1,R1,heatctl,heatctl_hh,O1,O2)"),
+                    None => bail!(
+                        "unknown strategy {s:?} (B0,B1,R1,heatctl,heatctl_full,heatctl_hh,O1,O2,O2pi)"
+                    ),
                 }
             }
             v
@@ -155,10 +198,12 @@ fn main() -> Result<()> {
     }
     for s in [
         Strategy::O2,
-        Strategy::Heatctl,
         Strategy::HeatctlHh,
+        Strategy::Heatctl,
+        Strategy::HeatctlFull,
         Strategy::R1,
         Strategy::O1,
+        Strategy::O2pi,
     ] {
         if !wanted.contains(&s) {
             continue;
@@ -173,6 +218,8 @@ fn main() -> Result<()> {
                 household: true,
                 variant: None,
             },
+            Strategy::HeatctlFull => RunKind::HeatctlFull,
+            Strategy::O2pi => RunKind::PerfectPi,
             Strategy::R1 => RunKind::ReferenceRoom,
             _ => RunKind::Oracle,
         };
@@ -354,10 +401,25 @@ fn main() -> Result<()> {
             report::markdown_table(&variant_table(&main_runs, &variant_runs))
         );
     }
+    let aims = report::aims(&main_runs, &variant_runs);
+    let capture = report::capture_markdown(&main_runs);
+    if !capture.is_empty() {
+        println!("\ncapture (B1 - strategy) / (B1 - O2):\n\n{capture}");
+    }
     println!(
         "\nwall time {total_wall_s:.1} s; wrote {}",
         args.out.display()
     );
+    if args.check_aims {
+        println!("\naims (issue 14, item 5):\n");
+        print!("{}", report::aims_markdown(&aims));
+        let failed = aims.iter().filter(|a| !a.pass).count();
+        if failed > 0 {
+            println!("\n{failed} of {} aims not met", aims.len());
+            std::process::exit(1);
+        }
+        println!("\nevery aim met");
+    }
     Ok(())
 }
 
@@ -382,54 +444,6 @@ fn find<'a>(runs: &'a [RunResult], label: &str) -> Option<&'a RunResult> {
     runs.iter().find(|r| r.label == label)
 }
 
-fn aims(runs: &[RunResult]) -> String {
-    let mut s = String::new();
-    let h = find(runs, "heatctl");
-    let hh = find(runs, "heatctl_hh");
-    let b1 = find(runs, "B1");
-    let o1 = find(runs, "O1");
-    let o2 = find(runs, "O2");
-    let yes = |ok: bool| if ok { "met" } else { "NOT met" };
-    if let (Some(h), Some(b1)) = (h, b1) {
-        let d = report::energy_diff_pct(h, b1);
-        let _ = writeln!(
-            s,
-            "- heatctl energy below B1's: {} ({:+.2} % against B1)",
-            yes(d < 0.0),
-            d
-        );
-        let _ = writeln!(
-            s,
-            "- heatctl tdis_worst no worse than B1's: {} ({:.1} vs {:.1} K·h)",
-            yes(h.kpis.tdis_worst_kh <= b1.kpis.tdis_worst_kh + 1e-9),
-            h.kpis.tdis_worst_kh,
-            b1.kpis.tdis_worst_kh
-        );
-    }
-    if let (Some(h), Some(o2)) = (h, o2) {
-        let d = report::energy_diff_pct(h, o2);
-        let _ = writeln!(
-            s,
-            "- heatctl energy within 3 % of O2: {} ({:+.2} % against O2)",
-            yes(d <= 3.0),
-            d
-        );
-    }
-    if let (Some(hh), Some(o1)) = (hh, o1) {
-        let d = report::energy_diff_pct(hh, o1);
-        let dd = 100.0 * (hh.extra.delivered_kwh_m2 / o1.kpis.energy_kwh_m2 - 1.0);
-        let _ = writeln!(
-            s,
-            "- heatctl_hh energy within 5 % of O1: {} ({:+.2} % against O1's ideal-heater heat; \
-             heat delivered into the flats {:+.2} %, the rest is trunk pipe loss O1 does not have)",
-            yes(d <= 5.0),
-            d,
-            dd
-        );
-    }
-    s
-}
-
 fn write_outputs(
     args: &Args,
     setup: &Setup,
@@ -445,6 +459,7 @@ fn write_outputs(
         std::fs::write(out.join("variants.csv"), report::csv(&vruns))?;
     }
     let all: Vec<RunResult> = runs.iter().chain(variants).cloned().collect();
+    std::fs::write(out.join("flats.csv"), report::flats_csv(&all))?;
     let mut daily = String::from(
         "strategy,day,t_out_c,room_min_c,room_p10_c,room_median_c,room_p90_c,setpoint_c,t2_supply_c,cumulative_kwh_m2\n",
     );
@@ -501,8 +516,13 @@ fn write_outputs(
     );
     let _ = writeln!(md, "## KPIs\n");
     md.push_str(&report::markdown_table(runs));
-    let _ = writeln!(md, "\n## Aims\n");
-    md.push_str(&aims(runs));
+    let capture = report::capture_markdown(runs);
+    if !capture.is_empty() {
+        let _ = writeln!(md, "\n## Capture: (B1 - strategy) / (B1 - O2)\n");
+        md.push_str(&capture);
+    }
+    let _ = writeln!(md, "\n## Aims (issue 14, item 5)\n");
+    md.push_str(&report::aims_markdown(&report::aims(runs, variants)));
     if !vruns.is_empty() {
         let _ = writeln!(md, "\n## Robustness variants (heatctl)\n");
         md.push_str(&report::markdown_table(&vruns));

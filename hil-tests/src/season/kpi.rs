@@ -1,7 +1,7 @@
 //! Season KPIs (hil-tests/MODEL.md, "Scoring a season"), accumulated step by step from
 //! the plant's ground truth: comfort over every apartment, sensed or not.
 
-use heatctl_plant::Plant;
+use heatctl_plant::{Plant, PositionClass};
 
 /// The regulated minimum room temperature, °C.
 pub const FLOOR_C: f64 = 18.0;
@@ -90,6 +90,44 @@ pub struct Day {
     pub cumulative_kwh_m2: f64,
 }
 
+/// One apartment's season (the per-flat CSV, `flats.csv`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Flat {
+    /// Index in the plant (building-major, then floor, then unit).
+    pub index: usize,
+    /// Building index (0-based).
+    pub building: usize,
+    /// Riser index of the secondary network (0-based).
+    pub riser: usize,
+    /// Floor, 0 = ground.
+    pub floor: usize,
+    /// Unit on the floor.
+    pub unit: usize,
+    /// Position class (heat-loss factor).
+    pub position: PositionClass,
+    /// The flat has a room node in this run's plant.
+    pub sensed: bool,
+    /// Heat delivered into the flat (radiator or ideal heater) per m² of its floor, kWh/m².
+    pub heat_kwh_m2: f64,
+    /// The flat's share of the heat delivered into all flats, % (pipe losses are nobody's).
+    pub energy_share_pct: f64,
+    /// Integral of max(0, 18 - T) over the season, K·h.
+    pub below_floor_kh: f64,
+    /// 10th-percentile air temperature over the season, °C.
+    pub p10_c: f64,
+}
+
+/// The name of a position class in the per-flat CSV.
+#[must_use]
+pub fn position_name(p: PositionClass) -> &'static str {
+    match p {
+        PositionClass::Top => "top",
+        PositionClass::Ground => "ground",
+        PositionClass::End => "end",
+        PositionClass::Middle => "middle",
+    }
+}
+
 /// Where the energy KPI is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnergySource {
@@ -139,6 +177,7 @@ pub struct Accumulator {
     hour_s: f64,
     day_samples: Vec<f64>,
     days: Vec<Day>,
+    start_flat_delivered_j: Vec<f64>,
 }
 
 fn return_limit_c(t_out_c: f64) -> f64 {
@@ -201,6 +240,7 @@ impl Accumulator {
             hour_s: 0.0,
             day_samples: Vec::with_capacity(24 * n),
             days: Vec::new(),
+            start_flat_delivered_j: plant.apartment_heat_delivered_j().to_vec(),
         }
     }
 
@@ -316,31 +356,75 @@ impl Accumulator {
         self.day_samples.clear();
     }
 
+    /// Apartment `i`'s 10th-percentile air temperature so far, °C (NaN before any step).
+    #[must_use]
+    pub fn flat_p10_c(&self, i: usize) -> f64 {
+        let Some(h) = self.hist.get(i * HIST_BINS..(i + 1) * HIST_BINS) else {
+            return f64::NAN;
+        };
+        let total: u64 = h.iter().map(|&c| u64::from(c)).sum();
+        if total == 0 {
+            return f64::NAN;
+        }
+        let goal = (total as f64 * 0.1).ceil().max(1.0) as u64;
+        let mut acc = 0u64;
+        for (b, &c) in h.iter().enumerate() {
+            acc += u64::from(c);
+            if acc >= goal {
+                // Interpolate inside the bin.
+                let before = acc - u64::from(c);
+                let f = (goal - before) as f64 / f64::from(c.max(1));
+                return HIST_MIN_C + (b as f64 + f) * HIST_BIN_K;
+            }
+        }
+        f64::NAN
+    }
+
     /// The coldest apartment's 10th-percentile air temperature so far, °C.
     #[must_use]
     pub fn coldest_p10_c(&self) -> f64 {
-        let mut coldest = f64::INFINITY;
-        for i in 0..self.n {
-            let h = &self.hist[i * HIST_BINS..(i + 1) * HIST_BINS];
-            let total: u64 = h.iter().map(|&c| u64::from(c)).sum();
-            if total == 0 {
-                continue;
-            }
-            let goal = (total as f64 * 0.1).ceil().max(1.0) as u64;
-            let mut acc = 0u64;
-            for (b, &c) in h.iter().enumerate() {
-                acc += u64::from(c);
-                if acc >= goal {
-                    // Interpolate inside the bin.
-                    let before = acc - u64::from(c);
-                    let f = (goal - before) as f64 / f64::from(c.max(1));
-                    let t = HIST_MIN_C + (b as f64 + f) * HIST_BIN_K;
-                    coldest = coldest.min(t);
-                    break;
+        (0..self.n)
+            .map(|i| self.flat_p10_c(i))
+            .filter(|t| t.is_finite())
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    /// Every apartment's season so far: where it is, whether this plant senses it, its heat,
+    /// its K·h below 18 °C and its P10.
+    #[must_use]
+    pub fn flats(&self, plant: &Plant) -> Vec<Flat> {
+        let delivered: Vec<f64> = plant
+            .apartment_heat_delivered_j()
+            .iter()
+            .zip(&self.start_flat_delivered_j)
+            .map(|(now, start)| (now - start).max(0.0))
+            .collect();
+        let total_j: f64 = delivered.iter().sum();
+        plant
+            .apartments()
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let q_j = delivered.get(i).copied().unwrap_or(0.0);
+                Flat {
+                    index: i,
+                    building: a.building,
+                    riser: plant.flat_riser(i),
+                    floor: a.floor,
+                    unit: a.unit,
+                    position: a.position,
+                    sensed: a.room_node.is_some(),
+                    heat_kwh_m2: q_j / 3.6e6 / a.floor_area_m2.max(1e-9),
+                    energy_share_pct: if total_j > 0.0 {
+                        100.0 * q_j / total_j
+                    } else {
+                        0.0
+                    },
+                    below_floor_kh: self.below_kh.get(i).copied().unwrap_or(0.0),
+                    p10_c: self.flat_p10_c(i),
                 }
-            }
-        }
-        coldest
+            })
+            .collect()
     }
 
     /// The KPIs, supporting figures and daily rows of the season.

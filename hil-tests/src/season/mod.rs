@@ -5,11 +5,15 @@
 //! * B0, B1, R1 and O2 run heatctl's own curve path (outdoor damping, design curve, clamps,
 //!   summer cut-off, limiters, rate limit: the same `Controller::step`) with the demand
 //!   correction off and a shift of their own (B0 none, B1 the best constant in hindsight, R1 a
-//!   Danfoss-style reference-room influence, O2 a PI on the true coldest apartment); the
+//!   Danfoss-style reference-room influence, O2pi a PI on the true coldest apartment); the
 //!   plant's perfect supply control puts the valve where the exchanger meets that setpoint.
-//! * heatctl and heatctl_hh run the full control core on a process image built from the plant's
-//!   sensors (noise, bias, 10-minute node refresh, lost reports, honest ages); its valve command
-//!   drives the plant's actuator.
+//! * O2 sets the supply directly, hour by hour, to the lowest setpoint that a clone of the plant
+//!   shows keeps every apartment at or above 18 °C ([`o2_hour`]), with the same perfect supply
+//!   control.
+//! * heatctl, heatctl_full (a room node in every flat) and heatctl_hh (household valves) run the
+//!   full control core on a process image built from the plant's sensors (noise, bias,
+//!   10-minute node refresh, lost reports, honest ages); its valve command drives the plant's
+//!   actuator.
 //! * O1 replaces the radiators by the plant's ideal heaters holding every apartment at 18 °C.
 //! * B1+advice runs B1's curve; after three weeks heatctl's balancing estimator reads the hourly
 //!   history of the sensed flats (from the plant's room truth) and a "technician" sets the
@@ -29,7 +33,7 @@ use heatctl::control::{Controller, ProcessImage};
 use heatctl_plant::{Plant, Scenario, naming, process_image};
 
 pub use field::{FieldLayer, Variant};
-pub use kpi::{Day, Extra, Kpis};
+pub use kpi::{Day, Extra, Flat, Kpis};
 
 /// The controller's clock at the season start: 15 Oct 2025 00:00 local time (UTC+8), that is
 /// 14 Oct 2025 16:00 UTC, unix s.
@@ -51,22 +55,41 @@ pub enum Strategy {
     R1,
     /// heatctl with the default demand-corrected configuration.
     Heatctl,
+    /// heatctl with a room node in every flat and no household valves (sensing without valves).
+    HeatctlFull,
     /// heatctl with household valves.
     HeatctlHh,
     /// Oracle per apartment: ideal heaters hold every apartment at 18 °C.
     O1,
-    /// Perfect substation-only control: supply chosen so the true coldest apartment sits at
-    /// 18 °C.
+    /// Perfect substation-only control: each hour the lowest supply setpoint that keeps every
+    /// apartment at or above 18 °C, found on a clone of the plant.
     O2,
+    /// The former O2 stand-in: a PI on the true coldest apartment (windup fixed); not in the
+    /// default scorecard.
+    O2pi,
 }
 
 impl Strategy {
     /// Every strategy, in report order.
-    pub const ALL: [Strategy; 7] = [
+    pub const ALL: [Strategy; 9] = [
         Strategy::B0,
         Strategy::B1,
         Strategy::R1,
         Strategy::Heatctl,
+        Strategy::HeatctlFull,
+        Strategy::HeatctlHh,
+        Strategy::O1,
+        Strategy::O2,
+        Strategy::O2pi,
+    ];
+
+    /// The strategies of the default scorecard (every one but O2pi), in report order.
+    pub const DEFAULT: [Strategy; 8] = [
+        Strategy::B0,
+        Strategy::B1,
+        Strategy::R1,
+        Strategy::Heatctl,
+        Strategy::HeatctlFull,
         Strategy::HeatctlHh,
         Strategy::O1,
         Strategy::O2,
@@ -80,9 +103,11 @@ impl Strategy {
             Strategy::B1 => "B1",
             Strategy::R1 => "R1",
             Strategy::Heatctl => "heatctl",
+            Strategy::HeatctlFull => "heatctl_full",
             Strategy::HeatctlHh => "heatctl_hh",
             Strategy::O1 => "O1",
             Strategy::O2 => "O2",
+            Strategy::O2pi => "O2pi",
         }
     }
 
@@ -119,7 +144,8 @@ impl Default for ReferenceRoom {
     }
 }
 
-/// Settings of the O2 perfect substation-only strategy: a PI on the true coldest apartment.
+/// Settings of O2pi, the former stand-in for perfect substation-only control: a PI on the true
+/// coldest apartment.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PerfectSubstation {
     /// Target of the coldest apartment, °C.
@@ -140,6 +166,43 @@ impl Default for PerfectSubstation {
     }
 }
 
+/// Settings of O2, the true substation-only reference ([`o2_hour`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HindsightSubstation {
+    /// Every apartment must stay at or above this, °C.
+    pub floor_c: f64,
+    /// A candidate setpoint is held and judged over this horizon from the hour's start, h: the
+    /// hour it is applied for plus the lag of pipes, radiators and air (the next hour).
+    pub horizon_h: f64,
+    /// The search stops when the lowest feasible setpoint is known to within this, K ...
+    pub tolerance_k: f64,
+    /// ... or at a feasible setpoint whose coldest apartment stays within this of the floor, K.
+    pub margin_tolerance_k: f64,
+    /// Most clone simulations per hour (the answer is the lowest feasible one found).
+    pub max_evaluations: u32,
+    /// The clones' step, s: the apartments take one exact step of it (valve, exchanger and
+    /// pipes still sub-step at 10 s) and the margin is read at its end. 300 s costs a quarter of
+    /// the 60 s step per simulated hour; a B0 season at 300 s uses the same heat to 0.01 %.
+    pub clone_step_s: f64,
+    /// A candidate's simulation stops early once an apartment is this far below the floor, K
+    /// (clearly infeasible; its margin is then not the horizon's minimum).
+    pub early_exit_k: f64,
+}
+
+impl Default for HindsightSubstation {
+    fn default() -> Self {
+        Self {
+            floor_c: kpi::FLOOR_C,
+            horizon_h: 2.0,
+            tolerance_k: 0.1,
+            margin_tolerance_k: 0.01,
+            max_evaluations: 10,
+            clone_step_s: 300.0,
+            early_exit_k: 0.5,
+        }
+    }
+}
+
 /// Everything the runs share.
 #[derive(Debug, Clone)]
 pub struct Setup {
@@ -151,8 +214,10 @@ pub struct Setup {
     pub step_s: f64,
     /// R1 settings.
     pub reference_room: ReferenceRoom,
-    /// O2 settings.
+    /// O2pi settings.
     pub perfect: PerfectSubstation,
+    /// O2 settings.
+    pub hindsight: HindsightSubstation,
 }
 
 impl Setup {
@@ -165,6 +230,7 @@ impl Setup {
             step_s: DEFAULT_STEP_S,
             reference_room: ReferenceRoom::default(),
             perfect: PerfectSubstation::default(),
+            hindsight: HindsightSubstation::default(),
         }
     }
 
@@ -188,6 +254,16 @@ impl Setup {
             (sc, true)
         }
     }
+
+    /// The scenario heatctl_full runs on: a copy with a room node in every home and no
+    /// household valves.
+    #[must_use]
+    pub fn full_sensing_scenario(&self) -> Scenario {
+        let mut sc = self.scenario.clone();
+        sc.household_valves.enabled = false;
+        sc.room_nodes.share_pct = 100.0;
+        sc
+    }
 }
 
 /// What one run does.
@@ -207,6 +283,8 @@ pub enum RunKind {
         /// Node faults.
         variant: Option<Variant>,
     },
+    /// heatctl_full: heatctl with a room node in every flat, no household valves.
+    HeatctlFull,
     /// B1's curve; the balancing advice applied once after three weeks.
     CurveAdvice {
         /// Shift, K (B1's).
@@ -214,8 +292,10 @@ pub enum RunKind {
     },
     /// O1.
     Oracle,
-    /// O2.
+    /// O2: each hour the lowest setpoint that keeps every flat at 18 °C, found on a clone.
     Perfect,
+    /// O2pi: a PI on the true coldest flat.
+    PerfectPi,
 }
 
 /// The result of one run.
@@ -231,6 +311,8 @@ pub struct RunResult {
     pub extra: Extra,
     /// Daily rows.
     pub days: Vec<Day>,
+    /// Every apartment's season (`flats.csv`).
+    pub flats: Vec<Flat>,
     /// Wall time of the run, s.
     pub wall_s: f64,
     /// Notes for the report (e.g. household valves enabled in memory).
@@ -275,6 +357,13 @@ pub fn run(
             }
             sc
         }
+        RunKind::HeatctlFull => {
+            notes.push(format!(
+                "{label}: a room node in every home (in-memory copy of the scenario), no \
+                 household valves"
+            ));
+            setup.full_sensing_scenario()
+        }
         _ => setup.scenario.clone(),
     };
     let mut plant = Plant::new(&scenario).context("building the plant")?;
@@ -294,12 +383,17 @@ pub fn run(
             cfg.household_valves.enabled = household;
             field = Some(FieldLayer::new(&plant, household, variant, scenario.seed));
         }
+        RunKind::HeatctlFull => {
+            cfg.rooms.nodes = naming::room_nodes(&plant, false);
+            cfg.household_valves.enabled = false;
+            field = Some(FieldLayer::new(&plant, false, None, scenario.seed));
+        }
         _ => {
             cfg.rooms.nodes.clear();
             cfg.demand.enabled = false;
             cfg.household_valves.enabled = false;
             cfg.valve_demand.enabled = false;
-            if kind == RunKind::Perfect {
+            if kind == RunKind::PerfectPi {
                 // Perfect knowledge: the feed-forward sees the actual outdoor temperature, and
                 // the PI on the coldest apartment, not a summer cut-off, decides when to heat.
                 cfg.outdoor.curve_input = heatctl::config::OutdoorInput::Actual;
@@ -334,6 +428,12 @@ pub fn run(
     let mut image = ProcessImage::with_rooms(0);
     let mut acc = kpi::Accumulator::new(&plant, source);
     let mut integral_k = 0.0;
+    let mut last_setpoint_c: Option<f64> = None;
+    let limits = SupplyLimits {
+        min_c: cfg.curve.min_supply_c,
+        max_c: cfg.curve.max_supply_c,
+    };
+    let mut o2 = O2State::default();
     let mut pending = 0u64;
     let mut control_s = 0.0;
     for _ in 0..steps {
@@ -341,7 +441,17 @@ pub fn run(
         let now = SEASON_START_UNIX_S + plant.time_s();
         let setpoint = match kind {
             RunKind::Oracle => None,
-            RunKind::Heatctl { .. } => {
+            RunKind::Perfect => {
+                if plant.time_s() + 1e-6 >= o2.next_plan_s {
+                    let h = o2_hour(&plant, &setup.hindsight, limits, &mut o2.search);
+                    o2.record(&h, setup.hindsight.max_evaluations);
+                    o2.setpoint_c = h.setpoint_c;
+                    o2.next_plan_s += 3600.0;
+                }
+                apply_setpoint(&mut plant, o2.setpoint_c);
+                o2.setpoint_c
+            }
+            RunKind::Heatctl { .. } | RunKind::HeatctlFull => {
                 let fl = field.as_mut().context("field layer")?;
                 let cmds = ctl.step(now, fl.image(&plant));
                 plant.set_valve1_cmd_pct(cmds.valve1_pct);
@@ -371,7 +481,7 @@ pub fn run(
                             None
                         }
                     }
-                    RunKind::Perfect => {
+                    RunKind::PerfectPi => {
                         let p = setup.perfect;
                         let coldest = plant
                             .apartment_air_c()
@@ -379,9 +489,22 @@ pub fn run(
                             .copied()
                             .fold(f64::INFINITY, f64::min);
                         let e = p.target_c - coldest;
-                        integral_k = (integral_k + p.kp_k_per_k * e * dt / (p.ti_h * 3600.0))
-                            .clamp(-30.0, 30.0);
-                        Some((p.kp_k_per_k * e + integral_k).clamp(-30.0, 30.0))
+                        // Conditional integration: the integral stands still while the
+                        // setpoint sits at a clamp of the curve (or the shift at its bound) and
+                        // the error pushes further into it, so it never winds up.
+                        let unsat = p.kp_k_per_k * e + integral_k;
+                        let at_low = last_setpoint_c.is_some_and(|sp| sp <= limits.min_c + 1e-6)
+                            || unsat <= -PI_SHIFT_BOUND_K;
+                        let at_high = last_setpoint_c.is_some_and(|sp| sp >= limits.max_c - 1e-6)
+                            || unsat >= PI_SHIFT_BOUND_K;
+                        if !((at_low && e < 0.0) || (at_high && e > 0.0)) {
+                            integral_k = (integral_k + p.kp_k_per_k * e * dt / (p.ti_h * 3600.0))
+                                .clamp(-PI_SHIFT_BOUND_K, PI_SHIFT_BOUND_K);
+                        }
+                        Some(
+                            (p.kp_k_per_k * e + integral_k)
+                                .clamp(-PI_SHIFT_BOUND_K, PI_SHIFT_BOUND_K),
+                        )
                     }
                     _ => None,
                 };
@@ -392,6 +515,7 @@ pub fn run(
                 let cmds = ctl.step(now, &image);
                 let sp = cmds.explanation.setpoint_c;
                 apply_setpoint(&mut plant, sp);
+                last_setpoint_c = sp;
                 sp
             }
         };
@@ -422,6 +546,10 @@ pub fn run(
             cfg.rooms.nodes.len()
         ));
     }
+    if kind == RunKind::Perfect {
+        notes.push(o2.note(label));
+    }
+    let flats = acc.flats(&plant);
     let (kpis, mut extra, days) = acc.finish(&plant);
     if kind != RunKind::Oracle && steps > 0 {
         extra.time_ratio = control_s / steps as f64 / dt;
@@ -432,9 +560,292 @@ pub fn run(
         kpis,
         extra,
         days,
+        flats,
         wall_s: started.elapsed().as_secs_f64(),
         notes,
     })
+}
+
+/// Bound of O2pi's shift, K.
+const PI_SHIFT_BOUND_K: f64 = 30.0;
+
+/// The supply setpoints a curve-path strategy may ask for (the curve's clamps), °C.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SupplyLimits {
+    /// Lowest setpoint while heating, °C (below it: heating off).
+    pub min_c: f64,
+    /// Highest setpoint, °C.
+    pub max_c: f64,
+}
+
+/// What O2's search carries from one hour to the next.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct O2Search {
+    /// The last hour's setpoint (None: off), the next search's first candidate.
+    pub last_c: Option<f64>,
+    /// The last estimate of d(margin)/d(setpoint), K/K, for the first secant steps.
+    pub slope_k_per_k: f64,
+}
+
+impl Default for O2Search {
+    fn default() -> Self {
+        Self {
+            last_c: None,
+            slope_k_per_k: 0.1,
+        }
+    }
+}
+
+/// One hour of O2.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct O2Hour {
+    /// The setpoint for the hour (None: heating off), °C.
+    pub setpoint_c: Option<f64>,
+    /// Some setpoint keeps every apartment at the floor over the horizon; false: none does, and
+    /// the highest is taken (recover as fast as the plant can).
+    pub feasible: bool,
+    /// Clone simulations spent.
+    pub evaluations: u32,
+    /// Simulated steps spent on clones.
+    pub clone_steps: u64,
+}
+
+/// O2's bookkeeping over a season.
+#[derive(Debug, Clone, Copy, Default)]
+struct O2State {
+    search: O2Search,
+    setpoint_c: Option<f64>,
+    next_plan_s: f64,
+    hours: u64,
+    capped_hours: u64,
+    infeasible_hours: u64,
+    off_hours: u64,
+    evaluations: u64,
+    clone_steps: u64,
+}
+
+impl O2State {
+    fn record(&mut self, h: &O2Hour, max_evaluations: u32) {
+        self.hours += 1;
+        self.capped_hours += u64::from(h.evaluations >= max_evaluations);
+        self.infeasible_hours += u64::from(!h.feasible);
+        self.off_hours += u64::from(h.setpoint_c.is_none());
+        self.evaluations += u64::from(h.evaluations);
+        self.clone_steps += h.clone_steps;
+    }
+
+    fn note(&self, label: &str) -> String {
+        format!(
+            "{label}: {} hours planned, {} with heating off, {} infeasible (the highest setpoint \
+             taken), {} out of evaluations (the lowest feasible setpoint seen taken); {:.2} clone \
+             simulations per hour, {:.1} clone steps per hour",
+            self.hours,
+            self.off_hours,
+            self.infeasible_hours,
+            self.capped_hours,
+            self.evaluations as f64 / self.hours.max(1) as f64,
+            self.clone_steps as f64 / self.hours.max(1) as f64
+        )
+    }
+}
+
+/// The margin of a candidate setpoint: on a clone of `plant`, the setpoint held (perfect supply
+/// control; None: heating off) for `horizon_steps` steps of `dt_s`, the lowest air temperature
+/// of any apartment at the end of any step minus the floor, K. Stops early once an apartment is
+/// `early_exit_k` below the floor. Returns the margin and the steps simulated.
+fn o2_margin(
+    plant: &Plant,
+    setpoint_c: Option<f64>,
+    floor_c: f64,
+    early_exit_k: f64,
+    horizon_steps: u64,
+    dt_s: f64,
+) -> (f64, u64) {
+    let mut probe = plant.clone();
+    apply_setpoint(&mut probe, setpoint_c);
+    let mut margin = f64::INFINITY;
+    for k in 0..horizon_steps {
+        probe.step(dt_s);
+        let coldest = probe
+            .apartment_air_c()
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
+        margin = margin.min(coldest - floor_c);
+        if margin < -early_exit_k {
+            return (margin, k + 1);
+        }
+    }
+    (margin, horizon_steps)
+}
+
+/// O2's setpoint for the hour starting now: the lowest supply setpoint in
+/// [`SupplyLimits`] (or heating off, below the lowest) that, held over the horizon on a clone of
+/// the plant driven by the true weather, keeps every apartment at or above the floor at the end
+/// of every step ([`lowest_feasible`]); where none does, the highest.
+#[must_use]
+pub fn o2_hour(
+    plant: &Plant,
+    settings: &HindsightSubstation,
+    limits: SupplyLimits,
+    search: &mut O2Search,
+) -> O2Hour {
+    let dt_s = if settings.clone_step_s.is_finite() && settings.clone_step_s > 0.0 {
+        settings.clone_step_s
+    } else {
+        DEFAULT_STEP_S
+    };
+    let horizon_steps = (settings.horizon_h * 3600.0 / dt_s).ceil().max(1.0) as u64;
+    let mut clone_steps = 0u64;
+    let mut margin = |sp: Option<f64>| {
+        let (m, n) = o2_margin(
+            plant,
+            sp,
+            settings.floor_c,
+            settings.early_exit_k,
+            horizon_steps,
+            dt_s,
+        );
+        clone_steps += n;
+        m
+    };
+    let h = lowest_feasible(
+        &mut margin,
+        search,
+        limits,
+        Tolerance {
+            setpoint_k: settings.tolerance_k,
+            margin_k: settings.margin_tolerance_k,
+        },
+        settings.max_evaluations,
+    );
+    search.last_c = h.setpoint_c;
+    O2Hour { clone_steps, ..h }
+}
+
+/// When [`lowest_feasible`] stops.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tolerance {
+    /// The bracket [infeasible, feasible] is this narrow, K of setpoint.
+    pub setpoint_k: f64,
+    /// A feasible setpoint's margin is below this, K of room temperature.
+    pub margin_k: f64,
+}
+
+/// The lowest setpoint whose margin (`margin`, monotonic non-decreasing in the setpoint) is not
+/// negative, to within the tolerance (a bracket that narrow, or a feasible setpoint whose margin
+/// is below the margin tolerance): a bracket [infeasible, feasible] around the root, opened
+/// from the last hour's answer by secant steps with the last slope (doubling the step while the
+/// root stays on one side), then closed by regula falsi aimed just past the root (bisection
+/// once the bracket is within two tolerances, when two evaluations in a row fell on the same
+/// side, or when two evaluations did not halve it), at most `max_evaluations` margins. Feasible at
+/// the lowest setpoint: heating off is tried and taken if feasible. Infeasible at the highest:
+/// the highest. Out of evaluations: the lowest feasible setpoint seen, else the highest.
+pub fn lowest_feasible(
+    margin: &mut dyn FnMut(Option<f64>) -> f64,
+    search: &mut O2Search,
+    limits: SupplyLimits,
+    tolerance: Tolerance,
+    max_evaluations: u32,
+) -> O2Hour {
+    let tol = tolerance.setpoint_k.max(1e-3);
+    let mut x = search
+        .last_c
+        .unwrap_or(limits.min_c)
+        .clamp(limits.min_c, limits.max_c);
+    let mut lo: Option<(f64, f64)> = None; // highest infeasible (setpoint, margin < 0)
+    let mut hi: Option<(f64, f64)> = None; // lowest feasible (setpoint, margin >= 0)
+    let mut evaluations = 0u32;
+    // Which side the last two evaluations fell on (true: feasible), for the bisection guard.
+    let mut sides: [Option<bool>; 2] = [None, None];
+    // The bracket's width after each of the last two evaluations (infinite: none yet).
+    let mut widths = [f64::INFINITY; 2];
+    let done = |sp: Option<f64>, feasible: bool, evaluations: u32| O2Hour {
+        setpoint_c: sp,
+        feasible,
+        evaluations,
+        clone_steps: 0,
+    };
+    loop {
+        let m = margin(Some(x));
+        evaluations += 1;
+        sides = [sides[1], Some(m >= 0.0)];
+        if m >= 0.0 {
+            if hi.is_none_or(|(s, _)| x < s) {
+                hi = Some((x, m));
+            }
+        } else if lo.is_none_or(|(s, _)| x > s) {
+            lo = Some((x, m));
+        }
+        if let Some((s, _)) = hi
+            && s <= limits.min_c + 1e-9
+        {
+            // Feasible at the lowest setpoint: heating off, if that is feasible too.
+            let off = margin(None);
+            evaluations += 1;
+            return if off >= 0.0 {
+                done(None, true, evaluations)
+            } else {
+                done(Some(limits.min_c), true, evaluations)
+            };
+        }
+        if let Some((s, _)) = lo
+            && s >= limits.max_c - 1e-9
+        {
+            return done(Some(limits.max_c), false, evaluations);
+        }
+        if let (Some(l), Some(h)) = (lo, hi)
+            && h.0 - l.0 <= tol
+        {
+            return done(Some(h.0), true, evaluations);
+        }
+        if let Some((s, m)) = hi
+            && m < tolerance.margin_k
+        {
+            return done(Some(s), true, evaluations);
+        }
+        if evaluations >= max_evaluations {
+            return match hi {
+                Some((s, _)) => done(Some(s), true, evaluations),
+                None => done(Some(limits.max_c), false, evaluations),
+            };
+        }
+        x = match (lo, hi) {
+            (Some(l), Some(h)) => {
+                let w = h.0 - l.0;
+                let slow = w > 0.5 * widths[0];
+                widths = [widths[1], w];
+                let slope = (h.1 - l.1) / w;
+                if slope.is_finite() && slope > 0.0 {
+                    search.slope_k_per_k = slope.clamp(1e-3, 10.0);
+                }
+                if w <= 2.0 * tol || sides[0] == sides[1] || slow {
+                    // Narrow, or regula falsi stuck on one side or not halving the bracket in
+                    // two evaluations (a bent margin): bisect.
+                    0.5 * (l.0 + h.0)
+                } else {
+                    let root = l.0 - l.1 / search.slope_k_per_k;
+                    let aim = if m >= 0.0 {
+                        root - 0.4 * tol
+                    } else {
+                        root + 0.4 * tol
+                    };
+                    aim.clamp(l.0 + 0.05 * w, h.0 - 0.05 * w)
+                }
+            }
+            (None, Some(h)) => {
+                let step = (h.1 / search.slope_k_per_k + 0.4 * tol).max(tol);
+                search.slope_k_per_k *= 0.5;
+                (h.0 - step).max(limits.min_c)
+            }
+            (Some(l), None) => {
+                let step = (-l.1 / search.slope_k_per_k + 0.4 * tol).max(tol);
+                search.slope_k_per_k *= 0.5;
+                (l.0 + step).min(limits.max_c)
+            }
+            (None, None) => x,
+        };
+    }
 }
 
 /// R1's reference room: the first sensed apartment in a middle unit of an intermediate floor (a
@@ -681,4 +1092,141 @@ pub fn advice_gain_markdown(b1: &RunResult, advised: &[&RunResult]) -> String {
         ));
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: SupplyLimits = SupplyLimits {
+        min_c: 25.0,
+        max_c: 85.0,
+    };
+
+    /// Runs the search on `margin` (None: heating off) and returns the hour and every setpoint
+    /// tried.
+    fn search(
+        margin: impl Fn(Option<f64>) -> f64,
+        state: &mut O2Search,
+    ) -> (O2Hour, Vec<Option<f64>>) {
+        let mut tried = Vec::new();
+        let mut m = |sp: Option<f64>| {
+            tried.push(sp);
+            margin(sp)
+        };
+        let tol = Tolerance {
+            setpoint_k: 0.1,
+            margin_k: 0.0,
+        };
+        let h = lowest_feasible(&mut m, state, LIMITS, tol, 20);
+        (h, tried)
+    }
+
+    #[test]
+    fn the_search_finds_the_lowest_feasible_setpoint_within_the_tolerance() {
+        // Linear and bent margins, roots across the range, first guesses near and far.
+        let shapes: [fn(f64, f64) -> f64; 3] = [
+            |s, r| 0.15 * (s - r),
+            |s, r| (s - r).signum() * (s - r).abs().sqrt() * 0.3,
+            |s, r| {
+                if s < r {
+                    -0.05 * (r - s)
+                } else {
+                    0.5 * (s - r)
+                }
+            },
+        ];
+        for shape in shapes {
+            for root in [27.3, 41.05, 55.5, 80.2] {
+                for last in [None, Some(30.0), Some(root + 0.7), Some(70.0)] {
+                    let mut st = O2Search {
+                        last_c: last,
+                        slope_k_per_k: 0.1,
+                    };
+                    let margin = |sp: Option<f64>| shape(sp.unwrap_or(0.0), root);
+                    let (h, tried) = search(margin, &mut st);
+                    let sp = h.setpoint_c.expect("heating on");
+                    assert!(h.feasible);
+                    assert!(margin(Some(sp)) >= 0.0, "root {root}: {sp} infeasible");
+                    assert!(
+                        sp - root <= 0.1 + 1e-9,
+                        "root {root}: {sp} not the lowest: {tried:?}"
+                    );
+                    assert_eq!(h.evaluations as usize, tried.len());
+                    assert!(h.evaluations <= 20);
+                    assert_eq!(st.last_c, last, "lowest_feasible leaves last_c to o2_hour");
+                    // From last hour's answer 0.7 K off, a straight margin takes a handful.
+                    if last == Some(root + 0.7) && (shape(root + 1.0, root) - 0.15).abs() < 1e-12 {
+                        assert!(h.evaluations <= 4, "{tried:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_search_turns_heating_off_takes_the_lowest_or_the_highest_at_the_ends() {
+        let mut st = O2Search::default();
+        // Warm enough even with heating off.
+        let (h, tried) = search(|sp| sp.map_or(0.2, |s| 0.5 + 0.1 * (s - 25.0)), &mut st);
+        assert_eq!(h.setpoint_c, None);
+        assert!(h.feasible);
+        assert_eq!(tried.last(), Some(&None));
+        // The lowest setpoint is enough, off is not.
+        let (h, _) = search(|sp| sp.map_or(-0.3, |s| 0.1 * (s - 24.0)), &mut st);
+        assert_eq!(h.setpoint_c, Some(25.0));
+        assert!(h.feasible);
+        // Nothing is enough: the highest, marked infeasible.
+        let mut st = O2Search {
+            last_c: Some(60.0),
+            slope_k_per_k: 0.1,
+        };
+        let (h, tried) = search(|sp| sp.map_or(-9.0, |s| 0.1 * (s - 95.0)), &mut st);
+        assert_eq!(h.setpoint_c, Some(85.0));
+        assert!(!h.feasible);
+        assert!(tried.contains(&Some(85.0)));
+    }
+
+    #[test]
+    fn the_search_stops_at_a_feasible_setpoint_within_the_margin_tolerance() {
+        let tol = Tolerance {
+            setpoint_k: 0.1,
+            margin_k: 0.01,
+        };
+        let mut st = O2Search {
+            last_c: Some(50.0),
+            slope_k_per_k: 0.1,
+        };
+        // 50 °C leaves the coldest flat 0.005 K above the floor: taken at once.
+        let mut m = |sp: Option<f64>| 0.1 * (sp.unwrap_or(0.0) - 49.95);
+        let h = lowest_feasible(&mut m, &mut st, LIMITS, tol, 12);
+        assert_eq!((h.setpoint_c, h.evaluations), (Some(50.0), 1));
+        // 0.02 K above: searched further down.
+        let mut m = |sp: Option<f64>| 0.1 * (sp.unwrap_or(0.0) - 49.8);
+        let h = lowest_feasible(&mut m, &mut st, LIMITS, tol, 12);
+        let sp = h.setpoint_c.expect("on");
+        assert!(h.evaluations > 1 && (49.8..50.0).contains(&sp), "{h:?}");
+    }
+
+    #[test]
+    fn o2_keeps_a_clone_of_the_small_plant_at_the_floor_for_an_hour() {
+        // The search on the real machinery: one hour of the small scenario from a cold start.
+        let mut sc = Scenario::shipped("small").expect("small scenario");
+        sc.start.room_c = 18.4;
+        sc.start.mass_c = Some(18.4);
+        let plant = Plant::new(&sc).expect("plant");
+        let settings = HindsightSubstation::default();
+        let mut st = O2Search::default();
+        let h = o2_hour(&plant, &settings, LIMITS, &mut st);
+        assert!(h.feasible, "{h:?}");
+        let sp = h.setpoint_c.expect("a cold start needs heat");
+        assert_eq!(st.last_c, Some(sp));
+        let dt = settings.clone_step_s;
+        let steps = (settings.horizon_h * 3600.0 / dt) as u64;
+        let (m, _) = o2_margin(&plant, Some(sp), 18.0, 9.0, steps, dt);
+        assert!(m >= 0.0, "{sp}: margin {m}");
+        let (m_low, _) = o2_margin(&plant, Some(sp - 0.2), 18.0, 9.0, steps, dt);
+        assert!(m_low < 0.0, "{sp} - 0.2 K was feasible too: margin {m_low}");
+        assert!(h.clone_steps >= u64::from(h.evaluations));
+    }
 }

@@ -1,8 +1,228 @@
-//! `kpis.csv`, `variants.csv` and `kpis.md`.
+//! `kpis.csv`, `variants.csv`, `flats.csv` and `kpis.md`; the aims of issue 14 (item 5).
 
 use std::fmt::Write as _;
 
-use super::{CSV_HEADER, RunResult};
+use super::{CSV_HEADER, RunResult, kpi};
+
+/// The header of `flats.csv`: one row per strategy and apartment.
+pub const FLATS_HEADER: &str = "strategy,flat,building,riser,floor,unit,position,sensed,heat_kwh_m2,energy_share_pct,below18_kh,p10_c";
+
+/// `flats.csv`: every run's apartments, one long table with the strategy in the first column.
+#[must_use]
+pub fn flats_csv(runs: &[RunResult]) -> String {
+    let mut s = String::from(FLATS_HEADER);
+    s.push('\n');
+    for r in runs {
+        for f in &r.flats {
+            let _ = writeln!(
+                s,
+                "{},{},{},{},{},{},{},{},{},{},{},{}",
+                r.label,
+                f.index,
+                f.building,
+                f.riser,
+                f.floor,
+                f.unit,
+                kpi::position_name(f.position),
+                u8::from(f.sensed),
+                num(f.heat_kwh_m2, 3),
+                num(f.energy_share_pct, 4),
+                num(f.below_floor_kh, 2),
+                num(f.p10_c, 2),
+            );
+        }
+    }
+    s
+}
+
+/// Capture of `r`: (B1 - r) / (B1 - O2) on energy, the share of the substation-level saving it
+/// takes (1 = O2, 0 = the best fixed curve); NaN when B1 and O2 use the same heat.
+#[must_use]
+pub fn capture(r: &RunResult, b1: &RunResult, o2: &RunResult) -> f64 {
+    let span = b1.kpis.energy_kwh_m2 - o2.kpis.energy_kwh_m2;
+    if span.abs() < 1e-9 {
+        f64::NAN
+    } else {
+        (b1.kpis.energy_kwh_m2 - r.kpis.energy_kwh_m2) / span
+    }
+}
+
+/// One aim of issue 14, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aim {
+    /// What is aimed at.
+    pub name: String,
+    /// The figures behind the verdict (or which run is missing).
+    pub figure: String,
+    /// Met.
+    pub pass: bool,
+}
+
+/// Required capture of heatctl.
+pub const AIM_CAPTURE: f64 = 0.8;
+/// heatctl's worst flat at most this share of B1's.
+pub const AIM_WORST_SHARE_OF_B1: f64 = 0.5;
+/// heatctl_hh's energy at most this multiple of O1's.
+pub const AIM_HH_OVER_O1: f64 = 1.08;
+/// heatctl_hh's worst flat at most this, K·h below 18 °C.
+pub const AIM_HH_WORST_KH: f64 = 10.0;
+/// A fault variant's energy at most this multiple of its clean run's.
+pub const AIM_VARIANT_OVER_CLEAN: f64 = 1.01;
+
+/// The aims of issue 14 (item 5) over the main runs and the fault variants that were run:
+/// heatctl's capture at least 0.8 with its worst flat at most half B1's; heatctl_hh at most 1.08
+/// x O1 with its worst flat at most 10 K·h; each variant's worst flat no worse than B1's and
+/// its energy at most 1 % above its clean run (heatctl's or heatctl_hh's). An aim whose runs are
+/// missing fails, saying which.
+#[must_use]
+pub fn aims(runs: &[RunResult], variants: &[RunResult]) -> Vec<Aim> {
+    let find = |l: &str| runs.iter().find(|r| r.label == l);
+    let missing = |name: &str, need: &[&str]| Aim {
+        name: name.into(),
+        figure: format!(
+            "not checked: {} not run",
+            need.iter()
+                .filter(|l| find(l).is_none())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        pass: false,
+    };
+    let mut out = Vec::new();
+    let (h, b1, o2, hh, o1) = (
+        find("heatctl"),
+        find("B1"),
+        find("O2"),
+        find("heatctl_hh"),
+        find("O1"),
+    );
+    let name = format!("heatctl capture (B1 - heatctl) / (B1 - O2) >= {AIM_CAPTURE}");
+    match (h, b1, o2) {
+        (Some(h), Some(b1), Some(o2)) => {
+            let c = capture(h, b1, o2);
+            out.push(Aim {
+                name,
+                figure: format!(
+                    "{c:.2} (B1 {:.2}, heatctl {:.2}, O2 {:.2} kWh/m²)",
+                    b1.kpis.energy_kwh_m2, h.kpis.energy_kwh_m2, o2.kpis.energy_kwh_m2
+                ),
+                pass: c >= AIM_CAPTURE,
+            });
+        }
+        _ => out.push(missing(&name, &["heatctl", "B1", "O2"])),
+    }
+    let name = format!("heatctl worst flat <= {AIM_WORST_SHARE_OF_B1} x B1's");
+    match (h, b1) {
+        (Some(h), Some(b1)) => out.push(Aim {
+            name,
+            figure: format!(
+                "{:.1} K·h against {:.1} ({AIM_WORST_SHARE_OF_B1} x B1's {:.1})",
+                h.kpis.tdis_worst_kh,
+                AIM_WORST_SHARE_OF_B1 * b1.kpis.tdis_worst_kh,
+                b1.kpis.tdis_worst_kh
+            ),
+            pass: h.kpis.tdis_worst_kh <= AIM_WORST_SHARE_OF_B1 * b1.kpis.tdis_worst_kh,
+        }),
+        _ => out.push(missing(&name, &["heatctl", "B1"])),
+    }
+    let name = format!("heatctl_hh energy <= {AIM_HH_OVER_O1} x O1");
+    match (hh, o1) {
+        (Some(hh), Some(o1)) => {
+            let ratio = hh.kpis.energy_kwh_m2 / o1.kpis.energy_kwh_m2;
+            out.push(Aim {
+                name,
+                figure: format!(
+                    "{ratio:.3} x ({:.2} against {:.2} kWh/m²)",
+                    hh.kpis.energy_kwh_m2, o1.kpis.energy_kwh_m2
+                ),
+                pass: ratio <= AIM_HH_OVER_O1,
+            });
+        }
+        _ => out.push(missing(&name, &["heatctl_hh", "O1"])),
+    }
+    let name = format!("heatctl_hh worst flat <= {AIM_HH_WORST_KH} K·h");
+    match hh {
+        Some(hh) => out.push(Aim {
+            name,
+            figure: format!("{:.1} K·h", hh.kpis.tdis_worst_kh),
+            pass: hh.kpis.tdis_worst_kh <= AIM_HH_WORST_KH,
+        }),
+        None => out.push(missing(&name, &["heatctl_hh"])),
+    }
+    for v in variants {
+        let base = if v.label.starts_with("heatctl_hh") {
+            "heatctl_hh"
+        } else {
+            "heatctl"
+        };
+        let name = format!(
+            "{}: worst flat <= B1's and energy <= {AIM_VARIANT_OVER_CLEAN} x {base}",
+            v.label
+        );
+        match (find(base), b1) {
+            (Some(clean), Some(b1)) => {
+                let ratio = v.kpis.energy_kwh_m2 / clean.kpis.energy_kwh_m2;
+                let worst_ok = v.kpis.tdis_worst_kh <= b1.kpis.tdis_worst_kh;
+                let energy_ok = ratio <= AIM_VARIANT_OVER_CLEAN;
+                out.push(Aim {
+                    name,
+                    figure: format!(
+                        "worst {:.1} K·h against B1's {:.1} ({}); energy {ratio:.4} x {base} \
+                         ({:.2} against {:.2} kWh/m², {})",
+                        v.kpis.tdis_worst_kh,
+                        b1.kpis.tdis_worst_kh,
+                        if worst_ok { "ok" } else { "worse" },
+                        v.kpis.energy_kwh_m2,
+                        clean.kpis.energy_kwh_m2,
+                        if energy_ok { "ok" } else { "above" },
+                    ),
+                    pass: worst_ok && energy_ok,
+                });
+            }
+            _ => out.push(missing(&name, &[base, "B1"])),
+        }
+    }
+    out
+}
+
+/// The aims as Markdown list items, one per aim: PASS or FAIL, the aim, its figures.
+#[must_use]
+pub fn aims_markdown(aims: &[Aim]) -> String {
+    let mut s = String::new();
+    for a in aims {
+        let _ = writeln!(
+            s,
+            "- {}: {}: {}",
+            if a.pass { "PASS" } else { "FAIL" },
+            a.name,
+            a.figure
+        );
+    }
+    s
+}
+
+/// Every run's capture against B1 and O2, as a Markdown table (empty without B1 or O2).
+#[must_use]
+pub fn capture_markdown(runs: &[RunResult]) -> String {
+    let (Some(b1), Some(o2)) = (
+        runs.iter().find(|r| r.label == "B1"),
+        runs.iter().find(|r| r.label == "O2"),
+    ) else {
+        return String::new();
+    };
+    markdown(
+        &["strategy", "energy kWh/m²", "capture", "tdis worst K·h"],
+        runs,
+        |r| {
+            vec![
+                num(r.kpis.energy_kwh_m2, 2),
+                num_or_na(capture(r, b1, o2), 2),
+                num(r.kpis.tdis_worst_kh, 1),
+            ]
+        },
+    )
+}
 
 fn num(v: f64, decimals: usize) -> String {
     if v.is_finite() {
@@ -194,9 +414,78 @@ mod tests {
                 ..Extra::default()
             },
             days: Vec::new(),
+            flats: Vec::new(),
             wall_s: 8.1261,
             notes: Vec::new(),
         }
+    }
+
+    fn labelled(label: &str, energy_kwh_m2: f64, worst_kh: f64) -> RunResult {
+        let mut r = run();
+        r.label = label.into();
+        r.kpis.energy_kwh_m2 = energy_kwh_m2;
+        r.kpis.tdis_worst_kh = worst_kh;
+        r
+    }
+
+    #[test]
+    fn the_aims_pass_and_fail_on_their_figures() {
+        let main = vec![
+            labelled("B1", 100.0, 100.0),
+            labelled("heatctl", 92.0, 50.0),
+            labelled("heatctl_hh", 86.0, 10.0),
+            labelled("O1", 80.0, 0.0),
+            labelled("O2", 90.0, 1.0),
+        ];
+        let variants = vec![
+            labelled("heatctl_dead10", 92.9, 100.0),
+            labelled("heatctl_stuck5", 92.95, 60.0),
+            labelled("heatctl_hh_dead10", 86.0, 100.5),
+        ];
+        let a = aims(&main, &variants);
+        let verdicts: Vec<bool> = a.iter().map(|a| a.pass).collect();
+        // capture 0.8 and worst 50 = half of 100 (on the line), hh 1.075 x O1 and worst 10: met;
+        // dead10 at +0.98 % with B1's worst: met; stuck5 +1.03 %: not; hh dead10 worse than B1.
+        assert_eq!(
+            verdicts,
+            [true, true, true, true, true, false, false],
+            "{a:?}"
+        );
+        assert!(a[0].figure.starts_with("0.80 "), "{}", a[0].figure);
+        assert!(a[5].figure.contains("above"), "{}", a[5].figure);
+        assert!(a[6].figure.contains("worse"), "{}", a[6].figure);
+        assert!(aims_markdown(&a).contains("- FAIL: heatctl_stuck5"));
+
+        // A hair worse everywhere fails everywhere.
+        let worse = vec![
+            labelled("B1", 100.0, 100.0),
+            labelled("heatctl", 92.01, 50.1),
+            labelled("heatctl_hh", 86.41, 10.1),
+            labelled("O1", 80.0, 0.0),
+            labelled("O2", 90.0, 1.0),
+        ];
+        assert!(aims(&worse, &[]).iter().all(|a| !a.pass));
+
+        // Missing runs fail and say which.
+        let a = aims(&main[..2], &[]);
+        assert!(
+            !a[0].pass && a[0].figure.contains("O2 not run"),
+            "{:?}",
+            a[0]
+        );
+        assert!(a[1].pass);
+        assert!(!a[2].pass && a[2].figure.contains("heatctl_hh, O1 not run"));
+    }
+
+    #[test]
+    fn capture_is_the_share_of_the_b1_to_o2_saving() {
+        let (b1, o2) = (labelled("B1", 96.0, 0.0), labelled("O2", 92.0, 0.0));
+        assert!((capture(&labelled("x", 93.0, 0.0), &b1, &o2) - 0.75).abs() < 1e-12);
+        assert!((capture(&b1, &b1, &o2)).abs() < 1e-12);
+        assert!((capture(&o2, &b1, &o2) - 1.0).abs() < 1e-12);
+        assert!(capture(&b1, &b1, &b1).is_nan());
+        let md = capture_markdown(&[b1.clone(), labelled("x", 93.0, 2.0), o2.clone()]);
+        assert!(md.contains("| x | 93.00 | 0.75 | 2.0 |"), "{md}");
     }
 
     #[test]
