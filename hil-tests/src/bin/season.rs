@@ -50,7 +50,7 @@ struct Args {
     /// PASS/FAIL, and exit with status 1 if any fails or cannot be checked (its runs missing).
     #[arg(long)]
     check_aims: bool,
-    /// Also run heatctl under the room-node fault variants (dead10, stuck5, lying1).
+    /// Also run heatctl under the room-node fault variants (`season::Variant::ALL`).
     #[arg(long)]
     variants: bool,
     /// Also run B1+advice after B1 (B1's curve, the balancing advice of the first three weeks
