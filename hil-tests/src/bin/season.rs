@@ -40,7 +40,7 @@ struct Args {
     /// Strategies, comma-separated (B0,B1,R1,heatctl,heatctl_hh,O1,O2); all by default.
     #[arg(long, value_delimiter = ',')]
     strategies: Option<Vec<String>>,
-    /// Also run heatctl under the room-node fault variants (dead10, stuck5, lying1).
+    /// Also run heatctl under the room-node fault variants (`season::Variant::ALL`).
     #[arg(long)]
     variants: bool,
     /// Also run B1+advice after B1 (B1's curve, the balancing advice of the first three weeks

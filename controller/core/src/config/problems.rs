@@ -195,10 +195,11 @@ pub(crate) fn deserialize_partial<T: DeserializeOwned>(
     };
     let (_, syntax) = DeTable::parse_recoverable(text);
     if !syntax.is_empty() {
+        let index = LineIndex::new(text);
         let found = syntax
             .iter()
             .map(|e| {
-                let (line, column) = e.span().map(|s| line_col(text, s.start)).unzip();
+                let (line, column) = e.span().map(|s| index.line_col(s.start)).unzip();
                 Problem {
                     file: file.map(Path::to_path_buf),
                     path: String::new(),
@@ -430,6 +431,7 @@ impl<'de> de::MapAccess<'de> for BorrowedMap<'_> {
 /// Fill in file, line and column of problems from their TOML paths.
 pub(crate) fn locate(found: Vec<Problem>, text: &str, file: Option<&Path>) -> Problems {
     let doc = DeTable::parse(text).ok();
+    let index = LineIndex::new(text);
     let mut out: Vec<Problem> = found
         .into_iter()
         .map(|mut p| {
@@ -439,7 +441,7 @@ pub(crate) fn locate(found: Vec<Problem>, text: &str, file: Option<&Path>) -> Pr
             if p.line.is_none()
                 && let Some(start) = doc.as_ref().and_then(|d| span_of(d.get_ref(), &p.path))
             {
-                let (l, c) = line_col(text, start);
+                let (l, c) = index.line_col(start);
                 p.line = Some(l);
                 p.column = Some(c);
             }
@@ -670,18 +672,65 @@ pub fn error_position(text: &str, error: &toml::de::Error) -> Option<(usize, usi
 /// for locating problems in any TOML document (configuration, device map, plant scenario).
 #[must_use]
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let upto = &text[..offset.min(text.len())];
-    let line = upto.matches('\n').count() + 1;
-    let col = upto
-        .rfind('\n')
-        .map_or(upto.chars().count(), |nl| upto[nl + 1..].chars().count())
-        + 1;
-    (line, col)
+    LineIndex::new(text).line_col(offset)
+}
+
+/// The line starts of a text, found once, so that locating many problems in one text (a
+/// garbled file can have hundreds of syntax errors) costs a binary search each, not a scan.
+struct LineIndex<'a> {
+    text: &'a str,
+    /// Byte offset of each line's first character; the first is 0.
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    fn new(text: &'a str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self { text, starts }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset (clamped to the text).
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        // The last line start at or before the offset.
+        let line = self.starts.partition_point(|&s| s <= offset);
+        let start = self.starts[line - 1];
+        (line, self.text[start..offset].chars().count() + 1)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The line index agrees with counting by hand at every offset, multi-byte characters,
+    /// CRLF line ends and a trailing newline included.
+    #[test]
+    fn line_index_agrees_with_counting_at_every_offset() {
+        for text in [
+            "",
+            "a",
+            "\n",
+            "ab\ncd\n",
+            "x = \"°C\"\r\ny = 1\n\nz",
+            "熱\n站 = 1",
+        ] {
+            let index = LineIndex::new(text);
+            for offset in
+                (0..=text.len() + 2).filter(|&o| o > text.len() || text.is_char_boundary(o))
+            {
+                let upto = &text[..offset.min(text.len())];
+                let line = upto.matches('\n').count() + 1;
+                let col = upto.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                assert_eq!(index.line_col(offset), (line, col), "{text:?} at {offset}");
+            }
+        }
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]
