@@ -3,9 +3,11 @@
 //!
 //! The real runtime against the demo plant in this process, SCADA on (cap 4, idle timeout
 //! 3 s, request timeout 1 s). Phases alternate in one run: quiet, attack, quiet, attack. The
-//! attack, from its own thread and runtime: 1,000 connections opened and held (each one that
-//! the slave closes is reopened a second later), 20 clients trickling a byte a second (each
-//! reopened when disconnected), and one normal client polling a register every 100 ms.
+//! attack, from its own thread and runtime: 1,000 connections opened, each asking once and
+//! then held (past the cap, each new one makes the slave close its longest-idle connection;
+//! each one that the slave closes is reopened a second later), 20 clients trickling a byte a
+//! second (each reopened when disconnected), and one normal client polling a register every
+//! 100 ms.
 //! Cycle periods come from consecutive snapshots' wall times.
 //!
 //! `cargo bench -p heatctl --bench scada_flood`. Environment: `SCADA_BENCH_PHASE_S` (wall
