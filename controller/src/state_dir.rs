@@ -125,9 +125,7 @@ pub fn faults(dir: Option<&Path>, file: Option<&Path>) -> Vec<StateDirFault> {
     }
     r.faults
         .values()
-        .filter(|f| {
-            dir.is_some_and(|d| f.path.starts_with(d)) || file.is_some_and(|p| f.path == p)
-        })
+        .filter(|f| dir.is_some_and(|d| f.path.starts_with(d)) || file.is_some_and(|p| f.path == p))
         .cloned()
         .collect()
 }
@@ -168,7 +166,10 @@ mod tests {
         assert!(!text.contains("room history"), "another directory's fault");
         failed("state file", &state, &"File too large");
         let text = describe(Some(&dir), Some(&state)).expect("raised");
-        assert!(text.starts_with("state file"), "the state file first: {text}");
+        assert!(
+            text.starts_with("state file"),
+            "the state file first: {text}"
+        );
         // The state file elsewhere than the directory counts too.
         assert!(describe(None, Some(&state)).is_some());
         succeeded(&state);

@@ -141,7 +141,11 @@ async fn idle_holders_cannot_lock_the_master_out() {
     let flood = hold(addr, FLOOD).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (closed, mut holders) = count_closed(flood, Duration::from_millis(300)).await;
-    assert_eq!(holders.len(), CAP as usize, "the cap is full of idle holders");
+    assert_eq!(
+        holders.len(),
+        CAP as usize,
+        "the cap is full of idle holders"
+    );
     assert_eq!(closed, FLOOD - CAP as usize, "the others were closed");
 
     // 2. A master connects afterwards: served, with registers from the station's snapshot.
@@ -168,7 +172,11 @@ async fn idle_holders_cannot_lock_the_master_out() {
     let (closed, rest) = count_closed(holders, Duration::from_millis(300)).await;
     holders = rest;
     assert_eq!(closed, 1, "one holder closed for the master");
-    assert_eq!(holders.len() + 1, CAP as usize, "holders and master fill the cap");
+    assert_eq!(
+        holders.len() + 1,
+        CAP as usize,
+        "holders and master fill the cap"
+    );
 
     // 3. A second wave of idle holders while the master polls: the holders that never asked
     //    are closed before the master, which stays served on its one connection.
@@ -265,12 +273,19 @@ async fn never_above_the_cap_and_busy_connections_are_not_evicted() {
     }
     let c = shared.connection_counts();
     assert_eq!(c.accepted, 301);
-    assert_eq!(c.evicted, 301 - u64::from(CAP), "each client past the cap evicted one");
+    assert_eq!(
+        c.evicted,
+        301 - u64::from(CAP),
+        "each client past the cap evicted one"
+    );
     assert_eq!(c.refused, 0);
     assert_eq!(c.open, CAP);
     assert!(c.open_max <= CAP, "never above the cap: {c:?}");
     let (closed, open) = count_closed(held, Duration::from_millis(300)).await;
-    assert_eq!((closed, open.len()), (300 - CAP as usize + 1, CAP as usize - 1));
+    assert_eq!(
+        (closed, open.len()),
+        (300 - CAP as usize + 1, CAP as usize - 1)
+    );
     drop(open);
     drop(master);
     tokio::time::sleep(Duration::from_millis(200)).await;

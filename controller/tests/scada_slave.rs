@@ -90,7 +90,10 @@ async fn connection_cap_and_all_or_nothing_writes() {
         "the idle connection was closed for the newcomer"
     );
     assert_eq!(shared.connection_counts().evicted, 1);
-    assert!(shared.connection_counts().open_max <= 1, "never above the cap");
+    assert!(
+        shared.connection_counts().open_max <= 1,
+        "never above the cap"
+    );
     drop(second);
     let mut first = tokio_modbus::client::tcp::connect_slave(addr, Slave(1))
         .await

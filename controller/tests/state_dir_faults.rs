@@ -168,11 +168,19 @@ async fn writers_on_a_full_disk_raise_702_keep_what_was_written_and_resume() {
     assert!(text.unwrap().contains("platform-queue"), "the queue named");
     let pending = queue.pending(100);
     assert_eq!(pending.len(), 20, "the records before stay readable");
-    assert!(pending.iter().zip(0..).all(|(r, n)| r.payload == record(n).payload));
+    assert!(
+        pending
+            .iter()
+            .zip(0..)
+            .all(|(r, n)| r.payload == record(n).payload)
+    );
 
     audit.record(audit_record("room_target_c"));
     let text = fault_text(&dir, |t| has(t, "audit log")).await;
-    assert!(text.unwrap().contains("audit.jsonl"), "the audit file named");
+    assert!(
+        text.unwrap().contains("audit.jsonl"),
+        "the audit file named"
+    );
     assert_eq!(audit.tail(10).len(), 2, "the refused record kept in memory");
 
     // Hour h0 + 1 h ends on the full disk (the recorder writes at most once a real second).

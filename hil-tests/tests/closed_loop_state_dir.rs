@@ -208,10 +208,7 @@ fn state_directory_read_only_then_full() {
                 .any(|l| l.contains("alarm raised: 702") && l.contains("room history")),
             "the raise names the room history"
         );
-        run(
-            "chmod",
-            &["-R", if root { "a+w" } else { "u+w" }, &history],
-        );
+        run("chmod", &["-R", if root { "a+w" } else { "u+w" }, &history]);
         let back = rig.plant_time_s();
         rig.run_until(back + 0.6 * H).await;
         let (a, n) = with_702(&rig, back + SAVE_NOTICE_S, back + 0.6 * H);

@@ -1174,21 +1174,41 @@ mod tests {
             conn(1, 20, None, None),
             conn(2, 10, None, None),
         ];
-        assert_eq!(eviction_victim(&conns, now, timeout), Some(2), "oldest never-asked");
+        assert_eq!(
+            eviction_victim(&conns, now, timeout),
+            Some(2),
+            "oldest never-asked"
+        );
         conns[2].evicted = true;
         assert_eq!(eviction_victim(&conns, now, timeout), Some(1), "not twice");
         conns[1].evicted = true;
-        assert_eq!(eviction_victim(&conns, now, timeout), Some(0), "then the master");
+        assert_eq!(
+            eviction_victim(&conns, now, timeout),
+            Some(0),
+            "then the master"
+        );
         // Among clients that asked: the oldest last request.
         let conns = vec![conn(0, 0, Some(90), None), conn(1, 0, Some(60), None)];
         assert_eq!(eviction_victim(&conns, now, timeout), Some(1));
         // A request under way within its timeout protects a connection, past it not.
         let conns = vec![conn(0, 0, None, Some(97)), conn(1, 0, Some(99), None)];
-        assert_eq!(eviction_victim(&conns, now, timeout), Some(1), "mid-request kept");
+        assert_eq!(
+            eviction_victim(&conns, now, timeout),
+            Some(1),
+            "mid-request kept"
+        );
         let conns = vec![conn(0, 0, None, Some(97)), conn(1, 0, None, Some(98))];
-        assert_eq!(eviction_victim(&conns, now, timeout), None, "all busy: refuse");
+        assert_eq!(
+            eviction_victim(&conns, now, timeout),
+            None,
+            "all busy: refuse"
+        );
         let conns = vec![conn(0, 0, None, Some(90)), conn(1, 0, None, Some(98))];
-        assert_eq!(eviction_victim(&conns, now, timeout), Some(0), "past its timeout");
+        assert_eq!(
+            eviction_victim(&conns, now, timeout),
+            Some(0),
+            "past its timeout"
+        );
     }
 
     #[test]

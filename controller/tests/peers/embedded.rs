@@ -97,8 +97,8 @@ impl Station {
                 tokio::time::Instant::now() < end,
                 "no control cycle within {limit:?}"
             );
-            let _ = tokio::time::timeout(Duration::from_millis(100), self.snapshots.changed())
-                .await;
+            let _ =
+                tokio::time::timeout(Duration::from_millis(100), self.snapshots.changed()).await;
         }
     }
 
