@@ -10,8 +10,10 @@
 //!   [`SteppableClock`] 60 times faster than real time: across each step no reading gets old
 //!   or jumps, the valve command, the setpoint and the demand shift move no more than their
 //!   rate limits allow in the monotonic time that passed, the schedule follows the new wall
-//!   time, alarm 701 is raised and the step is logged (warn, old and new wall time). No
-//!   duration is asserted; wall-clock limits only stop a hung test.
+//!   time, alarm 701 is raised and the step is logged (warn, old and new wall time). The
+//!   run's snapshots, offered to the web face's trends, are served in order and at their true
+//!   time, those recorded in 1970 included. No duration is asserted; wall-clock limits only
+//!   stop a hung test.
 #![allow(clippy::unwrap_used)]
 
 use std::io::Write;
@@ -25,6 +27,7 @@ use heatctl::control::{
 };
 use heatctl::runtime::{self, Clock, Embedding, RunOptions, SteppableClock};
 use heatctl::station::StationSnapshot;
+use heatctl::web::Trends;
 use heatctl_plant::binding::{DEMO_TOML, DEVICE_MAPS, bind_to_plant};
 use heatctl_plant::serve::{ServeOptions, lock};
 use heatctl_plant::{Plant, Scenario};
@@ -577,6 +580,35 @@ async fn run_against_the_plant(logs: &Mutex<Vec<u8>>) {
             assert_eq!(setback(s), want, "{what} at wall {}", s.clock.clock_unix_s);
         }
     }
+    // The trends (kept on monotonic time, dated when served) of every snapshot of the run:
+    // in order, and each row as far back from the last snapshot as it was recorded, the rows
+    // of 1970 included.
+    let trends = Trends::new(1);
+    let mut recorded: Vec<&StationSnapshot> = Vec::new();
+    for s in &all {
+        if trends.offer(s) {
+            recorded.push(s);
+        }
+    }
+    let last = all.last().unwrap();
+    let served = trends.columns(None).times_unix_s();
+    assert_eq!(served.len(), recorded.len());
+    assert!(served.len() >= 4, "{served:?}");
+    assert!(served.windows(2).all(|w| w[0] < w[1]), "{served:?}");
+    for (t, s) in served.iter().zip(&recorded) {
+        let expected = last.clock.clock_unix_s - (last.clock.mono_s - s.clock.mono_s);
+        assert!((t - expected).abs() <= 0.5, "{t} for {expected}");
+    }
+    let in_1970 = recorded
+        .iter()
+        .zip(&served)
+        .filter(|(s, t)| s.clock.clock_unix_s < 1e9 && **t > MONDAY_2026_UTC_S - 86_400.0)
+        .count();
+    assert!(
+        in_1970 >= 1,
+        "rows recorded in 1970 are served at today's time"
+    );
+
     // The synchronisation flag the clock reports reaches the snapshot.
     assert_eq!(run[0].clock.synced, Some(false));
     assert_eq!(run.last().unwrap().clock.synced, Some(true));

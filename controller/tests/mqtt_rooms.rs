@@ -7,6 +7,10 @@
 //!   the test can cut (a gateway that stops); building 1's nodes are moved to an mqtt link: the
 //!   test publishes the plant's own node readings on one topic per node, as a wireless
 //!   collector's platform would. An outdoor forecast is published on a value of that link.
+//! * The controller's clock boots in 1970, not synchronised, while the collector stamps the
+//!   forecast with today's time: the forecast is aged from its arrival and used. NTP then
+//!   sets the clock (synchronised): message times are used again, and the forecast goes stale
+//!   by its measurement time once it stops.
 //! * Everything runs on a clock 60 times faster than real time (plant and controller alike);
 //!   every time in an assertion is clock time, and no duration is asserted. Wall-clock limits
 //!   only stop a hung test.
@@ -21,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use heatctl::config::{self, LoadedConfig};
 use heatctl::control::{Rejection, Signal};
-use heatctl::runtime::{self, Embedding, RunOptions, ScaledClock};
+use heatctl::runtime::{self, Clock, Embedding, RunOptions, ScaledClock, SteppableClock};
 use heatctl::station::StationSnapshot;
 use heatctl_plant::binding::{DEMO_TOML, DEVICE_MAPS, bind_to_plant};
 use heatctl_plant::naming::room_node_id;
@@ -280,6 +284,7 @@ struct Publishing {
 
 async fn publisher(
     port: u16,
+    collector_clock: Arc<ScaledClock>,
     shared: SharedPlant,
     nodes: Vec<(String, usize)>,
     what: watch::Receiver<Publishing>,
@@ -328,7 +333,11 @@ async fn publisher(
             sent_malformed = true;
         }
         if p.forecast {
-            let body = format!(r#"{{"t_out_6h_c": {FORECAST_C}, "ts": {}}}"#, wall_unix_s());
+            // Stamped on the collector's clock: today, 60 times faster than real time.
+            let body = format!(
+                r#"{{"t_out_6h_c": {FORECAST_C}, "ts": {}}}"#,
+                collector_clock.wall_s()
+            );
             let _ = client
                 .publish(FORECAST_TOPIC, QoS::AtLeastOnce, false, body)
                 .await;
@@ -428,8 +437,13 @@ async fn run(broker_port: u16) {
         forecast: true,
         malformed_to: None,
     });
+    // The collector's clock is right; the controller's boots in 1970, not synchronised.
+    let collector_clock = Arc::new(ScaledClock::starting_at(wall_unix_s(), SPEED));
+    let clock = Arc::new(SteppableClock::starting_at(12.0, SPEED));
+    clock.set_synced(Some(false));
     let pub_task = tokio::spawn(publisher(
         broker_port,
+        Arc::clone(&collector_clock),
         shared.clone(),
         plant_index,
         publish_rx,
@@ -441,7 +455,7 @@ async fn run(broker_port: u16) {
         RunOptions {
             config_path: loaded.path.clone(),
             dry_run: false,
-            clock: Arc::new(ScaledClock::starting_at(wall_unix_s(), SPEED)),
+            clock: Arc::clone(&clock) as Arc<dyn Clock>,
             state_path: None,
             state_dir: None,
         },
@@ -523,6 +537,14 @@ async fn run(broker_port: u16) {
             .any(|r| r.signal == Signal::TOutForecast)
     );
 
+    // The forecast, stamped 56 years after the controller's clock, is aged from its arrival.
+    assert!(s.clock.clock_unix_s < 1e9 && s.clock.synced == Some(false));
+    assert!(f.age_s.is_some_and(|a| a < 300.0), "{f:?}");
+
+    // NTP sets the controller's clock: synchronised, message times used from now on.
+    clock.set_wall(collector_clock.wall_s());
+    clock.set_synced(Some(true));
+
     // 2. Malformed messages are counted against their node, never taken as readings.
     publish_tx.send_modify(|p| p.malformed_to = Some(garbled.clone()));
     let s = wait_for(
@@ -585,6 +607,7 @@ async fn run(broker_port: u16) {
     )
     .await;
     assert!(s.clock.clock_unix_s - cut_at_s > FORECAST_MAX_AGE_S);
+    assert_eq!(s.clock.synced, Some(true));
     assert!(
         s.explanation
             .rejected

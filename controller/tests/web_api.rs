@@ -122,6 +122,7 @@ fn snapshot_at(t: f64) -> StationSnapshot {
     s.station.station_id = "station-1".into();
     s.station.version = "9.9.9".into();
     s.clock.clock_unix_s = t;
+    s.clock.mono_s = t;
     s.clock.wall_unix_s = t;
     s.explanation.outdoor_c = Some(-5.0);
     s.explanation.damped_outdoor_c = Some(-4.0);

@@ -8,6 +8,14 @@
 //! (`time_field`) or, without one, from its arrival; the field layer sets no max age of its
 //! own: `[signals.room]` (or the signal's table) decides when it is stale.
 //!
+//! A message time is compared with the runtime's [`Clock`] (never the system clock directly),
+//! and only when that wall clock can be trusted ([`date_message`]): when the clock is not
+//! synchronised (a gateway booted in 1970, a clock just set by hand) or, its state unknown, the
+//! message time is implausibly far from it, the reading is aged from its arrival on monotonic
+//! time instead, and a retained message (whose arrival says nothing of its age) is not used.
+//! That is logged once per device when it starts, then at most every [`DATING_LOG_EVERY_S`]
+//! with a count, and once when message times are used again.
+//!
 //! A message that cannot be used (not JSON, field missing, not a number, a bad time) is dropped
 //! and counted as an error of the device it was meant for; it never becomes a reading and never
 //! ends the task. Each message counts as a request in the device statistics.
@@ -33,6 +41,14 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(30);
 /// A measurement time this far ahead of the host's clock is refused (a clock fault of the
 /// collector or the platform); closer to now it counts as "just measured".
 pub const MAX_FUTURE_S: f64 = 300.0;
+/// On a clock whose synchronisation is unknown (a scaled clock, a system without the kernel's
+/// flag), a measurement time more than this far behind the local wall time, or more than
+/// [`MAX_FUTURE_S`] ahead of it, is taken for clocks that disagree rather than for an old
+/// reading: the reading is aged from its arrival. Clock seconds.
+pub const MAX_PAST_UNSURE_S: f64 = 3600.0;
+/// Shortest time between two log lines about one device's readings aged from their arrival
+/// (monotonic clock seconds); the line carries the count of messages since the last one.
+pub const DATING_LOG_EVERY_S: f64 = 3600.0;
 
 /// Where one value comes from on an mqtt link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,10 +195,143 @@ pub fn parse_rfc3339(s: &str) -> Option<f64> {
     Some(secs as f64 + frac)
 }
 
-fn wall_unix_s() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
+/// How a message with a measurement time is dated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Dating {
+    /// From its measurement time: this old (clock seconds, at least 0).
+    MessageTime {
+        /// Age at arrival, clock seconds.
+        age_s: f64,
+    },
+    /// From its arrival: the local wall clock cannot tell its age.
+    Arrival(Untrusted),
+}
+
+/// Why a message time was not used.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Untrusted {
+    /// The local clock is not synchronised (the kernel's flag): in 1970 after a boot without a
+    /// battery-backed clock, or just set by hand.
+    Unsynchronised,
+    /// Synchronisation unknown, and the message time is this far ahead of local wall time (s,
+    /// negative: behind) beyond [`MAX_FUTURE_S`] or [`MAX_PAST_UNSURE_S`].
+    Implausible {
+        /// Message time minus local wall time, s.
+        ahead_s: f64,
+    },
+}
+
+impl std::fmt::Display for Untrusted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unsynchronised => write!(f, "local clock not synchronised"),
+            Self::Implausible { ahead_s } => write!(
+                f,
+                "message time {ahead_s:.0} s from local wall time (clock state unknown)"
+            ),
+        }
+    }
+}
+
+/// Date a message measured at `time_unix_s`, received when the local wall clock reads
+/// `wall_s` and its synchronisation is `synced` ([`Clock::synced`]):
+///
+/// - synchronised: the local clock is trusted, the age counts from the message time; a time
+///   more than [`MAX_FUTURE_S`] ahead is refused (a clock fault of the collector);
+/// - not synchronised: aged from its arrival, whatever the message says;
+/// - unknown: from the message time when it is within [`MAX_FUTURE_S`] ahead and
+///   [`MAX_PAST_UNSURE_S`] behind the local wall time, else from its arrival.
+///
+/// # Errors
+/// [`Malformed::Future`] on a synchronised clock.
+pub fn date_message(
+    time_unix_s: f64,
+    wall_s: f64,
+    synced: Option<bool>,
+) -> Result<Dating, Malformed> {
+    let age_s = wall_s - time_unix_s;
+    match synced {
+        Some(true) if age_s < -MAX_FUTURE_S => Err(Malformed::Future(-age_s)),
+        Some(true) => Ok(Dating::MessageTime {
+            age_s: age_s.max(0.0),
+        }),
+        Some(false) => Ok(Dating::Arrival(Untrusted::Unsynchronised)),
+        None if (-MAX_FUTURE_S..=MAX_PAST_UNSURE_S).contains(&age_s) => Ok(Dating::MessageTime {
+            age_s: age_s.max(0.0),
+        }),
+        None => Ok(Dating::Arrival(Untrusted::Implausible { ahead_s: -age_s })),
+    }
+}
+
+/// What was last logged about one device's message times.
+#[derive(Debug, Clone, Copy, Default)]
+struct DeviceDating {
+    /// Aged from arrival since the last message.
+    by_arrival: bool,
+    /// Monotonic time of the last line logged.
+    logged_at_s: Option<f64>,
+    /// Messages aged from arrival (or retained and ignored) since that line.
+    since_logged: u64,
+}
+
+/// Rate-limited logging of readings aged from their arrival, per device: a line when a device
+/// starts (with the reason), then at most every [`DATING_LOG_EVERY_S`] with a count, and one
+/// when its message times are used again. One per mqtt link.
+#[derive(Debug, Default)]
+pub struct DatingLog {
+    devices: HashMap<String, DeviceDating>,
+}
+
+impl DatingLog {
+    /// Note one message of `device` dated `dating` at monotonic time `now_s`; returns whether a
+    /// line was logged.
+    fn note(
+        &mut self,
+        device: &str,
+        topic: &str,
+        dating: Dating,
+        retained: bool,
+        now_s: f64,
+    ) -> bool {
+        let d = self.devices.entry(device.to_owned()).or_default();
+        match dating {
+            Dating::MessageTime { .. } => {
+                if d.by_arrival {
+                    *d = DeviceDating::default();
+                    tracing::info!(device = %device, topic = %topic, "mqtt message times used again");
+                    return true;
+                }
+                false
+            }
+            Dating::Arrival(why) => {
+                d.since_logged += 1;
+                let due = !d.by_arrival
+                    || d.logged_at_s
+                        .is_none_or(|at| now_s - at >= DATING_LOG_EVERY_S);
+                d.by_arrival = true;
+                if !due {
+                    return false;
+                }
+                tracing::warn!(
+                    device = %device,
+                    topic = %topic,
+                    %why,
+                    messages = d.since_logged,
+                    retained,
+                    "mqtt message times not used: readings aged from their arrival, retained messages ignored"
+                );
+                d.logged_at_s = Some(now_s);
+                d.since_logged = 0;
+                true
+            }
+        }
+    }
+
+    /// Whether `device`'s last message was aged from its arrival.
+    #[must_use]
+    pub fn by_arrival(&self, device: &str) -> bool {
+        self.devices.get(device).is_some_and(|d| d.by_arrival)
+    }
 }
 
 /// Where each topic's messages go: (device, source).
@@ -220,65 +369,77 @@ fn record(shared: &FieldShared, device: &str, ok_at_s: Option<f64>) {
 
 /// Take one message: decode it for every device reading that topic, and store or count it.
 /// `retained`: the broker kept it from before (its arrival time says nothing of its age).
-/// Returns how many readings were stored.
+/// Its measurement time, if any, is judged against `clock` ([`date_message`]); `log` notes
+/// the devices whose readings are aged from their arrival. Returns how many readings were
+/// stored.
 pub fn handle_message(
     shared: &FieldShared,
     routes: &[(String, MqttSource)],
     payload: &[u8],
     retained: bool,
     clock: &dyn Clock,
+    log: &mut DatingLog,
 ) -> usize {
+    let now = clock.now();
+    let synced = clock.synced();
+    let now_s = now.mono_s;
     let mut stored = 0;
     for (device, src) in routes {
-        let now_s = clock.mono_s();
         let decoded = decode(payload, &src.json_field, src.time_field.as_deref());
         let result = decoded.and_then(|(value, time)| {
-            let age_real_s = match time {
-                Some(t) => {
-                    let age = wall_unix_s() - t;
-                    if age < -MAX_FUTURE_S {
-                        return Err(Malformed::Future(-age));
-                    }
-                    Some(age.max(0.0))
-                }
-                None => None,
-            };
-            Ok((value, age_real_s))
+            let dating = time
+                .map(|t| date_message(t, now.wall_s, synced))
+                .transpose()?;
+            Ok((value, dating))
         });
-        match result {
+        let (value, age_s) = match result {
             Err(why) => {
                 tracing::warn!(device = %device, topic = %src.topic, %why, "mqtt message dropped");
                 record(shared, device, None);
+                continue;
             }
             Ok((_, None)) if retained => {
                 // A retained message without a time: it may be hours old. Counted, not used.
                 tracing::debug!(device = %device, topic = %src.topic, "retained message without a time ignored");
                 record(shared, device, Some(now_s));
+                continue;
             }
-            Ok((value, age_real_s)) => {
-                let read_at_s = now_s - age_real_s.unwrap_or(0.0) * clock.speed().max(0.0);
-                record(shared, device, Some(now_s));
-                let mut st = shared.lock();
-                let points = st.readings.entry(device.clone()).or_default();
-                // A message older than the reading held (a late or replayed one) changes nothing.
-                if points
-                    .get(&src.point)
-                    .is_some_and(|r| r.value.is_some() && r.read_at_s > read_at_s)
-                {
-                    continue;
+            Ok((value, None)) => (value, 0.0),
+            Ok((value, Some(dating))) => {
+                log.note(device, &src.topic, dating, retained, now_s);
+                match dating {
+                    Dating::MessageTime { age_s } => (value, age_s),
+                    Dating::Arrival(_) if retained => {
+                        // Its time cannot be judged and its arrival says nothing: not used.
+                        tracing::debug!(device = %device, topic = %src.topic, "retained message with an untrusted time ignored");
+                        record(shared, device, Some(now_s));
+                        continue;
+                    }
+                    Dating::Arrival(_) => (value, 0.0),
                 }
-                points.insert(
-                    src.point.clone(),
-                    PointReading {
-                        value: Some(value),
-                        error: None,
-                        read_at_s,
-                        max_age_s: f64::INFINITY,
-                    },
-                );
-                stored += 1;
             }
+        };
+        let read_at_s = now_s - age_s;
+        record(shared, device, Some(now_s));
+        let mut st = shared.lock();
+        let points = st.readings.entry(device.clone()).or_default();
+        // A message older than the reading held (a late or replayed one) changes nothing.
+        if points
+            .get(&src.point)
+            .is_some_and(|r| r.value.is_some() && r.read_at_s > read_at_s)
+        {
+            continue;
         }
+        points.insert(
+            src.point.clone(),
+            PointReading {
+                value: Some(value),
+                error: None,
+                read_at_s,
+                max_age_s: f64::INFINITY,
+            },
+        );
+        stored += 1;
     }
     stored
 }
@@ -376,6 +537,7 @@ pub async fn run_mqtt_link(plan: LinkPlan, shared: Arc<FieldShared>, clock: Arc<
         Duration::from_millis(link.reconnect_max_ms.max(link.reconnect_min_ms).max(1));
     let mut backoff = min_backoff;
     let mut jitter = Jitter::new(&link.name);
+    let mut dating_log = DatingLog::default();
     let mut sleep_backoff = async |backoff: &mut Duration, why: &str| {
         let wait = backoff.mul_f64(jitter.factor());
         tracing::warn!(link = %link.name, error = %why, retry_ms = wait.as_millis(), "mqtt link down");
@@ -409,7 +571,14 @@ pub async fn run_mqtt_link(plan: LinkPlan, shared: Arc<FieldShared>, clock: Arc<
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     if let Some(r) = routes.get(p.topic.as_str()) {
-                        handle_message(&shared, r, &p.payload, p.retain, clock.as_ref());
+                        handle_message(
+                            &shared,
+                            r,
+                            &p.payload,
+                            p.retain,
+                            clock.as_ref(),
+                            &mut dating_log,
+                        );
                     }
                 }
                 Ok(Event::Incoming(Packet::SubAck(ack))) => {
@@ -436,7 +605,10 @@ pub async fn run_mqtt_link(plan: LinkPlan, shared: Arc<FieldShared>, clock: Arc<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::clock::ScaledClock;
+    use crate::runtime::clock::{ScaledClock, SteppableClock};
+
+    /// 2026-11-30 08:00 UTC.
+    const TODAY_S: f64 = 1_795_939_200.0;
 
     #[test]
     fn decodes_numbers_nested_fields_and_times() {
@@ -530,10 +702,11 @@ mod tests {
     #[test]
     fn messages_become_readings_or_are_counted_as_errors() {
         let shared = FieldShared::default();
-        let clock = ScaledClock::starting_at(wall_unix_s(), 1.0);
+        let clock = ScaledClock::starting_at(TODAY_S, 1.0);
+        let mut log = DatingLog::default();
         let r = room_route(None);
         assert_eq!(
-            handle_message(&shared, &r, br#"{"temp_c": 21.0}"#, false, &clock),
+            handle_message(&shared, &r, br#"{"temp_c": 21.0}"#, false, &clock, &mut log),
             1
         );
         let s = shared
@@ -542,7 +715,7 @@ mod tests {
         assert!(s.valid);
         assert_eq!(s.value, 21.0);
         for bad in [&b"garbage"[..], br#"{"temp_c": "x"}"#, br#"{}"#] {
-            assert_eq!(handle_message(&shared, &r, bad, false, &clock), 0);
+            assert_eq!(handle_message(&shared, &r, bad, false, &clock, &mut log), 0);
         }
         let stats = shared.stats()["room:a"].clone();
         assert_eq!((stats.requests, stats.errors), (4, 3));
@@ -555,7 +728,7 @@ mod tests {
                 .valid
         );
         assert_eq!(
-            handle_message(&shared, &r, br#"{"temp_c": 21.2}"#, false, &clock),
+            handle_message(&shared, &r, br#"{"temp_c": 21.2}"#, false, &clock, &mut log),
             1
         );
         assert!(
@@ -566,7 +739,7 @@ mod tests {
         );
         // A retained message without a time is not taken as fresh.
         assert_eq!(
-            handle_message(&shared, &r, br#"{"temp_c": 30.0}"#, true, &clock),
+            handle_message(&shared, &r, br#"{"temp_c": 30.0}"#, true, &clock, &mut log),
             0
         );
         assert_eq!(
@@ -575,38 +748,225 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_measurement_time_sets_the_age_and_an_older_message_changes_nothing() {
-        let shared = FieldShared::default();
-        // A clock ten times faster than real time: ten real minutes are 100 clock minutes.
-        let clock = ScaledClock::starting_at(wall_unix_s(), 10.0);
-        let r = room_route(Some("ts"));
-        let ten_min_ago = wall_unix_s() - 600.0;
-        let msg = format!(r#"{{"temp_c": 20.5, "ts": {ten_min_ago}}}"#);
-        assert_eq!(handle_message(&shared, &r, msg.as_bytes(), true, &clock), 1);
+    /// Publish `temp_c` measured at `ts` to room a; how many readings were stored.
+    fn publish(
+        shared: &FieldShared,
+        clock: &SteppableClock,
+        log: &mut DatingLog,
+        temp_c: f64,
+        ts: f64,
+        retained: bool,
+    ) -> usize {
+        let msg = format!(r#"{{"temp_c": {temp_c}, "ts": {ts}}}"#);
+        handle_message(
+            shared,
+            &room_route(Some("ts")),
+            msg.as_bytes(),
+            retained,
+            clock,
+            log,
+        )
+    }
+
+    /// Room a's reading now: (value, age in clock seconds).
+    fn room_a(shared: &FieldShared, clock: &dyn Clock) -> (f64, f64) {
         let s = shared
             .sample("room:a", "temperature", clock.mono_s())
             .unwrap();
-        assert!((s.age_s - 6000.0).abs() < 30.0, "age {}", s.age_s);
+        (s.value, s.age_s)
+    }
+
+    #[test]
+    fn on_a_synchronised_clock_the_measurement_time_sets_the_age() {
+        let shared = FieldShared::default();
+        let mut log = DatingLog::default();
+        // Ten times faster than real time: every age here is in clock seconds.
+        let clock = SteppableClock::starting_at(TODAY_S, 10.0);
+        clock.set_synced(Some(true));
+        let ten_min_ago = clock.wall_s() - 600.0;
+        assert_eq!(
+            publish(&shared, &clock, &mut log, 20.5, ten_min_ago, true),
+            1,
+            "a retained message with a trusted time is used"
+        );
+        let (v, age) = room_a(&shared, &clock);
+        assert_eq!(v, 20.5);
+        assert!((600.0..630.0).contains(&age), "age {age}");
         assert!(
-            s.valid,
+            shared
+                .sample("room:a", "temperature", clock.mono_s())
+                .unwrap()
+                .valid,
             "the field layer leaves staleness to the validators"
         );
-        let older = format!(r#"{{"temp_c": 19.0, "ts": {}}}"#, ten_min_ago - 60.0);
+        // An older message (late, replayed) changes nothing.
         assert_eq!(
-            handle_message(&shared, &r, older.as_bytes(), false, &clock),
+            publish(&shared, &clock, &mut log, 19.0, ten_min_ago - 60.0, false),
             0
         );
-        assert_eq!(
-            shared.reading("room:a", "temperature").unwrap().value,
-            Some(20.5)
-        );
-        let future = format!(r#"{{"temp_c": 19.0, "ts": {}}}"#, wall_unix_s() + 3600.0);
-        assert_eq!(
-            handle_message(&shared, &r, future.as_bytes(), false, &clock),
-            0
-        );
+        assert_eq!(room_a(&shared, &clock).0, 20.5);
+        // A message from the far future is refused and counted as an error.
+        let future = clock.wall_s() + 3600.0;
+        assert_eq!(publish(&shared, &clock, &mut log, 19.0, future, false), 0);
         assert_eq!(shared.stats()["room:a"].errors, 1);
+        // A day-old message is a day old (the validators will call it stale).
+        let shared = FieldShared::default();
+        let day_old = clock.wall_s() - 86_400.0;
+        assert_eq!(publish(&shared, &clock, &mut log, 19.0, day_old, false), 1);
+        let (_, age) = room_a(&shared, &clock);
+        assert!((86_400.0..86_430.0).contains(&age), "age {age}");
+        assert!(!log.by_arrival("room:a"));
+    }
+
+    #[test]
+    fn a_gateway_booted_in_1970_ages_todays_messages_from_their_arrival() {
+        for synced in [Some(false), None] {
+            let shared = FieldShared::default();
+            let mut log = DatingLog::default();
+            // 1970-01-01 00:00:12, speed 10.
+            let clock = SteppableClock::starting_at(12.0, 10.0);
+            clock.set_synced(synced);
+            // The collector's clock is right: today.
+            assert_eq!(
+                publish(&shared, &clock, &mut log, 21.5, TODAY_S, false),
+                1,
+                "{synced:?}"
+            );
+            let (v, age) = room_a(&shared, &clock);
+            assert_eq!(v, 21.5);
+            assert!((0.0..30.0).contains(&age), "{synced:?}: age {age}");
+            assert!(log.by_arrival("room:a"));
+            // A retained message: its arrival says nothing of its age, so it is not used.
+            assert_eq!(
+                publish(&shared, &clock, &mut log, 30.0, TODAY_S + 60.0, true),
+                0
+            );
+            assert_eq!(room_a(&shared, &clock).0, 21.5);
+            let st = shared.stats()["room:a"].clone();
+            assert_eq!((st.requests, st.errors), (2, 0), "{synced:?}");
+            // A later message replaces it (arrival order), with a small age again.
+            assert_eq!(
+                publish(&shared, &clock, &mut log, 21.7, TODAY_S + 120.0, false),
+                1
+            );
+            let (v, age) = room_a(&shared, &clock);
+            assert_eq!(v, 21.7);
+            assert!((0.0..30.0).contains(&age), "age {age}");
+            // NTP sets the clock: message times are used again. (A message measured before
+            // the last arrival-dated reading arrived is older than it, and ignored: a fresh
+            // store shows its age.)
+            clock.set_wall(TODAY_S + 300.0);
+            clock.set_synced(Some(true));
+            let shared = FieldShared::default();
+            assert_eq!(
+                publish(&shared, &clock, &mut log, 21.9, TODAY_S + 240.0, false),
+                1
+            );
+            let (v, age) = room_a(&shared, &clock);
+            assert_eq!(v, 21.9);
+            assert!((60.0..90.0).contains(&age), "age {age}");
+            assert!(!log.by_arrival("room:a"));
+        }
+    }
+
+    #[test]
+    fn a_stepped_local_clock_neither_drops_nor_ages_readings() {
+        // A step sets the kernel's unsynchronised flag (settimeofday, clock_settime,
+        // adjtimex ADJ_SETOFFSET all clear NTP state); on a scaled clock it is unknown.
+        for (synced, step_s) in [
+            (Some(false), -3600.0),
+            (Some(false), 86_400.0),
+            (None, -3600.0),
+            (None, 86_400.0),
+        ] {
+            let shared = FieldShared::default();
+            let mut log = DatingLog::default();
+            let clock = SteppableClock::starting_at(TODAY_S, 10.0);
+            clock.set_synced(Some(true));
+            assert_eq!(
+                publish(&shared, &clock, &mut log, 20.0, clock.wall_s(), false),
+                1
+            );
+            clock.step_wall_by(step_s);
+            clock.set_synced(synced);
+            // The collector's clock did not step.
+            let collector_s = clock.wall_s() - step_s;
+            assert_eq!(
+                publish(&shared, &clock, &mut log, 20.2, collector_s, false),
+                1,
+                "{synced:?} {step_s}"
+            );
+            let (v, age) = room_a(&shared, &clock);
+            assert_eq!(v, 20.2, "{synced:?} {step_s}");
+            assert!((0.0..30.0).contains(&age), "{synced:?} {step_s}: age {age}");
+            let st = shared.stats()["room:a"].clone();
+            assert_eq!((st.requests, st.errors), (2, 0), "{synced:?} {step_s}");
+            assert!(!st.comm_lost());
+        }
+    }
+
+    #[test]
+    fn message_times_are_judged_by_the_clocks_synchronisation() {
+        let now = TODAY_S;
+        let age = |d: Result<Dating, Malformed>| match d {
+            Ok(Dating::MessageTime { age_s }) => Some(age_s),
+            _ => None,
+        };
+        for synced in [Some(true), None] {
+            assert_eq!(age(date_message(now - 60.0, now, synced)), Some(60.0));
+            assert_eq!(age(date_message(now + 60.0, now, synced)), Some(0.0));
+        }
+        assert_eq!(
+            date_message(now + 3600.0, now, Some(true)),
+            Err(Malformed::Future(3600.0))
+        );
+        assert_eq!(
+            age(date_message(now - 86_400.0, now, Some(true))),
+            Some(86_400.0)
+        );
+        assert_eq!(
+            date_message(now - 60.0, now, Some(false)),
+            Ok(Dating::Arrival(Untrusted::Unsynchronised))
+        );
+        assert_eq!(
+            date_message(now + 3600.0, now, None),
+            Ok(Dating::Arrival(Untrusted::Implausible { ahead_s: 3600.0 }))
+        );
+        assert_eq!(
+            date_message(now - MAX_PAST_UNSURE_S - 1.0, now, None),
+            Ok(Dating::Arrival(Untrusted::Implausible {
+                ahead_s: -MAX_PAST_UNSURE_S - 1.0
+            }))
+        );
+        assert_eq!(
+            age(date_message(now - MAX_PAST_UNSURE_S, now, None)),
+            Some(MAX_PAST_UNSURE_S)
+        );
+    }
+
+    #[test]
+    fn readings_aged_from_arrival_are_logged_once_per_device_then_rate_limited() {
+        let mut log = DatingLog::default();
+        let arrival = Dating::Arrival(Untrusted::Unsynchronised);
+        let msg_time = Dating::MessageTime { age_s: 1.0 };
+        assert!(
+            !log.note("a", "t/a", msg_time, false, 0.0),
+            "nothing to say"
+        );
+        assert!(log.note("a", "t/a", arrival, false, 0.0), "the first one");
+        assert!(log.note("b", "t/b", arrival, false, 1.0), "per device");
+        for k in 1..1000 {
+            assert!(!log.note("a", "t/a", arrival, false, f64::from(k)));
+        }
+        assert_eq!(log.devices["a"].since_logged, 999);
+        assert!(
+            log.note("a", "t/a", arrival, false, DATING_LOG_EVERY_S),
+            "again after the interval, with the count"
+        );
+        assert_eq!(log.devices["a"].since_logged, 0);
+        assert!(log.note("a", "t/a", msg_time, false, DATING_LOG_EVERY_S + 1.0));
+        assert!(!log.note("a", "t/a", msg_time, false, DATING_LOG_EVERY_S + 2.0));
+        assert!(log.note("a", "t/a", arrival, false, DATING_LOG_EVERY_S + 3.0));
     }
 
     #[test]

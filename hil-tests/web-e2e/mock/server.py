@@ -12,7 +12,8 @@ Only for tests: standard library only, loopback only.
     server.py --port 0 [--token T] [--no-platform]   (prints "listening on http://127.0.0.1:PORT/")
 
 POST /mock/set with a JSON object overrides the synthetic explanation (e.g. {"active_limiter":
-"power", "delta_k": -3.0} or {"supervisor": "frost"} or {"outdoor_c": -12.0}).
+"power", "delta_k": -3.0} or {"supervisor": "frost"} or {"outdoor_c": -12.0}); its key
+"clock_step_s" steps the station's wall clock instead (its monotonic clock runs on).
 """
 
 import argparse
@@ -57,11 +58,17 @@ class Station:
             "valve1_manual_pct": 30.0,
         }
         self.overrides = {}
+        self.clock_step_s = 0.0
         self.audit = []
         self.subscribers = []
 
+    def mono(self):
+        """The controller's monotonic clock: never steps."""
+        return (time.time() - START_WALL) * SPEED
+
     def clock(self):
-        return START_CLOCK + (time.time() - START_WALL) * SPEED
+        """The controller's wall clock: steps by what POST /mock/set {"clock_step_s": ...} adds."""
+        return START_CLOCK + self.mono() + self.clock_step_s
 
     def curve(self, outdoor_c):
         # Two points: -20 °C -> 70 °C, 15 °C -> 30 °C.
@@ -112,7 +119,7 @@ class Station:
                 "site_id": "mock-site", "station_id": "ss-01", "version": "0.0.0-mock", "config_hash": "abc123",
                 "started_unix_s": START_CLOCK, "uptime_s": time.time() - START_WALL,
             },
-            "clock": {"clock_unix_s": now, "wall_unix_s": time.time(), "scaled": True, "speed": SPEED, "synced": None},
+            "clock": {"clock_unix_s": now, "mono_s": self.mono(), "wall_unix_s": time.time(), "scaled": True, "speed": SPEED, "synced": None},
             "measurements": {
                 "t_out_c": meas(round(outdoor, 2)),
                 "t1_supply_c": meas(95.0),
@@ -360,8 +367,10 @@ def make_handler(station):
         def do_POST(self):
             body = self.read_json()
             if self.path == "/mock/set":
+                body = dict(body or {})
                 with station.lock:
-                    station.overrides.update(body or {})
+                    station.clock_step_s += float(body.pop("clock_step_s", 0.0))
+                    station.overrides.update(body)
                 return self.send_json(200, station.overrides)
             if self.path != "/api/settings":
                 return self.send_json(404, {"error": "not found"})

@@ -164,6 +164,27 @@ describe('page against the mock API', () => {
     await page.context().close();
   });
 
+  test('trends follow a step of the wall clock: the series is taken again, dated anew', async (t) => {
+    if (requireTool(t, missing)) return;
+    const page = await newPage(browser);
+    await page.goto(rw.url);
+    await page.waitForSelector('body[data-ready="true"]');
+    await until(() => page.$eval('#conn-state', (e) => e.dataset.state === 'open'), 5000, 'SSE open');
+    const x1 = () => page.$eval('#trend-charts', (e) => Number(e.dataset.x1));
+    const before = await x1();
+    // The station's clock is stepped back a day (as NTP or a technician would); its monotonic
+    // clock runs on. Rows appended by the old dates would stop the series a day ahead.
+    await fetch(`${rw.url}mock/set`, { method: 'POST', body: JSON.stringify({ clock_step_s: -86400 }) });
+    try {
+      await until(async () => (await x1()) < before - 80000, 10000, 'the trends dated on the stepped clock');
+      assert.ok(await page.$eval('#trend-charts', (e) => Number(e.dataset.rows)) > 2800, '48 h of minute rows again');
+    } finally {
+      await fetch(`${rw.url}mock/set`, { method: 'POST', body: JSON.stringify({ clock_step_s: 86400 }) });
+    }
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  });
+
   test('the language switch changes labels and numbers, and is remembered', async (t) => {
     if (requireTool(t, missing)) return;
     const page = await newPage(browser);

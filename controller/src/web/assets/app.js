@@ -783,11 +783,38 @@
     renderTrends();
   }
 
+  // The trends as the server dates them: rows kept on the controller's monotonic clock, dated
+  // with its latest wall-minus-monotonic offset.
+  let trendsLoading = false;
+  async function loadTrends() {
+    if (trendsLoading) return;
+    trendsLoading = true;
+    try {
+      const tr = await getJson('/api/trends');
+      const n = Array.isArray(tr.t_unix_s) ? tr.t_unix_s.length : 0;
+      S.trend = { t_unix_s: Array.isArray(tr.t_unix_s) ? tr.t_unix_s : [] };
+      for (const k of TREND_COLS) S.trend[k] = Array.isArray(tr[k]) ? tr[k] : new Array(n).fill(null);
+    } catch (e) {
+      S.trend = { t_unix_s: [] };
+      for (const k of TREND_COLS) S.trend[k] = [];
+    } finally { trendsLoading = false; }
+    renderTrends();
+  }
+
   function appendTrend(s) {
     if (!S.trend) return;
     const ex = s.explanation || {}; const r = s.rooms || {};
     const tNow = s.clock && s.clock.clock_unix_s;
     if (!num(tNow)) return;
+    // The wall clock was stepped (NTP after a boot in 1970, a hand set): the rows held here
+    // carry the old dates, so take the series again as the server dates it now.
+    const mono = s.clock.mono_s;
+    if (num(mono)) {
+      const offset = tNow - mono;
+      const stepped = num(S.trendOffset) && Math.abs(offset - S.trendOffset) > 5;
+      S.trendOffset = offset;
+      if (stepped) { loadTrends(); return; }
+    }
     const ts = S.trend.t_unix_s;
     if (ts.length && tNow - ts[ts.length - 1] < TREND_STEP_S) return;
     const row = {
@@ -1047,16 +1074,7 @@
     const audit = await getJson('/api/audit?n=50').catch(() => []);
     S.audit = Array.isArray(audit) ? audit : [];
     renderAudit();
-    try {
-      const tr = await getJson('/api/trends');
-      const n = Array.isArray(tr.t_unix_s) ? tr.t_unix_s.length : 0;
-      S.trend = { t_unix_s: Array.isArray(tr.t_unix_s) ? tr.t_unix_s : [] };
-      for (const k of TREND_COLS) S.trend[k] = Array.isArray(tr[k]) ? tr[k] : new Array(n).fill(null);
-    } catch (e) {
-      S.trend = { t_unix_s: [] };
-      for (const k of TREND_COLS) S.trend[k] = [];
-    }
-    renderTrends();
+    await loadTrends();
     loadBalance();
     setInterval(loadBalance, 600000);
     connect();
