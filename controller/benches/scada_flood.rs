@@ -3,9 +3,11 @@
 //!
 //! The real runtime against the demo plant in this process, SCADA on (cap 4, idle timeout
 //! 3 s, request timeout 1 s). Phases alternate in one run: quiet, attack, quiet, attack. The
-//! attack, from its own thread and runtime: 1,000 connections opened and held (each one that
-//! the slave closes is reopened a second later), 20 clients trickling a byte a second (each
-//! reopened when disconnected), and one normal client polling a register every 100 ms.
+//! attack, from its own thread and runtime: 1,000 connections opened, each asking once and
+//! then held (past the cap, each new one makes the slave close its longest-idle connection;
+//! each one that the slave closes is reopened a second later), 20 clients trickling a byte a
+//! second (each reopened when disconnected), and one normal client polling a register every
+//! 100 ms.
 //! Cycle periods come from consecutive snapshots' wall times.
 //!
 //! `cargo bench -p heatctl --bench scada_flood`. Environment: `SCADA_BENCH_PHASE_S` (wall
@@ -14,14 +16,15 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+#[path = "../tests/peers/embedded.rs"]
+mod embedded;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use heatctl::runtime::{self, Embedding, RunOptions, ScaledClock};
 use heatctl::station::SnapshotReceiver;
-use heatctl_plant::demo as demo_plant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -157,45 +160,6 @@ fn start_attack(
     })
 }
 
-async fn start_station(
-    speed: f64,
-    scada: SocketAddr,
-) -> (
-    heatctl_plant::PlantServer,
-    SnapshotReceiver,
-    tokio::sync::watch::Sender<bool>,
-    tokio::task::JoinHandle<anyhow::Result<()>>,
-) {
-    let (server, mut loaded) = demo_plant::serve_demo_plant(speed).await.unwrap();
-    let s = &mut loaded.config.scada;
-    s.enabled = true;
-    s.listen = scada.to_string();
-    s.max_connections = 4;
-    s.idle_timeout_s = 3.0;
-    s.request_timeout_s = 1.0;
-    let clock = Arc::new(ScaledClock::starting_at(
-        demo_plant::demo_clock_start_unix_s(&server, loaded.config.site.utc_offset_h).unwrap(),
-        speed,
-    ));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (snap_tx, snap_rx) = tokio::sync::watch::channel(None);
-    let controller = tokio::spawn(runtime::run_embedded(
-        RunOptions {
-            config_path: loaded.path.clone(),
-            dry_run: false,
-            clock,
-            state_path: None,
-            state_dir: None,
-        },
-        Embedding {
-            loaded,
-            stop: stop_rx,
-            snapshots: snap_tx,
-        },
-    ));
-    (server, snap_rx, stop_tx, controller)
-}
-
 /// Cycle periods over `phase` of wall time, ms, from consecutive snapshots' wall times.
 async fn periods(rx: &mut SnapshotReceiver, phase: Duration) -> Vec<f64> {
     let mut out = Vec::new();
@@ -238,23 +202,23 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let (_plant, mut snaps, stop, controller) = start_station(speed, addr).await;
+        let addr = embedded::free_addr();
+        let mut station =
+            embedded::Station::start(speed, embedded::scada(addr, 4, 3.0, 1.0)).await;
+        embedded::wait_listening(addr, Duration::from_secs(20)).await;
+        let snaps = &mut station.snapshots;
         // Warm up: the first cycles.
-        let _ = periods(&mut snaps, Duration::from_secs(2)).await;
+        let _ = periods(snaps, Duration::from_secs(2)).await;
         let mut quiet = Vec::new();
         let mut attack = Vec::new();
         let counters = Arc::new(Counters::default());
         for round in 0..2 {
             eprintln!("round {round}: quiet");
-            quiet.extend(periods(&mut snaps, phase).await);
+            quiet.extend(periods(snaps, phase).await);
             eprintln!("round {round}: attack");
             let halt = Arc::new(AtomicBool::new(false));
             let attacker = start_attack(addr, Arc::clone(&halt), Arc::clone(&counters));
-            attack.extend(periods(&mut snaps, phase).await);
+            attack.extend(periods(snaps, phase).await);
             halt.store(true, Ordering::Relaxed);
             attacker.join().unwrap();
             // Let the slave close what the attack left behind before the next quiet phase.
@@ -289,7 +253,6 @@ fn main() {
             counters.normal_answers.load(Ordering::Relaxed),
             counters.normal_failures.load(Ordering::Relaxed),
         );
-        stop.send(true).unwrap();
-        controller.await.unwrap().unwrap();
+        station.stop().await.unwrap();
     });
 }

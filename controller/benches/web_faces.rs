@@ -15,15 +15,17 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+#[path = "../tests/peers/embedded.rs"]
+mod embedded;
+
 use std::io::{BufRead as _, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use heatctl::runtime::{self, Embedding, RunOptions, ScaledClock};
+use heatctl::runtime;
 use heatctl::station::SnapshotReceiver;
-use heatctl_plant::demo as demo_plant;
 
 const CLIENTS: usize = 50;
 
@@ -61,46 +63,6 @@ fn get(addr: SocketAddr, path: &str) -> (Duration, Vec<u8>) {
     all.extend(rest);
     let split = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     (ttfb, all[split + 4..].to_vec())
-}
-
-/// The demo's plant served on loopback and the bound configuration, with the page on.
-async fn start_station(
-    speed: f64,
-) -> (
-    heatctl_plant::PlantServer,
-    SnapshotReceiver,
-    tokio::sync::watch::Sender<bool>,
-    tokio::task::JoinHandle<anyhow::Result<()>>,
-    SocketAddr,
-) {
-    let (server, mut loaded) = demo_plant::serve_demo_plant(speed).await.unwrap();
-    let web = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    loaded.config.web.enabled = true;
-    loaded.config.web.listen = web.to_string();
-    let clock = Arc::new(ScaledClock::starting_at(
-        demo_plant::demo_clock_start_unix_s(&server, loaded.config.site.utc_offset_h).unwrap(),
-        speed,
-    ));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (snap_tx, snap_rx) = tokio::sync::watch::channel(None);
-    let controller = tokio::spawn(runtime::run_embedded(
-        RunOptions {
-            config_path: loaded.path.clone(),
-            dry_run: false,
-            clock,
-            state_path: None,
-            state_dir: None,
-        },
-        Embedding {
-            loaded,
-            stop: stop_rx,
-            snapshots: snap_tx,
-        },
-    ));
-    (server, snap_rx, stop_tx, controller, web)
 }
 
 /// Live clients in their own thread and runtime: each reads its stream and counts events.
@@ -294,7 +256,13 @@ fn main() {
         .unwrap();
     println!("# web page budgets\n");
     rt.block_on(async {
-        let (server, mut snaps, stop, controller, web) = start_station(speed).await;
+        let web = embedded::free_addr();
+        let mut station = embedded::Station::start(speed, |c| {
+            c.web.enabled = true;
+            c.web.listen = web.to_string();
+        })
+        .await;
+        let snaps = &mut station.snapshots;
         // Wait for the page and the first cycles.
         let start = Instant::now();
         loop {
@@ -341,12 +309,12 @@ fn main() {
         let mut with = Periods::default();
         let (mut ev_total, mut bytes_total) = (0, 0);
         for round in 0..2 {
-            let p = periods(&mut snaps, phase).await;
+            let p = periods(snaps, phase).await;
             without.ms.extend(&p.ms);
             rows.push((if round == 0 { "0 clients (a)" } else { "0 clients (b)" }, p, 0, 0));
             let clients = start_clients(web, CLIENTS);
             tokio::time::sleep(Duration::from_millis(500)).await;
-            let p = periods(&mut snaps, phase).await;
+            let p = periods(snaps, phase).await;
             clients.stop.store(true, Ordering::Relaxed);
             let _ = clients.thread.join();
             let (ev, by) = (
@@ -379,9 +347,7 @@ fn main() {
             ev_total as f64 / CLIENTS as f64 / (2.0 * phase.as_secs_f64())
         );
         let _ = bytes_total;
-        let _ = stop.send(true);
-        let _ = controller.await;
-        server.shutdown().await;
+        let _ = station.stop().await;
     });
 
     // 3. Memory.

@@ -7,6 +7,9 @@
 //! directory is set, appended as JSON lines to `<state_dir>/audit.jsonl` by a writer thread, so
 //! the control cycle never waits for the disk. Each line is flushed and synced (changes are
 //! rare); a full writer queue drops the line from the file (counted and logged), never blocks.
+//! A line the disk refuses (read-only or full state directory) is reported to
+//! [`crate::state_dir`] (alarm 702 until a line is written again) and kept in memory; a line
+//! cut short by a full disk is ended before the next one, so only that record is lost.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -159,6 +162,10 @@ impl Audit {
         {
             tracing::error!("audit log: the writer thread failed");
         }
+        if let Some(path) = &self.inner.path {
+            // No longer written: a fault it had is not the state directory's any more.
+            crate::state_dir::forget(path);
+        }
     }
 
     /// Lines that could not be handed to the file writer.
@@ -199,25 +206,19 @@ fn spawn_writer(
     if let Some(dir) = path.parent()
         && let Err(e) = std::fs::create_dir_all(dir)
     {
-        tracing::error!(dir = %dir.display(), error = %e, "audit log: cannot create the state directory");
+        crate::state_dir::failed(
+            WRITER,
+            &path,
+            &format!("cannot create the state directory: {e}"),
+        );
     }
     let (tx, rx) = std::sync::mpsc::sync_channel::<String>(WRITER_QUEUE);
     let spawned = std::thread::Builder::new()
         .name("audit-writer".into())
         .spawn(move || {
             for line in rx {
-                let written = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .and_then(|mut f| {
-                        f.write_all(line.as_bytes())?;
-                        f.write_all(b"\n")?;
-                        f.sync_data()
-                    });
-                if let Err(e) = written {
-                    tracing::error!(path = %path.display(), error = %e, "audit log: cannot append");
-                }
+                let written = append_line(&path, &line);
+                crate::state_dir::report(WRITER, &path, &written);
             }
         });
     match spawned {
@@ -227,6 +228,33 @@ fn spawn_writer(
             None
         }
     }
+}
+
+/// The audit log's name in alarm 702 and the log.
+const WRITER: &str = "audit log";
+
+/// Append `line` and a newline to `path`, synced. A line cut short before (a full disk) is
+/// ended first, so the records around it stay readable.
+fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)?;
+    let len = f.metadata()?.len();
+    let mut last = [b'\n'];
+    if len > 0 {
+        f.read_exact_at(&mut last, len - 1)?;
+    }
+    let mut bytes = Vec::with_capacity(line.len() + 2);
+    if last[0] != b'\n' {
+        bytes.push(b'\n');
+    }
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    f.write_all(&bytes)?;
+    f.sync_data()
 }
 
 /// A unix time (seconds) as RFC 3339 UTC with milliseconds, e.g. `2026-11-29T23:41:05.123Z`.

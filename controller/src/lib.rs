@@ -23,5 +23,6 @@ pub use platform::queue as platform_queue;
 pub mod runtime;
 pub mod scada;
 pub mod service;
+pub mod state_dir;
 pub mod station;
 pub mod web;

@@ -1,5 +1,6 @@
 //! The SCADA slave in process: garbage from the network never stops it, the connection cap
-//! holds, and a multi-register write is all or nothing.
+//! holds (a newcomer closes the longest-idle connection), and a multi-register write is all
+//! or nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 use heatctl::audit::Audit;
 use heatctl::gate::{Access, Gate, GateReceiver, Setting};
 use heatctl::scada::{self, ScadaShared};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_modbus::prelude::*;
 
@@ -69,14 +70,34 @@ async fn connection_cap_and_all_or_nothing_writes() {
             .await
             .is_ok_and(|r| r.is_ok())
     );
-    // A second client while the first is connected is closed at once.
-    let mut second = TcpStream::connect(addr).await.expect("tcp connect");
-    let mut buf = [0u8; 8];
-    let n = tokio::time::timeout(Duration::from_secs(2), second.read(&mut buf))
+    // A second client while the first is idle closes the first (the longest idle, cap 1)
+    // and is served in its place.
+    let mut second = tokio_modbus::client::tcp::connect_slave(addr, Slave(1))
         .await
-        .expect("closed promptly")
-        .unwrap_or(0);
-    assert_eq!(n, 0, "refused connection is closed");
+        .expect("connect");
+    assert!(
+        second
+            .read_input_registers(0, 10)
+            .await
+            .is_ok_and(|r| r.is_ok()),
+        "the newcomer is served"
+    );
+    let stale = tokio::time::timeout(Duration::from_secs(2), first.read_input_registers(0, 10))
+        .await
+        .expect("answered or closed promptly");
+    assert!(
+        stale.is_err(),
+        "the idle connection was closed for the newcomer"
+    );
+    assert_eq!(shared.connection_counts().evicted, 1);
+    assert!(
+        shared.connection_counts().open_max <= 1,
+        "never above the cap"
+    );
+    drop(second);
+    let mut first = tokio_modbus::client::tcp::connect_slave(addr, Slave(1))
+        .await
+        .expect("reconnect");
 
     // curve_shift_k (0) is writable, operating_mode (1) is not: the whole write is refused.
     let r = first

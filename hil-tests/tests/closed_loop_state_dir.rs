@@ -1,15 +1,18 @@
-//! Closed loop with the state directory read-only, then full (the rig: `closed_loop/mod.rs`).
+//! Closed loop with the state directory read-only, the room history alone read-only, then the
+//! state directory full (the rig: `closed_loop/mod.rs`).
 //!
 //! heatctl keeps its state file (`--state-file`, saved every simulated minute), the audit log
 //! and the room history (`history/`, a line a simulated hour) in the state directory. Here it
 //! is made read-only (`chmod 0555`; heatctl runs as `nobody` through `setpriv` when the test
-//! runs as root, since root writes anywhere), then full: the process's file-size limit
-//! (RLIMIT_FSIZE, soft) is lowered to 64 bytes with `prlimit --pid`, below the state file's size, so
-//! every state-directory write fails as on a full disk (EFBIG instead of ENOSPC; no privilege
-//! and no mount needed). In both: control goes on (no safe position, no field alarm), alarm
-//! 702 is raised, the last good state file is never changed nor corrupted, no temporary file
-//! is left; when writing works again the alarm clears, the state file is saved again and the
-//! history goes on (a line cut short by the limit costs only its own hour).
+//! runs as root, since root writes anywhere), then only the history's folder and files
+//! (`chmod -R a-w history`), then full: the process's file-size limit (RLIMIT_FSIZE, soft) is
+//! lowered to 64 bytes with `prlimit --pid`, below the state file's size, so every
+//! state-directory write fails as on a full disk (EFBIG instead of ENOSPC; no privilege and no
+//! mount needed). In each: control goes on (no safe position, no field alarm), alarm 702 is
+//! raised naming the file that fails (the history alone raises it too), the last good state
+//! file is never changed nor corrupted, no temporary file is left; when writing works again
+//! the alarm clears, the state file is saved again and the history goes on: the hours the disk
+//! refused are written once it takes them, so the history has no gap.
 //!
 //! Needs `chmod` and `prlimit` (util-linux), and `setpriv` (util-linux) when run as root: under
 //! CI a missing tool fails the test.
@@ -87,6 +90,16 @@ fn saved_at_s(bytes: &[u8]) -> f64 {
         .parse()
         .expect("the state file parses");
     get_f64(&t, "saved_at_s")
+}
+
+/// The hours in the room history of state directory `dir` (unique, in order).
+fn hours(dir: &Path) -> Vec<i64> {
+    let mut h: Vec<i64> = heatctl::balance::record::read_history(dir)
+        .map(|r| r.hours.iter().map(|h| h.hour_unix_s).collect())
+        .unwrap_or_default();
+    h.sort_unstable();
+    h.dedup();
+    h
 }
 
 /// Observations with alarm 702 in `[from_s, to_s)`, and observations in all.
@@ -170,10 +183,45 @@ fn state_directory_read_only_then_full() {
         let resumed = state_bytes(&state);
         assert!(saved_at_s(&resumed) > saved_at_s(&last_good), "saved again");
 
+        // The room history alone cannot be written: its folder and files read-only.
+        let history_dir = heatctl::balance::recorder::history_dir(&dir);
+        let history = history_dir.display().to_string();
+        let hours_before = hours(&dir).len();
+        let saved_before = saved_at_s(&state_bytes(&state));
+        run("chmod", &["-R", "a-w", &history]);
+        let h_from = rig.plant_time_s();
+        rig.run_until(h_from + 1.5 * H).await;
+        let (a, n) = with_702(&rig, h_from, h_from + 1.5 * H);
+        assert!(n > 50, "observations while the history is read-only: {n}");
+        assert!(
+            a > 0,
+            "alarm 702 when only the room history cannot be written"
+        );
+        assert!(
+            saved_at_s(&state_bytes(&state)) > saved_before,
+            "the state file is still saved meanwhile"
+        );
+        assert_healthy(&rig, h_from, h_from + 1.5 * H);
+        assert!(
+            rig.log()
+                .lines()
+                .any(|l| l.contains("alarm raised: 702") && l.contains("room history")),
+            "the raise names the room history"
+        );
+        run("chmod", &["-R", if root { "a+w" } else { "u+w" }, &history]);
+        let back = rig.plant_time_s();
+        rig.run_until(back + 0.6 * H).await;
+        let (a, n) = with_702(&rig, back + SAVE_NOTICE_S, back + 0.6 * H);
+        assert!(n > 10);
+        assert_eq!(a, 0, "alarm 702 cleared once the history is written");
+        assert!(
+            hours(&dir).len() >= hours_before + 2,
+            "the hours refused written once the files are writable ({hours_before} before, {} now)",
+            hours(&dir).len()
+        );
+
         // Full: no file of heatctl's may grow past 64 bytes (the state file is longer).
-        let hours_before = heatctl::balance::record::read_history(&dir)
-            .map(|h| h.hours.len())
-            .unwrap_or(0);
+        let hours_before = hours(&dir).len();
         let pid = rig.heatctl().pid().to_string();
         // The soft limit only (the hard one stays unlimited), set as heatctl's own user: no
         // privilege needed to lower it and to raise it back.
@@ -211,8 +259,13 @@ fn state_directory_read_only_then_full() {
         );
         assert!(
             history.garbled_lines <= 1,
-            "only a line cut short by the limit is lost: {} garbled",
+            "at most a line cut short by the limit: {} garbled",
             history.garbled_lines
+        );
+        let hours = hours(&dir);
+        assert!(
+            hours.windows(2).all(|w| w[1] - w[0] == 3600),
+            "no hour lost to the read-only or full disk: {hours:?}"
         );
         let log = rig.log();
         assert!(

@@ -4,8 +4,12 @@
 //!
 //! It reads the snapshots from the watch channel, as the page's trend sampler does, so it can
 //! never delay the cycle; the file is written on a blocking thread. A full or read-only disk
-//! loses history, not control: the failure is logged (the first, then every 24th) and the
-//! recorder carries on with the next hour.
+//! costs neither control nor, for a while, history: a finished hour that cannot be written is
+//! kept in memory (at most [`MAX_PENDING_HOURS`], the oldest dropped first) and written again
+//! at each new clock minute, at most once a real second, until the disk takes it. Meanwhile
+//! the failure is reported to [`crate::state_dir`] (alarm 702 naming the history file, cleared
+//! by the next write that works; logged rate-limited). Lines already written are never
+//! rewritten; a line cut short by a full disk is ended before the next one.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -269,23 +273,68 @@ pub fn start(
     Some(RecorderHandle { task, stop })
 }
 
-async fn write(dir: &Path, hour: HourRecord, months_kept: u32, failures: &mut u64) {
-    let d = dir.to_path_buf();
-    let result = tokio::task::spawn_blocking(move || append_hour(&d, &hour, months_kept)).await;
-    let error = match result {
-        Ok(Ok(())) => return,
-        Ok(Err(e)) => e.to_string(),
-        Err(e) => e.to_string(),
-    };
-    if (*failures).is_multiple_of(24) {
-        tracing::warn!(
-            dir = %dir.display(),
-            error = %error,
-            failures = *failures + 1,
-            "room history not written (control unaffected; this hour is lost)"
-        );
+/// Finished hours kept in memory while the disk refuses them (three days).
+pub const MAX_PENDING_HOURS: usize = 72;
+/// The recorder's name in alarm 702 and the log.
+const WRITER: &str = "room history";
+
+/// Hours finished and not yet written, oldest first.
+#[derive(Debug, Default)]
+struct Pending {
+    hours: std::collections::VecDeque<HourRecord>,
+    /// Hours dropped because the disk refused them for longer than the buffer lasts.
+    dropped: u64,
+    /// The clock minute and real time of the last attempt that failed (None after one that
+    /// worked: the next hour is written at once).
+    tried: Option<(i64, std::time::Instant)>,
+}
+
+impl Pending {
+    fn push(&mut self, hour: HourRecord) {
+        if self.hours.len() == MAX_PENDING_HOURS {
+            self.hours.pop_front();
+            self.dropped += 1;
+            tracing::warn!(
+                dropped = self.dropped,
+                "room history: the disk has refused it for {MAX_PENDING_HOURS} hours; the oldest hour is lost"
+            );
+        }
+        self.hours.push_back(hour);
     }
-    *failures += 1;
+
+    /// Whether to try now, at clock minute `minute`: at once after a write that worked; after
+    /// one that failed, once a clock minute and at most once a real second.
+    fn due(&self, minute: i64) -> bool {
+        !self.hours.is_empty()
+            && self.tried.is_none_or(|(m, t)| {
+                m != minute && t.elapsed() >= std::time::Duration::from_secs(1)
+            })
+    }
+}
+
+/// Write the pending hours in order (off the async runtime), stopping at the first the disk
+/// refuses; the outcome goes to [`crate::state_dir`] under the history folder.
+async fn write_pending(dir: &Path, pending: &mut Pending, months_kept: u32, minute: i64) {
+    let hours: Vec<HourRecord> = pending.hours.iter().cloned().collect();
+    let d = dir.to_path_buf();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut written = 0;
+        for hour in &hours {
+            if let Err(e) = append_hour(&d, hour, months_kept) {
+                let file = record::file_name(hour.hour_unix_s);
+                return (written, Err(format!("{file}: {e}")));
+            }
+            written += 1;
+        }
+        (written, Ok(()))
+    })
+    .await;
+    let (written, outcome) = result.unwrap_or_else(|e| (0, Err(e.to_string())));
+    pending.hours.drain(..written.min(pending.hours.len()));
+    pending.tried = outcome
+        .is_err()
+        .then(|| (minute, std::time::Instant::now()));
+    crate::state_dir::report(WRITER, dir, &outcome);
 }
 
 async fn record(
@@ -295,13 +344,20 @@ async fn record(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut acc = HourAccumulator::new();
-    let mut failures = 0u64;
+    let mut pending = Pending::default();
+    let mut minute = 0;
     loop {
         let latest = snapshots.borrow_and_update().clone();
         if let Some(s) = latest {
             let cfg = Arc::clone(&configs.borrow());
+            if s.clock.clock_unix_s.is_finite() {
+                minute = (s.clock.clock_unix_s / 60.0).floor() as i64;
+            }
             if let Some(hour) = acc.offer(&s, &cfg.history) {
-                write(&dir, hour, cfg.history.months_kept, &mut failures).await;
+                pending.push(hour);
+            }
+            if pending.due(minute) {
+                write_pending(&dir, &mut pending, cfg.history.months_kept, minute).await;
             }
         }
         tokio::select! {
@@ -313,8 +369,20 @@ async fn record(
     // and the reader keeps the last.
     let cfg = Arc::clone(&configs.borrow());
     if let Some(hour) = acc.finish(&cfg.history) {
-        write(&dir, hour, cfg.history.months_kept, &mut failures).await;
+        pending.push(hour);
     }
+    if !pending.hours.is_empty() {
+        pending.tried = None;
+        write_pending(&dir, &mut pending, cfg.history.months_kept, minute).await;
+        if !pending.hours.is_empty() {
+            tracing::warn!(
+                hours = pending.hours.len(),
+                "room history: hours the disk refused are lost at stop"
+            );
+        }
+    }
+    // No longer written: a fault it had is not the state directory's any more.
+    crate::state_dir::forget(&dir);
 }
 
 #[cfg(test)]

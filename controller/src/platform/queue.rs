@@ -162,6 +162,8 @@ pub const MAX_BODY_BYTES: usize = BODY_FIXED_BYTES + MAX_TOPIC_BYTES + MAX_PAYLO
 /// Id, time, flags and topic length.
 const BODY_FIXED_BYTES: usize = 19;
 const ACK_FILE: &str = "ack";
+/// The queue's name in alarm 702 and the log.
+const WRITER: &str = "platform queue";
 const ACK_TMP_FILE: &str = "ack.tmp";
 const ACK_FILE_BYTES: usize = 52;
 const SEGMENT_SUFFIX: &str = ".seg";
@@ -770,8 +772,20 @@ impl DiskQueue {
     /// returns its id. Refuses (`InvalidInput`, nothing changed) a payload over
     /// [`MAX_PAYLOAD_BYTES`], a topic over [`MAX_TOPIC_BYTES`] or a record that cannot fit
     /// `max_bytes`. May drop the oldest segments to make room. On a write error (e.g. a full
-    /// disk) the record is not enqueued and the segment is cut back to its last record.
+    /// disk) the record is not enqueued and the segment is cut back to its last record: the
+    /// records before it stay readable, and pushes work again once the disk has room. A write
+    /// error is reported to [`crate::state_dir`] under the queue's directory (alarm 702 when
+    /// the queue is in the state directory), cleared by the next push that works.
     pub fn push_at(&mut self, rec: NewRecord, enqueued_unix_s: f64) -> io::Result<u64> {
+        let result = self.push_inner(rec, enqueued_unix_s);
+        match &result {
+            Err(e) if e.kind() == io::ErrorKind::InvalidInput => {}
+            _ => crate::state_dir::report(WRITER, &self.dir, &result),
+        }
+        result
+    }
+
+    fn push_inner(&mut self, rec: NewRecord, enqueued_unix_s: f64) -> io::Result<u64> {
         if rec.payload.len() > MAX_PAYLOAD_BYTES {
             return Err(invalid_input(format!(
                 "payload of {} bytes exceeds the queue's limit of {MAX_PAYLOAD_BYTES}",
@@ -1186,8 +1200,10 @@ impl DiskQueue {
 
     fn sync_data(&mut self) -> io::Result<()> {
         let result = self.sync_data_inner();
-        if result.is_err() {
+        if let Err(e) = &result {
             self.sync_errors += 1;
+            // Cleared by the next push that works (a sync of old data proves little).
+            crate::state_dir::failed(WRITER, &self.dir, &format!("fsync: {e}"));
         }
         result
     }
@@ -1256,6 +1272,7 @@ impl DiskQueue {
             io::Result::Ok(())
         })();
         self.last_ack_write = Instant::now();
+        crate::state_dir::report(WRITER, &self.dir.join(ACK_FILE), &result);
         match result {
             Ok(()) => {
                 self.ack_dirty = false;
@@ -1281,5 +1298,8 @@ impl Drop for DiskQueue {
         {
             tracing::warn!(error = %e, "platform queue: ack file write at close failed");
         }
+        // No longer written: its faults are not the state directory's any more.
+        crate::state_dir::forget(&self.dir);
+        crate::state_dir::forget(&self.dir.join(ACK_FILE));
     }
 }

@@ -24,7 +24,7 @@ use crate::control::{
     Commands, Controller, FieldAlarms, FieldConditions, SavedState, StepTime, ThreePointOutputs,
 };
 use crate::faces::{FaceContext, Faces};
-use crate::field::{FailureLog, FailureSubject, FieldHandle, FieldShared, failure_log, plan_links};
+use crate::field::{FieldHandle, FieldShared, plan_links};
 use crate::gate::{Access, Gate};
 use crate::scada::{self, ScadaShared};
 use crate::service::{self, Notifier};
@@ -47,10 +47,9 @@ pub(super) struct Runtime {
     pub(super) config_mtime: Option<(SystemTime, u64)>,
     /// What the log has said about alarms (one line on raise, one on clear).
     pub(super) alarm_log: AlarmLog,
-    /// Why the last state-file write failed (alarm 702), None when it succeeded.
+    /// Which state-directory writes fail and why (alarm 702, from [`crate::state_dir`]), None
+    /// when they all work.
     pub(super) state_error: Option<String>,
-    /// Rate-limited log lines of the state-file writes.
-    pub(super) state_failures: FailureLog,
     pub(super) lost_devices: Vec<String>,
     pub(super) stats_logged_at_s: f64,
     pub(super) state_saved_at_s: f64,
@@ -88,6 +87,11 @@ impl Runtime {
         let (comm_lost, write_failed) = self.field.shared().alarm_conditions();
         let platform = self.faces.platform_state();
         let platform_down = self.platform_down(platform.as_ref(), now_s);
+        // One gate for 702: every writer of the state directory reports there.
+        self.state_error = crate::state_dir::describe(
+            self.opts.state_dir.as_deref(),
+            self.opts.state_path.as_deref(),
+        );
         // Raised and cleared alarms are logged from the snapshot (`log`), with the controller's
         // own, once each.
         let _ = self.field_alarms.update(
@@ -193,30 +197,14 @@ impl Runtime {
         }
     }
 
-    /// Write the state file; a failure is remembered for alarm 702 and logged rate-limited
-    /// (control goes on, the last good file stays, the next save tries again).
-    fn save_state(&mut self, state: &SavedState, now_s: f64) {
+    /// Write the state file; the outcome goes to [`crate::state_dir`] (alarm 702 and the
+    /// rate-limited log lines; control goes on, the last good file stays, the next save tries
+    /// again).
+    fn save_state(&mut self, state: &SavedState, _now_s: f64) {
         let Some(path) = &self.opts.state_path else {
             return;
         };
-        let subject = FailureSubject::File {
-            path: path.display().to_string(),
-        };
-        match write_state(path, state) {
-            Ok(()) => {
-                self.state_error = None;
-                if let Some(e) = self.state_failures.success(&subject, now_s) {
-                    failure_log::emit(&subject, &e);
-                }
-            }
-            Err(e) => {
-                let why = format!("control state not saved: {e}");
-                if let Some(ev) = self.state_failures.failure(&subject, &why, now_s) {
-                    failure_log::emit(&subject, &ev);
-                }
-                self.state_error = Some(format!("state file {}: {e}", path.display()));
-            }
-        }
+        crate::state_dir::report("state file", path, &write_state(path, state));
     }
 
     /// The log lines of a cycle: the devices that stop or resume answering, each alarm once
@@ -423,7 +411,6 @@ pub(super) async fn run_inner(
         dry_run_last: HashMap::new(),
         alarm_log: AlarmLog::default(),
         state_error: None,
-        state_failures: FailureLog::default(),
         lost_devices: Vec::new(),
         stats_logged_at_s: f64::NEG_INFINITY,
         state_saved_at_s: f64::NEG_INFINITY,

@@ -8,12 +8,12 @@
 pub mod map;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_modbus::prelude::{ExceptionCode, Request, Response};
@@ -28,6 +28,7 @@ use map::{Encoding, HOLDING_REGISTERS, INPUT_IMAGE_LEN, INPUT_REGISTERS, Registe
 pub struct ScadaShared {
     inner: Mutex<ScadaImage>,
     gate: Gate,
+    counts: Mutex<ConnectionCounts>,
 }
 
 #[derive(Debug)]
@@ -63,6 +64,7 @@ impl ScadaShared {
                 unit_id,
             }),
             gate,
+            counts: Mutex::new(ConnectionCounts::default()),
         }
     }
 
@@ -501,7 +503,9 @@ fn setting(settings: &OperatorSettings, name: &str) -> Option<f64> {
 /// or take to send a request.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
-    /// Most simultaneous connections; more are closed at once.
+    /// Most simultaneous connections. A new client arriving when they are all taken closes
+    /// the longest-idle one (see [`serve`]); it is refused only when every connection is in
+    /// the middle of a request.
     pub max_connections: u32,
     /// A connection with no request for this long is closed.
     pub idle_timeout: Duration,
@@ -528,13 +532,133 @@ impl Default for Limits {
     }
 }
 
-/// One connection's slot: dropping it frees the slot.
-#[derive(Debug)]
-struct Slot(Arc<AtomicU32>);
+/// What the slave's connections have been through since it started (read with
+/// [`ScadaShared::connection_counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionCounts {
+    /// Connections open now.
+    pub open: u32,
+    /// The most connections ever open at once (never above the cap).
+    pub open_max: u32,
+    /// Connections accepted and served.
+    pub accepted: u64,
+    /// Idle connections closed to make room for a new client.
+    pub evicted: u64,
+    /// New clients refused: the cap was taken by connections in the middle of a request.
+    pub refused: u64,
+}
 
-impl Drop for Slot {
+impl ScadaShared {
+    /// The slave's connection counters.
+    #[must_use]
+    pub fn connection_counts(&self) -> ConnectionCounts {
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn count(&self, f: impl FnOnce(&mut ConnectionCounts)) {
+        f(&mut self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner));
+    }
+}
+
+/// One open connection as the accept loop sees it, to choose whom to close for a new client.
+#[derive(Debug)]
+struct ConnState {
+    id: u64,
+    peer: SocketAddr,
+    connected: Instant,
+    /// When its last request was answered (None: it has never completed one).
+    last_request: Option<Instant>,
+    /// When the request being received started (None between requests).
+    request_since: Option<Instant>,
+    /// Chosen to make room: it closes at once and takes no further request.
+    evicted: bool,
+    evict: Arc<Notify>,
+}
+
+/// The open connections of one slave.
+#[derive(Debug, Default)]
+struct Registry {
+    conns: Vec<ConnState>,
+    next_id: u64,
+}
+
+fn lock_registry(r: &Mutex<Registry>) -> MutexGuard<'_, Registry> {
+    r.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Which connection to close for a new client when the cap is taken: the longest idle, where
+/// idle means no complete request, so a connection that has never completed one is the
+/// idlest (the oldest of those first), then the one whose last request is the oldest. A
+/// connection in the middle of a request still within `request_timeout` is never chosen
+/// (past it, its own timeout is closing it anyway). None: every connection is busy.
+fn eviction_victim(conns: &[ConnState], now: Instant, request_timeout: Duration) -> Option<usize> {
+    conns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.evicted)
+        .filter(|(_, c)| {
+            c.request_since
+                .is_none_or(|t| now.saturating_duration_since(t) >= request_timeout)
+        })
+        .min_by_key(|(_, c)| (c.last_request, c.connected))
+        .map(|(i, _)| i)
+}
+
+/// A connection's place in the registry: updated as requests come and go, removed on drop
+/// (which frees the slot and wakes the accept loop).
+#[derive(Debug)]
+struct ConnHandle {
+    id: u64,
+    registry: Arc<Mutex<Registry>>,
+    freed: Arc<Notify>,
+    evict: Arc<Notify>,
+    shared: Arc<ScadaShared>,
+}
+
+impl ConnHandle {
+    /// Bytes arrived: a request starts at `t` unless one is under way. False when the
+    /// connection was chosen for eviction before (it closes without serving them).
+    fn receiving(&self, t: Instant) -> bool {
+        let mut r = lock_registry(&self.registry);
+        let Some(c) = r.conns.iter_mut().find(|c| c.id == self.id) else {
+            return false;
+        };
+        if c.evicted {
+            return false;
+        }
+        c.request_since.get_or_insert(t);
+        true
+    }
+
+    /// After the received bytes were handled: `answered` whether a request was completed,
+    /// `partial` when the next request has started at that time.
+    fn handled(&self, answered: bool, partial: Option<Instant>) {
+        let mut r = lock_registry(&self.registry);
+        if let Some(c) = r.conns.iter_mut().find(|c| c.id == self.id) {
+            if answered {
+                c.last_request = Some(Instant::now());
+            }
+            c.request_since = partial;
+        }
+    }
+}
+
+impl Drop for ConnHandle {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        let open = {
+            let mut r = lock_registry(&self.registry);
+            r.conns.retain(|c| c.id != self.id);
+            r.conns.len()
+        };
+        self.shared
+            .count(|c| c.open = u32::try_from(open).unwrap_or(u32::MAX));
+        self.freed.notify_one();
     }
 }
 
@@ -547,18 +671,22 @@ enum Closed {
     Idle,
     /// A request not complete (or its answer not taken) within the request timeout.
     Slow,
+    /// Closed to make room for a new client (it was the longest idle).
+    Evicted,
     /// Not Modbus TCP.
     Broken(&'static str),
     /// A socket error.
     Io(std::io::Error),
 }
 
-/// Serve one connection until the client leaves, breaks the protocol or is too slow.
+/// Serve one connection until the client leaves, breaks the protocol, is too slow, or is
+/// evicted for a new client.
 async fn serve_connection(
     mut stream: tokio::net::TcpStream,
-    shared: &ScadaShared,
+    conn: &ConnHandle,
     limits: Limits,
 ) -> Closed {
+    let shared = &conn.shared;
     let mut buf: Vec<u8> = Vec::with_capacity(2 * MAX_ADU);
     let mut chunk = [0u8; MAX_ADU];
     // When the request being received started (None between requests).
@@ -568,7 +696,12 @@ async fn serve_connection(
             Some(t) => t + limits.request_timeout,
             None => Instant::now() + limits.idle_timeout,
         };
-        let n = match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+        let read = tokio::select! {
+            biased;
+            () = conn.evict.notified() => return Closed::Evicted,
+            read = tokio::time::timeout_at(deadline, stream.read(&mut chunk)) => read,
+        };
+        let n = match read {
             Err(_) if started.is_some() => return Closed::Slow,
             Err(_) => return Closed::Idle,
             Ok(Ok(0)) => return Closed::ByClient,
@@ -576,7 +709,11 @@ async fn serve_connection(
             Ok(Err(e)) => return Closed::Io(e),
         };
         let t = started.unwrap_or_else(Instant::now);
+        if !conn.receiving(t) {
+            return Closed::Evicted;
+        }
         buf.extend_from_slice(&chunk[..n]);
+        let mut answered = false;
         loop {
             match adu_len(&buf) {
                 AduLen::Incomplete => break,
@@ -592,47 +729,171 @@ async fn serve_connection(
                             Ok(Ok(())) => {}
                         }
                     }
+                    answered = true;
                     buf.drain(..len);
                 }
             }
         }
         // A request partly received keeps the time its first byte came.
         started = (!buf.is_empty()).then_some(t);
+        conn.handled(answered, started);
     }
 }
 
-/// Connections refused for the cap, counted so a flood logs a line a minute, not a line each.
+/// A kind of event logged a line a minute at most, with the count since the last line, so a
+/// flood cannot flood the log.
 #[derive(Debug, Default)]
-struct Refusals {
+struct RateLimited {
     count: u64,
     logged: Option<Instant>,
 }
 
-impl Refusals {
-    fn refused(&mut self, peer: SocketAddr, max_connections: u32) {
+impl RateLimited {
+    /// Count one event; the count to log when a line is due (and reset), else None.
+    fn event(&mut self) -> Option<u64> {
         self.count += 1;
         if self
             .logged
-            .is_none_or(|t| t.elapsed() >= REFUSAL_LOG_PERIOD)
+            .is_none_or(|t| t.elapsed() >= CONNECTION_LOG_PERIOD)
         {
-            tracing::warn!(
-                %peer,
-                max_connections,
-                refused = self.count,
-                "SCADA connections refused: too many (count since the last such line)"
-            );
+            let n = self.count;
             self.count = 0;
             self.logged = Some(Instant::now());
+            Some(n)
+        } else {
+            None
         }
     }
 }
 
-/// Shortest time between two log lines about refused connections.
-const REFUSAL_LOG_PERIOD: Duration = Duration::from_secs(60);
+/// Shortest time between two log lines about evicted or refused connections.
+const CONNECTION_LOG_PERIOD: Duration = Duration::from_secs(60);
+/// Per-connection lines (connected, disconnected, idle, too slow, not Modbus) logged at info
+/// or warning level per
+/// [`CONNECTION_LOG_PERIOD`]; past it they go to debug level, so a flood cannot flood the log.
+const CONNECTION_LINES_PER_PERIOD: u64 = 20;
+/// How long a new client waits for the connection it evicted to close.
+const EVICTION_WAIT: Duration = Duration::from_secs(1);
+
+/// The accept loop's log: per-connection lines on a budget, evictions and refusals summarised.
+#[derive(Debug, Default)]
+struct ConnectionLog {
+    lines: RateLimited,
+    evictions: RateLimited,
+    refusals: RateLimited,
+}
+
+impl ConnectionLog {
+    /// Whether a per-connection line may go out at info level now.
+    fn line_allowed(&mut self) -> bool {
+        if self
+            .lines
+            .logged
+            .is_none_or(|t| t.elapsed() >= CONNECTION_LOG_PERIOD)
+        {
+            self.lines.logged = Some(Instant::now());
+            self.lines.count = 0;
+        }
+        self.lines.count += 1;
+        self.lines.count <= CONNECTION_LINES_PER_PERIOD
+    }
+}
+
+fn lock_log(l: &Mutex<ConnectionLog>) -> MutexGuard<'_, ConnectionLog> {
+    l.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Admit a new client from `peer`: a free slot, else the longest-idle connection is evicted
+/// and its slot awaited (at most [`EVICTION_WAIT`]). None when every connection is in the
+/// middle of a request (refused).
+async fn admit(
+    registry: &Arc<Mutex<Registry>>,
+    freed: &Arc<Notify>,
+    shared: &Arc<ScadaShared>,
+    limits: Limits,
+    peer: SocketAddr,
+    log: &Mutex<ConnectionLog>,
+) -> Option<ConnHandle> {
+    let cap = usize::try_from(limits.max_connections.max(1)).unwrap_or(usize::MAX);
+    let deadline = Instant::now() + EVICTION_WAIT;
+    let mut evicting = false;
+    loop {
+        let notified = freed.notified();
+        {
+            let mut r = lock_registry(registry);
+            let now = Instant::now();
+            if r.conns.len() < cap {
+                let id = r.next_id;
+                r.next_id += 1;
+                let evict = Arc::new(Notify::new());
+                r.conns.push(ConnState {
+                    id,
+                    peer,
+                    connected: now,
+                    last_request: None,
+                    request_since: None,
+                    evicted: false,
+                    evict: Arc::clone(&evict),
+                });
+                let open = u32::try_from(r.conns.len()).unwrap_or(u32::MAX);
+                drop(r);
+                shared.count(|c| {
+                    c.open = open;
+                    c.open_max = c.open_max.max(open);
+                    c.accepted += 1;
+                });
+                return Some(ConnHandle {
+                    id,
+                    registry: Arc::clone(registry),
+                    freed: Arc::clone(freed),
+                    evict,
+                    shared: Arc::clone(shared),
+                });
+            }
+            if !evicting {
+                let i = eviction_victim(&r.conns, now, limits.request_timeout)?;
+                let victim = &mut r.conns[i];
+                victim.evicted = true;
+                victim.evict.notify_one();
+                let (victim_peer, idle_s) = (
+                    victim.peer,
+                    now.saturating_duration_since(victim.last_request.unwrap_or(victim.connected))
+                        .as_secs_f64(),
+                );
+                let never = victim.last_request.is_none();
+                drop(r);
+                evicting = true;
+                shared.count(|c| c.evicted += 1);
+                if let Some(n) = lock_log(log).evictions.event() {
+                    tracing::warn!(
+                        %peer,
+                        evicted = %victim_peer,
+                        evicted_idle_s = idle_s,
+                        evicted_never_asked = never,
+                        max_connections = limits.max_connections,
+                        evictions = n,
+                        "SCADA connections full: the longest-idle one closed for a new client \
+                         (count since the last such line)"
+                    );
+                }
+            }
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return None;
+        }
+    }
+}
 
 /// Bind `listen` and serve until the returned task is aborted (which closes every connection).
-/// More than `limits.max_connections` simultaneous clients are refused (the connection is
-/// closed at once); a silent or trickling client is closed after its timeout.
+///
+/// At most `limits.max_connections` clients at once. When they are all taken, a new client
+/// closes the longest-idle connection (see [`eviction_victim`]: one that has never completed
+/// a request first, then the one whose last request is the oldest; never one in the middle of
+/// a request within its timeout) and is served in its place, so clients holding idle
+/// connections cannot lock the SCADA master out; it is refused (closed at once) only when
+/// every connection is in the middle of a request. A silent or trickling client is closed
+/// after its timeout. Evictions and refusals are counted
+/// ([`ScadaShared::connection_counts`]) and logged a line a minute at most, with the count.
 ///
 /// # Errors
 /// The address cannot be parsed or bound.
@@ -643,11 +904,12 @@ pub async fn serve(
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let local = listener.local_addr()?;
-    let open = Arc::new(AtomicU32::new(0));
+    let registry = Arc::new(Mutex::new(Registry::default()));
+    let freed = Arc::new(Notify::new());
+    let log = Arc::new(Mutex::new(ConnectionLog::default()));
     let task = tokio::spawn(async move {
         // Dropped with the task: aborting the server closes its connections.
         let mut connections = tokio::task::JoinSet::new();
-        let mut refusals = Refusals::default();
         loop {
             while connections.try_join_next().is_some() {}
             let (stream, peer) = match listener.accept().await {
@@ -659,24 +921,45 @@ pub async fn serve(
                     continue;
                 }
             };
-            if open.fetch_add(1, Ordering::SeqCst) >= limits.max_connections {
-                open.fetch_sub(1, Ordering::SeqCst);
-                refusals.refused(peer, limits.max_connections);
+            let Some(conn) = admit(&registry, &freed, &shared, limits, peer, &log).await else {
+                shared.count(|c| c.refused += 1);
+                if let Some(n) = lock_log(&log).refusals.event() {
+                    tracing::warn!(
+                        %peer,
+                        max_connections = limits.max_connections,
+                        refused = n,
+                        "SCADA connections refused: every connection is in the middle of a \
+                         request (count since the last such line)"
+                    );
+                }
                 drop(stream);
                 continue;
+            };
+            if lock_log(&log).line_allowed() {
+                tracing::info!(%peer, "SCADA client connected");
+            } else {
+                tracing::debug!(%peer, "SCADA client connected");
             }
-            let slot = Slot(Arc::clone(&open));
-            let shared = Arc::clone(&shared);
-            tracing::info!(%peer, "SCADA client connected");
+            let log = Arc::clone(&log);
             connections.spawn(async move {
                 stream.set_nodelay(true).ok();
-                let closed = serve_connection(stream, &shared, limits).await;
-                drop(slot);
+                let closed = serve_connection(stream, &conn, limits).await;
+                drop(conn);
+                let info = match &closed {
+                    Closed::Evicted | Closed::Io(_) => false,
+                    _ => lock_log(&log).line_allowed(),
+                };
                 match closed {
-                    Closed::ByClient => tracing::info!(%peer, "SCADA client disconnected"),
-                    Closed::Idle => tracing::info!(%peer, timeout_s = limits.idle_timeout.as_secs_f64(), "SCADA client closed: idle"),
-                    Closed::Slow => tracing::warn!(%peer, timeout_s = limits.request_timeout.as_secs_f64(), "SCADA client closed: request too slow"),
-                    Closed::Broken(why) => tracing::warn!(%peer, why, "SCADA client closed: not Modbus TCP"),
+                    Closed::ByClient if info => tracing::info!(%peer, "SCADA client disconnected"),
+                    Closed::ByClient => tracing::debug!(%peer, "SCADA client disconnected"),
+                    Closed::Idle if info => tracing::info!(%peer, timeout_s = limits.idle_timeout.as_secs_f64(), "SCADA client closed: idle"),
+                    Closed::Idle => tracing::debug!(%peer, timeout_s = limits.idle_timeout.as_secs_f64(), "SCADA client closed: idle"),
+                    // Counted and summarised by the accept loop.
+                    Closed::Evicted => tracing::debug!(%peer, "SCADA client closed: the longest idle, for a new client"),
+                    Closed::Slow if info => tracing::warn!(%peer, timeout_s = limits.request_timeout.as_secs_f64(), "SCADA client closed: request too slow"),
+                    Closed::Slow => tracing::debug!(%peer, timeout_s = limits.request_timeout.as_secs_f64(), "SCADA client closed: request too slow"),
+                    Closed::Broken(why) if info => tracing::warn!(%peer, why, "SCADA client closed: not Modbus TCP"),
+                    Closed::Broken(why) => tracing::debug!(%peer, why, "SCADA client closed: not Modbus TCP"),
                     Closed::Io(e) => tracing::debug!(%peer, error = %e, "SCADA connection closed"),
                 }
             });
@@ -868,6 +1151,64 @@ mod tests {
         assert_eq!((r[61], r[62], r[63], r[64], r[65]), (3, 325, 0, 2, 6));
         assert_eq!(&r[100..108], &[1, 4464, 3, 12, 0, 4464, 3, 0xFFFF]);
         assert_eq!(r[108], 0, "no third device");
+    }
+
+    #[test]
+    fn the_longest_idle_connection_is_evicted_never_one_mid_request() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let conn = |id: u64, connected: u64, last: Option<u64>, since: Option<u64>| ConnState {
+            id,
+            peer: SocketAddr::from(([127, 0, 0, 1], 1000 + u16::try_from(id).unwrap_or(0))),
+            connected: at(connected),
+            last_request: last.map(at),
+            request_since: since.map(at),
+            evicted: false,
+            evict: Arc::new(Notify::new()),
+        };
+        let timeout = Duration::from_secs(5);
+        let now = at(100);
+        // The master asked at 95 s; two holders never asked (connected at 10 and 20 s).
+        let mut conns = vec![
+            conn(0, 0, Some(95), None),
+            conn(1, 20, None, None),
+            conn(2, 10, None, None),
+        ];
+        assert_eq!(
+            eviction_victim(&conns, now, timeout),
+            Some(2),
+            "oldest never-asked"
+        );
+        conns[2].evicted = true;
+        assert_eq!(eviction_victim(&conns, now, timeout), Some(1), "not twice");
+        conns[1].evicted = true;
+        assert_eq!(
+            eviction_victim(&conns, now, timeout),
+            Some(0),
+            "then the master"
+        );
+        // Among clients that asked: the oldest last request.
+        let conns = vec![conn(0, 0, Some(90), None), conn(1, 0, Some(60), None)];
+        assert_eq!(eviction_victim(&conns, now, timeout), Some(1));
+        // A request under way within its timeout protects a connection, past it not.
+        let conns = vec![conn(0, 0, None, Some(97)), conn(1, 0, Some(99), None)];
+        assert_eq!(
+            eviction_victim(&conns, now, timeout),
+            Some(1),
+            "mid-request kept"
+        );
+        let conns = vec![conn(0, 0, None, Some(97)), conn(1, 0, None, Some(98))];
+        assert_eq!(
+            eviction_victim(&conns, now, timeout),
+            None,
+            "all busy: refuse"
+        );
+        let conns = vec![conn(0, 0, None, Some(90)), conn(1, 0, None, Some(98))];
+        assert_eq!(
+            eviction_victim(&conns, now, timeout),
+            Some(0),
+            "past its timeout"
+        );
     }
 
     #[test]

@@ -25,7 +25,10 @@ pub struct Scada {
     pub listen: String,
     /// Unit id the slave answers to (0 and 255 are always accepted on TCP).
     pub unit_id: u8,
-    /// Most simultaneous SCADA connections; more are refused (closed at once). 1 to 64.
+    /// Most simultaneous SCADA connections. When all are taken, a new client closes the
+    /// longest-idle one (never one in the middle of a request) and is served in its place, so
+    /// idle connections cannot lock the SCADA master out; it is refused only when every
+    /// connection is in the middle of a request. 1 to 64.
     pub max_connections: u32,
     /// A connection that sends no request for this long is closed, freeing its slot for
     /// another client, s. Set it above the SCADA master's poll period if the master keeps
