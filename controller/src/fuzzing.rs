@@ -164,3 +164,52 @@ pub fn platform_command(data: &[u8]) {
         );
     }
 }
+
+/// Latest and earliest unix seconds an RFC 3339 time can name (years 0000 and 9999, a day of
+/// offset either side).
+const RFC3339_SPAN_S: (f64, f64) = (-62_167_219_200.0 - 86_400.0, 253_402_300_800.0 + 86_400.0);
+
+/// Read `data[1..]` as an MQTT room-node message (the field paths chosen by `data[0]`: the value
+/// at `t` or at `v.c`, a time at `ts` or none), decode it as the field layer does and date it
+/// against a local clock in each state (synchronised, not, unknown).
+///
+/// # Panics
+/// When a decoded value or time is not finite, an RFC 3339 time lies outside years 0-9999, or
+/// a dated reading has a negative or non-finite age.
+pub fn mqtt_message(data: &[u8]) {
+    use crate::field::mqtt::{Dating, date_message, decode, parse_rfc3339};
+    let Some((&pick, payload)) = data.split_first() else {
+        return;
+    };
+    let json_field = if pick & 1 == 0 { "t" } else { "v.c" };
+    let time_field = (pick & 2 != 0).then_some("ts");
+    if let Ok(text) = std::str::from_utf8(payload)
+        && let Some(t) = parse_rfc3339(text)
+    {
+        assert!(
+            t.is_finite() && (RFC3339_SPAN_S.0..=RFC3339_SPAN_S.1).contains(&t),
+            "{text:?} read as {t} s"
+        );
+    }
+    let Ok((value, time)) = decode(payload, json_field, time_field) else {
+        return;
+    };
+    assert!(value.is_finite(), "value {value}");
+    assert_eq!(time.is_some(), time_field.is_some());
+    let Some(time) = time else {
+        return;
+    };
+    assert!(time.is_finite(), "time {time}");
+    // A gateway at 1970, one at today (2026-11-30), one far ahead.
+    for wall_s in [0.0, 1_796_083_200.0, 4.0e9] {
+        for synced in [Some(true), Some(false), None] {
+            match date_message(time, wall_s, synced) {
+                Ok(Dating::MessageTime { age_s }) => {
+                    assert!(age_s.is_finite() && age_s >= 0.0, "age {age_s}");
+                }
+                Ok(Dating::Arrival(_)) => assert_ne!(synced, Some(true)),
+                Err(_) => assert_eq!(synced, Some(true)),
+            }
+        }
+    }
+}

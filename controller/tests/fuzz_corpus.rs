@@ -20,3 +20,8 @@ fn scada_adu_corpus() {
 fn platform_command_corpus() {
     replay("platform_command", heatctl::fuzzing::platform_command);
 }
+
+#[test]
+fn mqtt_message_corpus() {
+    replay("mqtt_message", heatctl::fuzzing::mqtt_message);
+}
