@@ -574,6 +574,8 @@ struct ConnState {
     connected: Instant,
     /// When its last request was answered (None: it has never completed one).
     last_request: Option<Instant>,
+    /// Requests it has had answered.
+    answered: u64,
     /// When the request being received started (None between requests).
     request_since: Option<Instant>,
     /// Chosen to make room: it closes at once and takes no further request.
@@ -592,11 +594,19 @@ fn lock_registry(r: &Mutex<Registry>) -> MutexGuard<'_, Registry> {
     r.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Which connection to close for a new client when the cap is taken: the longest idle, where
-/// idle means no complete request, so a connection that has never completed one is the
-/// idlest (the oldest of those first), then the one whose last request is the oldest. A
-/// connection in the middle of a request still within `request_timeout` is never chosen
-/// (past it, its own timeout is closing it anyway). None: every connection is busy.
+/// Answered requests from which a connection counts as an established poller: a SCADA master
+/// asks again and again on one connection, a flood that connects, asks once and holds (or
+/// reconnects) never gets there.
+const ESTABLISHED_REQUESTS: u64 = 3;
+
+/// Which connection to close for a new client when the cap is taken: a connection that is
+/// not an established poller (fewer than [`ESTABLISHED_REQUESTS`] answered) before one that
+/// is, and among those the longest idle, where idle means no complete request, so a
+/// connection that has never completed one is the idlest (the oldest of those first), then
+/// the one whose last request is the oldest. So a master polling on its connection is closed
+/// only when every other connection polls as well. A connection in the middle of a request
+/// still within `request_timeout` is never chosen (past it, its own timeout is closing it
+/// anyway). None: every connection is busy.
 fn eviction_victim(conns: &[ConnState], now: Instant, request_timeout: Duration) -> Option<usize> {
     conns
         .iter()
@@ -606,7 +616,13 @@ fn eviction_victim(conns: &[ConnState], now: Instant, request_timeout: Duration)
             c.request_since
                 .is_none_or(|t| now.saturating_duration_since(t) >= request_timeout)
         })
-        .min_by_key(|(_, c)| (c.last_request, c.connected))
+        .min_by_key(|(_, c)| {
+            (
+                c.answered >= ESTABLISHED_REQUESTS,
+                c.last_request,
+                c.connected,
+            )
+        })
         .map(|(i, _)| i)
 }
 
@@ -643,6 +659,7 @@ impl ConnHandle {
         if let Some(c) = r.conns.iter_mut().find(|c| c.id == self.id) {
             if answered {
                 c.last_request = Some(Instant::now());
+                c.answered += 1;
             }
             c.request_since = partial;
         }
@@ -831,6 +848,7 @@ async fn admit(
                     peer,
                     connected: now,
                     last_request: None,
+                    answered: 0,
                     request_since: None,
                     evicted: false,
                     evict: Arc::clone(&evict),
@@ -1162,6 +1180,7 @@ mod tests {
             peer: SocketAddr::from(([127, 0, 0, 1], 1000 + u16::try_from(id).unwrap_or(0))),
             connected: at(connected),
             last_request: last.map(at),
+            answered: u64::from(last.is_some()),
             request_since: since.map(at),
             evicted: false,
             evict: Arc::new(Notify::new()),
@@ -1189,6 +1208,32 @@ mod tests {
         );
         // Among clients that asked: the oldest last request.
         let conns = vec![conn(0, 0, Some(90), None), conn(1, 0, Some(60), None)];
+        assert_eq!(eviction_victim(&conns, now, timeout), Some(1));
+        // A master that has polled all along is kept before clients that asked once since its
+        // last poll (a flood that asks once per connection), then before one that never asked.
+        let mut conns = vec![
+            conn(0, 0, Some(95), None),
+            conn(1, 96, Some(97), None),
+            conn(2, 98, Some(99), None),
+        ];
+        conns[0].answered = 500;
+        assert_eq!(
+            eviction_victim(&conns, now, timeout),
+            Some(1),
+            "one-shot first"
+        );
+        conns[1].evicted = true;
+        assert_eq!(eviction_victim(&conns, now, timeout), Some(2));
+        conns[2].evicted = true;
+        assert_eq!(
+            eviction_victim(&conns, now, timeout),
+            Some(0),
+            "then the master"
+        );
+        // Between two established pollers, the longest idle.
+        let mut conns = vec![conn(0, 0, Some(95), None), conn(1, 0, Some(90), None)];
+        conns[0].answered = 3;
+        conns[1].answered = 300;
         assert_eq!(eviction_victim(&conns, now, timeout), Some(1));
         // A request under way within its timeout protects a connection, past it not.
         let conns = vec![conn(0, 0, None, Some(97)), conn(1, 0, Some(99), None)];
