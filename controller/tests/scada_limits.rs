@@ -3,7 +3,8 @@
 //! With the real runtime against the demo plant in this process: 1,000 connections opened and
 //! held idle take every slot, yet a SCADA master connecting afterwards is served (the
 //! longest-idle connection is closed for it) with registers that come from the station
-//! snapshot; a second wave of idle holders does not displace the polling master; a trickling
+//! snapshot; a second wave of idle holders, then a flood of clients that each ask once and
+//! hold, do not displace the polling master; a trickling
 //! client is closed by its request timeout; the control cycle keeps advancing. With the slave
 //! alone: the open connections never exceed the cap (the slave's own high-water mark), and a
 //! new client is refused only when every connection is in the middle of a request. Behaviour
@@ -199,6 +200,42 @@ async fn idle_holders_cannot_lock_the_master_out() {
         wave_open.len(),
         old_open.len()
     );
+
+    // 3b. A flood that connects, asks once and holds, one client after another, while the
+    //     master polls: each newcomer closes another one-shot client (fewer answered requests
+    //     than an established poller), never the master, however recent their questions.
+    let one_shots = tokio::spawn(async move {
+        let mut held = Vec::new();
+        let mut answered = 0;
+        for tid in 0..60u16 {
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            if matches!(
+                ask(&mut c, 5000 + tid, 26, 1, Duration::from_secs(2)).await,
+                Fate::Answered(_)
+            ) {
+                answered += 1;
+            }
+            held.push(c);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        (answered, held)
+    });
+    // The master polls slower than the one-shot clients come: each time, its last question is
+    // older than theirs.
+    for tid in 200..210 {
+        let fate = ask(&mut master, tid, 26, 1, Duration::from_secs(5)).await;
+        assert!(
+            matches!(fate, Fate::Answered(_)),
+            "the polling master is not displaced by one-shot clients: {fate:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (answered, one_shot_held) = one_shots.await.unwrap();
+    assert!(
+        answered > 30,
+        "the one-shot clients were served too: {answered} of 60"
+    );
+    drop(one_shot_held);
 
     // 4. A trickler sending a byte a second is disconnected before its request is complete.
     let mut trickler = TcpStream::connect(addr).await.unwrap();

@@ -26,7 +26,8 @@ pub struct Scada {
     /// Unit id the slave answers to (0 and 255 are always accepted on TCP).
     pub unit_id: u8,
     /// Most simultaneous SCADA connections. When all are taken, a new client closes the
-    /// longest-idle one (never one in the middle of a request) and is served in its place, so
+    /// longest-idle one (never one in the middle of a request, and one that has had fewer than
+    /// 3 requests answered before a poller that has had more) and is served in its place, so
     /// idle connections cannot lock the SCADA master out; it is refused only when every
     /// connection is in the middle of a request. 1 to 64.
     pub max_connections: u32,
