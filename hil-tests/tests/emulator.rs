@@ -25,7 +25,7 @@
 
 mod firmware;
 
-use firmware::{Qmp, find_firmware, find_in_path, free_port, require, workspace_root};
+use firmware::{Qmp, find_firmware, find_in_path, free_port, qemu_board, require, workspace_root};
 
 use heatctl::config::{self, DecodeError, DeviceMap, LoadedConfig, Table, load_device_map};
 use heatctl::field::plan::{ROOM_PREFIX, span_of};
@@ -97,27 +97,14 @@ impl EmulatedNode {
     fn boot(tools: &Tools, with_sensor: bool, before_start: impl FnOnce(&mut Qmp)) -> Self {
         let modbus_port = free_port();
         let qmp_port = free_port();
-        let mut command = Command::new(&tools.qemu);
-        command.args([
-            "-machine",
-            "lm3s6965evb",
-            "-nographic",
-            "-S",
-            "-monitor",
-            "none",
-        ]);
-        if with_sensor {
-            command.args(["-device", "tmp105,bus=i2c,address=0x48,id=ts0"]);
-        }
+        let mut command = qemu_board(
+            &tools.qemu,
+            &tools.firmware,
+            &format!("tcp:127.0.0.1:{modbus_port},server=on,wait=off,nodelay=on"),
+            qmp_port,
+            with_sensor,
+        );
         command
-            .arg("-serial")
-            .arg(format!(
-                "tcp:127.0.0.1:{modbus_port},server=on,wait=off,nodelay=on"
-            ))
-            .arg("-qmp")
-            .arg(format!("tcp:127.0.0.1:{qmp_port},server=on,wait=off"))
-            .arg("-kernel")
-            .arg(&tools.firmware)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());

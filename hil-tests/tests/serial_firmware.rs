@@ -16,10 +16,10 @@
 
 mod firmware;
 
-use firmware::{Qmp, find_firmware, find_in_path, free_port, require, workspace_root};
+use firmware::{Qmp, find_firmware, find_in_path, free_port, qemu_board, require, workspace_root};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -44,21 +44,7 @@ impl Drop for Node {
 /// Boot the firmware paused, set the sensor to `milli_c`, find the pty, run.
 fn boot(qemu: &Path, firmware: &Path, milli_c: i32) -> Node {
     let qmp_port = free_port();
-    let mut child = Command::new(qemu)
-        .args([
-            "-machine",
-            "lm3s6965evb",
-            "-nographic",
-            "-S",
-            "-monitor",
-            "none",
-        ])
-        .args(["-device", "tmp105,bus=i2c,address=0x48,id=ts0"])
-        .args(["-serial", "pty"])
-        .arg("-qmp")
-        .arg(format!("tcp:127.0.0.1:{qmp_port},server=on,wait=off"))
-        .arg("-kernel")
-        .arg(firmware)
+    let mut child = qemu_board(qemu, firmware, "pty", qmp_port, true)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

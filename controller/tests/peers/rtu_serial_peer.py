@@ -38,24 +38,7 @@ import time
 import serial
 from pymodbus import FramerType
 from pymodbus.server import ModbusSerialServer
-from pymodbus.simulator import DataType, SimData, SimDevice
-
-
-def device(spec):
-    def block(values, datatype=DataType.REGISTERS):
-        values = values or [0]
-        return [SimData(address=0, values=list(values), datatype=datatype)]
-
-    bits = [False] * 16
-    return SimDevice(
-        id=spec["id"],
-        simdata=(
-            block(bits, DataType.BITS),
-            block(bits, DataType.BITS),
-            block(spec.get("hr")),
-            block(spec.get("ir")),
-        ),
-    )
+from field_peer import device  # the same simulated devices as the TCP peer
 
 
 def install_tap(tap_path, late_ms, units, line_baud):

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use heatctl_plant::faces::crc16;
+
 use super::support::{Peer, devices_dir, require, wait_for};
 
 /// Whether socat is installed (else the test skips, or fails under CI).
@@ -187,22 +189,6 @@ pub fn frames(chunks: &[Chunk]) -> Vec<Frame> {
         }
     }
     out
-}
-
-/// Modbus CRC-16 (polynomial 0xA001 reflected, initial 0xFFFF), low byte first on the wire.
-pub fn crc16(bytes: &[u8]) -> u16 {
-    let mut crc: u16 = 0xFFFF;
-    for &b in bytes {
-        crc ^= u16::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xA001
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    crc
 }
 
 /// Whether `frame` ends with the CRC of the rest.

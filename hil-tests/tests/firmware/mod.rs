@@ -46,6 +46,38 @@ pub(crate) fn find_firmware() -> Option<PathBuf> {
     binary.is_file().then_some(binary)
 }
 
+/// qemu-system-arm running `firmware` on the LM3S6965 board, paused until QMP's `cont`
+/// (`-S`), QMP on `qmp_port`, the UART on `serial` (a `-serial` argument: `pty`,
+/// `tcp:...`) and, `with_sensor`, a TMP105 on the I2C bus at 0x48 (QMP id `ts0`). The caller
+/// sets the standard streams and spawns it.
+pub(crate) fn qemu_board(
+    qemu: &Path,
+    firmware: &Path,
+    serial: &str,
+    qmp_port: u16,
+    with_sensor: bool,
+) -> std::process::Command {
+    let mut command = std::process::Command::new(qemu);
+    command.args([
+        "-machine",
+        "lm3s6965evb",
+        "-nographic",
+        "-S",
+        "-monitor",
+        "none",
+    ]);
+    if with_sensor {
+        command.args(["-device", "tmp105,bus=i2c,address=0x48,id=ts0"]);
+    }
+    command
+        .args(["-serial", serial])
+        .arg("-qmp")
+        .arg(format!("tcp:127.0.0.1:{qmp_port},server=on,wait=off"))
+        .arg("-kernel")
+        .arg(firmware);
+    command
+}
+
 pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
