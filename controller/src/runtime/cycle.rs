@@ -139,7 +139,7 @@ impl Runtime {
         // A failed write is tried again at the next save (alarm 702 meanwhile).
         if now_s - self.state_saved_at_s >= STATE_SAVE_PERIOD_S.max(self.opts.clock.speed()) {
             self.state_saved_at_s = now_s;
-            self.save_state(&snapshot.saved_state, now_s);
+            self.save_state(&snapshot.saved_state);
         }
         // The watchdog is fed here, by the cycle itself: a hung loop stops it.
         // The state line is formatted only for a service manager that listens.
@@ -200,7 +200,7 @@ impl Runtime {
     /// Write the state file; the outcome goes to [`crate::state_dir`] (alarm 702 and the
     /// rate-limited log lines; control goes on, the last good file stays, the next save tries
     /// again).
-    fn save_state(&mut self, state: &SavedState, _now_s: f64) {
+    fn save_state(&self, state: &SavedState) {
         let Some(path) = &self.opts.state_path else {
             return;
         };
@@ -289,11 +289,7 @@ impl Runtime {
         tracing::info!(signal = signal_name, "stopping: writing safe positions");
         self.service.stopping(signal_name);
         let last = self.snapshots.borrow().as_ref().map(|s| s.saved_state);
-        let now_s = self.opts.clock.mono_s();
-        self.save_state(
-            &last.unwrap_or_else(|| self.controller.saved_state()),
-            now_s,
-        );
+        self.save_state(&last.unwrap_or_else(|| self.controller.saved_state()));
         let safe = self.controller.safe_commands();
         // A three-point actuator is left still (both outputs off): it holds its position.
         self.three_point.stop();

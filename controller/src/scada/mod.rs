@@ -820,7 +820,7 @@ fn lock_log(l: &Mutex<ConnectionLog>) -> MutexGuard<'_, ConnectionLog> {
     l.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Admit a new client from `peer`: a free slot, else the longest-idle connection is evicted
+/// Admit a new client from `peer`: a free slot, else a connection is evicted ([`eviction_victim`])
 /// and its slot awaited (at most [`EVICTION_WAIT`]). None when every connection is in the
 /// middle of a request (refused).
 async fn admit(
@@ -905,9 +905,10 @@ async fn admit(
 /// Bind `listen` and serve until the returned task is aborted (which closes every connection).
 ///
 /// At most `limits.max_connections` clients at once. When they are all taken, a new client
-/// closes the longest-idle connection (see [`eviction_victim`]: one that has never completed
-/// a request first, then the one whose last request is the oldest; never one in the middle of
-/// a request within its timeout) and is served in its place, so clients holding idle
+/// closes the longest-idle connection (see [`eviction_victim`]: one that is not an
+/// established poller before one that is, and among each one that has never completed a
+/// request first, then the one whose last request is the oldest; never one in the middle of a
+/// request within its timeout) and is served in its place, so clients holding idle
 /// connections cannot lock the SCADA master out; it is refused (closed at once) only when
 /// every connection is in the middle of a request. A silent or trickling client is closed
 /// after its timeout. Evictions and refusals are counted
