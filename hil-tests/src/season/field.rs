@@ -268,6 +268,17 @@ impl FieldLayer {
             .count()
     }
 
+    /// Configuration indices of the nodes affected by the variant, ascending.
+    #[must_use]
+    pub fn faulty_indices(&self) -> Vec<usize> {
+        self.faults
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !matches!(f, NodeFault::Healthy))
+            .map(|(k, _)| k)
+            .collect()
+    }
+
     /// What faulty node `k` delivers now, given what a healthy one would (`healthy`: None
     /// before its first report).
     fn faulty_sample(
