@@ -526,15 +526,24 @@ fn run_cell(
             advice,
         })))
     };
+    let times: Mutex<Vec<JobTime>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
+        for worker in 0..workers {
+            let (queue, done, times, run_chain, setups, progress) =
+                (&queue, &done, &times, &run_chain, &setups, &progress);
+            scope.spawn(move || {
                 loop {
                     let job = queue
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .pop_front();
                     let Some(job) = job else { break };
+                    let name = match &job {
+                        Job::B1Chain { advice: true, .. } => "B0, B1 search, advice".to_string(),
+                        Job::B1Chain { .. } => "B0, B1 search".to_string(),
+                        Job::One { label, .. } => label.clone(),
+                    };
+                    let (cpu0, wall0) = (thread_cpu_s(), Instant::now());
                     let r = match job {
                         Job::B1Chain {
                             want_b0,
@@ -546,9 +555,18 @@ fn run_cell(
                             kind,
                             group,
                             setup,
-                        } => season::run(&setups[setup], &label, kind, &progress)
+                        } => season::run(&setups[setup], &label, kind, progress)
                             .map(|r| Done::One(Box::new(r), group)),
                     };
+                    times
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(JobTime {
+                            worker,
+                            name,
+                            cpu_s: thread_cpu_s().zip(cpu0).map(|(b, a)| b - a),
+                            wall_s: wall0.elapsed().as_secs_f64(),
+                        });
                     done.lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .push(r);
@@ -615,6 +633,12 @@ fn run_cell(
         main_runs.insert(b1_at + 1, advised);
     }
     let total_wall_s = total_start.elapsed().as_secs_f64();
+    let schedule = schedule_markdown(
+        &times
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+        workers,
+    );
     write_outputs(
         args,
         out,
@@ -624,6 +648,13 @@ fn run_cell(
         search.as_ref(),
         total_wall_s,
     )?;
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(out.join("kpis.md"))?;
+        write!(f, "{schedule}")?;
+    }
     if !sweep_runs.is_empty() {
         write_sweep(out, setup, &main_runs, &sweep_runs)?;
     }
@@ -644,6 +675,9 @@ fn run_cell(
         println!("\ncapture (B1 - strategy) / (B1 - O2):\n\n{capture}");
     }
     println!("\nwall time {total_wall_s:.1} s; wrote {}", out.display());
+    if let Some(line) = schedule.lines().find(|l| l.starts_with("Workers' CPU")) {
+        println!("{line}");
+    }
     if args.check_aims {
         println!("\naims (issue 14, item 5):\n");
         print!("{}", report::aims_markdown(&aims));
@@ -657,6 +691,69 @@ fn run_cell(
     let mut runs = main_runs;
     runs.extend(variant_runs);
     Ok((runs, aims))
+}
+
+/// One job of the worker pool: which worker ran it, its CPU and wall time.
+struct JobTime {
+    worker: usize,
+    name: String,
+    cpu_s: Option<f64>,
+    wall_s: f64,
+}
+
+/// CPU time of the calling thread, s (user + system, from /proc/thread-self/stat; None where
+/// that cannot be read).
+fn thread_cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the command name in parentheses: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+    // Linux reports them in USER_HZ, 100 per second on every architecture it exposes to /proc.
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// The pool's schedule for `kpis.md`: each worker's jobs in order with their CPU and wall time,
+/// and each worker's CPU total: the largest is the cell's wall time on idle cores.
+fn schedule_markdown(times: &[JobTime], workers: usize) -> String {
+    let mut s = String::from("\n## Schedule (the worker pool)\n\n");
+    let totals: Vec<Option<f64>> = (0..workers)
+        .map(|w| {
+            times
+                .iter()
+                .filter(|t| t.worker == w)
+                .map(|t| t.cpu_s)
+                .sum::<Option<f64>>()
+        })
+        .collect();
+    if totals.iter().all(Option::is_some) {
+        let v: Vec<f64> = totals.iter().flatten().copied().collect();
+        let _ = writeln!(
+            s,
+            "Workers' CPU s: {} (the largest, {:.1} s, is the wall time on {workers} idle \
+             cores; sum {:.1} s).\n",
+            v.iter()
+                .map(|c| format!("{c:.1}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            v.iter().copied().fold(0.0, f64::max),
+            v.iter().sum::<f64>()
+        );
+    }
+    let _ = writeln!(s, "| worker | job | CPU s | wall s |\n|---:|---|---:|---:|");
+    for w in 0..workers {
+        for t in times.iter().filter(|t| t.worker == w) {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {:.1} |",
+                w + 1,
+                t.name,
+                t.cpu_s.map_or_else(|| "n/a".into(), |c| format!("{c:.1}")),
+                t.wall_s
+            );
+        }
+    }
+    s
 }
 
 /// `sweep.csv`, `sweep.svg` and `sweep.md`: heatctl at each target against B1, O2 and R1.
