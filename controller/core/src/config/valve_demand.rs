@@ -7,8 +7,9 @@ use super::check::{Bound, Checker, Rules, bounds};
 use super::RoomNode;
 
 /// ASHRAE Guideline 36 "trim and respond" on household or building valve positions: while more
-/// than `ignored_requests` valves sit nearly fully open the supply temperature is raised, otherwise
-/// it is trimmed down step by step.
+/// valves sit nearly fully open than are ignored (`ignored_requests`, or `ignored_requests_pct`
+/// of the valves that count) the supply temperature is raised, otherwise it is trimmed down step
+/// by step, never while the setpoint already sits at the curve's lowest clamp or heating is off.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ValveDemand {
