@@ -4,8 +4,24 @@ use serde::{Deserialize, Serialize};
 
 use super::check::{Bound, Checker, Rules, bounds};
 
-/// Household or building valves: a slow loop per valve pulls its home toward the room target,
-/// so overheated homes stop stealing flow from cold ones.
+/// What a household valve does while its room node gives no valid reading (lost, stale, stuck,
+/// rejected as an outlier).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LostReading {
+    /// Hold the position the valve learned under room control (its mean over the last
+    /// `learn_time_h`), opened further by `lost_open_bias_pct`; a valve that learned nothing
+    /// (under control for less than a quarter of `learn_time_h`, or its node found stuck or an
+    /// outlier, which makes what it learned suspect) goes to `safe_position_pct`. Shutdown and
+    /// fatal faults still put every valve at `safe_position_pct`.
+    HoldLearned,
+    /// Walk to `safe_position_pct` (fully open by default): the home is never cold, but every
+    /// lost node costs heat.
+    SafePosition,
+}
+
+/// Household or building valves: a loop per valve pulls its home toward the room target, so
+/// overheated homes stop stealing flow from cold ones.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HouseholdValves {
@@ -17,11 +33,16 @@ pub struct HouseholdValves {
     pub position_point: String,
     /// Writable point of that map taking the position command, %.
     pub command_point: String,
-    /// Room target of the per-valve loops, °C.
+    /// Room target of the per-valve loops, °C: the lowest room temperature wanted (18 °C in
+    /// most regulations) plus a margin for the room node's accuracy (a bias of up to ±0.3 K
+    /// from the node's calibration, 0.1 K of noise) and for how far the loop lets a home dip
+    /// (about 0.3 K with the default gains). 18.6 °C keeps a home whose node reads 0.3 K high
+    /// at 18.3 °C.
     pub target_c: f64,
-    /// Proportional gain, % per K.
+    /// Proportional gain, % per K (60: the valve travels from its minimum to fully open over
+    /// 1.5 K of room error, the proportional band of a good electronic radiator valve).
     pub kp_pct_per_k: f64,
-    /// Integral time, seconds (hours: homes are slow).
+    /// Integral time, seconds (one hour: a home's air follows its radiator within the hour).
     pub ti_s: f64,
     /// The valve never closes below this, % (keeps circulation and frost protection).
     pub min_opening_pct: f64,
@@ -29,8 +50,31 @@ pub struct HouseholdValves {
     pub max_rate_pct_per_h: f64,
     /// How often the loops run, seconds.
     pub period_s: f64,
-    /// Position on shutdown, fatal fault or when the room reading is lost, %.
+    /// Position on shutdown and fatal faults, %; also when the room reading is lost, with
+    /// `lost_reading = "safe_position"` or while nothing was learned.
     pub safe_position_pct: f64,
+    /// What a valve does while its room reading is lost: `hold_learned` (default) or
+    /// `safe_position`.
+    pub lost_reading: LostReading,
+    /// How far a valve without a reading is opened beyond the position it learned, % (the side
+    /// of caution: a warmer home rather than a cold one).
+    pub lost_open_bias_pct: f64,
+    /// Time constant of the learned position, hours (its mean over about this long).
+    pub learn_time_h: f64,
+    /// A valve wide open for this long with its room still `rogue_k` below target is a rogue,
+    /// hours: its requests no longer raise the supply for every home (a node lying cold, an open
+    /// window, a blocked radiator); it stays under its loop.
+    pub rogue_after_h: f64,
+    /// How far below target a rogue's room reads, K.
+    pub rogue_k: f64,
+    /// With trim and respond on (`[valve_demand]`), the demand correction (`[demand]`) becomes
+    /// a floor under it: it can only raise the supply (its shift stays at or above 0), and only
+    /// when its percentile of the room readings falls `percentile_floor_margin_k` below
+    /// `target_c` (or below `demand.target_c`, if lower). The valve positions then set the
+    /// supply and the rooms guard it. false: the two shifts add as configured.
+    pub percentile_floor: bool,
+    /// How far below `target_c` the floor's percentile must fall before it raises, K.
+    pub percentile_floor_margin_k: f64,
 }
 impl Default for HouseholdValves {
     fn default() -> Self {
@@ -39,13 +83,20 @@ impl Default for HouseholdValves {
             map: "devices/valve-actuator.toml".into(),
             position_point: "position".into(),
             command_point: "command".into(),
-            target_c: 19.5,
-            kp_pct_per_k: 20.0,
-            ti_s: 14_400.0,
+            target_c: 18.6,
+            kp_pct_per_k: 60.0,
+            ti_s: 3_600.0,
             min_opening_pct: 10.0,
-            max_rate_pct_per_h: 30.0,
+            max_rate_pct_per_h: 120.0,
             period_s: 300.0,
             safe_position_pct: 100.0,
+            lost_reading: LostReading::HoldLearned,
+            lost_open_bias_pct: 10.0,
+            learn_time_h: 24.0,
+            rogue_after_h: 12.0,
+            rogue_k: 2.0,
+            percentile_floor: true,
+            percentile_floor_margin_k: 0.4,
         }
     }
 }
@@ -59,6 +110,11 @@ impl Rules for HouseholdValves {
         max_rate_pct_per_h: 0.01..=6_000.0,
         period_s: 1.0..=86_400.0,
         safe_position_pct: 0.0..=100.0,
+        lost_open_bias_pct: 0.0..=100.0,
+        learn_time_h: 0.1..=1_000.0,
+        percentile_floor_margin_k: 0.0..=10.0,
+        rogue_after_h: 0.0..=10_000.0,
+        rogue_k: 0.0..=20.0,
     });
 }
 

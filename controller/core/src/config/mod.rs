@@ -40,7 +40,7 @@ pub use field::{
     Position, RoomNode, Rooms, parse_broker_url,
 };
 pub use history::{History, Riser};
-pub use household_valves::HouseholdValves;
+pub use household_valves::{HouseholdValves, LostReading};
 pub use limits::{
     LimiterGains, Limits, PowerLimit, RateLimit, Return1Limit, ReturnDifferenceLimit,
     ReturnLimitPoint,

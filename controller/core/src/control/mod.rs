@@ -52,7 +52,7 @@ pub use pump::{DryRunState, Pump2Command, Pump2Inputs, Pump2Loop, Pump2Reason};
 pub use valve_demand::TrimRespond;
 pub use valve_loop::{ThreePoint, Valve1Loop};
 
-use crate::config::{Config, Pump2, SignalLimits, ValveOutput};
+use crate::config::{Config, Demand, Pump2, SignalLimits, ValveOutput};
 use alarms::Alarms;
 use curve::{HeatingCurve, SummerCutoff};
 use demand::DemandCorrection;
@@ -127,6 +127,9 @@ pub struct Controller {
     household: HouseholdLoops,
     /// Limits of the household valve position feedback (for trim and respond).
     hh_valve_limits: SignalLimits,
+    /// Whether trim and respond may trim at its next run: heating was on and the setpoint above
+    /// its lowest clamp at the last step (a trim then would lower nothing and only wind down).
+    trim_may_lower: bool,
     alarms: Alarms,
     mode: Mode,
     operator_shift_k: Option<f64>,
@@ -143,6 +146,19 @@ pub struct Controller {
     pump2: Pump2Loop,
     /// Since when the pump's speed feedback has been far from its command.
     pump2_deviation_since_s: Option<f64>,
+}
+
+/// The demand correction's configuration in force: `[demand]`, or with household valve loops
+/// and trim and respond on (and `household_valves.percentile_floor`), the floor under trim and
+/// respond (it can only raise, below the household target by the floor margin).
+fn demand_config(cfg: &Config) -> Demand {
+    let hh = &cfg.household_valves;
+    let mut d = cfg.demand.clone();
+    if hh.percentile_floor && cfg.valve_demand.enabled && has_valves(cfg).contains(&true) {
+        d.target_c = d.target_c.min(hh.target_c - hh.percentile_floor_margin_k);
+        d.min_shift_k = d.min_shift_k.max(0.0).min(d.max_shift_k);
+    }
+    d
 }
 
 fn has_valves(cfg: &Config) -> Vec<bool> {
@@ -166,7 +182,11 @@ impl Controller {
             outdoor: OutdoorFilter::new(&cfg.outdoor),
             curve: HeatingCurve::new(&cfg.curve),
             summer: SummerCutoff::new(&cfg.summer),
-            demand: DemandCorrection::new(&cfg.demand, &cfg.rooms.nodes, cfg.signals.room_limits()),
+            demand: DemandCorrection::new(
+                &demand_config(cfg),
+                &cfg.rooms.nodes,
+                cfg.signals.room_limits(),
+            ),
             trim: TrimRespond::default(),
             return1: PiReducer::default(),
             return_diff: PiReducer::default(),
@@ -179,6 +199,7 @@ impl Controller {
                 &has_valves(cfg),
                 cfg.household_valves.safe_position_pct,
             ),
+            trim_may_lower: true,
             hh_valve_limits: cfg.signals.hh_valve_pos_limits(),
             alarms: Alarms::default(),
             mode: Mode::Auto,
@@ -208,8 +229,11 @@ impl Controller {
         self.outdoor.set_config(&cfg.outdoor);
         self.curve = HeatingCurve::new(&cfg.curve);
         self.summer.set_config(&cfg.summer);
-        self.demand
-            .set_config(&cfg.demand, &cfg.rooms.nodes, cfg.signals.room_limits());
+        self.demand.set_config(
+            &demand_config(cfg),
+            &cfg.rooms.nodes,
+            cfg.signals.room_limits(),
+        );
         self.hh_valve_limits = cfg.signals.hh_valve_pos_limits();
         if has_valves(cfg) != has_valves(&self.cfg) {
             self.household =
@@ -496,6 +520,7 @@ impl Controller {
             &image.hh_valve_pos_pct,
             self.hh_valve_limits,
             counts,
+            self.trim_may_lower,
         );
         ex.valve_demand_shift_k = self.trim.shift_k();
     }
@@ -615,6 +640,7 @@ impl Controller {
             .max_by(|a, b| a.delta_k.abs().total_cmp(&b.delta_k.abs()))
             .map(|e| e.limiter);
         ex.setpoint_c = heating_on.then_some(sp.value_c);
+        self.trim_may_lower = heating_on && sp.value_c > sp.min_c + 1e-6;
     }
 
     /// The safety supervisor's latches: over-temperature cuts (on any fresh in-range reading,
@@ -779,8 +805,12 @@ impl Controller {
     /// The household valve loops (one command per node; `None` without a loop).
     fn household_loops(&mut self, now: f64) -> Vec<Option<f64>> {
         if self.cfg.household_valves.enabled {
-            self.household
-                .update(&self.cfg.household_valves, now, self.demand.validated());
+            self.household.update(
+                &self.cfg.household_valves,
+                now,
+                self.demand.validated(),
+                self.demand.verdicts(),
+            );
             self.household.outputs()
         } else {
             vec![None; self.cfg.rooms.nodes.len()]

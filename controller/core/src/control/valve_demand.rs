@@ -31,7 +31,10 @@ impl TrimRespond {
     /// only when valid, within `limits` (range, max age) and, when `counts` is given,
     /// `counts[i]` is true (the valve is under room control: one walking to its safe position
     /// for want of a reading, or a node without a loop, asks for nothing). `None`: every valve
-    /// counts (valves driven by their own thermostats).
+    /// counts (valves driven by their own thermostats). `may_lower`: whether a trim can lower
+    /// the supply (false while heating is off or the setpoint sits at its lowest clamp: the shift
+    /// then holds instead of winding down to its bound, and answers at once when heat is asked
+    /// for again).
     pub fn update(
         &mut self,
         cfg: &ValveDemand,
@@ -39,6 +42,7 @@ impl TrimRespond {
         positions: &[Option<Sample>],
         limits: SignalLimits,
         counts: Option<&[bool]>,
+        may_lower: bool,
     ) {
         if !cfg.enabled {
             self.shift_k = 0.0;
@@ -68,11 +72,13 @@ impl TrimRespond {
             return; // nothing to go on: hold
         }
         self.requests = requests;
-        let ignored = cfg.ignored_requests as usize;
+        let ignored = cfg.ignored(usable_count);
         let delta = if self.requests > ignored {
             (cfg.respond_k_per_request * (self.requests - ignored) as f64).min(cfg.max_respond_k)
-        } else {
+        } else if may_lower {
             cfg.trim_k
+        } else {
+            0.0
         };
         self.shift_k = (self.shift_k + delta).clamp(cfg.min_shift_k, cfg.max_shift_k);
     }
@@ -95,17 +101,17 @@ mod tests {
                 .collect()
         };
         let lim = limits();
-        tr.update(&cfg, 0.0, &open(1), lim, None);
+        tr.update(&cfg, 0.0, &open(1), lim, None, true);
         assert!(
             (tr.shift_k() - cfg.trim_k).abs() < 1e-12,
             "few requests: trim"
         );
-        tr.update(&cfg, cfg.period_s, &open(6), lim, None);
+        tr.update(&cfg, cfg.period_s, &open(6), lim, None, true);
         assert!(
             (tr.shift_k() - (cfg.trim_k + 0.4)).abs() < 1e-9,
             "4 requests beyond 2 ignored"
         );
-        tr.update(&cfg, 2.0 * cfg.period_s, &[None; 10], lim, None);
+        tr.update(&cfg, 2.0 * cfg.period_s, &[None; 10], lim, None, true);
         assert!(
             (tr.shift_k() - (cfg.trim_k + 0.4)).abs() < 1e-9,
             "no data: hold"
@@ -143,7 +149,7 @@ mod tests {
         ];
         let counts = [true, true, true, true, false, false, true];
         let mut tr = TrimRespond::default();
-        tr.update(&cfg, 0.0, &positions, lim, Some(&counts));
+        tr.update(&cfg, 0.0, &positions, lim, Some(&counts), true);
         assert_eq!(tr.requests, 1);
         assert!(
             (tr.shift_k() - cfg.trim_k).abs() < 1e-12,
@@ -156,8 +162,41 @@ mod tests {
             .chain([Some(Sample::fresh(40.0))])
             .collect();
         let mut tr = TrimRespond::default();
-        tr.update(&cfg, 0.0, &fresh, lim, Some(&[true; 7]));
+        tr.update(&cfg, 0.0, &fresh, lim, Some(&[true; 7]), true);
         assert_eq!(tr.requests, 6);
         assert!(tr.shift_k() > 0.0);
+    }
+
+    #[test]
+    fn no_trim_while_it_cannot_lower_and_requests_scale_with_the_valves() {
+        let cfg = ValveDemand {
+            enabled: true,
+            ignored_requests: 2,
+            ignored_requests_pct: 5.0,
+            ..ValveDemand::default()
+        };
+        let lim = limits();
+        let valves = |n: usize, open: usize| -> Vec<Option<Sample>> {
+            (0..n)
+                .map(|i| Some(Sample::fresh(if i < open { 100.0 } else { 40.0 })))
+                .collect()
+        };
+        // Nothing asked, but the setpoint cannot go lower: the shift holds.
+        let mut tr = TrimRespond::default();
+        tr.update(&cfg, 0.0, &valves(10, 0), lim, None, false);
+        assert!(tr.shift_k().abs() < 1e-12, "{}", tr.shift_k());
+        tr.update(&cfg, cfg.period_s, &valves(10, 0), lim, None, true);
+        assert!((tr.shift_k() - cfg.trim_k).abs() < 1e-12);
+        // 10 valves: 5 % is less than the 2 ignored, so 3 requests are one beyond.
+        let mut tr = TrimRespond::default();
+        tr.update(&cfg, 0.0, &valves(10, 3), lim, None, true);
+        assert!((tr.shift_k() - cfg.respond_k_per_request).abs() < 1e-9);
+        // 200 valves: 5 % ignores 10; 10 requests trim, 12 respond for 2.
+        let mut tr = TrimRespond::default();
+        tr.update(&cfg, 0.0, &valves(200, 10), lim, None, true);
+        assert!((tr.shift_k() - cfg.trim_k).abs() < 1e-12);
+        let mut tr = TrimRespond::default();
+        tr.update(&cfg, 0.0, &valves(200, 12), lim, None, true);
+        assert!((tr.shift_k() - 2.0 * cfg.respond_k_per_request).abs() < 1e-9);
     }
 }
