@@ -175,3 +175,121 @@ fn node_fault_variants_run_and_count_their_nodes() {
         );
     }
 }
+
+/// The `season` binary over two weather files and two seeds with a target sweep, two days of
+/// the small scenario: the matrix summary has every cell and run, each cell its own outputs,
+/// the sweep its points and references, and `--check-aims` fails (the aims are not met on two
+/// days: B1 and O2 barely differ there, and the variants were not run).
+#[test]
+fn matrix_and_sweep_through_the_binary() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::env::temp_dir().join(format!("season-matrix-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_season"))
+        .arg("--scenario")
+        .arg(root.join("scenarios/small.toml"))
+        .arg("--weather")
+        .arg(root.join("weather/weather-hohhot-synthetic.csv"))
+        .arg("--weather")
+        .arg(root.join("weather/weather-chicago.csv"))
+        .args(["--seeds", "7,3", "--days", "2", "--jobs", "2"])
+        .args([
+            "--strategies",
+            "B1,heatctl,O2",
+            "--sweep-target",
+            "18.2:18.8:0.3",
+        ])
+        .arg("--config")
+        .arg(root.join("../config/season.toml"))
+        .arg("--check-aims")
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run season");
+    assert_eq!(status.code(), Some(1), "the aims are not met, so exit 1");
+
+    let matrix = std::fs::read_to_string(out.join("matrix.csv")).expect("matrix.csv");
+    let mut lines = matrix.lines();
+    assert_eq!(lines.next(), Some(matrix_header()));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    // Four cells x (B0 not asked; B1, R1 added by the sweep, heatctl, O2).
+    assert_eq!(rows.len(), 4 * 4, "{matrix}");
+    for weather in ["weather-hohhot-synthetic", "weather-chicago"] {
+        for seed in ["7", "3"] {
+            let cell: Vec<&Vec<&str>> = rows
+                .iter()
+                .filter(|r| r[0] == weather && r[1] == seed)
+                .collect();
+            let labels: Vec<&str> = cell.iter().map(|r| r[2]).collect();
+            assert_eq!(labels, ["B1", "R1", "heatctl", "O2"], "{weather} {seed}");
+            for r in &cell {
+                let e: f64 = r[3].parse().expect("energy");
+                let w: f64 = r[4].parse().expect("worst");
+                assert!(e > 0.0 && w >= 0.0, "{r:?}");
+            }
+            // Capture is 0 for B1 and 1 for O2 by definition.
+            assert_eq!(cell[0][5], "0.000");
+            assert_eq!(cell[3][5], "1.000");
+            let dir = out.join(format!("{weather}-seed{seed}"));
+            let kpis = std::fs::read_to_string(dir.join("kpis.csv")).expect("cell kpis.csv");
+            assert_eq!(kpis.lines().count(), 5, "{kpis}");
+            // The cell's heatctl row in kpis.csv is the matrix's.
+            let h = kpis
+                .lines()
+                .find(|l| l.starts_with("heatctl,"))
+                .expect("heatctl");
+            assert_eq!(h.split(',').nth(1), Some(cell[2][3]));
+
+            let sweep = std::fs::read_to_string(dir.join("sweep.csv")).expect("sweep.csv");
+            let s: Vec<Vec<&str>> = sweep
+                .lines()
+                .skip(1)
+                .map(|l| l.split(',').collect())
+                .collect();
+            assert_eq!(
+                sweep.lines().next(),
+                Some("strategy,target_c,energy_kwh_m2,tdis_worst_kh,capture")
+            );
+            let names: Vec<&str> = s.iter().map(|r| r[0]).collect();
+            assert_eq!(
+                names,
+                [
+                    "heatctl@18.20",
+                    "heatctl@18.50",
+                    "heatctl@18.80",
+                    "B1",
+                    "O2",
+                    "R1"
+                ]
+            );
+            let targets: Vec<&str> = s.iter().map(|r| r[1]).collect();
+            assert_eq!(targets, ["18.20", "18.50", "18.80", "", "", ""]);
+            // A higher target never uses less heat.
+            let e: Vec<f64> = s[..3]
+                .iter()
+                .map(|r| r[2].parse().expect("energy"))
+                .collect();
+            assert!(e[0] <= e[1] && e[1] <= e[2], "{sweep}");
+            let svg = std::fs::read_to_string(dir.join("sweep.svg")).expect("sweep.svg");
+            assert!(svg.starts_with("<svg") && svg.contains("18.50") && svg.contains("R1"));
+        }
+    }
+    let aims = std::fs::read_to_string(out.join("matrix_aims.csv")).expect("matrix_aims.csv");
+    assert!(aims.starts_with("weather,seed,aim,pass,figure\n"));
+    // Four aims per cell (capture, worst, and heatctl_hh's two, not run: failed).
+    assert_eq!(aims.lines().count(), 1 + 4 * 4, "{aims}");
+    assert!(aims.lines().skip(1).any(|l| l.contains(",0,")));
+    let md = std::fs::read_to_string(out.join("matrix.md")).expect("matrix.md");
+    assert!(md.contains("| weather-chicago | 3 |"), "{md}");
+    assert!(
+        md.contains("(weather-hohhot-synthetic-seed7/kpis.md)"),
+        "{md}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+fn matrix_header() -> &'static str {
+    season::matrix::MATRIX_HEADER
+}

@@ -28,8 +28,8 @@ pub enum Signal {
     /// Primary valve position feedback, %.
     Valve1PosPct,
     /// Outdoor temperature forecast, °C (optional, usually published by the utility's platform
-    /// over MQTT). Validated and shown like every signal, but not yet used by the control law:
-    /// the feed-forward that will use it is later work.
+    /// over MQTT). Validated like every signal; the curve's feed-forward uses it when
+    /// `[outdoor] forecast_weight` is above 0.
     TOutForecast,
     /// Heat-meter energy counter, kWh (the meter's cumulative register). Shown on every face
     /// and published to the platform, but used by no control function.
@@ -171,7 +171,7 @@ impl Signal {
             Signal::Flow1M3h => "Heat-meter flow",
             Signal::Valve1PosPct => "Primary valve position feedback",
             Signal::TOutForecast => {
-                "Outdoor temperature forecast (not yet used by the control law)"
+                "Outdoor temperature forecast (curve feed-forward with [outdoor] forecast_weight)"
             }
             Signal::Energy1Kwh => "Heat-meter energy counter",
             Signal::Dp2StationKpa => "Secondary differential pressure at the substation",

@@ -14,6 +14,7 @@
 pub mod binding;
 pub mod demo;
 pub mod faces;
+pub mod forecast;
 pub mod naming;
 pub mod physics;
 pub mod plant;

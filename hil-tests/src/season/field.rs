@@ -3,7 +3,9 @@
 //! 10-minute refresh and lost reports, honest ages), with the room-node faults of the robustness
 //! variants on top.
 
+use heatctl::control::Signal;
 use heatctl::control::{ProcessImage, Sample};
+use heatctl_plant::forecast::ForecastService;
 use heatctl_plant::{Plant, PositionClass, process_image};
 
 /// A robustness variant: some room nodes misbehave for the whole season. Each variant draws
@@ -225,6 +227,8 @@ pub struct FieldLayer {
     faults: Vec<NodeFault>,
     with_valves: bool,
     image: ProcessImage,
+    /// The platform's outdoor forecast (6 h ahead, with error; `heatctl_plant::forecast`).
+    forecast: ForecastService,
 }
 
 impl FieldLayer {
@@ -256,6 +260,7 @@ impl FieldLayer {
             faults,
             with_valves,
             image: ProcessImage::with_rooms(n),
+            forecast: ForecastService::default_for(seed),
         }
     }
 
@@ -266,6 +271,17 @@ impl FieldLayer {
             .iter()
             .filter(|f| !matches!(f, NodeFault::Healthy))
             .count()
+    }
+
+    /// Configuration indices of the nodes affected by the variant, ascending.
+    #[must_use]
+    pub fn faulty_indices(&self) -> Vec<usize> {
+        self.faults
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !matches!(f, NodeFault::Healthy))
+            .map(|(k, _)| k)
+            .collect()
     }
 
     /// What faulty node `k` delivers now, given what a healthy one would (`healthy`: None
@@ -314,6 +330,8 @@ impl FieldLayer {
     pub fn image(&mut self, plant: &Plant) -> &ProcessImage {
         let mut img = std::mem::take(&mut self.image);
         process_image::fill(plant, self.with_valves, &mut img);
+        let (forecast_c, age_s) = self.forecast.current(plant);
+        img.set(Signal::TOutForecast, Some(Sample::aged(forecast_c, age_s)));
         for k in 0..img.rooms.len() {
             img.rooms[k] = self.faulty_sample(plant, k, img.rooms[k]);
         }

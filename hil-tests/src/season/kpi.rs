@@ -154,7 +154,12 @@ pub struct Accumulator {
     cold_h: f64,
     total_h: f64,
     air_sum_ch: f64,
+    /// Per-apartment histograms of the step temperatures, `HIST_BINS` a flat; each flat's
+    /// current run of steps in one bin (`run_bin`, `run_len`) is added when the bin changes, so
+    /// a step touches the big table only when a flat crosses a bin edge (counts are the same).
     hist: Vec<u32>,
+    run_bin: Vec<usize>,
+    run_len: Vec<u32>,
     window_kwh: f64,
     window_s: f64,
     peak_kw: f64,
@@ -193,6 +198,19 @@ fn percentile_sorted(v: &[f64], p: f64) -> f64 {
     v[k.min(v.len() - 1)]
 }
 
+/// The histogram bin of temperature `t`: bins of `HIST_BIN_K` from `HIST_MIN_C`, the ends
+/// holding everything beyond them, a non-finite value in the first.
+fn hist_bin(t: f64) -> usize {
+    let x = (t - HIST_MIN_C) / HIST_BIN_K;
+    if x.is_finite() {
+        // `as` truncates toward zero and saturates negatives at 0: the floor for x >= 0, and
+        // 0 for x < 0, as floor-then-clamp gives.
+        (x as usize).min(HIST_BINS - 1)
+    } else {
+        0
+    }
+}
+
 impl Accumulator {
     /// Start accumulating from the plant's present state.
     #[must_use]
@@ -219,6 +237,8 @@ impl Accumulator {
             total_h: 0.0,
             air_sum_ch: 0.0,
             hist: vec![0; n * HIST_BINS],
+            run_bin: vec![0; n],
+            run_len: vec![0; n],
             window_kwh: 0.0,
             window_s: 0.0,
             peak_kw: 0.0,
@@ -264,13 +284,14 @@ impl Accumulator {
                 cold += 1;
             }
             air_sum += t;
-            let b = ((t - HIST_MIN_C) / HIST_BIN_K).floor();
-            let b = if b.is_finite() {
-                (b.max(0.0) as usize).min(HIST_BINS - 1)
+            let b = hist_bin(t);
+            if b == self.run_bin[i] {
+                self.run_len[i] += 1;
             } else {
-                0
-            };
-            self.hist[i * HIST_BINS + b] += 1;
+                self.hist[i * HIST_BINS + self.run_bin[i]] += self.run_len[i];
+                self.run_bin[i] = b;
+                self.run_len[i] = 1;
+            }
         }
         let n = self.n.max(1) as f64;
         self.discomfort_kh += (below_sum + above_sum) / n * dt_h;
@@ -362,13 +383,21 @@ impl Accumulator {
         let Some(h) = self.hist.get(i * HIST_BINS..(i + 1) * HIST_BINS) else {
             return f64::NAN;
         };
-        let total: u64 = h.iter().map(|&c| u64::from(c)).sum();
+        // The flat's current run is not in the table yet.
+        let (run_bin, run_len) = (self.run_bin[i], self.run_len[i]);
+        let count = |b: usize, c: u32| if b == run_bin { c + run_len } else { c };
+        let total: u64 = h
+            .iter()
+            .enumerate()
+            .map(|(b, &c)| u64::from(count(b, c)))
+            .sum();
         if total == 0 {
             return f64::NAN;
         }
         let goal = (total as f64 * 0.1).ceil().max(1.0) as u64;
         let mut acc = 0u64;
         for (b, &c) in h.iter().enumerate() {
+            let c = count(b, c);
             acc += u64::from(c);
             if acc >= goal {
                 // Interpolate inside the bin.

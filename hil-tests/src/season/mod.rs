@@ -22,8 +22,11 @@
 pub mod advice;
 pub mod field;
 pub mod kpi;
+pub mod matrix;
 pub mod plots;
 pub mod report;
+pub mod suspects;
+pub mod sweep;
 
 use std::time::Instant;
 
@@ -317,6 +320,9 @@ pub struct RunResult {
     pub wall_s: f64,
     /// Notes for the report (e.g. household valves enabled in memory).
     pub notes: Vec<String>,
+    /// A fault variant's faulty nodes and whether the controller's alarm named them
+    /// ([`suspects`]); None for runs without faulty nodes.
+    pub naming: Option<suspects::Naming>,
 }
 
 /// Put the plant's supply where the setpoint says (perfect supply control), or close the valve
@@ -402,6 +408,13 @@ pub fn run(
         }
     }
     let mut ctl = Controller::new(&cfg);
+    let mut naming = field.as_ref().and_then(|fl| {
+        let faulty = fl.faulty_indices();
+        (!faulty.is_empty()).then(|| {
+            let ids: Vec<String> = cfg.rooms.nodes.iter().map(|n| n.id.clone()).collect();
+            suspects::Naming::new(&faulty, &ids)
+        })
+    });
     let source = if kind == RunKind::Oracle {
         plant.set_ideal_heater_floor_c(Some(kpi::FLOOR_C));
         plant.force_valve1_pct(0.0);
@@ -454,6 +467,9 @@ pub fn run(
             RunKind::Heatctl { .. } | RunKind::HeatctlFull => {
                 let fl = field.as_mut().context("field layer")?;
                 let cmds = ctl.step(now, fl.image(&plant));
+                if let Some(n) = naming.as_mut() {
+                    n.observe(plant.time_s(), &cmds.alarms, ctl.room_verdicts());
+                }
                 plant.set_valve1_cmd_pct(cmds.valve1_pct);
                 for (k, u) in cmds.hh_valves_pct.iter().enumerate() {
                     if let (Some(u), Some(a)) = (u, fl.apartment_of(k)) {
@@ -563,6 +579,7 @@ pub fn run(
         flats,
         wall_s: started.elapsed().as_secs_f64(),
         notes,
+        naming,
     })
 }
 

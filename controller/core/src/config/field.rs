@@ -197,7 +197,8 @@ pub struct Points {
     /// Primary valve position feedback, %.
     pub valve1_pos_pct: Option<String>,
     /// Outdoor temperature forecast, °C: usually a value of an mqtt link ("<link>.<value>").
-    /// Optional; shown and validated, not yet used by the control law.
+    /// Optional; shown and validated, and used by the curve's feed-forward when
+    /// `[outdoor] forecast_weight` is above 0.
     pub t_out_forecast: Option<String>,
     /// Heat-meter energy counter, kWh (a u32 counter point, e.g. "meter.energy"). Optional;
     /// shown and published, used by no control function.

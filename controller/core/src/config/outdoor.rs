@@ -22,6 +22,14 @@ pub struct Outdoor {
     /// ...then use this fixed fallback temperature, °C (pick a cold-ish value: under-heating is
     /// what a lost sensor must not cause).
     pub fallback_c: f64,
+    /// Feed-forward from the outdoor forecast (the optional input signal `t_out_forecast`, a
+    /// forecast a few hours ahead, 6 h being usual): while a valid forecast is at hand, the
+    /// "actual" temperature in the composite moves this share of the way toward the forecast, so
+    /// the supply rises before a cold front arrives and falls before a mild spell, by the time
+    /// the radiators and rooms take to respond. 0 (the default) ignores the forecast; about 0.25
+    /// for a 6 h forecast (1.5 h of lead). The damped temperature, the fallback and the summer
+    /// cut-off still use the measured temperature only.
+    pub forecast_weight: f64,
 }
 impl Default for Outdoor {
     fn default() -> Self {
@@ -31,6 +39,7 @@ impl Default for Outdoor {
             curve_input: OutdoorInput::Composite,
             hold_last_good_s: 3600.0,
             fallback_c: -5.0,
+            forecast_weight: 0.0,
         }
     }
 }
@@ -53,6 +62,7 @@ impl Rules for Outdoor {
         composite_actual_weight: 0.0..=1.0,
         hold_last_good_s: 0.0..=604_800.0,
         fallback_c: -50.0..=30.0,
+        forecast_weight: 0.0..=1.0,
     });
 }
 

@@ -449,7 +449,12 @@ impl Controller {
         inputs: &Validated,
         ex: &mut Explanation,
     ) -> OutdoorTemps {
-        let od = self.outdoor.update(now, dt, inputs.value(Signal::TOut));
+        let od = self.outdoor.update(
+            now,
+            dt,
+            inputs.value(Signal::TOut),
+            inputs.value(Signal::TOutForecast),
+        );
         ex.outdoor_c = Some(od.actual_c);
         ex.outdoor_source = Some(od.source);
         ex.damped_outdoor_c = Some(od.damped_c);

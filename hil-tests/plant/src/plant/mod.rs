@@ -373,7 +373,7 @@ pub struct Plant {
     fault_frozen: Vec<Option<f64>>,
 }
 
-fn seed_stream(seed: u64, stream: u64) -> ChaCha8Rng {
+pub(crate) fn seed_stream(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut r = ChaCha8Rng::seed_from_u64(seed);
     r.set_stream(stream);
     r
@@ -387,7 +387,7 @@ fn uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
     }
 }
 
-fn gauss(rng: &mut ChaCha8Rng) -> f64 {
+pub(crate) fn gauss(rng: &mut ChaCha8Rng) -> f64 {
     // Box-Muller.
     let u1: f64 = rng.random_range(f64::EPSILON..1.0);
     let u2: f64 = rng.random::<f64>();
@@ -497,6 +497,16 @@ impl Plant {
     /// Simulated time since the scenario start, s.
     pub fn time_s(&self) -> f64 {
         self.time_s
+    }
+
+    /// The weather's outdoor temperature at `time_s` (simulated seconds since the scenario
+    /// start, past or future), °C: what a forecast service tries to predict
+    /// ([`crate::forecast::ForecastService`] adds its error).
+    pub fn weather_outdoor_c(&self, time_s: f64) -> f64 {
+        let sc = &self.scenario;
+        self.weather
+            .at_hour(sc.season.start_hour_of_year + time_s / 3600.0)
+            .0
     }
 
     /// Static description of every apartment.
