@@ -202,6 +202,16 @@ fn subject(
             }
             s
         }
+        AlarmCode::RoomNodesSuspect => {
+            let suspect: Vec<String> = snapshot
+                .rooms
+                .nodes
+                .iter()
+                .filter(|n| n.state == "suspect")
+                .map(|n| n.id.clone())
+                .collect();
+            format!("suspect room nodes: {}", name_list(&suspect))
+        }
         AlarmCode::PlatformLinkDown => match &snapshot.platform {
             Some(p) => format!(
                 "broker {}{}",

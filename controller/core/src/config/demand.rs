@@ -35,19 +35,68 @@ impl Default for PositionWeights {
     }
 }
 
-/// Demand correction: a slow integrator moves the curve shift so that a low percentile of the
-/// measured room temperatures sits at the target, while the median is kept from drifting high.
+/// What the demand correction holds at its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DemandMeasure {
+    /// An estimate of the coldest flat: the coldest reading of the healthy nodes, a lost node's
+    /// flat from its learned offset, suspect nodes left out, and a margin per position class
+    /// for the flats nobody senses (`coldest_rank`, `suspect_*`, `learn_*`, `*_margin_fraction`).
+    Coldest,
+    /// The weighted low `percentile` of the valid readings (the law before issue 14).
+    Percentile,
+}
+
+/// Demand correction: a PI moves the curve shift so that the estimate of the coldest flat (or a
+/// low percentile of the measured room temperatures, `measure = "percentile"`) sits at the
+/// target, while the mean is kept from drifting high.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Demand {
     /// Whether room temperatures correct the curve.
     pub enabled: bool,
-    /// Target for the low percentile of room temperatures, °C (18.5-19 keeps unsensed homes
-    /// above the regulated 18 °C).
+    /// Target for the measured variable, °C: the coldest flat's estimate (a little above the
+    /// regulated 18 °C: the rooms swing around it), or with `measure = "percentile"` the low
+    /// percentile (18.5-19 keeps unsensed homes above 18 °C).
     pub target_c: f64,
-    /// Which percentile of the (weighted) room temperatures must reach the target, 0..100.
-    /// 10 (P10) protects the coldest homes without letting one node rule.
+    /// What is held at the target: "coldest" (the estimate of the coldest flat, robust to
+    /// faulty nodes) or "percentile" (the weighted low `percentile` of the valid readings).
+    pub measure: DemandMeasure,
+    /// Which percentile of the (weighted) room temperatures must reach the target, 0..100, with
+    /// `measure = "percentile"`; otherwise only shown (SCADA, web). 10 (P10) protects the
+    /// coldest homes without letting one node rule.
     pub percentile: f64,
+    /// With `measure = "coldest"`: which of the flats' estimates, from the coldest up, is held
+    /// at the target (1: the coldest; 2 lets one unnoticed faulty node not rule alone).
+    pub coldest_rank: u32,
+    /// A reading below this, °C, and `suspect_gap_k` below the median of its position class is
+    /// suspect-cold: it leaves the coldest estimate at once (its flat is then estimated from its
+    /// learned offset), and after `suspect_after_h` the node is named in alarm 203. A flat held
+    /// by the demand loop does not stay this cold while its class is warm; a node lying low does.
+    pub suspect_below_c: f64,
+    /// How far below the median of its position class (of all nodes, when the class has fewer
+    /// than three readings) a suspect-cold reading is, K.
+    pub suspect_gap_k: f64,
+    /// How long a node must read suspect-cold before it is suspect (alarm 203), and plausible
+    /// before it is trusted again, hours.
+    pub suspect_after_h: f64,
+    /// Time constant with which each node's offset from the fleet is learned, hours. The offset
+    /// is relative to the load, (T_node - median) / (median - T_outdoor), so a flat that is 1 K
+    /// below the median at 20 K of load is 2 K below it at 40 K.
+    pub learn_time_h: f64,
+    /// Least learning before a lost node's flat is estimated from its offset, hours. A node
+    /// lost before that counts as an unknown flat of its class (`lost_margin_fraction`).
+    pub learn_min_h: f64,
+    /// Offsets are learned only while the median room is at least this much warmer than
+    /// outdoors, K (in mild weather the ratio is noise).
+    pub learn_min_load_k: f64,
+    /// Margin for the flats without a node, as a share of each position class's spread (class
+    /// median minus the class's coldest estimate, K): the class's coldest estimate minus this
+    /// share of its spread joins the estimates. The spread, and the margin, shrink with the load.
+    pub unsensed_margin_fraction: f64,
+    /// Further margin for a class with lost nodes that never reported long enough to learn
+    /// their offset, as a share of its spread.
+    pub lost_margin_fraction: f64,
     /// Share trimmed from each end before the trimmed mean is taken, 0..0.45.
     pub trim_fraction: f64,
     /// Highest trimmed mean of room temperatures, °C: above it the shift is pushed down even if
@@ -82,13 +131,23 @@ impl Default for Demand {
     fn default() -> Self {
         Self {
             enabled: true,
-            target_c: 19.0,
+            target_c: 18.3,
+            measure: DemandMeasure::Coldest,
             percentile: 10.0,
+            coldest_rank: 1,
+            suspect_below_c: 17.0,
+            suspect_gap_k: 3.0,
+            suspect_after_h: 2.0,
+            learn_time_h: 48.0,
+            learn_min_h: 12.0,
+            learn_min_load_k: 5.0,
+            unsensed_margin_fraction: 0.0,
+            lost_margin_fraction: 0.15,
             trim_fraction: 0.1,
             mean_max_c: 21.5,
             outlier_k: 4.0,
             quorum_pct: 30.0,
-            integral_time_h: 8.0,
+            integral_time_h: 2.0,
             gain_k_per_k: 2.5,
             min_shift_k: -15.0,
             max_shift_k: 15.0,
@@ -115,6 +174,14 @@ impl Rules for Demand {
     const BOUNDS: &'static [Bound<Self>] = bounds!(Demand {
         target_c: 12.0..=26.0,
         percentile: 0.0..=100.0,
+        suspect_below_c: 5.0..=30.0,
+        suspect_gap_k: 0.5..=30.0,
+        suspect_after_h: 0.0..=500.0,
+        learn_time_h: 0.1..=5000.0,
+        learn_min_h: 0.0..=5000.0,
+        learn_min_load_k: 0.5..=60.0,
+        unsensed_margin_fraction: 0.0..=5.0,
+        lost_margin_fraction: 0.0..=5.0,
         trim_fraction: 0.0..=0.45,
         mean_max_c: 12.0..=30.0,
         outlier_k: 0.0..=30.0,
@@ -127,12 +194,19 @@ impl Rules for Demand {
         decay_time_constant_h: 0.01..=500.0,
         period_s: 1.0..=86_400.0,
     });
+    const ALLOWED: &'static [(&'static str, &'static str)] = &[("coldest_rank", "1 to 100")];
 }
 
 impl Demand {
     pub(crate) fn check(&self, k: &mut Checker) {
         let d = self;
         k.bounds("demand", d);
+        if !(1..=100).contains(&d.coldest_rank) {
+            k.fail(
+                "demand.coldest_rank",
+                format!("{} is outside 1 to 100", d.coldest_rank),
+            );
+        }
         if d.mean_max_c <= d.target_c {
             k.fail(
                 "demand.mean_max_c",

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 pub use crate::signal::CheckedQuantity;
 pub use curve::{Curve, CurvePoint, DesignCurve};
-pub use demand::{Demand, PositionWeights};
+pub use demand::{Demand, DemandMeasure, PositionWeights};
 pub use device_map::{DataType, DecodeError, DeviceInfo, DeviceMap, PointMap, Table, WordOrder};
 pub use field::{
     CommandPoint, Device, Link, LinkKind, MQTT_ROOM_MIN_MAX_AGE_S, MqttValue, Parity, Points,

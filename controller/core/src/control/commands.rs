@@ -115,6 +115,11 @@ pub enum AlarmCode {
     RoomQuorumLost = 201,
     /// Some room nodes invalid, stale, stuck or outliers.
     RoomNodesInvalid = 202,
+    /// Some room nodes suspect: for `demand.suspect_after_h` far colder than their position
+    /// class and the comfort floor (lying low, stuck cold); left out of the coldest estimate,
+    /// their flats estimated from their learned offsets. The room verdicts name them
+    /// ("suspect").
+    RoomNodesSuspect = 203,
     /// Frost protection active.
     Frost = 301,
     /// Secondary supply over its hard maximum: valve closed.
@@ -169,6 +174,7 @@ impl AlarmCode {
             AlarmCode::Pump2Feedback => "secondary pump does not follow its command",
             AlarmCode::RoomQuorumLost => "too few room nodes alive",
             AlarmCode::RoomNodesInvalid => "some room nodes invalid",
+            AlarmCode::RoomNodesSuspect => "some room nodes suspect (far colder than their class)",
             AlarmCode::Frost => "frost protection",
             AlarmCode::T2OverTemperature => "secondary supply over temperature",
             AlarmCode::T1ReturnOverTemperature => "primary return over temperature",

@@ -1,10 +1,12 @@
 //! Demand correction from household room temperatures (按需供热): robust aggregation of the
-//! nodes and a slow, bounded integrator on the curve shift.
+//! nodes, the estimate of the coldest flat ([`super::coldest`]) and a bounded PI on the curve
+//! shift with anti-windup on both sides.
 
+use super::coldest::{ColdestEstimator, Estimate, NodeInput};
 use super::commands::RoomStats;
 use super::image::Sample;
 use super::validation::{Rejection, Validator};
-use crate::config::{Demand, Position, PositionWeights, RoomNode, SignalLimits};
+use crate::config::{Demand, DemandMeasure, Position, PositionWeights, RoomNode, SignalLimits};
 
 /// Weighted low percentile, median and trimmed mean of node readings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -99,15 +101,24 @@ pub enum NodeVerdict {
     Rejected(Rejection),
     /// Valid, but too far from the median of all valid readings.
     Outlier,
+    /// Valid, but suspect-cold: far below its position class and the comfort floor; left out
+    /// of the coldest estimate (not yet named in an alarm).
+    SuspectCold,
+    /// Suspect: it read suspect-cold for `demand.suspect_after_h` (alarm 203 names it), left
+    /// out until its readings have been plausible for as long.
+    Suspect,
 }
 
 impl NodeVerdict {
-    /// Short name for logs and JSON: "used", "outlier", or the rejection's name.
+    /// Short name for logs and JSON: "used", "outlier", "suspect_cold", "suspect", or the
+    /// rejection's name.
     #[must_use]
     pub const fn name(self) -> &'static str {
         match self {
             NodeVerdict::Used => "used",
             NodeVerdict::Outlier => "outlier",
+            NodeVerdict::SuspectCold => "suspect_cold",
+            NodeVerdict::Suspect => "suspect",
             NodeVerdict::Rejected(r) => r.name(),
         }
     }
@@ -134,6 +145,14 @@ pub struct DemandCorrection {
     verdicts: Vec<NodeVerdict>,
     target_c: f64,
     enabled: bool,
+    /// The coldest-flat estimator (learned offsets, suspect nodes).
+    estimator: ColdestEstimator,
+    /// Its inputs, reused between runs.
+    inputs: Vec<NodeInput>,
+    /// Each node's validated reading before the median test, °C.
+    raw: Vec<Option<f64>>,
+    /// Its estimate at the last run.
+    estimate: Option<Estimate>,
 }
 
 impl DemandCorrection {
@@ -154,6 +173,10 @@ impl DemandCorrection {
             verdicts: vec![NodeVerdict::Rejected(Rejection::Missing); nodes.len()],
             target_c: cfg.target_c,
             enabled: cfg.enabled,
+            estimator: ColdestEstimator::new(&[]),
+            inputs: Vec::with_capacity(nodes.len()),
+            raw: Vec::with_capacity(nodes.len()),
+            estimate: None,
         };
         d.set_config(cfg, nodes, room_limits);
         d
@@ -180,6 +203,8 @@ impl DemandCorrection {
                 counts: !n.vacant && !n.excluded,
             })
             .collect();
+        let positions: Vec<Position> = nodes.iter().map(|n| n.position).collect();
+        self.estimator.set_positions(&positions);
         if self.validators.len() == nodes.len() {
             for v in &mut self.validators {
                 v.set_limits(room_limits);
@@ -244,19 +269,41 @@ impl DemandCorrection {
         &self.verdicts
     }
 
+    /// The coldest-flat estimate at the last run (`None` before the first, or without any
+    /// estimable flat).
+    #[must_use]
+    pub fn estimate(&self) -> Option<Estimate> {
+        self.estimate
+    }
+
+    /// Indices (configuration order) of the nodes suspect now.
+    pub fn suspects(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.nodes.len()).filter(|&i| self.estimator.is_suspect(i))
+    }
+
     /// Statistics of the last run.
     #[must_use]
     pub fn stats(&self) -> RoomStats {
         self.stats
     }
 
-    /// Run if a period has passed. `may_raise` is false while the setpoint is held down by a
-    /// limiter or the max clamp (anti-windup), or heating is off.
-    pub fn update(&mut self, now_s: f64, rooms: &[Option<Sample>], may_raise: bool) {
+    /// Run if a period has passed. `outdoor_c` is the outdoor temperature in use (for the
+    /// learned offsets; `None` when lost). `may_raise` is false while the setpoint is held down
+    /// by a limiter or the max clamp, or heating is off; `may_lower` false while the setpoint
+    /// sits at the curve's min clamp or heating is off (anti-windup on both sides: the integral
+    /// does not run where the setpoint cannot follow).
+    pub fn update(
+        &mut self,
+        now_s: f64,
+        rooms: &[Option<Sample>],
+        outdoor_c: Option<f64>,
+        may_raise: bool,
+        may_lower: bool,
+    ) {
         let dt = match self.last_run_s {
             None => {
                 self.last_run_s = Some(now_s);
-                self.run_aggregation(now_s, rooms);
+                self.run_aggregation(now_s, 0.0, rooms, outdoor_c);
                 return;
             }
             Some(t) if now_s - t >= self.cfg.period_s => now_s - t,
@@ -265,10 +312,14 @@ impl DemandCorrection {
         self.last_run_s = Some(now_s);
         // A long pause (process stopped) must not become one large step.
         let dt = dt.min(2.0 * self.cfg.period_s);
-        let agg = self.run_aggregation(now_s, rooms);
-        match agg {
-            Some(a) if self.enabled && self.stats.quorum => {
-                let e_floor = self.target_c - a.percentile_c;
+        let agg = self.run_aggregation(now_s, dt, rooms, outdoor_c);
+        let measured_c = match self.cfg.measure {
+            DemandMeasure::Coldest => self.estimate.map(|e| e.coldest_c),
+            DemandMeasure::Percentile => agg.map(|a| a.percentile_c),
+        };
+        match agg.zip(measured_c) {
+            Some((a, measured_c)) if self.enabled && self.stats.quorum => {
+                let e_floor = self.target_c - measured_c;
                 let e_mean = self.cfg.mean_max_c - a.trimmed_mean_c;
                 // The floor wins: while the low percentile is below target the shift may rise;
                 // once it is at or above target, a high mean pushes down faster.
@@ -281,14 +332,18 @@ impl DemandCorrection {
                 let ti_s = self.cfg.integral_time_h * 3600.0;
                 let (lo, hi) = (self.cfg.min_shift_k, self.cfg.max_shift_k);
                 // PI: shift = Kp·e + Kp/Ti·∫e. The integral does not rise while raising is
-                // blocked (anti-windup) and stays within the shift bounds.
+                // blocked, nor fall while lowering is (anti-windup), and stays within the
+                // shift bounds.
                 let di = kp * e * dt / ti_s;
-                if may_raise || di < 0.0 {
+                if (may_raise || di < 0.0) && (may_lower || di > 0.0) {
                     self.integral_k = (self.integral_k + di).clamp(lo, hi);
                 }
                 let mut target = (kp * e + self.integral_k).clamp(lo, hi);
                 if !may_raise {
                     target = target.min(self.shift_k);
+                }
+                if !may_lower {
+                    target = target.max(self.shift_k);
                 }
                 let max_step = self.cfg.max_rate_k_per_h * dt / 3600.0;
                 self.shift_k = target.clamp(self.shift_k - max_step, self.shift_k + max_step);
@@ -301,7 +356,13 @@ impl DemandCorrection {
         }
     }
 
-    fn run_aggregation(&mut self, now_s: f64, rooms: &[Option<Sample>]) -> Option<Aggregate> {
+    fn run_aggregation(
+        &mut self,
+        now_s: f64,
+        dt_s: f64,
+        rooms: &[Option<Sample>],
+        outdoor_c: Option<f64>,
+    ) -> Option<Aggregate> {
         self.scratch.clear();
         let mut stats = RoomStats::default();
         for (i, info) in self.nodes.iter().enumerate() {
@@ -322,6 +383,7 @@ impl DemandCorrection {
                 Err(_) => stats.invalid += 1,
             }
         }
+        self.raw.clone_from(&self.validated);
         // Outliers against the median of all valid readings.
         if self.cfg.outlier_k > 0.0 && !self.scratch.is_empty() {
             self.scratch.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -344,6 +406,7 @@ impl DemandCorrection {
                 }
             }
         }
+        self.run_estimator(now_s, dt_s, outdoor_c);
         stats.used = self.scratch.len();
         stats.quorum = stats.used > 0
             && (stats.used as f64) >= (stats.expected as f64) * self.cfg.quorum_pct / 100.0;
@@ -359,6 +422,43 @@ impl DemandCorrection {
         }
         self.stats = stats;
         agg
+    }
+
+    /// The coldest-flat estimate from the validated, outlier-free readings; suspect nodes
+    /// leave the aggregate and drive nothing (as outliers).
+    fn run_estimator(&mut self, now_s: f64, dt_s: f64, outdoor_c: Option<f64>) {
+        self.inputs.clear();
+        for ((info, v), raw) in self.nodes.iter().zip(&self.validated).zip(&self.raw) {
+            self.inputs.push(match (info.counts, v, raw) {
+                (false, _, _) => NodeInput::NotCounting,
+                (true, Some(v), _) => NodeInput::Valid(*v),
+                (true, None, Some(r)) => NodeInput::Outlier(*r),
+                (true, None, None) => NodeInput::Lost,
+            });
+        }
+        self.estimate = self
+            .estimator
+            .update(&self.cfg, now_s, dt_s, &self.inputs, outdoor_c);
+        for i in 0..self.nodes.len() {
+            // A suspect the median test already calls an outlier is still named suspect.
+            if self.estimator.is_suspect(i) && self.verdicts[i] == NodeVerdict::Outlier {
+                self.verdicts[i] = NodeVerdict::Suspect;
+            }
+            if !self.estimator.is_excluded(i) || self.validated[i].is_none() {
+                continue;
+            }
+            if let Some(v) = self.validated[i].take()
+                && let Some(k) = self.scratch.iter().position(|x| x.0 == v)
+            {
+                self.scratch.swap_remove(k);
+            }
+            self.verdicts[i] = if self.estimator.is_suspect(i) {
+                NodeVerdict::Suspect
+            } else {
+                NodeVerdict::SuspectCold
+            };
+        }
+        // A suspect whose node is lost now keeps its verdict's reason (stale, invalid...).
     }
 }
 
@@ -414,9 +514,9 @@ mod tests {
         let mut d = DemandCorrection::new(&cfg, &nodes(20), limits());
         let rooms: Vec<Option<Sample>> = (0..20).map(|_| Some(Sample::fresh(17.0))).collect();
         let mut t = 0.0;
-        d.update(t, &rooms, true);
+        d.update(t, &rooms, None, true, true);
         t += cfg.period_s;
-        d.update(t, &rooms, true);
+        d.update(t, &rooms, None, true, true);
         let one = d.shift_k();
         assert!(one > 0.0);
         assert!(
@@ -425,7 +525,7 @@ mod tests {
         );
         for _ in 0..2000 {
             t += cfg.period_s;
-            d.update(t, &rooms, true);
+            d.update(t, &rooms, None, true, true);
         }
         assert!(
             (d.shift_k() - cfg.max_shift_k).abs() < 1e-9,
@@ -439,9 +539,71 @@ mod tests {
         let cfg = Demand::default();
         let mut d = DemandCorrection::new(&cfg, &nodes(20), limits());
         let rooms: Vec<Option<Sample>> = (0..20).map(|_| Some(Sample::fresh(17.0))).collect();
-        d.update(0.0, &rooms, false);
-        d.update(cfg.period_s, &rooms, false);
+        d.update(0.0, &rooms, None, false, true);
+        d.update(cfg.period_s, &rooms, None, false, true);
         assert_eq!(d.shift_k(), 0.0);
+    }
+
+    #[test]
+    fn anti_windup_blocks_lowering_at_the_min_clamp() {
+        let cfg = Demand::default();
+        let mut d = DemandCorrection::new(&cfg, &nodes(20), limits());
+        let warm: Vec<Option<Sample>> = (0..20).map(|_| Some(Sample::fresh(23.0))).collect();
+        let mut t = 0.0;
+        // Warm rooms at the min clamp (or heating off): the shift and its integral hold.
+        for _ in 0..100 {
+            d.update(t, &warm, Some(10.0), true, false);
+            t += cfg.period_s;
+        }
+        assert_eq!(d.shift_k(), 0.0);
+        // Cold rooms then raise it at once, with no wound-down integral to climb out of.
+        let cold: Vec<Option<Sample>> = (0..20).map(|_| Some(Sample::fresh(17.0))).collect();
+        d.update(t, &cold, Some(10.0), true, true);
+        assert!(d.shift_k() > 0.0, "{}", d.shift_k());
+        // Allowed to lower, warm rooms lower it.
+        for _ in 0..20 {
+            t += cfg.period_s;
+            d.update(t, &warm, Some(10.0), true, true);
+        }
+        assert!(d.shift_k() < 0.0, "{}", d.shift_k());
+    }
+
+    #[test]
+    fn a_dead_node_keeps_its_flat_in_the_estimate() {
+        let cfg = Demand::default();
+        let mut d = DemandCorrection::new(&cfg, &nodes(20), limits());
+        // Node 0 is the coldest flat, 2 K below the others at 20 K of load.
+        let mut rooms: Vec<Option<Sample>> = (0..20).map(|_| Some(Sample::fresh(20.0))).collect();
+        rooms[0] = Some(Sample::fresh(18.0));
+        let mut t = 0.0;
+        for _ in 0..(24 * 12) {
+            d.update(t, &rooms, Some(0.0), true, true);
+            t += cfg.period_s;
+        }
+        // Its node dies: the estimate keeps the flat at 18 °C, not the live nodes' 20 °C.
+        rooms[0] = None;
+        t += cfg.period_s;
+        d.update(t, &rooms, Some(0.0), true, true);
+        let e = d.estimate().unwrap();
+        assert_eq!((e.from_reading, e.from_offset), (19, 1));
+        assert!((e.coldest_c - 18.0).abs() < 0.01, "{e:?}");
+    }
+
+    #[test]
+    fn a_suspect_node_is_named_and_drives_nothing() {
+        let cfg = Demand::default();
+        let mut d = DemandCorrection::new(&cfg, &nodes(20), limits());
+        let mut rooms: Vec<Option<Sample>> = (0..20).map(|_| Some(Sample::fresh(20.0))).collect();
+        rooms[7] = Some(Sample::fresh(15.5));
+        let mut t = 0.0;
+        for _ in 0..(3 * 12) {
+            d.update(t, &rooms, Some(0.0), true, true);
+            t += cfg.period_s;
+        }
+        assert_eq!(d.suspects().collect::<Vec<_>>(), vec![7]);
+        assert_eq!(d.verdicts()[7], NodeVerdict::Suspect);
+        assert_eq!(d.validated()[7], None);
+        assert!((d.estimate().unwrap().coldest_c - 20.0).abs() < 1e-9);
     }
 
     #[test]
@@ -451,7 +613,7 @@ mod tests {
         let cold: Vec<Option<Sample>> = (0..20).map(|_| Some(Sample::fresh(17.0))).collect();
         let mut t = 0.0;
         for _ in 0..100 {
-            d.update(t, &cold, true);
+            d.update(t, &cold, None, true, true);
             t += cfg.period_s;
         }
         let before = d.shift_k();
@@ -461,7 +623,7 @@ mod tests {
         few[0] = Some(Sample::fresh(15.0));
         few[1] = Some(Sample::fresh(15.0));
         for _ in 0..72 {
-            d.update(t, &few, true);
+            d.update(t, &few, None, true, true);
             t += cfg.period_s;
         }
         assert!(!d.stats().quorum);
@@ -486,7 +648,7 @@ mod tests {
             Some(Sample::fresh(10.0)),
             Some(Sample::fresh(20.0)),
         ];
-        d.update(0.0, &rooms, true);
+        d.update(0.0, &rooms, None, true, true);
         let s = d.stats();
         assert_eq!((s.expected, s.used), (1, 1));
         assert_eq!(s.percentile_c, Some(20.0));
@@ -499,7 +661,7 @@ mod tests {
         let mut rooms: Vec<Option<Sample>> = (0..10).map(|_| Some(Sample::fresh(20.0))).collect();
         rooms[0] = Some(Sample::fresh(8.0)); // window open
         rooms[1] = Some(Sample::fresh(30.0)); // liar
-        d.update(0.0, &rooms, true);
+        d.update(0.0, &rooms, None, true, true);
         let s = d.stats();
         assert_eq!(s.outliers, 2);
         assert_eq!(s.percentile_c, Some(20.0));

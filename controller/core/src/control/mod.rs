@@ -28,6 +28,7 @@
 //! and last the alarms the phases found are raised or cleared (after the clear delay).
 
 pub mod alarms;
+pub mod coldest;
 mod commands;
 pub mod curve;
 pub mod demand;
@@ -138,6 +139,9 @@ pub struct Controller {
     last_wall_s: Option<f64>,
     /// Whether the demand integrator may raise (anti-windup), from the previous step.
     may_raise: bool,
+    /// Whether the demand integrator may lower (anti-windup: not while the setpoint sits at
+    /// the curve's min clamp), from the previous step.
+    may_lower: bool,
     t2_lost_since_s: Option<f64>,
     over_temperature: bool,
     t1_over_temperature: bool,
@@ -207,6 +211,7 @@ impl Controller {
             last_now_s: None,
             last_wall_s: None,
             may_raise: true,
+            may_lower: true,
             t2_lost_since_s: None,
             over_temperature: false,
             t1_over_temperature: false,
@@ -280,6 +285,12 @@ impl Controller {
     #[must_use]
     pub fn room_verdicts(&self) -> &[demand::NodeVerdict] {
         self.demand.verdicts()
+    }
+
+    /// The demand correction's estimate of the coldest flat at its last run.
+    #[must_use]
+    pub fn coldest_estimate(&self) -> Option<coldest::Estimate> {
+        self.demand.estimate()
     }
 
     /// Replace the room target of the demand correction (SCADA), °C.
@@ -493,11 +504,16 @@ impl Controller {
         ex.base_shift_k = self.operator_shift_k.unwrap_or(self.curve.shift_k());
     }
 
-    /// The demand correction from room temperatures (it may raise only when the previous
-    /// step allowed it and heating is on).
+    /// The demand correction from room temperatures (it may raise or lower only when the
+    /// previous step allowed it and heating is on).
     fn demand(&mut self, now: f64, image: &ProcessImage, heating_on: bool, ex: &mut Explanation) {
-        self.demand
-            .update(now, &image.rooms, self.may_raise && heating_on);
+        self.demand.update(
+            now,
+            &image.rooms,
+            ex.outdoor_c,
+            self.may_raise && heating_on,
+            self.may_lower && heating_on,
+        );
         ex.rooms = self.demand.stats();
         ex.demand_shift_k = self.demand.shift_k();
         if self.room_quorum_lost(ex) {
@@ -539,6 +555,7 @@ impl Controller {
             min_c,
             max_c,
             at_max_clamp: unclamped >= max_c,
+            at_min_clamp: unclamped <= min_c,
             protective_k: 0.0,
         };
         let clamped = if unclamped.is_finite() {
@@ -766,7 +783,8 @@ impl Controller {
     }
 
     /// Anti-windup of the demand integrator for the next step: it may raise only while no
-    /// protective limiter, clamp, saturated valve or supervisor holds the setpoint back.
+    /// protective limiter, clamp, saturated valve or supervisor holds the setpoint back, and
+    /// lower only while the setpoint is above the curve's min clamp.
     fn anti_windup(&mut self, sp: &Setpoint, valve1: &Valve1Decision, inputs: &Validated) {
         let valve_saturated = valve1.command_pct >= self.cfg.valve1.max_pct - 0.5
             && inputs
@@ -776,6 +794,7 @@ impl Controller {
             && !sp.at_max_clamp
             && !valve_saturated
             && valve1.supervisor.is_none();
+        self.may_lower = !sp.at_min_clamp;
     }
 
     /// Since when the valve position feedback has been far from the command.
@@ -890,6 +909,10 @@ impl Controller {
                 AlarmCode::RoomNodesInvalid,
                 ex.rooms.invalid + ex.rooms.outliers > 0,
             ),
+            (
+                AlarmCode::RoomNodesSuspect,
+                self.cfg.demand.enabled && self.demand.suspects().next().is_some(),
+            ),
             (AlarmCode::T1ReturnInvalid, rejected(Signal::T1Return)),
             (AlarmCode::T2ReturnInvalid, rejected(Signal::T2Return)),
             (AlarmCode::T1SupplyInvalid, rejected(Signal::T1Supply)),
@@ -963,6 +986,8 @@ struct Setpoint {
     max_c: f64,
     /// Whether curve and shifts asked for the top of the clamp or more.
     at_max_clamp: bool,
+    /// Whether curve and shifts asked for the bottom of the clamp or less.
+    at_min_clamp: bool,
     /// How far the protective limiters lowered it, K.
     protective_k: f64,
 }
