@@ -552,10 +552,10 @@ mod tests {
         named.observe(
             3600.0,
             &raised,
-            &[NodeVerdict::Outlier, NodeVerdict::Outlier],
+            &[NodeVerdict::Suspect, NodeVerdict::Suspect],
         );
         let mut half = Naming::new(&[0, 1], &ids);
-        half.observe(3600.0, &raised, &[NodeVerdict::Outlier, NodeVerdict::Used]);
+        half.observe(3600.0, &raised, &[NodeVerdict::Suspect, NodeVerdict::Used]);
         // Worse than B1 and dearer than 1 %: met only where both nodes are named.
         let mut a = labelled("heatctl_dead10", 95.0, 300.0);
         a.naming = Some(named);
@@ -583,7 +583,7 @@ mod tests {
                     code: SUSPECT_NODES_ALARM,
                     since_s: 0.0,
                 }],
-                &[NodeVerdict::Outlier, NodeVerdict::Outlier],
+                &[NodeVerdict::Suspect, NodeVerdict::Suspect],
             );
             let mut v = labelled("heatctl_dead10", 95.0, 300.0);
             v.naming = Some(n);

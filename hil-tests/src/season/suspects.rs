@@ -1,9 +1,9 @@
 //! Whether the controller names a fault variant's faulty room nodes (issue 14, item 2: "where
 //! that is impossible, an alarm names the suspect nodes").
 //!
-//! A faulty node counts as **named** at a step when the controller's alarm list holds
-//! [`SUSPECT_NODES_ALARM`] and the controller's own verdict on that node (the demand
-//! correction's last run, `Controller::room_verdicts`) is anything but "used". A variant's aim is
+//! A faulty node counts as **named** at a step when the controller's own verdict on that node
+//! (the demand correction's last run, `Controller::room_verdicts`) is one an alarm lists
+//! ([`naming_alarm`]: "suspect" by 203, rejected or outlier by 202) and that alarm is raised. A variant's aim is
 //! also met (`report::aims`) when every faulty node was named within [`NAMING_DEADLINE_S`] of the
 //! season start and stayed named from then to the end of the season: what counts is the unbroken
 //! run of named steps that lasts to the end (at the start every node is named until its first
@@ -12,10 +12,22 @@
 use heatctl::control::demand::NodeVerdict;
 use heatctl::control::{Alarm, AlarmCode};
 
-/// The alarm that names suspect room nodes. The one place to change when the control core gets
-/// a dedicated code; today the core's "some room nodes invalid, stale, stuck or outliers" alarm,
-/// whose nodes are those with a verdict other than "used".
-pub const SUSPECT_NODES_ALARM: AlarmCode = AlarmCode::RoomNodesInvalid;
+/// The alarm that names suspect room nodes: 203, readings far colder than their position class
+/// (lying low, stuck cold), whose nodes are those with the verdict "suspect".
+pub const SUSPECT_NODES_ALARM: AlarmCode = AlarmCode::RoomNodesSuspect;
+
+/// What names a faulty node: its verdict, and the alarm that lists nodes with that verdict (203
+/// for suspect nodes; 202, "some room nodes invalid", for nodes rejected as missing, stale,
+/// stuck, out of range or outliers). A node only "suspect-cold" (not yet for the hold time) is
+/// not named by either.
+#[must_use]
+pub fn naming_alarm(verdict: NodeVerdict) -> Option<AlarmCode> {
+    match verdict {
+        NodeVerdict::Used | NodeVerdict::SuspectCold => None,
+        NodeVerdict::Suspect => Some(AlarmCode::RoomNodesSuspect),
+        NodeVerdict::Rejected(_) | NodeVerdict::Outlier => Some(AlarmCode::RoomNodesInvalid),
+    }
+}
 
 /// Every faulty node must be named within this time of the season start, s (24 h).
 pub const NAMING_DEADLINE_S: f64 = 86_400.0;
@@ -63,12 +75,12 @@ impl Naming {
     /// Account for one control step at season time `t_s`: the alarms the controller returned
     /// and its per-node verdicts.
     pub fn observe(&mut self, t_s: f64, alarms: &[Alarm], verdicts: &[NodeVerdict]) {
-        let raised = alarms.iter().any(|a| a.code == self.alarm);
         for (n, &k) in self.nodes.iter_mut().zip(&self.indices) {
-            let named = raised
-                && verdicts
-                    .get(k)
-                    .is_some_and(|v| !matches!(v, NodeVerdict::Used));
+            let named = verdicts
+                .get(k)
+                .copied()
+                .and_then(naming_alarm)
+                .is_some_and(|code| alarms.iter().any(|a| a.code == code));
             match (n.named_since_s, named) {
                 (None, true) => n.named_since_s = Some(t_s),
                 (Some(_), false) => {
@@ -138,7 +150,8 @@ impl Naming {
     #[must_use]
     pub fn summary(&self) -> String {
         format!(
-            "alarm {} named {} of {} faulty nodes within {:.0} h and to the end{}",
+            "alarms {}/{} named {} of {} faulty nodes within {:.0} h and to the end{}",
+            AlarmCode::RoomNodesInvalid.number(),
             self.alarm.number(),
             self.named_in_time(),
             self.nodes.len(),
@@ -163,7 +176,7 @@ mod tests {
         let ids: Vec<String> = ["a", "b", "c"].iter().map(|s| (*s).to_string()).collect();
         let mut n = Naming::new(&[0, 2], &ids);
         let bad = NodeVerdict::Rejected(Rejection::Field);
-        let raised = [alarm(SUSPECT_NODES_ALARM)];
+        let raised = [alarm(AlarmCode::RoomNodesInvalid)];
         // At the start every node is named (no report yet), then the faulty ones report.
         n.observe(0.0, &raised, &[bad, bad, bad]);
         assert_eq!(n.nodes[1].named_since_s, Some(0.0));
@@ -195,13 +208,36 @@ mod tests {
     }
 
     #[test]
+    fn each_verdict_is_named_by_its_own_alarm() {
+        let ids = vec!["a".to_string()];
+        let suspect = [NodeVerdict::Suspect];
+        let mut n = Naming::new(&[0], &ids);
+        // 202 lists rejected nodes, not suspect ones.
+        n.observe(0.0, &[alarm(AlarmCode::RoomNodesInvalid)], &suspect);
+        assert_eq!(n.nodes[0].named_since_s, None);
+        n.observe(60.0, &[alarm(SUSPECT_NODES_ALARM)], &suspect);
+        assert_eq!(n.nodes[0].named_since_s, Some(60.0));
+        // Suspect-cold (not yet held long enough) is named by no alarm.
+        n.observe(
+            120.0,
+            &[alarm(SUSPECT_NODES_ALARM)],
+            &[NodeVerdict::SuspectCold],
+        );
+        assert_eq!(n.nodes[0].named_since_s, None);
+        // 203 does not name a rejected node.
+        let mut m = Naming::new(&[0], &ids);
+        m.observe(0.0, &[alarm(SUSPECT_NODES_ALARM)], &[NodeVerdict::Outlier]);
+        assert_eq!(m.nodes[0].named_since_s, None);
+    }
+
+    #[test]
     fn named_after_the_deadline_does_not_count() {
         let ids = vec!["a".to_string()];
         let mut n = Naming::new(&[0], &ids);
         let bad = [NodeVerdict::Outlier];
         n.observe(
             NAMING_DEADLINE_S + 60.0,
-            &[alarm(SUSPECT_NODES_ALARM)],
+            &[alarm(AlarmCode::RoomNodesInvalid)],
             &bad,
         );
         assert!(!n.all_named_in_time());
