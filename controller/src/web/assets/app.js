@@ -78,6 +78,7 @@
       'st.used': 'used', 'st.stale': 'stale', 'st.invalid': 'invalid', 'st.outlier': 'outlier',
       'st.excluded': 'excluded', 'st.vacant': 'vacant', 'st.no_reading': 'no reading', 'st.missing': 'no reading',
       'st.out_of_range': 'out of range', 'st.stuck': 'stuck', 'st.jump': 'jump',
+      'st.suspect_cold': 'suspect (cold)', 'st.suspect': 'suspect',
       'pos.top': 'top floor', 'pos.ground': 'ground floor', 'pos.end': 'end flat', 'pos.middle': 'middle',
       'pos.top_end': 'top floor, end', 'pos.ground_end': 'ground floor, end',
       'al.active': 'Active', 'al.recent': 'Recent (cleared while this page was open)', 'al.code': 'Code',
@@ -176,6 +177,7 @@
       'st.used': '采用', 'st.stale': '过期', 'st.invalid': '无效', 'st.outlier': '离群',
       'st.excluded': '已排除', 'st.vacant': '空置', 'st.no_reading': '无读数', 'st.missing': '无读数',
       'st.out_of_range': '超出范围', 'st.stuck': '数值卡滞', 'st.jump': '跳变',
+      'st.suspect_cold': '疑似偏低', 'st.suspect': '疑似故障',
       'pos.top': '顶层', 'pos.ground': '底层', 'pos.end': '边户', 'pos.middle': '中间户',
       'pos.top_end': '顶层边户', 'pos.ground_end': '底层边户',
       'al.active': '当前报警', 'al.recent': '最近报警(本页打开期间已消除)', 'al.code': '代码',
@@ -209,14 +211,14 @@
     101: '室外温度传感器丢失,保持上次有效值', 102: '室外温度传感器丢失,使用替代温度',
     103: '二次供水温度传感器丢失', 104: '二次回水温度传感器无效', 105: '一次回水温度传感器无效',
     106: '一次供水温度传感器无效', 107: '热量表数据过期或无效', 108: '一次阀门反馈无效',
-    201: '在线室温节点过少', 202: '部分室温节点无效', 301: '防冻保护', 302: '二次供水超温',
+    201: '在线室温节点过少', 202: '部分室温节点无效', 203: '室温节点疑似故障（远低于同类）', 301: '防冻保护', 302: '二次供水超温',
     303: '一次回水超温', 401: '一次阀门未跟随指令', 501: '现场设备无应答', 502: '现场设备写入失败', 601: '平台链路未连接,消息暂存磁盘', 701: '系统时钟跳变,日程按新时间执行', 702: '状态目录不可写,状态未保存',
   };
   const ALARM_EN = {
     101: 'outdoor sensor lost, holding last good value', 102: 'outdoor sensor lost, fallback temperature in use',
     103: 'secondary supply sensor lost', 104: 'secondary return sensor invalid', 105: 'primary return sensor invalid',
     106: 'primary supply sensor invalid', 107: 'heat meter data stale or invalid', 108: 'primary valve feedback invalid',
-    201: 'too few room nodes alive', 202: 'some room nodes invalid', 301: 'frost protection',
+    201: 'too few room nodes alive', 202: 'some room nodes invalid', 203: 'some room nodes suspect (far colder than their class)', 301: 'frost protection',
     302: 'secondary supply over temperature', 303: 'primary return over temperature',
     401: 'primary valve does not follow its command', 501: 'field device not answering', 502: 'write to field device failed', 601: 'platform link not connected, messages queued on disk', 701: 'wall clock stepped, schedules follow the new time', 702: 'state directory not writable, state not saved',
   };
@@ -462,7 +464,7 @@
   }
 
   // ---------------------------------------------------------------- rooms
-  const STATE_RANK = { used: 0, outlier: 1, stale: 2, stuck: 3, jump: 4, out_of_range: 5, invalid: 6, missing: 7, no_reading: 7, excluded: 8, vacant: 9 };
+  const STATE_RANK = { used: 0, suspect_cold: 1, suspect: 1, outlier: 1, stale: 2, stuck: 3, jump: 4, out_of_range: 5, invalid: 6, missing: 7, no_reading: 7, excluded: 8, vacant: 9 };
   function renderRooms(s) {
     const r = s.rooms || {};
     setField('rooms_percentile_c', r.percentile_c);
