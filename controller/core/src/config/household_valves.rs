@@ -69,7 +69,9 @@ pub struct HouseholdValves {
     pub rogue_k: f64,
     /// With trim and respond on (`[valve_demand]`), the demand correction (`[demand]`) becomes
     /// a floor under it: it can only raise the supply (its shift stays at or above 0), and only
-    /// when its percentile of the room readings falls `percentile_floor_margin_k` below
+    /// when its percentile of the room readings (`demand.percentile`, whatever `demand.measure`
+    /// says: a lost node's valve already holds its learned position, so the coldest estimate's
+    /// margin for lost flats is not wanted here) falls `percentile_floor_margin_k` below
     /// `target_c` (or below `demand.target_c`, if lower). The valve positions then set the
     /// supply and the rooms guard it. false: the two shifts add as configured.
     pub percentile_floor: bool,

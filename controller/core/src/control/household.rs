@@ -333,6 +333,10 @@ mod tests {
             d.min_shift_k
         );
         assert!((d.max_shift_k - cfg.demand.max_shift_k).abs() < 1e-12);
+        // The floor is the readings' percentile, not the coldest estimate (whose margin for lost
+        // flats would heat every home for a flat whose valve already holds its position).
+        assert_eq!(cfg.demand.measure, crate::config::DemandMeasure::Coldest);
+        assert_eq!(d.measure, crate::config::DemandMeasure::Percentile);
         // Without the valve loops, without trim and respond, or with the floor off: [demand].
         for (hh, vd) in [(false, true), (true, false)] {
             let cfg = text(hh, vd);

@@ -53,7 +53,7 @@ pub use pump::{DryRunState, Pump2Command, Pump2Inputs, Pump2Loop, Pump2Reason};
 pub use valve_demand::TrimRespond;
 pub use valve_loop::{ThreePoint, Valve1Loop};
 
-use crate::config::{Config, Demand, Pump2, SignalLimits, ValveOutput};
+use crate::config::{Config, Demand, DemandMeasure, Pump2, SignalLimits, ValveOutput};
 use alarms::Alarms;
 use curve::{HeatingCurve, SummerCutoff};
 use demand::DemandCorrection;
@@ -161,6 +161,10 @@ fn demand_config(cfg: &Config) -> Demand {
     if hh.percentile_floor && cfg.valve_demand.enabled && has_valves(cfg).contains(&true) {
         d.target_c = d.target_c.min(hh.target_c - hh.percentile_floor_margin_k);
         d.min_shift_k = d.min_shift_k.max(0.0).min(d.max_shift_k);
+        // The floor is the percentile of the readings: with a valve in every home a lost
+        // node's valve already holds its learned position, so the coldest estimate's margin for
+        // lost flats would raise every home's supply for them a second time.
+        d.measure = DemandMeasure::Percentile;
     }
     d
 }
