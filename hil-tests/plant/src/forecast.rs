@@ -59,8 +59,7 @@ impl ForecastService {
         let hour = (now_s / 3600.0).floor() as i64;
         if self.issued_hour != Some(hour) {
             if self.issued_hour.is_some() {
-                let innovation = (1.0 - self.rho * self.rho).sqrt() * self.error_sd_k;
-                self.error_k = self.rho * self.error_k + innovation * gauss(&mut self.rng);
+                self.next_error();
             }
             self.issued_hour = Some(hour);
             let issued_s = hour as f64 * 3600.0;
@@ -68,6 +67,13 @@ impl ForecastService {
         }
         let age_s = now_s - self.issued_hour.map_or(now_s, |h| h as f64 * 3600.0);
         (self.value_c, age_s)
+    }
+
+    /// The next forecast run's error: the AR(1) step.
+    fn next_error(&mut self) -> f64 {
+        let innovation = (1.0 - self.rho * self.rho).sqrt() * self.error_sd_k;
+        self.error_k = self.rho * self.error_k + innovation * gauss(&mut self.rng);
+        self.error_k
     }
 }
 
@@ -120,14 +126,9 @@ mod tests {
 
     #[test]
     fn the_error_has_the_asked_spread_and_correlation() {
-        // The series alone (no plant): run the recursion the service runs each hour.
+        // The series alone (no plant): the step the service takes each hour.
         let mut s = ForecastService::new(42, 6.0, 1.5, 12.0);
-        let mut e = Vec::new();
-        for _ in 0..20_000 {
-            let innovation = (1.0 - s.rho * s.rho).sqrt() * s.error_sd_k;
-            s.error_k = s.rho * s.error_k + innovation * gauss(&mut s.rng);
-            e.push(s.error_k);
-        }
+        let e: Vec<f64> = (0..20_000).map(|_| s.next_error()).collect();
         let n = e.len() as f64;
         let mean = e.iter().sum::<f64>() / n;
         let sd = (e.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();

@@ -113,13 +113,18 @@ fn suspect_cold(cfg: &Demand, t_c: f64, reference_c: f64) -> bool {
     t_c < cfg.suspect_below_c && t_c < reference_c - cfg.suspect_gap_k
 }
 
-fn median_sorted(v: &[f64]) -> Option<f64> {
+/// Median of items already sorted by `key` (the mean of the middle two for an even count).
+pub(crate) fn median_sorted_by<T>(v: &[T], key: impl Fn(&T) -> f64) -> Option<f64> {
     let n = v.len();
     match n {
         0 => None,
-        _ if n % 2 == 1 => Some(v[n / 2]),
-        _ => Some(0.5 * (v[n / 2 - 1] + v[n / 2])),
+        _ if n % 2 == 1 => Some(key(&v[n / 2])),
+        _ => Some(0.5 * (key(&v[n / 2 - 1]) + key(&v[n / 2]))),
     }
+}
+
+fn median_sorted(v: &[f64]) -> Option<f64> {
+    median_sorted_by(v, |x| *x)
 }
 
 impl ColdestEstimator {
@@ -242,6 +247,7 @@ impl ColdestEstimator {
         let (mut from_reading, mut from_offset) = (0, 0);
         self.est.clear();
         for ((m, &input), &c) in self.mem.iter().zip(inputs).zip(&self.classes) {
+            let by_offset_c = median_c + m.offset * load_now;
             match input {
                 NodeInput::NotCounting => {}
                 NodeInput::Valid(v) if !m.excluded => {
@@ -249,13 +255,9 @@ impl ColdestEstimator {
                     from_reading += 1;
                 }
                 _ if m.learned_s >= learned_s
-                    && !suspect_cold(
-                        cfg,
-                        median_c + m.offset * load_now,
-                        class_ref[c].unwrap_or(fleet_all),
-                    ) =>
+                    && !suspect_cold(cfg, by_offset_c, class_ref[c].unwrap_or(fleet_all)) =>
                 {
-                    self.est.push((median_c + m.offset * load_now, c));
+                    self.est.push((by_offset_c, c));
                     from_offset += 1;
                 }
                 // Never learned, or learned from readings as implausible as a lie.

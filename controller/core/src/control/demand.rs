@@ -2,7 +2,7 @@
 //! nodes, the estimate of the coldest flat ([`super::coldest`]) and a bounded PI on the curve
 //! shift with anti-windup on both sides.
 
-use super::coldest::{ColdestEstimator, Estimate, NodeInput};
+use super::coldest::{ColdestEstimator, Estimate, NodeInput, median_sorted_by};
 use super::commands::RoomStats;
 use super::image::Sample;
 use super::validation::{Rejection, Validator};
@@ -51,11 +51,7 @@ pub fn aggregate(
     }
     readings.sort_by(|a, b| a.0.total_cmp(&b.0));
     let n = readings.len();
-    let median_c = if n % 2 == 1 {
-        readings[n / 2].0
-    } else {
-        0.5 * (readings[n / 2 - 1].0 + readings[n / 2].0)
-    };
+    let median_c = median_sorted_by(readings, |x| x.0)?;
     let cut = ((n as f64) * trim_fraction).floor() as usize;
     // trim_fraction < 0.5, so at least one reading is kept.
     let kept = if 2 * cut < n {
@@ -385,15 +381,11 @@ impl DemandCorrection {
         }
         self.raw.clone_from(&self.validated);
         // Outliers against the median of all valid readings.
-        if self.cfg.outlier_k > 0.0 && !self.scratch.is_empty() {
-            self.scratch.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let n = self.scratch.len();
-            let med = if n % 2 == 1 {
-                self.scratch[n / 2].0
-            } else {
-                0.5 * (self.scratch[n / 2 - 1].0 + self.scratch[n / 2].0)
-            };
-            let before = n;
+        self.scratch.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if self.cfg.outlier_k > 0.0
+            && let Some(med) = median_sorted_by(&self.scratch, |x| x.0)
+        {
+            let before = self.scratch.len();
             let k = self.cfg.outlier_k;
             self.scratch.retain(|x| (x.0 - med).abs() <= k);
             stats.outliers = before - self.scratch.len();

@@ -21,6 +21,12 @@ struct ValveLoop {
     learned_s: f64,
 }
 
+/// Time under room control after which a learned position is trusted: a quarter of the
+/// learning time, s.
+fn trusted_after_s(cfg: &HouseholdValves) -> f64 {
+    cfg.learn_time_h * 3600.0 / 4.0
+}
+
 /// One PI loop per valve toward the room target.
 #[derive(Debug, Clone, Default)]
 pub struct HouseholdLoops {
@@ -74,7 +80,7 @@ impl HouseholdLoops {
     /// not learned long enough to be trusted).
     #[must_use]
     pub fn learned(&self, cfg: &HouseholdValves) -> Vec<Option<f64>> {
-        let trusted_s = cfg.learn_time_h * 3600.0 / 4.0;
+        let trusted_s = trusted_after_s(cfg);
         self.state
             .iter()
             .map(|s| s.and_then(|v| v.learned_pct.filter(|_| v.learned_s >= trusted_s)))
@@ -107,7 +113,7 @@ impl HouseholdLoops {
         self.last_run_s = Some(now_s);
         let max_step = cfg.max_rate_pct_per_h * dt / 3600.0;
         let hold = cfg.lost_reading == LostReading::HoldLearned;
-        let trusted_s = cfg.learn_time_h * 3600.0 / 4.0;
+        let trusted_s = trusted_after_s(cfg);
         if self.rogue.len() != self.state.len() {
             self.rogue = vec![false; self.state.len()];
         }
