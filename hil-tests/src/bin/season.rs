@@ -72,6 +72,10 @@ struct Args {
     /// Also run heatctl_hh under the same room-node fault variants (`heatctl_hh_dead10`, ...).
     #[arg(long)]
     variants_household: bool,
+    /// With `--variants` / `--variants-household`: run only these variants (their suffixes,
+    /// comma-separated: dead10, lowlie5, ...), not all of them.
+    #[arg(long, value_delimiter = ',')]
+    only_variants: Vec<String>,
     /// heatctl configuration (default: config/season.toml of this source tree).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -204,6 +208,20 @@ fn main() -> Result<()> {
         Some(v) => v.iter().copied().map(Some).collect(),
         None => vec![args.seed],
     };
+    let unknown: Vec<&str> = args
+        .only_variants
+        .iter()
+        .map(String::as_str)
+        .filter(|o| !Variant::ALL.iter().any(|v| v.suffix() == *o))
+        .collect();
+    if !unknown.is_empty() {
+        let known: Vec<&str> = Variant::ALL.iter().map(|v| v.suffix()).collect();
+        bail!(
+            "--only-variants: unknown {} (known: {})",
+            unknown.join(", "),
+            known.join(",")
+        );
+    }
     let is_matrix = weathers.len() * seeds.len() > 1;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
@@ -427,7 +445,9 @@ fn run_cell(
         if !on {
             continue;
         }
-        for v in Variant::ALL {
+        for v in Variant::ALL.into_iter().filter(|v| {
+            args.only_variants.is_empty() || args.only_variants.iter().any(|o| o == v.suffix())
+        }) {
             others.push(Job::One {
                 label: format!("{prefix}_{}", v.suffix()),
                 kind: RunKind::Heatctl {

@@ -61,9 +61,11 @@ pub struct HouseholdValves {
     pub lost_open_bias_pct: f64,
     /// Time constant of the learned position, hours (its mean over about this long).
     pub learn_time_h: f64,
-    /// A valve wide open for this long with its room still `rogue_k` below target is a rogue,
-    /// hours: its requests no longer raise the supply for every home (a node lying cold, an open
-    /// window, a blocked radiator); it stays under its loop.
+    /// A valve wide open for this long with its room still `rogue_k` below target, while most
+    /// homes are warmer, is a rogue, hours (a node lying cold, an open window, a blocked
+    /// radiator: wide open, a healthy home comes up within hours). A rogue stays one while its
+    /// node reads that cold: its requests no longer raise the supply for every home, its valve
+    /// is driven as one without reading, and alarm 203 names its node.
     pub rogue_after_h: f64,
     /// How far below target a rogue's room reads, K.
     pub rogue_k: f64,
@@ -95,7 +97,7 @@ impl Default for HouseholdValves {
             lost_reading: LostReading::HoldLearned,
             lost_open_bias_pct: 10.0,
             learn_time_h: 24.0,
-            rogue_after_h: 12.0,
+            rogue_after_h: 6.0,
             rogue_k: 2.0,
             percentile_floor: true,
             percentile_floor_margin_k: 0.4,

@@ -8,7 +8,8 @@
 //! 2. marks as **suspect-cold** a reading (median-test outliers included) below `suspect_below_c` and more than `suspect_gap_k`
 //!    below its class median (the fleet median when the class has fewer than three readings):
 //!    it leaves the estimate at once, and after `suspect_after_h` of it the node is **suspect**
-//!    (the alarm names it) until its readings have been plausible for as long again;
+//!    (the alarm names it) until its readings have been plausible for as long again. A node
+//!    whose room did not respond to its household valve (a rogue valve) is suspect-cold too;
 //! 3. learns each healthy node's offset from the fleet relative to the load,
 //!    `(T_i - median) / (median - T_outdoor)`, slowly (`learn_time_h`), only while the load is
 //!    at least `learn_min_load_k`;
@@ -90,6 +91,8 @@ struct NodeMemory {
     plausible_since_s: Option<f64>,
     /// Suspect (the hold has passed).
     suspect: bool,
+    /// Its room did not respond to its household valve (set from outside each run).
+    unresponsive: bool,
     /// Left out of the estimate at the last run (suspect, or suspect-cold now).
     excluded: bool,
 }
@@ -151,6 +154,14 @@ impl ColdestEstimator {
         }
     }
 
+    /// Per node: whether its room did not respond to its household valve; such a node counts
+    /// as suspect-cold in the suspect test. Nodes past the end of `flags` are responsive.
+    pub fn set_unresponsive(&mut self, flags: &[bool]) {
+        for (i, m) in self.mem.iter_mut().enumerate() {
+            m.unresponsive = flags.get(i).copied().unwrap_or(false);
+        }
+    }
+
     /// Whether node `i` is suspect (its suspect-cold readings lasted the hold).
     #[must_use]
     pub fn is_suspect(&self, i: usize) -> bool {
@@ -197,7 +208,7 @@ impl ColdestEstimator {
         for ((m, &input), &c) in self.mem.iter_mut().zip(inputs).zip(&self.classes) {
             if let NodeInput::Valid(v) | NodeInput::Outlier(v) = input {
                 let reference = class_ref[c].unwrap_or(fleet_all);
-                let cold = suspect_cold(cfg, v, reference);
+                let cold = suspect_cold(cfg, v, reference) || m.unresponsive;
                 if cold {
                     m.plausible_since_s = None;
                     let since = *m.cold_since_s.get_or_insert(now_s);

@@ -259,6 +259,21 @@ impl DemandCorrection {
         &self.validated
     }
 
+    /// Each node's validated reading at the last run before the median and suspect tests
+    /// (None when invalid, stale or stuck), °C.
+    #[must_use]
+    pub fn raw(&self) -> &[Option<f64>] {
+        &self.raw
+    }
+
+    /// Per node (configuration order): whether its room did not respond to its household valve
+    /// (a rogue valve, [`super::HouseholdLoops::rogues`]). The suspect test treats such a node as
+    /// suspect-cold: after `suspect_after_h` alarm 203 names it, until its readings are
+    /// plausible again.
+    pub fn set_unresponsive(&mut self, flags: &[bool]) {
+        self.estimator.set_unresponsive(flags);
+    }
+
     /// Each node's verdict at the last run (in configuration order).
     #[must_use]
     pub fn verdicts(&self) -> &[NodeVerdict] {
@@ -596,6 +611,53 @@ mod tests {
         assert_eq!(d.verdicts()[7], NodeVerdict::Suspect);
         assert_eq!(d.validated()[7], None);
         assert!((d.estimate().unwrap().coldest_c - 20.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_node_whose_room_does_not_respond_is_named_until_it_reads_plausibly() {
+        // Node 7 reads 17.2 °C: too close to its class for the suspect test on its own, but
+        // its household valve found it unresponsive (a rogue).
+        let cfg = Demand::default();
+        let mut d = DemandCorrection::new(&cfg, &nodes(20), limits());
+        let mut rooms: Vec<Option<Sample>> = (0..20).map(|_| Some(Sample::fresh(19.0))).collect();
+        rooms[7] = Some(Sample::fresh(17.2));
+        let mut flags = vec![false; 20];
+        let hold = (cfg.suspect_after_h * 3600.0 / cfg.period_s) as usize + 1;
+        let mut t = 0.0;
+        for _ in 0..hold {
+            d.update(t, &rooms, Some(0.0), true, true);
+            t += cfg.period_s;
+        }
+        assert_eq!(d.suspects().count(), 0, "responsive: not suspect");
+        assert_eq!(d.verdicts()[7], NodeVerdict::Used);
+        flags[7] = true;
+        d.set_unresponsive(&flags);
+        d.update(t, &rooms, Some(0.0), true, true);
+        t += cfg.period_s;
+        assert_eq!(
+            d.verdicts()[7],
+            NodeVerdict::SuspectCold,
+            "left out at once"
+        );
+        assert_eq!(d.validated()[7], None);
+        assert_eq!(d.raw()[7], Some(17.2), "its reading is still seen");
+        for _ in 0..hold {
+            d.update(t, &rooms, Some(0.0), true, true);
+            t += cfg.period_s;
+        }
+        assert_eq!(d.suspects().collect::<Vec<_>>(), vec![7]);
+        // Its room responds again: named until it has read plausibly for the hold.
+        flags[7] = false;
+        d.set_unresponsive(&flags);
+        d.update(t, &rooms, Some(0.0), true, true);
+        t += cfg.period_s;
+        assert_eq!(d.verdicts()[7], NodeVerdict::Suspect);
+        for _ in 0..hold {
+            d.update(t, &rooms, Some(0.0), true, true);
+            t += cfg.period_s;
+        }
+        assert_eq!(d.suspects().count(), 0);
+        assert_eq!(d.verdicts()[7], NodeVerdict::Used);
     }
 
     #[test]

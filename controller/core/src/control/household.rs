@@ -1,6 +1,12 @@
 //! Household (or building) valve loops: one room loop per valve, and what a valve does while its
-//! room reading is lost ([`LostReading`]).
+//! room reading is lost ([`LostReading`]) or its valve is a rogue.
+//!
+//! A valve whose loop has nothing trustworthy to hold (no reading and nothing learned, or a
+//! position learned from readings found wrong) takes the upper decile of the positions its
+//! position class's valves learned, opened by the lost-reading bias: the neighbours' position is
+//! a better guess for a home than wide open.
 
+use super::coldest::{CLASSES, median_sorted_by};
 use super::demand::NodeVerdict;
 use super::validation::Rejection;
 use crate::config::{HouseholdValves, LostReading};
@@ -37,8 +43,14 @@ pub struct HouseholdLoops {
     controlled: Vec<bool>,
     /// Per node: whether its valve is a rogue ([`HouseholdLoops::rogues`]).
     rogue: Vec<bool>,
+    /// Per node: its position class (for the class's learned position).
+    classes: Vec<usize>,
     last_run_s: Option<f64>,
 }
+
+/// Least trusted learned positions in a class for their median to stand in for a valve of the
+/// class (the fleet's median otherwise).
+const MIN_CLASS_VALVES: usize = 3;
 
 impl HouseholdLoops {
     /// Loops for nodes where `has_valve[i]`; they start at the safe position.
@@ -59,8 +71,15 @@ impl HouseholdLoops {
                 .collect(),
             controlled: vec![false; has_valve.len()],
             rogue: vec![false; has_valve.len()],
+            classes: vec![0; has_valve.len()],
             last_run_s: None,
         }
+    }
+
+    /// Each node's position class (configuration order; [`super::coldest::class_index`]).
+    pub fn set_classes(&mut self, classes: &[usize]) {
+        self.classes.clear();
+        self.classes.extend_from_slice(classes);
     }
 
     /// Per node: whether its valve is under room-temperature control (valve and a valid
@@ -88,21 +107,27 @@ impl HouseholdLoops {
     }
 
     /// Per node: whether its valve is a rogue: wide open for `rogue_after_h` with its room still
-    /// `rogue_k` below target (a node lying cold, or a home the supply cannot reach: a window
-    /// left open, a blocked radiator). A rogue valve asks trim and respond for nothing.
+    /// `rogue_k` below target while most homes are not (a node lying cold, or a home the supply
+    /// cannot reach: a window left open, a blocked radiator). It stays a rogue while its node
+    /// reads that cold. A rogue valve asks trim and respond for nothing, forgets what it learned,
+    /// and is driven as a valve without reading; the demand correction names its node suspect
+    /// (alarm 203): a technician has a home to visit either way.
     #[must_use]
     pub fn rogues(&self) -> &[bool] {
         &self.rogue
     }
 
-    /// Run the loops if a period has passed. `rooms[i]` is the validated room temperature,
-    /// `verdicts[i]` the node's verdict (a node found stuck or an outlier has its learned
-    /// position forgotten: it was learned from readings that may have been wrong all along).
+    /// Run the loops if a period has passed. `rooms[i]` is the validated room temperature (the
+    /// loop's input), `raw[i]` the node's reading before the median and suspect tests (it keeps
+    /// a rogue a rogue), `verdicts[i]` the node's verdict (a node found stuck or an outlier has
+    /// its learned position forgotten: it was learned from readings that may have been wrong
+    /// all along).
     pub fn update(
         &mut self,
         cfg: &HouseholdValves,
         now_s: f64,
         rooms: &[Option<f64>],
+        raw: &[Option<f64>],
         verdicts: &[NodeVerdict],
     ) {
         let dt = match self.last_run_s {
@@ -117,12 +142,21 @@ impl HouseholdLoops {
         if self.rogue.len() != self.state.len() {
             self.rogue = vec![false; self.state.len()];
         }
+        if self.classes.len() != self.state.len() {
+            self.classes.resize(self.state.len(), 0);
+        }
         let alpha = 1.0 - (-dt / (cfg.learn_time_h * 3600.0)).exp();
+        let cold_below_c = cfg.target_c - cfg.rogue_k;
+        // A valve is a rogue only while most homes are warmer: when the supply falls short,
+        // every valve opens wide on a cold room, and none of them is lying.
+        let most_homes_warm = median_of(rooms.iter().take(self.state.len()).flatten().copied())
+            .is_some_and(|m| m >= cold_below_c);
+        let class_learned = self.class_learned(cfg);
         for (i, slot) in self.state.iter_mut().enumerate() {
             let Some(v) = slot else {
                 continue;
             };
-            let reading = rooms.get(i).copied().flatten();
+            let raw_c = raw.get(i).copied().flatten();
             if matches!(
                 verdicts.get(i),
                 Some(NodeVerdict::Rejected(Rejection::Stuck) | NodeVerdict::Outlier)
@@ -130,12 +164,42 @@ impl HouseholdLoops {
                 v.learned_pct = None;
                 v.learned_s = 0.0;
             }
-            let cold_open =
-                reading.is_some_and(|t| t < cfg.target_c - cfg.rogue_k) && v.out_pct >= 99.0;
-            v.cold_open_s = if cold_open { v.cold_open_s + dt } else { 0.0 };
-            self.rogue[i] = v.cold_open_s > cfg.rogue_after_h * 3600.0;
+            // The loop's input: the validated reading, or the raw one while it is only
+            // suspect-cold (not yet named suspect): a cold reading still opens its valve.
+            let input_c =
+                rooms.get(i).copied().flatten().or_else(|| {
+                    raw_c.filter(|_| verdicts.get(i) == Some(&NodeVerdict::SuspectCold))
+                });
+            if self.rogue[i] {
+                // A rogue stays one while its node reads that cold, whatever its valve does now.
+                if raw_c.is_some_and(|t| t >= cold_below_c) {
+                    self.rogue[i] = false;
+                    v.cold_open_s = 0.0;
+                }
+            } else {
+                // The clock runs while the valve is wide open (on its loop, or at its safe
+                // position while its node is left out) and the node reads cold; it pauses while
+                // the valve holds a position off its loop, and restarts when the room reads
+                // warm, when most homes are cold too, or when its loop has the valve less than
+                // wide open (the room is coming up).
+                let raw_cold = raw_c.is_some_and(|t| t < cold_below_c);
+                if !raw_cold || !most_homes_warm {
+                    v.cold_open_s = 0.0;
+                } else if v.out_pct >= 99.0 {
+                    v.cold_open_s += dt;
+                } else if input_c.is_some() {
+                    v.cold_open_s = 0.0;
+                }
+                if v.cold_open_s > cfg.rogue_after_h * 3600.0 {
+                    self.rogue[i] = true;
+                    // What it learned, it learned wide open on that reading.
+                    v.learned_pct = None;
+                    v.learned_s = 0.0;
+                }
+            }
+            let reading = input_c.filter(|_| !self.rogue[i]);
             if let Some(c) = self.controlled.get_mut(i) {
-                *c = reading.is_some() && !self.rogue[i];
+                *c = reading.is_some();
             }
             let (p_part, target_u) = match reading {
                 Some(t) => {
@@ -148,10 +212,16 @@ impl HouseholdLoops {
                     };
                     (Some(p), p + i_new)
                 }
-                // No valid reading: hold what was learned, opened by the bias; the safe
-                // position when nothing was learned or so configured.
+                // No valid reading (or a rogue): hold what was learned, else what the valves of
+                // its class learned, opened by the bias; the safe position when nothing was
+                // learned or so configured.
                 None => {
-                    let known = v.learned_pct.filter(|_| hold && v.learned_s >= trusted_s);
+                    let class = self.classes.get(i).copied().unwrap_or(0);
+                    let known = v
+                        .learned_pct
+                        .filter(|_| v.learned_s >= trusted_s)
+                        .or(class_learned[class.min(CLASSES - 1)])
+                        .filter(|_| hold);
                     let u = known.map_or(cfg.safe_position_pct, |l| l + cfg.lost_open_bias_pct);
                     (None, u)
                 }
@@ -172,6 +242,49 @@ impl HouseholdLoops {
             }
         }
     }
+
+    /// Per position class: the upper decile of its valves' trusted learned positions (the
+    /// fleet's when the class has fewer than [`MIN_CLASS_VALVES`]), % (`None`: nothing trusted
+    /// yet). The upper decile, not the median: a home whose needs are unknown is given what
+    /// nine in ten of its class need or less.
+    fn class_learned(&self, cfg: &HouseholdValves) -> [Option<f64>; CLASSES] {
+        let trusted_s = trusted_after_s(cfg);
+        let trusted = |want: Option<usize>| {
+            self.state
+                .iter()
+                .zip(&self.rogue)
+                .zip(&self.classes)
+                .filter(move |(_, c)| want.is_none_or(|w| w == **c))
+                .filter_map(move |((s, &rogue), _)| {
+                    s.filter(|v| !rogue && v.learned_s >= trusted_s)
+                        .and_then(|v| v.learned_pct)
+                })
+        };
+        let fleet = upper_decile(trusted(None));
+        std::array::from_fn(|c| {
+            if trusted(Some(c)).count() >= MIN_CLASS_VALVES {
+                upper_decile(trusted(Some(c)))
+            } else {
+                fleet
+            }
+        })
+    }
+}
+
+/// The upper decile of some values: the smallest at or above 90 % of them (`None` when there
+/// are none).
+fn upper_decile(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    let k = (0.9 * v.len() as f64).ceil() as usize;
+    v.get(k.saturating_sub(1)).copied()
+}
+
+/// Median of some values (`None` when there are none).
+fn median_of(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    median_sorted_by(&v, |x| *x)
 }
 
 #[cfg(test)]
@@ -187,7 +300,13 @@ mod tests {
         let mut l = HouseholdLoops::new(&[true, false, true], 100.0);
         let mut t = 0.0;
         for _ in 0..200 {
-            l.update(&cfg, t, &[Some(24.0), Some(24.0), Some(17.0)], &used(3));
+            l.update(
+                &cfg,
+                t,
+                &[Some(24.0), Some(24.0), Some(17.0)],
+                &[Some(24.0), Some(24.0), Some(17.0)],
+                &used(3),
+            );
             t += cfg.period_s;
         }
         let out = l.outputs();
@@ -204,11 +323,17 @@ mod tests {
             ..HouseholdValves::default()
         };
         let mut l = HouseholdLoops::new(&[true], 50.0);
-        l.update(&cfg, 0.0, &[Some(30.0)], &used(1));
+        l.update(&cfg, 0.0, &[Some(30.0)], &[Some(30.0)], &used(1));
         let step = cfg.max_rate_pct_per_h * cfg.period_s / 3600.0;
         assert!((l.outputs()[0].unwrap() - (50.0 - step)).abs() < 1e-9);
         for i in 1..100 {
-            l.update(&cfg, f64::from(i) * cfg.period_s, &[None], &used(1));
+            l.update(
+                &cfg,
+                f64::from(i) * cfg.period_s,
+                &[None],
+                &[None],
+                &used(1),
+            );
         }
         assert_eq!(l.outputs()[0], Some(cfg.safe_position_pct));
     }
@@ -220,7 +345,13 @@ mod tests {
             ..HouseholdValves::default()
         };
         let mut l = HouseholdLoops::new(&[true, true, false], 100.0);
-        l.update(&cfg, 0.0, &[Some(20.0), None, Some(20.0)], &used(3));
+        l.update(
+            &cfg,
+            0.0,
+            &[Some(20.0), None, Some(20.0)],
+            &[Some(20.0), None, Some(20.0)],
+            &used(3),
+        );
         assert_eq!(l.controlled(), &[true, false, false]);
     }
 
@@ -240,14 +371,21 @@ mod tests {
         let periods = (cfg.learn_time_h * 3600.0 / 4.0 / cfg.period_s) as usize + 2;
         let mut t = 0.0;
         for _ in 0..periods {
-            l.update(&cfg, t, &[Some(cfg.target_c), None], &used(2));
+            l.update(
+                &cfg,
+                t,
+                &[Some(cfg.target_c), None],
+                &[Some(cfg.target_c), None],
+                &used(2),
+            );
             t += cfg.period_s;
         }
         assert_eq!(l.learned(&cfg), vec![Some(40.0), None]);
         // Then valve 0 loses its reading too: it holds what it learned, opened by the bias;
-        // valve 1, which learned nothing, is at its safe position.
+        // valve 1, which learned nothing, takes what the fleet's valves learned (valve 0's
+        // 40 %: fewer than three in its class), opened by the bias too.
         for _ in 0..100 {
-            l.update(&cfg, t, &[None, None], &used(2));
+            l.update(&cfg, t, &[None, None], &[None, None], &used(2));
             t += cfg.period_s;
         }
         let out = l.outputs();
@@ -255,16 +393,19 @@ mod tests {
             (out[0].unwrap() - (40.0 + cfg.lost_open_bias_pct)).abs() < 1e-9,
             "{out:?}"
         );
-        assert_eq!(out[1], Some(cfg.safe_position_pct));
+        assert!(
+            (out[1].unwrap() - (40.0 + cfg.lost_open_bias_pct)).abs() < 1e-9,
+            "{out:?}"
+        );
         assert_eq!(l.controlled(), &[false, false]);
-        // Found stuck: what it learned is forgotten, and it goes safe.
+        // Found stuck: what it learned is forgotten; nothing learned is left, and both go safe.
         let stuck = [NodeVerdict::Rejected(Rejection::Stuck), NodeVerdict::Used];
         for _ in 0..100 {
-            l.update(&cfg, t, &[None, None], &stuck);
+            l.update(&cfg, t, &[None, None], &[None, None], &stuck);
             t += cfg.period_s;
         }
         assert_eq!(l.learned(&cfg)[0], None);
-        assert_eq!(l.outputs()[0], Some(cfg.safe_position_pct));
+        assert_eq!(l.outputs(), vec![Some(cfg.safe_position_pct); 2]);
         // The same history with lost_reading = safe_position: both valves go safe.
         let safe = HouseholdValves {
             lost_reading: LostReading::SafePosition,
@@ -273,11 +414,17 @@ mod tests {
         let mut l = HouseholdLoops::new(&[true, true], 40.0);
         let mut t = 0.0;
         for _ in 0..periods {
-            l.update(&safe, t, &[Some(safe.target_c), None], &used(2));
+            l.update(
+                &safe,
+                t,
+                &[Some(safe.target_c), None],
+                &[Some(safe.target_c), None],
+                &used(2),
+            );
             t += safe.period_s;
         }
         for _ in 0..100 {
-            l.update(&safe, t, &[None, None], &used(2));
+            l.update(&safe, t, &[None, None], &[None, None], &used(2));
             t += safe.period_s;
         }
         assert_eq!(l.outputs(), vec![Some(safe.safe_position_pct); 2]);
@@ -290,26 +437,103 @@ mod tests {
             ..HouseholdValves::default()
         };
         let cold = cfg.target_c - cfg.rogue_k - 0.5;
-        let near = cfg.target_c - 0.5;
-        let mut l = HouseholdLoops::new(&[true, true], 100.0);
+        let at = cfg.target_c;
+        // Node 0 reads cold; nodes 1-3 sit at target with their valves at 40 %.
+        let mut l = HouseholdLoops::new(&[true, true, true, true], 40.0);
+        l.set_classes(&[3, 3, 3, 3]);
+        let rooms = [Some(cold), Some(at), Some(at), Some(at)];
         let periods = (cfg.rogue_after_h * 3600.0 / cfg.period_s) as usize;
         let mut t = 0.0;
         for _ in 0..periods {
-            l.update(&cfg, t, &[Some(cold), Some(near)], &used(2));
+            l.update(&cfg, t, &rooms, &rooms, &used(4));
             t += cfg.period_s;
         }
-        assert_eq!(l.rogues(), &[false, false], "not yet");
-        assert_eq!(l.controlled(), &[true, true]);
+        assert_eq!(l.rogues(), &[false; 4], "not yet");
+        assert_eq!(l.controlled(), &[true; 4]);
+        assert_eq!(l.outputs()[0], Some(100.0), "wide open on its cold reading");
+        // It took half an hour to open from 40 %: an hour more and it has been wide open for
+        // longer than `rogue_after_h`.
+        for _ in 0..(3600.0 / cfg.period_s) as usize {
+            l.update(&cfg, t, &rooms, &rooms, &used(4));
+            t += cfg.period_s;
+        }
+        assert_eq!(l.rogues(), &[true, false, false, false]);
+        assert_eq!(
+            l.controlled(),
+            &[false, true, true, true],
+            "a rogue asks for nothing"
+        );
+        // It is driven as a valve without reading: it forgot what it learned wide open and
+        // walks to its class's learned position (40 %), opened by the bias.
+        assert_eq!(l.learned(&cfg)[0], None);
+        for _ in 0..20 {
+            l.update(&cfg, t, &rooms, &rooms, &used(4));
+            t += cfg.period_s;
+        }
+        let out = l.outputs()[0].unwrap();
+        assert!(
+            (out - (40.0 + cfg.lost_open_bias_pct)).abs() < 1e-6,
+            "{out}"
+        );
+        // Its valve no longer wide open, it stays a rogue while its node reads that cold, its
+        // reading validated or not.
+        let excluded = [None, Some(at), Some(at), Some(at)];
+        l.update(&cfg, t, &excluded, &rooms, &used(4));
+        t += cfg.period_s;
+        assert!(l.rogues()[0]);
+        // Its room reads warm again: it is no longer a rogue, and back under its loop.
+        let warm = [Some(at - 0.5), Some(at), Some(at), Some(at)];
+        l.update(&cfg, t, &warm, &warm, &used(4));
+        assert_eq!(l.rogues(), &[false; 4]);
+        assert_eq!(l.controlled(), &[true; 4]);
+    }
+
+    #[test]
+    fn a_node_left_out_while_its_valve_is_wide_open_becomes_a_rogue_too() {
+        // Node 0 reads cold and is an outlier from the start: its valve, off its loop with
+        // nothing learned, sits at its safe position (100 %) and the room still reads cold.
+        let cfg = HouseholdValves {
+            enabled: true,
+            ..HouseholdValves::default()
+        };
+        let at = Some(cfg.target_c);
+        let raw = [Some(cfg.target_c - cfg.rogue_k - 0.5), at, at, at];
+        let rooms = [None, at, at, at];
+        let mut verdicts = used(4);
+        verdicts[0] = NodeVerdict::Outlier;
+        let mut l = HouseholdLoops::new(&[true; 4], 100.0);
+        let periods = (cfg.rogue_after_h * 3600.0 / cfg.period_s) as usize;
+        let mut t = 0.0;
+        for _ in 0..periods {
+            l.update(&cfg, t, &rooms, &raw, &verdicts);
+            t += cfg.period_s;
+        }
+        assert!(!l.rogues()[0], "not yet");
         for _ in 0..2 {
-            l.update(&cfg, t, &[Some(cold), Some(near)], &used(2));
+            l.update(&cfg, t, &rooms, &raw, &verdicts);
             t += cfg.period_s;
         }
-        assert_eq!(l.rogues(), &[true, false]);
-        assert_eq!(l.controlled(), &[false, true], "a rogue asks for nothing");
-        assert_eq!(l.outputs()[0], Some(100.0), "but stays under its loop");
-        // Its room warms up: it is no longer a rogue.
-        l.update(&cfg, t, &[Some(near), Some(near)], &used(2));
-        assert_eq!(l.rogues(), &[false, false]);
+        assert_eq!(l.rogues(), &[true, false, false, false]);
+    }
+
+    #[test]
+    fn no_valve_is_a_rogue_while_most_homes_are_cold() {
+        // The supply falls short: every room 3 K under target, every valve wide open for a day.
+        // Nobody is lying; every valve stays under its loop and asks for heat.
+        let cfg = HouseholdValves {
+            enabled: true,
+            ..HouseholdValves::default()
+        };
+        let cold = Some(cfg.target_c - cfg.rogue_k - 1.0);
+        let rooms = [cold, cold, cold, Some(cfg.target_c)];
+        let mut l = HouseholdLoops::new(&[true; 4], 100.0);
+        let periods = (2.0 * cfg.rogue_after_h * 3600.0 / cfg.period_s) as usize;
+        for k in 0..periods {
+            l.update(&cfg, k as f64 * cfg.period_s, &rooms, &rooms, &used(4));
+        }
+        assert_eq!(l.rogues(), &[false; 4]);
+        assert_eq!(l.controlled(), &[true; 4]);
+        assert_eq!(&l.outputs()[..3], &[Some(100.0); 3]);
     }
 
     #[test]

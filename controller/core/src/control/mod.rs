@@ -177,6 +177,22 @@ fn has_valves(cfg: &Config) -> Vec<bool> {
         .collect()
 }
 
+/// Each room node's position class (configuration order).
+fn position_classes(cfg: &Config) -> Vec<usize> {
+    cfg.rooms
+        .nodes
+        .iter()
+        .map(|n| coldest::class_index(n.position))
+        .collect()
+}
+
+/// Household loops for the configured valves, at their safe position.
+fn household_loops_for(cfg: &Config) -> HouseholdLoops {
+    let mut h = HouseholdLoops::new(&has_valves(cfg), cfg.household_valves.safe_position_pct);
+    h.set_classes(&position_classes(cfg));
+    h
+}
+
 fn signal_validators(cfg: &Config) -> [Validator; Signal::COUNT] {
     Signal::ALL.map(|s| Validator::new(cfg.signals.limits(s)))
 }
@@ -203,10 +219,7 @@ impl Controller {
             rate: RateLimiter::default(),
             valve1: Valve1Loop::default(),
             three_point: ThreePoint::default(),
-            household: HouseholdLoops::new(
-                &has_valves(cfg),
-                cfg.household_valves.safe_position_pct,
-            ),
+            household: household_loops_for(cfg),
             trim_may_lower: true,
             hh_valve_limits: cfg.signals.hh_valve_pos_limits(),
             alarms: Alarms::default(),
@@ -245,8 +258,9 @@ impl Controller {
         );
         self.hh_valve_limits = cfg.signals.hh_valve_pos_limits();
         if has_valves(cfg) != has_valves(&self.cfg) {
-            self.household =
-                HouseholdLoops::new(&has_valves(cfg), cfg.household_valves.safe_position_pct);
+            self.household = household_loops_for(cfg);
+        } else {
+            self.household.set_classes(&position_classes(cfg));
         }
         self.cfg = cfg.clone();
     }
@@ -511,6 +525,10 @@ impl Controller {
     /// The demand correction from room temperatures (it may raise or lower only when the
     /// previous step allowed it and heating is on).
     fn demand(&mut self, now: f64, image: &ProcessImage, heating_on: bool, ex: &mut Explanation) {
+        // A rogue household valve's node is as suspect as a node reading far below its class.
+        if self.cfg.household_valves.enabled {
+            self.demand.set_unresponsive(self.household.rogues());
+        }
         self.demand.update(
             now,
             &image.rooms,
@@ -832,6 +850,7 @@ impl Controller {
                 &self.cfg.household_valves,
                 now,
                 self.demand.validated(),
+                self.demand.raw(),
                 self.demand.verdicts(),
             );
             self.household.outputs()
