@@ -349,7 +349,7 @@ fn run_cell(
                 match Strategy::parse(s) {
                     Some(x) => v.push(x),
                     None => bail!(
-                        "unknown strategy {s:?} (B0,B1,R1,heatctl,heatctl_full,heatctl_hh,O1,O2,O2pi, or an O2pi trial step: O2pi_all,O2pi_sensed,O2pi_sampled,O2pi_noisy,O2pi_period,O2pi_slow,O2pi_composite,O2pi_gains)"
+                        "unknown strategy {s:?} (B0,B1,R1,heatctl,heatctl_full,heatctl_hh,O1,O2,O2pi, or an O2pi trial step: O2pi_all,O2pi_sensed,O2pi_sampled,O2pi_noisy,O2pi_period,O2pi_slow,O2pi_composite,O2pi_gains,O2pi_valve)"
                     ),
                 }
             }

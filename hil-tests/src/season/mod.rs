@@ -556,7 +556,14 @@ pub fn run(
                 process_image::set_substation(&plant, &mut image);
                 let cmds = ctl.step(now, &image);
                 let sp = cmds.explanation.setpoint_c;
-                apply_setpoint(&mut plant, sp);
+                if let RunKind::PiTrial(step) = kind
+                    && step.drives_valve()
+                {
+                    plant.set_ideal_supply_c(None);
+                    plant.set_valve1_cmd_pct(cmds.valve1_pct);
+                } else {
+                    apply_setpoint(&mut plant, sp);
+                }
                 last_setpoint_c = sp;
                 sp
             }

@@ -16,6 +16,10 @@
 //! | 6 | `O2pi_composite` | ... heatctl's curve input (composite outdoor) and summer cut-off |
 //! | 7 | `O2pi_gains` | ... heatctl's gain and integral time (`[demand]`) |
 //!
+//!
+//! `O2pi_valve` branches off at step 4: `O2pi_period` with heatctl's own primary valve loop
+//! (`[valve1]`) following the setpoint instead of the plant's perfect supply control.
+//!
 //! Every step holds `[demand] target_c` (so a `--config` copy moves it); steps 0-6 use O2pi's
 //! gains (12 K/K, 0.5 h).
 
@@ -43,11 +47,14 @@ pub enum PiStep {
     Composite,
     /// ... heatctl's gain and integral time.
     Gains,
+    /// A branch off `Period`: heatctl's primary valve loop follows the setpoint instead of
+    /// perfect supply control.
+    Valve,
 }
 
 impl PiStep {
     /// Every step, in order.
-    pub const ALL: [PiStep; 8] = [
+    pub const ALL: [PiStep; 9] = [
         PiStep::All,
         PiStep::Sensed,
         PiStep::Sampled,
@@ -56,6 +63,7 @@ impl PiStep {
         PiStep::Slow,
         PiStep::Composite,
         PiStep::Gains,
+        PiStep::Valve,
     ];
 
     /// Its strategy name.
@@ -70,6 +78,7 @@ impl PiStep {
             PiStep::Slow => "O2pi_slow",
             PiStep::Composite => "O2pi_composite",
             PiStep::Gains => "O2pi_gains",
+            PiStep::Valve => "O2pi_valve",
         }
     }
 
@@ -82,7 +91,20 @@ impl PiStep {
     }
 
     fn index(self) -> usize {
-        PiStep::ALL.iter().position(|x| *x == self).unwrap_or(0)
+        // The valve branch has the limits of `Period`.
+        let s = if self == PiStep::Valve {
+            PiStep::Period
+        } else {
+            self
+        };
+        PiStep::ALL.iter().position(|x| *x == s).unwrap_or(0)
+    }
+
+    /// Whether heatctl's primary valve loop drives the plant's valve (else perfect supply
+    /// control puts the supply at the setpoint).
+    #[must_use]
+    pub fn drives_valve(self) -> bool {
+        self == PiStep::Valve
     }
 
     /// Whether this step has reached `other` (the steps are cumulative).
@@ -232,5 +254,7 @@ mod tests {
         assert!(PiStep::Slow.has(PiStep::Period));
         assert!(!PiStep::Slow.keeps_curve_input());
         assert!(PiStep::Gains.keeps_curve_input());
+        assert!(PiStep::Valve.has(PiStep::Period) && !PiStep::Valve.has(PiStep::Slow));
+        assert!(PiStep::Valve.drives_valve() && !PiStep::Gains.drives_valve());
     }
 }
