@@ -170,6 +170,7 @@ fn cost(kind: RunKind) -> u32 {
         RunKind::HeatctlFull => 10,
         RunKind::Heatctl { .. } => 6,
         RunKind::PerfectPi
+        | RunKind::PiTrial(_)
         | RunKind::ReferenceRoom
         | RunKind::Curve { .. }
         | RunKind::CurveAdvice { .. } => 5,
@@ -366,7 +367,7 @@ fn run_cell(
                 match Strategy::parse(s) {
                     Some(x) => v.push(x),
                     None => bail!(
-                        "unknown strategy {s:?} (B0,B1,R1,heatctl,heatctl_full,heatctl_hh,O1,O2,O2pi)"
+                        "unknown strategy {s:?} (B0,B1,R1,heatctl,heatctl_full,heatctl_hh,O1,O2,O2pi, or an O2pi trial step: O2pi_all,O2pi_sensed,O2pi_sampled,O2pi_noisy,O2pi_period,O2pi_slow,O2pi_composite,O2pi_gains,O2pi_valve)"
                     ),
                 }
             }
@@ -437,6 +438,17 @@ fn run_cell(
             group: Group::Main,
             setup: 0,
         });
+    }
+    // The experimental steps from O2pi toward heatctl (season::o2pi_trials), in the order asked.
+    for s in &wanted {
+        if let Strategy::PiTrial(step) = s {
+            others.push(Job::One {
+                label: s.name().to_string(),
+                kind: RunKind::PiTrial(*step),
+                group: Group::Main,
+                setup: 0,
+            });
+        }
     }
     for (on, household, prefix) in [
         (args.variants, false, "heatctl"),

@@ -23,6 +23,7 @@ pub mod advice;
 pub mod field;
 pub mod kpi;
 pub mod matrix;
+pub mod o2pi_trials;
 pub mod plots;
 pub mod report;
 pub mod suspects;
@@ -70,6 +71,9 @@ pub enum Strategy {
     /// The former O2 stand-in: a PI on the true coldest apartment (windup fixed); not in the
     /// default scorecard.
     O2pi,
+    /// An experimental step from O2pi toward heatctl's demand loop ([`o2pi_trials`]); not in
+    /// [`Strategy::ALL`] nor the default scorecard, selectable by name only.
+    PiTrial(o2pi_trials::PiStep),
 }
 
 impl Strategy {
@@ -111,6 +115,7 @@ impl Strategy {
             Strategy::O1 => "O1",
             Strategy::O2 => "O2",
             Strategy::O2pi => "O2pi",
+            Strategy::PiTrial(step) => step.name(),
         }
     }
 
@@ -120,6 +125,7 @@ impl Strategy {
         Strategy::ALL
             .into_iter()
             .find(|x| x.name().eq_ignore_ascii_case(s.trim()))
+            .or_else(|| o2pi_trials::PiStep::parse(s).map(Strategy::PiTrial))
     }
 }
 
@@ -299,6 +305,8 @@ pub enum RunKind {
     Perfect,
     /// O2pi: a PI on the true coldest flat.
     PerfectPi,
+    /// A step from O2pi toward heatctl's demand loop ([`o2pi_trials`]).
+    PiTrial(o2pi_trials::PiStep),
 }
 
 /// The result of one run.
@@ -405,6 +413,12 @@ pub fn run(
                 cfg.outdoor.curve_input = heatctl::config::OutdoorInput::Actual;
                 cfg.summer.enabled = false;
             }
+            if let RunKind::PiTrial(step) = kind
+                && !step.keeps_curve_input()
+            {
+                cfg.outdoor.curve_input = heatctl::config::OutdoorInput::Actual;
+                cfg.summer.enabled = false;
+            }
         }
     }
     let mut ctl = Controller::new(&cfg);
@@ -447,6 +461,15 @@ pub fn run(
         max_c: cfg.curve.max_supply_c,
     };
     let mut o2 = O2State::default();
+    let mut trial = match kind {
+        RunKind::PiTrial(step) => Some(o2pi_trials::PiTrialState::new(
+            step,
+            &plant,
+            &setup.perfect,
+            &setup.config.demand,
+        )),
+        _ => None,
+    };
     let mut pending = 0u64;
     let mut control_s = 0.0;
     for _ in 0..steps {
@@ -522,6 +545,9 @@ pub fn run(
                                 .clamp(-PI_SHIFT_BOUND_K, PI_SHIFT_BOUND_K),
                         )
                     }
+                    RunKind::PiTrial(_) => trial.as_mut().and_then(|t| {
+                        t.shift_k(&plant, plant.time_s(), dt, last_setpoint_c, limits)
+                    }),
                     _ => None,
                 };
                 if let Some(s) = shift {
@@ -530,7 +556,14 @@ pub fn run(
                 process_image::set_substation(&plant, &mut image);
                 let cmds = ctl.step(now, &image);
                 let sp = cmds.explanation.setpoint_c;
-                apply_setpoint(&mut plant, sp);
+                if let RunKind::PiTrial(step) = kind
+                    && step.drives_valve()
+                {
+                    plant.set_ideal_supply_c(None);
+                    plant.set_valve1_cmd_pct(cmds.valve1_pct);
+                } else {
+                    apply_setpoint(&mut plant, sp);
+                }
                 last_setpoint_c = sp;
                 sp
             }
@@ -584,7 +617,7 @@ pub fn run(
 }
 
 /// Bound of O2pi's shift, K.
-const PI_SHIFT_BOUND_K: f64 = 30.0;
+pub(crate) const PI_SHIFT_BOUND_K: f64 = 30.0;
 
 /// The supply setpoints a curve-path strategy may ask for (the curve's clamps), °C.
 #[derive(Debug, Clone, Copy, PartialEq)]
