@@ -395,6 +395,12 @@ pub fn run(
         RunKind::Heatctl { household, variant } => {
             cfg.rooms.nodes = naming::room_nodes(&plant, household);
             cfg.household_valves.enabled = household;
+            if household {
+                // With a valve in every home the secondary pump is a controlled output too:
+                // index-circuit pressure, reset from the valve positions (`[pump2]`).
+                cfg.points.pump2_speed_cmd = Some("pump.pump2_speed_cmd".into());
+                cfg.pump2.valve_reset = true;
+            }
             field = Some(FieldLayer::new(&plant, household, variant, scenario.seed));
         }
         RunKind::HeatctlFull => {
@@ -494,6 +500,9 @@ pub fn run(
                     n.observe(plant.time_s(), &cmds.alarms, ctl.room_verdicts());
                 }
                 plant.set_valve1_cmd_pct(cmds.valve1_pct);
+                if let Some(p) = &cmds.pump2 {
+                    plant.set_pump2_speed_cmd_pct(p.speed_cmd_pct);
+                }
                 for (k, u) in cmds.hh_valves_pct.iter().enumerate() {
                     if let (Some(u), Some(a)) = (u, fl.apartment_of(k)) {
                         plant.set_household_valve_pct(a, *u)?;

@@ -423,6 +423,85 @@ mod tests {
         (l, 0.0)
     }
 
+    /// The pump loop against a plant whose pressure follows the speed with a first-order lag
+    /// (20 s) and a static gain of `gain_kpa_per_pct` (dp = gain · (speed - 20 %)), the pump
+    /// following its command at 2 %/s, the loop stepped every `step_s` from 40 % and the
+    /// constant-pressure setpoint at gain · 40 % (60 % at rest). Returns the speed commands.
+    fn closed_loop(c: &Pump2, gain_kpa_per_pct: f64, step_s: f64, steps: usize) -> Vec<f64> {
+        let c = &Pump2 {
+            dp_setpoint_kpa: gain_kpa_per_pct * 40.0,
+            dry_run_delay_s: 0.0,
+            ..c.clone()
+        };
+        let mut l = Pump2Loop::default();
+        let (mut speed, mut dp) = (40.0_f64, gain_kpa_per_pct * 20.0);
+        let mut cmds = Vec::with_capacity(steps);
+        for k in 0..steps {
+            let x = Pump2Inputs {
+                speed_fb_pct: Some(speed),
+                ..inputs(dp, 30.0)
+            };
+            #[allow(clippy::cast_precision_loss)]
+            let now = k as f64 * step_s;
+            let cmd = l.update(c, now, step_s, &x).speed_cmd_pct;
+            cmds.push(cmd);
+            // The plant over the step, in 0.1 s sub-steps.
+            let h = 0.1;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            for _ in 0..(step_s / h).round() as usize {
+                speed += (cmd - speed).clamp(-2.0 * h, 2.0 * h);
+                dp += (gain_kpa_per_pct * (speed - 20.0) - dp) * h / 20.0;
+            }
+        }
+        cmds
+    }
+
+    /// The spread (max - min) of the last `n` values.
+    fn swing(v: &[f64], n: usize) -> f64 {
+        let tail = &v[v.len() - n..];
+        tail.iter().copied().fold(f64::MIN, f64::max)
+            - tail.iter().copied().fold(f64::MAX, f64::min)
+    }
+
+    /// The built-in gains (kp 0.5 %/kPa, ti 30 s) are for a loop stepped every second: there
+    /// they settle on a steep plant (1.5 kPa per %); stepped every 60 s (the season scorecard)
+    /// the pump reaches its command within the step, the loop is a static gain with one step of
+    /// delay, stable only while kp·K·(2 + step/ti) < 2 (here 3), and the speed bangs between
+    /// its limits. The scorecard's gains (config/season.toml: kp 0.2, ti 300 s; 0.66 here)
+    /// settle at 60 s on the same plant, and on a flatter one (0.2 kPa per %) too.
+    #[test]
+    fn the_loop_settles_at_a_60_s_step_only_with_gains_for_that_step() {
+        let constant = |kp: f64, ti: f64| Pump2 {
+            mode: PumpMode::ConstantDp,
+            kp_pct_per_kpa: kp,
+            ti_s: ti,
+            ..cfg()
+        };
+        let builtin = constant(0.5, 30.0);
+        let season = constant(0.2, 300.0);
+        let fast = closed_loop(&builtin, 1.5, 1.0, 3_600);
+        assert!(swing(&fast, 600) < 0.1, "1 s step, built-in gains: settles");
+        assert!(
+            (fast[fast.len() - 1] - 60.0).abs() < 0.1,
+            "at the setpoint's speed"
+        );
+        let slow = closed_loop(&builtin, 1.5, 60.0, 600);
+        assert!(
+            swing(&slow, 100) > 40.0,
+            "60 s step, built-in gains: limit cycle, swing {:.1} %",
+            swing(&slow, 100)
+        );
+        for gain in [1.5, 0.2] {
+            let tuned = closed_loop(&season, gain, 60.0, 1_500);
+            assert!(
+                swing(&tuned, 100) < 0.1,
+                "60 s step, season gains, K {gain}: settles, swing {:.3} %",
+                swing(&tuned, 100)
+            );
+            assert!((tuned[tuned.len() - 1] - 60.0).abs() < 0.1, "K {gain}");
+        }
+    }
+
     #[test]
     fn pi_step_proportional_then_integral() {
         let c = Pump2 {
