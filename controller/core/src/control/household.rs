@@ -1,10 +1,11 @@
 //! Household (or building) valve loops: one room loop per valve, and what a valve does while its
 //! room reading is lost ([`LostReading`]) or its valve is a rogue.
 //!
-//! A valve whose loop has nothing trustworthy to hold (no reading and nothing learned, or a
-//! position learned from readings found wrong) takes the upper decile of the positions its
-//! position class's valves learned, opened by the lost-reading bias: the neighbours' position is
-//! a better guess for a home than wide open.
+//! A valve whose learned position was forgotten (learned from readings found wrong: stuck,
+//! outlier, rogue) takes the upper decile of the positions its position class's valves learned,
+//! opened by the lost-reading bias: the neighbours' position is a better guess for that home
+//! than wide open. A valve that never learned anything (nothing is known of its home) goes to its
+//! safe position.
 
 use super::coldest::{CLASSES, median_sorted_by};
 use super::demand::NodeVerdict;
@@ -25,6 +26,9 @@ struct ValveLoop {
     /// Time spent under room control, s (the learned position is trusted after a quarter of
     /// the learning time).
     learned_s: f64,
+    /// What it learned was forgotten (learned from readings found wrong: stuck, outlier,
+    /// rogue); until its loop runs on a valid reading again it takes its class's position.
+    forgotten: bool,
 }
 
 /// Time under room control after which a learned position is trusted: a quarter of the
@@ -66,6 +70,7 @@ impl HouseholdLoops {
                         learned_pct: None,
                         cold_open_s: 0.0,
                         learned_s: 0.0,
+                        forgotten: false,
                     })
                 })
                 .collect(),
@@ -163,6 +168,7 @@ impl HouseholdLoops {
             ) {
                 v.learned_pct = None;
                 v.learned_s = 0.0;
+                v.forgotten = true;
             }
             // The loop's input: the validated reading, or the raw one while it is only
             // suspect-cold (not yet named suspect): a cold reading still opens its valve.
@@ -195,6 +201,7 @@ impl HouseholdLoops {
                     // What it learned, it learned wide open on that reading.
                     v.learned_pct = None;
                     v.learned_s = 0.0;
+                    v.forgotten = true;
                 }
             }
             let reading = input_c.filter(|_| !self.rogue[i]);
@@ -212,15 +219,15 @@ impl HouseholdLoops {
                     };
                     (Some(p), p + i_new)
                 }
-                // No valid reading (or a rogue): hold what was learned, else what the valves of
-                // its class learned, opened by the bias; the safe position when nothing was
-                // learned or so configured.
+                // No valid reading (or a rogue): hold what was learned, or what the valves of
+                // its class learned when its own was forgotten, opened by the bias; the safe
+                // position when nothing was learned or so configured.
                 None => {
                     let class = self.classes.get(i).copied().unwrap_or(0);
                     let known = v
                         .learned_pct
                         .filter(|_| v.learned_s >= trusted_s)
-                        .or(class_learned[class.min(CLASSES - 1)])
+                        .or(class_learned[class.min(CLASSES - 1)].filter(|_| v.forgotten))
                         .filter(|_| hold);
                     let u = known.map_or(cfg.safe_position_pct, |l| l + cfg.lost_open_bias_pct);
                     (None, u)
@@ -237,6 +244,7 @@ impl HouseholdLoops {
             };
             v.out_pct = u;
             if p_part.is_some() {
+                v.forgotten = false;
                 v.learned_pct = Some(v.learned_pct.map_or(u, |l| l + alpha * (u - l)));
                 v.learned_s += dt;
             }
@@ -382,8 +390,8 @@ mod tests {
         }
         assert_eq!(l.learned(&cfg), vec![Some(40.0), None]);
         // Then valve 0 loses its reading too: it holds what it learned, opened by the bias;
-        // valve 1, which learned nothing, takes what the fleet's valves learned (valve 0's
-        // 40 %: fewer than three in its class), opened by the bias too.
+        // valve 1, which learned nothing (nothing known about its home), is at its safe
+        // position.
         for _ in 0..100 {
             l.update(&cfg, t, &[None, None], &[None, None], &used(2));
             t += cfg.period_s;
@@ -393,10 +401,7 @@ mod tests {
             (out[0].unwrap() - (40.0 + cfg.lost_open_bias_pct)).abs() < 1e-9,
             "{out:?}"
         );
-        assert!(
-            (out[1].unwrap() - (40.0 + cfg.lost_open_bias_pct)).abs() < 1e-9,
-            "{out:?}"
-        );
+        assert_eq!(out[1], Some(cfg.safe_position_pct));
         assert_eq!(l.controlled(), &[false, false]);
         // Found stuck: what it learned is forgotten; nothing learned is left, and both go safe.
         let stuck = [NodeVerdict::Rejected(Rejection::Stuck), NodeVerdict::Used];
