@@ -253,8 +253,8 @@ impl HouseholdLoops {
 
     /// Per position class: the upper decile of its valves' trusted learned positions (the
     /// fleet's when the class has fewer than [`MIN_CLASS_VALVES`]), % (`None`: nothing trusted
-    /// yet). The upper decile, not the median: a home whose needs are unknown is given what
-    /// nine in ten of its class need or less.
+    /// yet). The upper decile, not the median: a home whose own history cannot be trusted is
+    /// given what nine in ten of its class need or less.
     fn class_learned(&self, cfg: &HouseholdValves) -> [Option<f64>; CLASSES] {
         let trusted_s = trusted_after_s(cfg);
         let trusted = |want: Option<usize>| {
