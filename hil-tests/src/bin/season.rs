@@ -18,6 +18,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use heatctl::config::Config;
+use heatctl_hil::season::o2pi_trials::PiStep;
 use heatctl_hil::season::{
     self, B1Search, RunKind, RunResult, Setup, Strategy, Variant, matrix, plots, report, sweep,
 };
@@ -366,9 +367,15 @@ fn run_cell(
             for s in list {
                 match Strategy::parse(s) {
                     Some(x) => v.push(x),
-                    None => bail!(
-                        "unknown strategy {s:?} (B0,B1,R1,heatctl,heatctl_full,heatctl_hh,O1,O2,O2pi, or an O2pi trial step: O2pi_all,O2pi_sensed,O2pi_sampled,O2pi_noisy,O2pi_period,O2pi_slow,O2pi_composite,O2pi_gains,O2pi_valve)"
-                    ),
+                    None => {
+                        let known: Vec<&str> = Strategy::ALL.iter().map(|x| x.name()).collect();
+                        let trials: Vec<&str> = PiStep::ALL.iter().map(|x| x.name()).collect();
+                        bail!(
+                            "unknown strategy {s:?} ({}, or an O2pi trial step: {})",
+                            known.join(","),
+                            trials.join(",")
+                        )
+                    }
                 }
             }
             v

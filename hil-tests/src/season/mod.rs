@@ -413,15 +413,15 @@ pub fn run(
             cfg.demand.enabled = false;
             cfg.household_valves.enabled = false;
             cfg.valve_demand.enabled = false;
-            if kind == RunKind::PerfectPi {
-                // Perfect knowledge: the feed-forward sees the actual outdoor temperature, and
-                // the PI on the coldest apartment, not a summer cut-off, decides when to heat.
-                cfg.outdoor.curve_input = heatctl::config::OutdoorInput::Actual;
-                cfg.summer.enabled = false;
-            }
-            if let RunKind::PiTrial(step) = kind
-                && !step.keeps_curve_input()
-            {
+            // Perfect knowledge: the feed-forward sees the actual outdoor temperature, and the
+            // PI on the coldest apartment, not a summer cut-off, decides when to heat (O2pi, and
+            // the trial steps before heatctl's curve input).
+            let actual_outdoor = match kind {
+                RunKind::PerfectPi => true,
+                RunKind::PiTrial(step) => !step.keeps_curve_input(),
+                _ => false,
+            };
+            if actual_outdoor {
                 cfg.outdoor.curve_input = heatctl::config::OutdoorInput::Actual;
                 cfg.summer.enabled = false;
             }
@@ -536,23 +536,15 @@ pub fn run(
                             .iter()
                             .copied()
                             .fold(f64::INFINITY, f64::min);
-                        let e = p.target_c - coldest;
-                        // Conditional integration: the integral stands still while the
-                        // setpoint sits at a clamp of the curve (or the shift at its bound) and
-                        // the error pushes further into it, so it never winds up.
-                        let unsat = p.kp_k_per_k * e + integral_k;
-                        let at_low = last_setpoint_c.is_some_and(|sp| sp <= limits.min_c + 1e-6)
-                            || unsat <= -PI_SHIFT_BOUND_K;
-                        let at_high = last_setpoint_c.is_some_and(|sp| sp >= limits.max_c - 1e-6)
-                            || unsat >= PI_SHIFT_BOUND_K;
-                        if !((at_low && e < 0.0) || (at_high && e > 0.0)) {
-                            integral_k = (integral_k + p.kp_k_per_k * e * dt / (p.ti_h * 3600.0))
-                                .clamp(-PI_SHIFT_BOUND_K, PI_SHIFT_BOUND_K);
-                        }
-                        Some(
-                            (p.kp_k_per_k * e + integral_k)
-                                .clamp(-PI_SHIFT_BOUND_K, PI_SHIFT_BOUND_K),
-                        )
+                        Some(conditional_pi_k(
+                            &mut integral_k,
+                            p.kp_k_per_k,
+                            p.ti_h,
+                            p.target_c - coldest,
+                            dt,
+                            last_setpoint_c.is_some_and(|sp| sp <= limits.min_c + 1e-6),
+                            last_setpoint_c.is_some_and(|sp| sp >= limits.max_c - 1e-6),
+                        ))
                     }
                     RunKind::PiTrial(_) => trial.as_mut().and_then(|t| {
                         t.shift_k(&plant, plant.time_s(), dt, last_setpoint_c, limits)
@@ -626,7 +618,30 @@ pub fn run(
 }
 
 /// Bound of O2pi's shift, K.
-pub(crate) const PI_SHIFT_BOUND_K: f64 = 30.0;
+const PI_SHIFT_BOUND_K: f64 = 30.0;
+
+/// One step of O2pi's PI on the coldest flat, the shift it asks for, K. Conditional
+/// integration: the integral stands still while the setpoint sits at a clamp of the curve
+/// (`at_low_clamp`, `at_high_clamp`) or the shift at its bound and the error `e_k` pushes
+/// further into it, so it never winds up.
+pub(crate) fn conditional_pi_k(
+    integral_k: &mut f64,
+    kp_k_per_k: f64,
+    ti_h: f64,
+    e_k: f64,
+    dt_s: f64,
+    at_low_clamp: bool,
+    at_high_clamp: bool,
+) -> f64 {
+    let unsat = kp_k_per_k * e_k + *integral_k;
+    let at_low = at_low_clamp || unsat <= -PI_SHIFT_BOUND_K;
+    let at_high = at_high_clamp || unsat >= PI_SHIFT_BOUND_K;
+    if !((at_low && e_k < 0.0) || (at_high && e_k > 0.0)) {
+        *integral_k = (*integral_k + kp_k_per_k * e_k * dt_s / (ti_h * 3600.0))
+            .clamp(-PI_SHIFT_BOUND_K, PI_SHIFT_BOUND_K);
+    }
+    (kp_k_per_k * e_k + *integral_k).clamp(-PI_SHIFT_BOUND_K, PI_SHIFT_BOUND_K)
+}
 
 /// The supply setpoints a curve-path strategy may ask for (the curve's clamps), °C.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -26,7 +26,7 @@
 use heatctl::config::Demand;
 use heatctl_plant::Plant;
 
-use super::{PerfectSubstation, SupplyLimits};
+use super::{PerfectSubstation, SupplyLimits, conditional_pi_k};
 
 /// One step of the walk from O2pi to heatctl's demand loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -138,9 +138,6 @@ pub struct PiTrialState {
     last_run_s: Option<f64>,
 }
 
-/// Bound of the trial PI's shift, K (as O2pi's).
-const SHIFT_BOUND_K: f64 = super::PI_SHIFT_BOUND_K;
-
 impl PiTrialState {
     /// A trial of `step` for `plant`, with O2pi's gains and heatctl's `[demand]` settings.
     #[must_use]
@@ -213,19 +210,16 @@ impl PiTrialState {
             None => dt_s,
         };
         self.last_run_s = Some(now_s);
-        let e = self.target_c - measured;
-        // Conditional integration as O2pi: the integral stands still while the setpoint sits at
-        // a clamp (heating off counts as the low one) and the error pushes further into it.
-        let unsat = self.kp_k_per_k * e + self.integral_k;
-        let at_low =
-            last_setpoint_c.is_none_or(|sp| sp <= limits.min_c + 1e-6) || unsat <= -SHIFT_BOUND_K;
-        let at_high =
-            last_setpoint_c.is_some_and(|sp| sp >= limits.max_c - 1e-6) || unsat >= SHIFT_BOUND_K;
-        if !((at_low && e < 0.0) || (at_high && e > 0.0)) {
-            self.integral_k = (self.integral_k + self.kp_k_per_k * e * dt / (self.ti_h * 3600.0))
-                .clamp(-SHIFT_BOUND_K, SHIFT_BOUND_K);
-        }
-        let target = (self.kp_k_per_k * e + self.integral_k).clamp(-SHIFT_BOUND_K, SHIFT_BOUND_K);
+        // O2pi's PI; heating off counts as the low clamp.
+        let target = conditional_pi_k(
+            &mut self.integral_k,
+            self.kp_k_per_k,
+            self.ti_h,
+            self.target_c - measured,
+            dt,
+            last_setpoint_c.is_none_or(|sp| sp <= limits.min_c + 1e-6),
+            last_setpoint_c.is_some_and(|sp| sp >= limits.max_c - 1e-6),
+        );
         self.shift_k = match self.rate_k_per_h {
             Some(r) => {
                 let max_step = r * dt / 3600.0;

@@ -116,9 +116,9 @@ pub enum AlarmCode {
     /// Some room nodes invalid, stale, stuck or outliers.
     RoomNodesInvalid = 202,
     /// Some room nodes suspect: for `demand.suspect_after_h` far colder than their position
-    /// class and the comfort floor (lying low, stuck cold); left out of the coldest estimate,
-    /// their flats estimated from their learned offsets. The room verdicts name them
-    /// ("suspect").
+    /// class and the comfort floor (lying low, stuck cold), or their rooms did not respond to
+    /// their household valves (rogue valves); left out of the coldest estimate, their flats
+    /// estimated from their learned offsets. The room verdicts name them ("suspect").
     RoomNodesSuspect = 203,
     /// Frost protection active.
     Frost = 301,

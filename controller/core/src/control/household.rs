@@ -52,8 +52,8 @@ pub struct HouseholdLoops {
     last_run_s: Option<f64>,
 }
 
-/// Least trusted learned positions in a class for their median to stand in for a valve of the
-/// class (the fleet's median otherwise).
+/// Least trusted learned positions in a class for their upper decile to stand in for a valve of
+/// the class (the fleet's otherwise).
 const MIN_CLASS_VALVES: usize = 3;
 
 impl HouseholdLoops {
@@ -81,10 +81,18 @@ impl HouseholdLoops {
         }
     }
 
-    /// Each node's position class (configuration order; [`super::coldest::class_index`]).
+    /// Each node's position class (configuration order; [`super::coldest::class_index`]); a
+    /// node missing from `classes`, or out of range, counts in class 0.
     pub fn set_classes(&mut self, classes: &[usize]) {
-        self.classes.clear();
-        self.classes.extend_from_slice(classes);
+        self.classes = (0..self.state.len())
+            .map(|i| {
+                classes
+                    .get(i)
+                    .copied()
+                    .filter(|&c| c < CLASSES)
+                    .unwrap_or(0)
+            })
+            .collect();
     }
 
     /// Per node: whether its valve is under room-temperature control (valve and a valid
@@ -144,18 +152,13 @@ impl HouseholdLoops {
         let max_step = cfg.max_rate_pct_per_h * dt / 3600.0;
         let hold = cfg.lost_reading == LostReading::HoldLearned;
         let trusted_s = trusted_after_s(cfg);
-        if self.rogue.len() != self.state.len() {
-            self.rogue = vec![false; self.state.len()];
-        }
-        if self.classes.len() != self.state.len() {
-            self.classes.resize(self.state.len(), 0);
-        }
         let alpha = 1.0 - (-dt / (cfg.learn_time_h * 3600.0)).exp();
         let cold_below_c = cfg.target_c - cfg.rogue_k;
         // A valve is a rogue only while most homes are warmer: when the supply falls short,
         // every valve opens wide on a cold room, and none of them is lying.
-        let most_homes_warm = median_of(rooms.iter().take(self.state.len()).flatten().copied())
-            .is_some_and(|m| m >= cold_below_c);
+        let readings = sorted_finite(rooms.iter().take(self.state.len()).flatten().copied());
+        let most_homes_warm =
+            median_sorted_by(&readings, |x| *x).is_some_and(|m| m >= cold_below_c);
         let class_learned = self.class_learned(cfg);
         for (i, slot) in self.state.iter_mut().enumerate() {
             let Some(v) = slot else {
@@ -223,11 +226,10 @@ impl HouseholdLoops {
                 // its class learned when its own was forgotten, opened by the bias; the safe
                 // position when nothing was learned or so configured.
                 None => {
-                    let class = self.classes.get(i).copied().unwrap_or(0);
                     let known = v
                         .learned_pct
                         .filter(|_| v.learned_s >= trusted_s)
-                        .or(class_learned[class.min(CLASSES - 1)].filter(|_| v.forgotten))
+                        .or(class_learned[self.classes[i]].filter(|_| v.forgotten))
                         .filter(|_| hold);
                     let u = known.map_or(cfg.safe_position_pct, |l| l + cfg.lost_open_bias_pct);
                     (None, u)
@@ -257,21 +259,20 @@ impl HouseholdLoops {
     /// given what nine in ten of its class need or less.
     fn class_learned(&self, cfg: &HouseholdValves) -> [Option<f64>; CLASSES] {
         let trusted_s = trusted_after_s(cfg);
-        let trusted = |want: Option<usize>| {
-            self.state
-                .iter()
-                .zip(&self.rogue)
-                .zip(&self.classes)
-                .filter(move |(_, c)| want.is_none_or(|w| w == **c))
-                .filter_map(move |((s, &rogue), _)| {
-                    s.filter(|v| !rogue && v.learned_s >= trusted_s)
-                        .and_then(|v| v.learned_pct)
-                })
-        };
-        let fleet = upper_decile(trusted(None));
+        let mut per_class: [Vec<f64>; CLASSES] = Default::default();
+        let slots = self.state.iter().zip(&self.rogue).zip(&self.classes);
+        for ((slot, &rogue), &c) in slots {
+            if let Some(l) = slot
+                .filter(|v| !rogue && v.learned_s >= trusted_s)
+                .and_then(|v| v.learned_pct)
+            {
+                per_class[c].push(l);
+            }
+        }
+        let fleet = upper_decile(per_class.iter().flatten().copied());
         std::array::from_fn(|c| {
-            if trusted(Some(c)).count() >= MIN_CLASS_VALVES {
-                upper_decile(trusted(Some(c)))
+            if per_class[c].len() >= MIN_CLASS_VALVES {
+                upper_decile(per_class[c].iter().copied())
             } else {
                 fleet
             }
@@ -279,20 +280,19 @@ impl HouseholdLoops {
     }
 }
 
+/// The finite values, sorted.
+fn sorted_finite(values: impl Iterator<Item = f64>) -> Vec<f64> {
+    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    v
+}
+
 /// The upper decile of some values: the smallest at or above 90 % of them (`None` when there
 /// are none).
 fn upper_decile(values: impl Iterator<Item = f64>) -> Option<f64> {
-    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
-    v.sort_by(f64::total_cmp);
+    let v = sorted_finite(values);
     let k = (0.9 * v.len() as f64).ceil() as usize;
     v.get(k.saturating_sub(1)).copied()
-}
-
-/// Median of some values (`None` when there are none).
-fn median_of(values: impl Iterator<Item = f64>) -> Option<f64> {
-    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
-    v.sort_by(f64::total_cmp);
-    median_sorted_by(&v, |x| *x)
 }
 
 #[cfg(test)]
