@@ -98,7 +98,9 @@ scada_read() {
 if [ ! -x "$plant_sim" ]; then
     fail "$plant_sim missing: cargo build --release -p heatctl-plant --bins"
 elif have mbpoll; then
-    port_base=$((31000 + ($$ % 400) * 10))
+    # Below the kernel's ephemeral range (32768 and up by default), where an outgoing
+    # connection elsewhere on the machine can hold one of the rig's ports.
+    port_base=$((20000 + ($$ % 300) * 10))
     for t in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
         have "${qemu[$t]%% *}" || continue
         rig="$tmp/rig-$t"
@@ -112,7 +114,7 @@ elif have mbpoll; then
             sleep 0.2
         done
         if [ ! -f "$rig/heatctl.toml" ]; then
-            fail "$t: plant-sim wrote no configuration: $(tail -5 "$rig/plant.log")"
+            fail "$t: plant-sim wrote no configuration: $(grep -v '^ ' "$rig/plant.log" | tail -5)"
             kill "$sim_pid" 2>/dev/null
             continue
         fi
