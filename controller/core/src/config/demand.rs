@@ -80,6 +80,23 @@ pub struct Demand {
     /// How long a node must read suspect-cold before it is suspect (alarm 203), and plausible
     /// before it is trusted again, hours.
     pub suspect_after_h: f64,
+    /// The follow test, hours (0: off): a reading below `suspect_below_c` and `follow_gap_k`
+    /// under its class median is also suspect-cold when, over about this window, it did not
+    /// follow its class: a room's air rises and falls with its neighbours' (same supply, same
+    /// weather), a node lying at a fixed value does not. Each node keeps exponentially weighted
+    /// moments of its reading and its class median with this time constant; the test applies
+    /// once the node has reported for this long.
+    pub follow_window_h: f64,
+    /// How far below its class median a reading must be for the follow test to apply, K (the
+    /// plain suspect test needs `suspect_gap_k`).
+    pub follow_gap_k: f64,
+    /// Least share of its class median's swings a reading must follow, 0..1: the slope of the
+    /// reading against the class median over the window (a room that follows its class is near
+    /// 1, a node lying at a fixed value near 0).
+    pub follow_min_fraction: f64,
+    /// Least swing (standard deviation over the window) of the class median for the follow
+    /// test to judge, K: while the class holds still nothing can be told.
+    pub follow_min_swing_k: f64,
     /// Time constant with which each node's offset from the fleet is learned, hours. The offset
     /// is relative to the load, (T_node - median) / (median - T_outdoor), so a flat that is 1 K
     /// below the median at 20 K of load is 2 K below it at 40 K.
@@ -138,6 +155,10 @@ impl Default for Demand {
             suspect_below_c: 17.0,
             suspect_gap_k: 3.0,
             suspect_after_h: 2.0,
+            follow_window_h: 12.0,
+            follow_gap_k: 1.5,
+            follow_min_fraction: 0.3,
+            follow_min_swing_k: 0.1,
             learn_time_h: 48.0,
             learn_min_h: 12.0,
             learn_min_load_k: 5.0,
@@ -177,6 +198,10 @@ impl Rules for Demand {
         suspect_below_c: 5.0..=30.0,
         suspect_gap_k: 0.5..=30.0,
         suspect_after_h: 0.0..=500.0,
+        follow_window_h: 0.0..=500.0,
+        follow_gap_k: 0.0..=30.0,
+        follow_min_fraction: 0.0..=1.0,
+        follow_min_swing_k: 0.001..=10.0,
         learn_time_h: 0.1..=5000.0,
         learn_min_h: 0.0..=5000.0,
         learn_min_load_k: 0.5..=60.0,

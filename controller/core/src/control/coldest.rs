@@ -9,7 +9,11 @@
 //!    below its class median (the fleet median when the class has fewer than three readings):
 //!    it leaves the estimate at once, and after `suspect_after_h` of it the node is **suspect**
 //!    (the alarm names it) until its readings have been plausible for as long again. A node
-//!    whose room did not respond to its household valve (a rogue valve) is suspect-cold too;
+//!    whose room did not respond to its household valve (a rogue valve) is suspect-cold too,
+//!    and so is a reading below `suspect_below_c` and `follow_gap_k` under its class median that
+//!    did not follow its class over `follow_window_h` (the **follow test**: the slope of the
+//!    reading against the class median, from exponentially weighted moments, under
+//!    `follow_min_fraction` while the class median swung at least `follow_min_swing_k`);
 //! 3. learns each healthy node's offset from the fleet relative to the load,
 //!    `(T_i - median) / (median - T_outdoor)`, slowly (`learn_time_h`), only while the load is
 //!    at least `learn_min_load_k`;
@@ -95,6 +99,66 @@ struct NodeMemory {
     unresponsive: bool,
     /// Left out of the estimate at the last run (suspect, or suspect-cold now).
     excluded: bool,
+    /// The follow test's moments of the reading against its class median.
+    follow: Follow,
+}
+
+/// Exponentially weighted moments of a node's reading `x` and its class median `m` (both
+/// taken from [`Follow::CENTRE_C`], for precision), for the follow test.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Follow {
+    /// Since when the node has reported, monotonic s.
+    since_s: Option<f64>,
+    w: f64,
+    x: f64,
+    m: f64,
+    xm: f64,
+    mm: f64,
+}
+
+impl Follow {
+    const CENTRE_C: f64 = 20.0;
+
+    /// Adds one pair, the older ones weighed down by `keep` (0..1).
+    fn add(&mut self, now_s: f64, keep: f64, x_c: f64, m_c: f64) {
+        self.since_s.get_or_insert(now_s);
+        let (x, m) = (x_c - Self::CENTRE_C, m_c - Self::CENTRE_C);
+        self.w = keep * self.w + 1.0;
+        self.x = keep * self.x + x;
+        self.m = keep * self.m + m;
+        self.xm = keep * self.xm + x * m;
+        self.mm = keep * self.mm + m * m;
+    }
+
+    /// Weighs the pairs down by `keep` without a new one (no reading this run); once they have
+    /// faded to less than one, the window starts over.
+    fn fade(&mut self, keep: f64) {
+        self.w *= keep;
+        self.x *= keep;
+        self.m *= keep;
+        self.xm *= keep;
+        self.mm *= keep;
+        if self.w < 1.0 {
+            *self = Self::default();
+        }
+    }
+
+    /// Whether the reading failed to follow its class: `Some(true)` when the class median swung
+    /// at least `follow_min_swing_k` over a full window and the reading's slope against it is
+    /// under `follow_min_fraction`; `None` when it cannot be told (off, too early, too still).
+    fn not_following(&self, cfg: &Demand, now_s: f64) -> Option<bool> {
+        let window_s = cfg.follow_window_h * 3600.0;
+        if window_s <= 0.0 || self.w <= 0.0 || self.since_s.is_none_or(|t| now_s - t < window_s) {
+            return None;
+        }
+        let (mx, mm) = (self.x / self.w, self.m / self.w);
+        let var_m = (self.mm / self.w - mm * mm).max(0.0);
+        if var_m < cfg.follow_min_swing_k * cfg.follow_min_swing_k {
+            return None;
+        }
+        let slope = (self.xm / self.w - mx * mm) / var_m;
+        Some(slope < cfg.follow_min_fraction)
+    }
 }
 
 /// The coldest-flat estimator.
@@ -114,6 +178,11 @@ pub struct ColdestEstimator {
 /// Whether a temperature is suspect-cold against its class's reference.
 fn suspect_cold(cfg: &Demand, t_c: f64, reference_c: f64) -> bool {
     t_c < cfg.suspect_below_c && t_c < reference_c - cfg.suspect_gap_k
+}
+
+/// Whether a reading is cold enough against its class's reference for the follow test.
+fn follow_cold(cfg: &Demand, t_c: f64, reference_c: f64) -> bool {
+    t_c < cfg.suspect_below_c && t_c < reference_c - cfg.follow_gap_k
 }
 
 /// Median of items already sorted by `key` (the mean of the middle two for an even count).
@@ -204,11 +273,19 @@ impl ColdestEstimator {
         }
         // 2. The suspect test.
         let hold_s = cfg.suspect_after_h * 3600.0;
+        let keep = if cfg.follow_window_h > 0.0 {
+            (-dt_s.max(0.0) / (cfg.follow_window_h * 3600.0)).exp()
+        } else {
+            0.0
+        };
         let mut suspect = 0;
         for ((m, &input), &c) in self.mem.iter_mut().zip(inputs).zip(&self.classes) {
             if let NodeInput::Valid(v) | NodeInput::Outlier(v) = input {
                 let reference = class_ref[c].unwrap_or(fleet_all);
-                let cold = suspect_cold(cfg, v, reference) || m.unresponsive;
+                m.follow.add(now_s, keep, v, reference);
+                let stray = follow_cold(cfg, v, reference)
+                    && m.follow.not_following(cfg, now_s) == Some(true);
+                let cold = suspect_cold(cfg, v, reference) || m.unresponsive || stray;
                 if cold {
                     m.plausible_since_s = None;
                     let since = *m.cold_since_s.get_or_insert(now_s);
@@ -227,6 +304,7 @@ impl ColdestEstimator {
                 }
                 m.excluded = cold || m.suspect;
             } else {
+                m.follow.fade(keep);
                 m.excluded = m.suspect;
             }
             suspect += usize::from(m.suspect);
@@ -498,6 +576,50 @@ mod tests {
         let est = run(&mut e, &c, &mut t, 12.0, &r, Some(-20.0));
         assert!(!e.is_excluded(0) && !e.is_suspect(0));
         assert!((est.coldest_c - 16.8).abs() < 1e-9);
+    }
+
+    /// The follow test: the middles' median swings ±0.4 K around 18.5 °C with the day. Node 4
+    /// follows it 2 K below; node 5 lies at 16.2 °C. Both are 1.9-2.7 K under the median, inside
+    /// the plain suspect test's 3 K; only the liar fails to follow.
+    #[test]
+    fn a_cold_reading_that_does_not_follow_its_class_is_suspect() {
+        let swinging = |c: &Demand| -> (ColdestEstimator, Vec<(f64, bool, bool)>) {
+            let mut e = ColdestEstimator::new(&positions());
+            let mut seen = Vec::new();
+            for k in 1..=(30 * 12) {
+                let t = 300.0 * f64::from(k);
+                let median = 18.5 + 0.4 * (t / 86_400.0 * std::f64::consts::TAU).sin();
+                let r: Vec<NodeInput> = (0..12)
+                    .map(|i| {
+                        NodeInput::Valid(match i {
+                            0..=3 => median - 1.0,
+                            4 => median - 2.0,
+                            5 => 16.2,
+                            _ => median + 0.01 * f64::from(i),
+                        })
+                    })
+                    .collect();
+                e.update(c, t, 300.0, &r, Some(0.0)).expect("an estimate");
+                seen.push((t / 3600.0, e.is_excluded(5), e.is_excluded(4)));
+            }
+            (e, seen)
+        };
+        let c = cfg();
+        let (e, seen) = swinging(&c);
+        // Not judged before a full window (12 h), left out soon after, named after the hold.
+        let first = seen.iter().find(|s| s.1).map(|s| s.0).expect("left out");
+        assert!((12.0..14.0).contains(&first), "left out at {first} h");
+        assert!(e.is_suspect(5), "named by the end");
+        // The room that follows its class is never left out.
+        assert!(seen.iter().all(|s| !s.2));
+        assert!(!e.is_suspect(4));
+        // With the test off (or a class that holds still), the liar stays in.
+        let off = Demand {
+            follow_window_h: 0.0,
+            ..cfg()
+        };
+        let (e, seen) = swinging(&off);
+        assert!(seen.iter().all(|s| !s.1) && !e.is_suspect(5));
     }
 
     #[test]
