@@ -25,7 +25,7 @@ pub mod weather;
 
 pub use plant::{
     ApartmentEnergy, ApartmentInfo, HeatMeterReading, Plant, PlantError, PositionClass,
-    RoomNodeReading, Sensors, SubstationTruth,
+    RoomNodeReading, Sensors, StoredHeat, SubstationTruth,
 };
 pub use scenario::{Fault, FaultKind, FaultTarget, Problem, Scenario, ScenarioError};
 pub use serve::{

@@ -228,20 +228,42 @@ impl PlugFlowPipe {
         if mass_kg <= 0.0 {
             return self.last_out_c;
         }
+        self.fill(mass_kg, temp_c, now_s);
+        self.take(mass_kg, now_s)
+    }
+
+    /// Put `mass_kg` of water at `temp_c` in at the inlet, entered at time `entered_s`, without
+    /// taking any out (the pipe holds more until [`PlugFlowPipe::take`] draws it): with `take`,
+    /// the outlet can be drawn over a step before the inlet's water of that step is known.
+    pub fn fill(&mut self, mass_kg: f64, temp_c: f64, entered_s: f64) {
+        if mass_kg <= 0.0 {
+            return;
+        }
         // Merge with the newest parcel when it has the same temperature and entry time
         // (keeps the queue short at constant conditions).
         match self.parcels.back_mut() {
             Some(b)
                 if b.temp_c.to_bits() == temp_c.to_bits()
-                    && b.entered_s.to_bits() == now_s.to_bits() =>
+                    && b.entered_s.to_bits() == entered_s.to_bits() =>
             {
                 b.mass_kg += mass_kg;
             }
             _ => self.parcels.push_back(Parcel {
                 mass_kg,
                 temp_c,
-                entered_s: now_s,
+                entered_s,
             }),
+        }
+    }
+
+    /// Draw `mass_kg` of water from the outlet at time `now_s`, oldest first, each parcel cooled
+    /// by its residence; the heat it lost on the way is booked in [`PlugFlowPipe::lost_j`].
+    /// Returns its mean temperature (the last one when nothing flowed). Should the pipe hold
+    /// less than `mass_kg`, the rest leaves at the last outlet temperature (not conserved: a
+    /// step's flow must not exceed the pipe's content).
+    pub fn take(&mut self, mass_kg: f64, now_s: f64) -> f64 {
+        if mass_kg <= 0.0 {
+            return self.last_out_c;
         }
         let mut need = mass_kg;
         let mut heat = 0.0;
@@ -262,12 +284,20 @@ impl PlugFlowPipe {
                 self.parcels.pop_front();
             }
         }
-        let moved = mass_kg - need;
-        if moved > 0.0 {
-            self.last_out_c = heat / moved;
-        }
+        heat += need.max(0.0) * self.last_out_c;
+        self.last_out_c = heat / mass_kg;
         self.lost_j += lost * CP_WATER_J_KGK;
         self.last_out_c
+    }
+
+    /// Heat held by the water in the pipe now (mass x c x its inlet temperature; the loss of a
+    /// parcel is booked when it leaves), J above 0 °C.
+    pub fn stored_heat_j(&self) -> f64 {
+        self.parcels
+            .iter()
+            .map(|p| p.mass_kg * p.temp_c)
+            .sum::<f64>()
+            * CP_WATER_J_KGK
     }
 
     /// Mean temperature of the water in the pipe (no loss applied), °C.

@@ -177,6 +177,26 @@ struct RoomNode {
     report_interval_s: f64,
 }
 
+/// Heat held by the water between the primary heat meter and the rooms ([`Plant::stored_heat`]),
+/// J above 0 °C.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StoredHeat {
+    /// Water held on both sides of the exchanger.
+    pub exchanger_j: f64,
+    /// Water in the supply and return trunks (each parcel at its inlet temperature; its loss is
+    /// booked in the pipe loss when it leaves).
+    pub pipes_j: f64,
+    /// Water in the radiators (their capacity at their mean temperature).
+    pub radiators_j: f64,
+}
+
+impl StoredHeat {
+    /// Sum of the three, J.
+    pub fn total_j(&self) -> f64 {
+        self.exchanger_j + self.pipes_j + self.radiators_j
+    }
+}
+
 /// Primary heat meter reading.
 #[derive(Debug, Clone, Copy)]
 pub struct HeatMeterReading {
@@ -351,6 +371,12 @@ pub struct Plant {
     flow2_kg_s: f64,
     supply_pipe: PlugFlowPipe,
     return_pipe: PlugFlowPipe,
+    /// The water moved through the return trunk in each sub-step of the step (kg, time s).
+    return_fill: Vec<(f64, f64)>,
+    /// Water held on the exchanger's primary side, kg.
+    xchg_held1_kg: f64,
+    /// Water held on the exchanger's secondary side, kg.
+    xchg_held2_kg: f64,
     t2_supply_buildings_c: f64,
     t2_return_buildings_c: f64,
     t_air: Vec<f64>,
@@ -377,6 +403,26 @@ pub(crate) fn seed_stream(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut r = ChaCha8Rng::seed_from_u64(seed);
     r.set_stream(stream);
     r
+}
+
+/// One sub-step of `h_s` of a well-mixed volume of `held_kg` of water through which `flow_kg_s`
+/// passes, tending to `t_eq_c` (what it would deliver without the volume): exact for inputs held
+/// over the sub-step. Returns its temperature at the end and its mean over the sub-step, °C.
+/// Nothing held: at once at `t_eq_c`; nothing flowing: it keeps its temperature.
+fn mixing_step(t0_c: f64, t_eq_c: f64, flow_kg_s: f64, held_kg: f64, h_s: f64) -> (f64, f64) {
+    if held_kg <= 0.0 {
+        return (t_eq_c, t_eq_c);
+    }
+    let x = flow_kg_s.max(0.0) * h_s / held_kg;
+    if x <= 0.0 {
+        return (t0_c, t0_c);
+    }
+    let e = (-x).exp();
+    let mean_share = -(-x).exp_m1() / x;
+    (
+        t_eq_c + (t0_c - t_eq_c) * e,
+        t_eq_c + (t0_c - t_eq_c) * mean_share,
+    )
 }
 
 fn uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
@@ -437,6 +483,9 @@ impl Plant {
         let mut plant = Plant {
             supply_pipe,
             return_pipe,
+            return_fill: Vec::new(),
+            xchg_held1_kg: s.exchanger_lag_s * xchg.flow1_nom_kg_s,
+            xchg_held2_kg: s.exchanger_lag_s * net.total_flow_m3h(1.0) * RHO_WATER_KG_M3 / 3600.0,
             law: RadiatorLaw::new(),
             flow1_max_kg_s: s.valve_max_flow_ratio * xchg.flow1_nom_kg_s,
             xchg,
@@ -659,8 +708,8 @@ impl Plant {
 
     /// Perfect supply control (baselines B0/B1/O2): while `Some(t_c)`, each step puts the
     /// primary valve exactly where the exchanger's outlet meets `t_c` at the step's start
-    /// (limited by the fully open valve and by t1_supply); the 60 s exchanger lag still applies. `None` returns the valve
-    /// to its command.
+    /// (limited by the fully open valve and by t1_supply); the exchanger's hold-up still
+    /// applies. `None` returns the valve to its command.
     pub fn set_ideal_supply_c(&mut self, supply_c: Option<f64>) {
         self.ideal_supply_c = supply_c.filter(|t| t.is_finite());
     }
@@ -787,6 +836,24 @@ impl Plant {
         (&self.supply_pipe, &self.return_pipe)
     }
 
+    /// Heat held now by the water between the primary heat meter and the rooms: the exchanger,
+    /// the trunk pipes and the radiators (J above 0 °C). Over any span the meter's heat equals
+    /// the heat delivered to the flats plus the pipes' losses plus the change of this.
+    pub fn stored_heat(&self) -> StoredHeat {
+        StoredHeat {
+            exchanger_j: (self.xchg_held1_kg * self.t1_return_c
+                + self.xchg_held2_kg * self.t2_supply_c)
+                * CP_WATER_J_KGK,
+            pipes_j: self.supply_pipe.stored_heat_j() + self.return_pipe.stored_heat_j(),
+            radiators_j: self
+                .info
+                .iter()
+                .zip(&self.t_rad)
+                .map(|(a, t)| a.c_radiator_j_k * t)
+                .sum(),
+        }
+    }
+
     /// Flows from the network: the household valves' positions into it (solved again when one
     /// moved), every flat's flow and the total at the pump's present speed.
     fn update_flows(&mut self) {
@@ -884,20 +951,21 @@ impl Plant {
         // Fast part.
         let n_sub = (dt_s / sc.time.fast_substep_s).ceil().max(1.0);
         let h = dt_s / n_sub;
-        let alpha = if s.exchanger_lag_s > 0.0 {
-            1.0 - (-h / s.exchanger_lag_s).exp()
-        } else {
-            1.0
-        };
         let (rangeability, authority) = (s.valve_rangeability, s.valve_authority);
         let mut sup_acc = 0.0;
+        let mut sup_heat_acc = 0.0;
         let mut speed_acc = 0.0;
         let t0 = self.time_s;
+        self.return_fill.clear();
         for k in 0..(n_sub as usize) {
             let now = t0 + (k as f64 + 1.0) * h;
             self.pump_substep(h);
             speed_acc += self.pump2_speed_pct / 100.0;
             let m_s = self.flow2_kg_s;
+            // The water entering the exchanger in this sub-step is what leaves the return trunk
+            // in it; the flats' return water of this step goes in at its end (below).
+            self.t2_return_c = self.return_pipe.take(m_s * h, now);
+            self.return_fill.push((m_s * h, now));
             if let (Some(set_c), 0) = (self.ideal_supply_c, k) {
                 // Perfect valve control: the primary flow whose exchanger outlet meets the
                 // setpoint (bisection on the monotonic Q(m_p)), the valve put where it passes it.
@@ -942,21 +1010,34 @@ impl Plant {
                         authority,
                     );
             }
+            let m_p = self.flow1_kg_s;
             let x = self
                 .xchg
-                .exchange(self.flow1_kg_s, m_s, self.t1_supply_c, self.t2_return_c);
-            self.t2_supply_c += alpha * (x.t2_supply_c - self.t2_supply_c);
-            self.t1_return_c += alpha * (x.t1_return_c - self.t1_return_c);
-            self.energy1_j +=
-                self.flow1_kg_s * CP_WATER_J_KGK * (self.t1_supply_c - self.t1_return_c) * h;
-            self.energy2_j += m_s * CP_WATER_J_KGK * (self.t2_supply_c - self.t2_return_c) * h;
-            let t_in = self.supply_pipe.push(m_s * h, self.t2_supply_c, now);
+                .exchange(m_p, m_s, self.t1_supply_c, self.t2_return_c);
+            // The water held on each side of the exchanger mixes with what flows through: its
+            // outlet tends to the effectiveness-NTU outlet at the rate flow / held mass. Over the
+            // sub-step the heat through the plates (x.q_w) equals what each side's flow carries
+            // out at its mean outlet temperature plus the change of the heat held.
+            let (t1_end, t1_mean) =
+                mixing_step(self.t1_return_c, x.t1_return_c, m_p, self.xchg_held1_kg, h);
+            let (t2_end, t2_mean) =
+                mixing_step(self.t2_supply_c, x.t2_supply_c, m_s, self.xchg_held2_kg, h);
+            self.t1_return_c = t1_end;
+            self.t2_supply_c = t2_end;
+            self.energy1_j += m_p * CP_WATER_J_KGK * (self.t1_supply_c - t1_mean) * h;
+            self.energy2_j += m_s * CP_WATER_J_KGK * (t2_mean - self.t2_return_c) * h;
+            let t_in = self.supply_pipe.push(m_s * h, t2_mean, now);
             sup_acc += t_in;
-            self.t2_return_c = self
-                .return_pipe
-                .push(m_s * h, self.t2_return_buildings_c, now);
+            sup_heat_acc += m_s * h * t_in;
         }
-        let t_in = sup_acc / n_sub;
+        // The flats get the water that left the supply trunk over the step: its mass-weighted
+        // mean temperature at the step's mean flow.
+        let sup_mass: f64 = self.return_fill.iter().map(|&(m, _)| m).sum();
+        let t_in = if sup_mass > 0.0 {
+            sup_heat_acc / sup_mass
+        } else {
+            sup_acc / n_sub
+        };
         self.t2_supply_buildings_c = t_in;
         // The flats see the mean flow over the sub-steps.
         self.set_flat_flows(speed_acc / n_sub);
@@ -964,6 +1045,10 @@ impl Plant {
         // Apartments.
         let t_ret = self.step_apartments(dt_s, t_in, t_out, ghi);
         self.t2_return_buildings_c = t_ret;
+        // Their return water, sub-step by sub-step as the pump moved it, into the return trunk.
+        for &(m, entered_s) in &self.return_fill {
+            self.return_pipe.fill(m, t_ret, entered_s);
+        }
         for v in &mut self.hh_valves {
             v.step(dt_s);
         }

@@ -217,7 +217,10 @@ pub struct SubstationSection {
     pub valve_stroke_s: f64,
     /// Actuator dead band, % of stroke.
     pub valve_deadband_pct: f64,
-    /// First-order lag of the exchanger outlets (water hold-up), s.
+    /// The exchanger's water hold-up, as the time its flows take to replace it, s: each side
+    /// holds the water it passes in this time (primary at its design flow, secondary at the
+    /// pump's full speed through the network as built), mixed; an outlet's time constant is
+    /// this held mass over the side's present flow.
     pub exchanger_lag_s: f64,
     /// Transport delay of each trunk pipe (supply, return) at nominal flow, s.
     pub trunk_delay_s: f64,
