@@ -376,6 +376,44 @@ fn a_node_lying_high_does_not_shut_its_own_household_valve() {
     );
 }
 
+/// The follow test end to end: the rooms swing ±0.4 K with the day; node 0 (a middle unit) lies
+/// at 16.6 °C, 2.1-2.9 K under its class, inside the plain suspect test's 3 K; node 4 (a middle
+/// unit too) is a real cold home that swings with the others about as cold.
+#[test]
+fn a_cold_node_that_does_not_follow_its_class_is_named_by_alarm_203() {
+    use heatctl::control::demand::NodeVerdict;
+    let day = |t: f64| 18.5 + 0.4 * (t / 86_400.0 * std::f64::consts::TAU).sin();
+    let images = |t: f64| {
+        let mut im = image(24, -5.0, 55.0, day(t));
+        im.rooms[0] = Some(Sample::fresh(16.6 + 0.05 * (t / 60.0).sin()));
+        im.rooms[4] = Some(Sample::fresh(day(t) - 1.8));
+        im
+    };
+    let cfg = base_config(24);
+    let mut c = Controller::new(&cfg);
+    let early = run(&mut c, 0.0, 10.0 * 3600.0, 60.0, images);
+    assert!(
+        !has(&early, AlarmCode::RoomNodesSuspect),
+        "not judged before the window"
+    );
+    assert_eq!(c.room_verdicts()[0], NodeVerdict::Used);
+    let last = run(&mut c, 10.0 * 3600.0, 20.0 * 3600.0, 60.0, images);
+    assert!(has(&last, AlarmCode::RoomNodesSuspect));
+    assert_eq!(c.room_verdicts()[0], NodeVerdict::Suspect);
+    assert_eq!(
+        c.room_verdicts()[4],
+        NodeVerdict::Used,
+        "the cold home that follows"
+    );
+    // The same with the follow test off: the liar stays in, nothing is named.
+    let mut off = base_config(24);
+    off.demand.follow_window_h = 0.0;
+    let mut c = Controller::new(&off);
+    let last = run(&mut c, 0.0, 20.0 * 3600.0, 60.0, images);
+    assert!(!has(&last, AlarmCode::RoomNodesSuspect));
+    assert_eq!(c.room_verdicts()[0], NodeVerdict::Used);
+}
+
 #[test]
 fn summer_cutoff_closes_the_valve() {
     let cfg = base_config(0);

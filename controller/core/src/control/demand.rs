@@ -97,8 +97,9 @@ pub enum NodeVerdict {
     Rejected(Rejection),
     /// Valid, but too far from the median of all valid readings.
     Outlier,
-    /// Valid, but suspect-cold: far below its position class and the comfort floor; left out
-    /// of the coldest estimate (not yet named in an alarm).
+    /// Valid, but suspect-cold: far below its position class and the comfort floor, or below
+    /// them and not following its class (the follow test); left out of the coldest estimate
+    /// (not yet named in an alarm).
     SuspectCold,
     /// Suspect: it read suspect-cold for `demand.suspect_after_h` (alarm 203 names it), left
     /// out until its readings have been plausible for as long.
