@@ -58,6 +58,9 @@ pub struct Extra {
     pub mean_room_c: f64,
     /// Primary valve reversals (direction changes of the position).
     pub valve_reversals: u64,
+    /// Household valves' travel: the integral of |du/dt| per valve, in full strokes, averaged
+    /// over the valves (NaN without household valves).
+    pub hh_valve_travel: f64,
     /// Mean |t2_supply - setpoint| while a setpoint was in force, K (NaN when not tracked).
     pub supply_tracking_k: f64,
     /// Primary return K·h above its limit line (62 °C at -17 °C to 45 °C at +8 °C).
@@ -170,6 +173,9 @@ pub struct Accumulator {
     travel_pct: f64,
     last_dir: i8,
     reversals: u64,
+    /// Each household valve's position at the last step, % (empty without valves).
+    hh_last_pct: Vec<f64>,
+    hh_travel_pct: f64,
     track_err_ks: f64,
     track_s: f64,
     // daily
@@ -249,6 +255,10 @@ impl Accumulator {
             travel_pct: 0.0,
             last_dir: 0,
             reversals: 0,
+            hh_last_pct: (0..n)
+                .map_while(|i| plant.household_valve(i).map(|(pos, _)| pos))
+                .collect(),
+            hh_travel_pct: 0.0,
             track_err_ks: 0.0,
             track_s: 0.0,
             day: 0,
@@ -329,6 +339,12 @@ impl Accumulator {
             self.last_dir = dir;
         }
         self.last_pos_pct = tr.valve1_pos_pct;
+        for (i, last) in self.hh_last_pct.iter_mut().enumerate() {
+            if let Some((pos, _)) = plant.household_valve(i) {
+                self.hh_travel_pct += (pos - *last).abs();
+                *last = pos;
+            }
+        }
         if let Some(sp) = setpoint_c {
             self.track_err_ks += (tr.t2_supply_c - sp).abs() * dt_s;
             self.track_s += dt_s;
@@ -492,6 +508,11 @@ impl Accumulator {
                 f64::NAN
             },
             valve_reversals: self.reversals,
+            hh_valve_travel: if self.hh_last_pct.is_empty() {
+                f64::NAN
+            } else {
+                self.hh_travel_pct / 100.0 / self.hh_last_pct.len() as f64
+            },
             supply_tracking_k: if self.track_s > 0.0 {
                 self.track_err_ks / self.track_s
             } else {
@@ -501,5 +522,50 @@ impl Accumulator {
             time_ratio: f64::NAN,
         };
         (kpis, extra, self.days)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heatctl_plant::Scenario;
+
+    /// One household valve of the small scenario walks from its initial position to shut, and
+    /// back half way: the travel per valve is that stroke over the number of valves; the
+    /// primary valve's travel is not mixed in.
+    #[test]
+    fn household_valve_travel_is_the_mean_stroke_per_valve() {
+        let mut sc = Scenario::shipped("small").expect("small scenario");
+        sc.household_valves.enabled = true;
+        let initial = sc.household_valves.initial_pct;
+        let mut plant = Plant::new(&sc).expect("plant");
+        let n = plant.apartments().len();
+        plant.force_valve1_pct(plant.truth().valve1_pos_pct);
+        let mut acc = Accumulator::new(&plant, EnergySource::Exchanger);
+        plant.set_household_valve_pct(0, 0.0).expect("valve 0");
+        for _ in 0..30 {
+            plant.step(60.0);
+            acc.after_step(&plant, 60.0, None);
+        }
+        plant
+            .set_household_valve_pct(0, initial / 2.0)
+            .expect("valve 0");
+        for _ in 0..30 {
+            plant.step(60.0);
+            acc.after_step(&plant, 60.0, None);
+        }
+        assert_eq!(plant.household_valve(0).map(|v| v.0), Some(initial / 2.0));
+        let (_, extra, _) = acc.finish(&plant);
+        let want = 1.5 * initial / 100.0 / n as f64;
+        assert!(
+            (extra.hh_valve_travel - want).abs() < 1e-9,
+            "{} against {want}",
+            extra.hh_valve_travel
+        );
+        // Without household valves there is nothing to report.
+        sc.household_valves.enabled = false;
+        let plant = Plant::new(&sc).expect("plant");
+        let acc = Accumulator::new(&plant, EnergySource::Exchanger);
+        assert!(acc.finish(&plant).1.hh_valve_travel.is_nan());
     }
 }

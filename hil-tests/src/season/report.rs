@@ -414,6 +414,7 @@ pub fn markdown_extra(runs: &[RunResult]) -> String {
         "coldest flat P10 °C",
         "mean room °C",
         "valve reversals",
+        "household valve travel strokes",
         "mean abs(t2 - setpoint) K",
         "return above limit K·h",
         "time ratio",
@@ -426,6 +427,7 @@ pub fn markdown_extra(runs: &[RunResult]) -> String {
             num(e.coldest_p10_c, 2),
             num(e.mean_room_c, 2),
             e.valve_reversals.to_string(),
+            num_or_na(e.hh_valve_travel, 1),
             num_or_na(e.supply_tracking_k, 2),
             num(e.return_excess_kh, 1),
             if e.time_ratio.is_finite() {
@@ -466,6 +468,7 @@ mod tests {
             },
             extra: Extra {
                 valve_reversals: 3,
+                hh_valve_travel: 12.34,
                 supply_tracking_k: f64::NAN,
                 ..Extra::default()
             },
@@ -617,9 +620,9 @@ mod tests {
         );
         assert_eq!(
             markdown_extra(std::slice::from_ref(&r)),
-            "| strategy | delivered kWh/m² | pipe loss kWh/m² | coldest flat P10 °C | mean room °C | valve reversals | mean abs(t2 - setpoint) K | return above limit K·h | time ratio |\n\
-             |---|---:|---:|---:|---:|---:|---:|---:|---:|\n\
-             | x | 0.00 | 0.00 | 0.00 | 0.00 | 3 | n/a | 0.0 | 0.0e0 |\n"
+            "| strategy | delivered kWh/m² | pipe loss kWh/m² | coldest flat P10 °C | mean room °C | valve reversals | household valve travel strokes | mean abs(t2 - setpoint) K | return above limit K·h | time ratio |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n\
+             | x | 0.00 | 0.00 | 0.00 | 0.00 | 3 | 12.3 | n/a | 0.0 | 0.0e0 |\n"
         );
     }
 }
