@@ -542,8 +542,8 @@ pub fn run(
                             p.ti_h,
                             p.target_c - coldest,
                             dt,
-                            last_setpoint_c.is_some_and(|sp| sp <= limits.min_c + 1e-6),
-                            last_setpoint_c.is_some_and(|sp| sp >= limits.max_c - 1e-6),
+                            last_setpoint_c.is_some_and(|sp| limits.at_min(sp)),
+                            last_setpoint_c.is_some_and(|sp| limits.at_max(sp)),
                         ))
                     }
                     RunKind::PiTrial(_) => trial.as_mut().and_then(|t| {
@@ -650,6 +650,20 @@ pub struct SupplyLimits {
     pub min_c: f64,
     /// Highest setpoint, °C.
     pub max_c: f64,
+}
+
+impl SupplyLimits {
+    /// Whether a setpoint sits at the lowest clamp.
+    #[must_use]
+    pub fn at_min(&self, setpoint_c: f64) -> bool {
+        setpoint_c <= self.min_c + 1e-6
+    }
+
+    /// Whether a setpoint sits at the highest clamp.
+    #[must_use]
+    pub fn at_max(&self, setpoint_c: f64) -> bool {
+        setpoint_c >= self.max_c - 1e-6
+    }
 }
 
 /// What O2's search carries from one hour to the next.

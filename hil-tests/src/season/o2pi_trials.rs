@@ -217,8 +217,8 @@ impl PiTrialState {
             self.ti_h,
             self.target_c - measured,
             dt,
-            last_setpoint_c.is_none_or(|sp| sp <= limits.min_c + 1e-6),
-            last_setpoint_c.is_some_and(|sp| sp >= limits.max_c - 1e-6),
+            last_setpoint_c.is_none_or(|sp| limits.at_min(sp)),
+            last_setpoint_c.is_some_and(|sp| limits.at_max(sp)),
         );
         self.shift_k = match self.rate_k_per_h {
             Some(r) => {

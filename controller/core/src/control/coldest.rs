@@ -175,14 +175,15 @@ pub struct ColdestEstimator {
     candidates: Vec<f64>,
 }
 
-/// Whether a temperature is suspect-cold against its class's reference.
-fn suspect_cold(cfg: &Demand, t_c: f64, reference_c: f64) -> bool {
-    t_c < cfg.suspect_below_c && t_c < reference_c - cfg.suspect_gap_k
+/// Whether a temperature is below `suspect_below_c` and more than `gap_k` under its class's
+/// reference: `suspect_gap_k` for the plain suspect test, `follow_gap_k` for the follow test.
+fn cold_by(cfg: &Demand, t_c: f64, reference_c: f64, gap_k: f64) -> bool {
+    t_c < cfg.suspect_below_c && t_c < reference_c - gap_k
 }
 
-/// Whether a reading is cold enough against its class's reference for the follow test.
-fn follow_cold(cfg: &Demand, t_c: f64, reference_c: f64) -> bool {
-    t_c < cfg.suspect_below_c && t_c < reference_c - cfg.follow_gap_k
+/// Whether a temperature is suspect-cold against its class's reference.
+fn suspect_cold(cfg: &Demand, t_c: f64, reference_c: f64) -> bool {
+    cold_by(cfg, t_c, reference_c, cfg.suspect_gap_k)
 }
 
 /// Median of items already sorted by `key` (the mean of the middle two for an even count).
@@ -283,7 +284,7 @@ impl ColdestEstimator {
             if let NodeInput::Valid(v) | NodeInput::Outlier(v) = input {
                 let reference = class_ref[c].unwrap_or(fleet_all);
                 m.follow.add(now_s, keep, v, reference);
-                let stray = follow_cold(cfg, v, reference)
+                let stray = cold_by(cfg, v, reference, cfg.follow_gap_k)
                     && m.follow.not_following(cfg, now_s) == Some(true);
                 let cold = suspect_cold(cfg, v, reference) || m.unresponsive || stray;
                 if cold {

@@ -954,6 +954,7 @@ impl Plant {
         let (rangeability, authority) = (s.valve_rangeability, s.valve_authority);
         let mut sup_acc = 0.0;
         let mut sup_heat_acc = 0.0;
+        let mut sup_mass_kg = 0.0;
         let mut speed_acc = 0.0;
         let t0 = self.time_s;
         self.return_fill.clear();
@@ -1029,12 +1030,12 @@ impl Plant {
             let t_in = self.supply_pipe.push(m_s * h, t2_mean, now);
             sup_acc += t_in;
             sup_heat_acc += m_s * h * t_in;
+            sup_mass_kg += m_s * h;
         }
         // The flats get the water that left the supply trunk over the step: its mass-weighted
         // mean temperature at the step's mean flow.
-        let sup_mass: f64 = self.return_fill.iter().map(|&(m, _)| m).sum();
-        let t_in = if sup_mass > 0.0 {
-            sup_heat_acc / sup_mass
+        let t_in = if sup_mass_kg > 0.0 {
+            sup_heat_acc / sup_mass_kg
         } else {
             sup_acc / n_sub
         };
