@@ -44,6 +44,12 @@ pub struct HouseholdValves {
     pub kp_pct_per_k: f64,
     /// Integral time, seconds (one hour: a home's air follows its radiator within the hour).
     pub ti_s: f64,
+    /// Time constant of a first-order filter on the room reading before the loop, seconds (0:
+    /// none). The node's noise (about 0.1 K) would otherwise move the valve by the
+    /// proportional gain times the noise at every reading (6 % of stroke at 60 %/K), while the
+    /// room itself changes over hours. 600 s (one report interval of a typical node) takes
+    /// about a third off the valves' travel; much longer lets homes dip when the weather turns.
+    pub filter_s: f64,
     /// The valve never closes below this, % (keeps circulation and frost protection).
     pub min_opening_pct: f64,
     /// Fastest change, % per hour.
@@ -90,6 +96,7 @@ impl Default for HouseholdValves {
             target_c: 18.6,
             kp_pct_per_k: 60.0,
             ti_s: 3_600.0,
+            filter_s: 600.0,
             min_opening_pct: 10.0,
             max_rate_pct_per_h: 120.0,
             period_s: 300.0,
@@ -110,6 +117,7 @@ impl Rules for HouseholdValves {
         target_c: 12.0..=26.0,
         kp_pct_per_k: 0.0..=1_000.0,
         ti_s: 0.0..=1e6,
+        filter_s: 0.0..=86_400.0,
         min_opening_pct: 0.0..=100.0,
         max_rate_pct_per_h: 0.01..=6_000.0,
         period_s: 1.0..=86_400.0,

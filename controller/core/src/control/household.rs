@@ -29,6 +29,9 @@ struct ValveLoop {
     /// What it learned was forgotten (learned from readings found wrong: stuck, outlier,
     /// rogue); until its loop runs on a valid reading again it takes its class's position.
     forgotten: bool,
+    /// The loop's input: the room reading through a first-order filter of `filter_s`, °C
+    /// (`None` while the loop has no reading: it starts again from the next one).
+    filtered_c: Option<f64>,
 }
 
 /// Time under room control after which a learned position is trusted: a quarter of the
@@ -71,6 +74,7 @@ impl HouseholdLoops {
                         cold_open_s: 0.0,
                         learned_s: 0.0,
                         forgotten: false,
+                        filtered_c: None,
                     })
                 })
                 .collect(),
@@ -153,6 +157,11 @@ impl HouseholdLoops {
         let hold = cfg.lost_reading == LostReading::HoldLearned;
         let trusted_s = trusted_after_s(cfg);
         let alpha = 1.0 - (-dt / (cfg.learn_time_h * 3600.0)).exp();
+        let filter_alpha = if cfg.filter_s > 0.0 {
+            1.0 - (-dt / cfg.filter_s).exp()
+        } else {
+            1.0
+        };
         let cold_below_c = cfg.target_c - cfg.rogue_k;
         // A valve is a rogue only while most homes are warmer: when the supply falls short,
         // every valve opens wide on a cold room, and none of them is lying.
@@ -207,7 +216,14 @@ impl HouseholdLoops {
                     v.forgotten = true;
                 }
             }
-            let reading = input_c.filter(|_| !self.rogue[i]);
+            let reading = input_c.filter(|_| !self.rogue[i]).map(|t| {
+                let f = v.filtered_c.map_or(t, |f| f + filter_alpha * (t - f));
+                v.filtered_c = Some(f);
+                f
+            });
+            if reading.is_none() {
+                v.filtered_c = None;
+            }
             if let Some(c) = self.controlled.get_mut(i) {
                 *c = reading.is_some();
             }
@@ -361,6 +377,75 @@ mod tests {
             &used(3),
         );
         assert_eq!(l.controlled(), &[true, false, false]);
+    }
+
+    #[test]
+    fn the_reading_filter_takes_the_noise_off_the_valve_but_not_the_room() {
+        // Two valves on the same noisy reading (a room at target, 0.1 K of noise from a
+        // fixed pseudo-random series), one loop with the filter, one without; then the room
+        // turns cold for good and both must open the valve wide.
+        let plain = HouseholdValves {
+            enabled: true,
+            filter_s: 0.0,
+            ..HouseholdValves::default()
+        };
+        let filtered = HouseholdValves {
+            filter_s: 900.0,
+            ..plain.clone()
+        };
+        let mut loops = [
+            HouseholdLoops::new(&[true], 50.0),
+            HouseholdLoops::new(&[true], 50.0),
+        ];
+        let mut travel_pct = [0.0; 2];
+        let mut seed: u32 = 12_345;
+        let mut t = 0.0;
+        for step in 0..600 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let noise_k = (f64::from(seed >> 16) / 65_535.0 - 0.5) * 0.35;
+            let room_c = if step < 400 { plain.target_c } else { 16.0 };
+            let r = [Some(room_c + noise_k)];
+            for (k, cfg) in [&plain, &filtered].into_iter().enumerate() {
+                let before = loops[k].outputs()[0].unwrap();
+                loops[k].update(cfg, t, &r, &r, &used(1));
+                if step < 400 {
+                    travel_pct[k] += (loops[k].outputs()[0].unwrap() - before).abs();
+                }
+            }
+            t += plain.period_s;
+        }
+        assert!(
+            travel_pct[1] < 0.5 * travel_pct[0],
+            "filtered travel {} % against {} %",
+            travel_pct[1],
+            travel_pct[0]
+        );
+        assert_eq!(loops[0].outputs()[0], Some(100.0));
+        assert_eq!(loops[1].outputs()[0], Some(100.0));
+    }
+
+    #[test]
+    fn a_filtered_loop_starts_again_from_the_first_reading_after_a_loss() {
+        let cfg = HouseholdValves {
+            enabled: true,
+            filter_s: 3600.0,
+            lost_reading: LostReading::SafePosition,
+            ..HouseholdValves::default()
+        };
+        let mut l = HouseholdLoops::new(&[true], 50.0);
+        l.update(&cfg, 0.0, &[Some(30.0)], &[Some(30.0)], &used(1));
+        l.update(&cfg, cfg.period_s, &[None], &[None], &used(1));
+        // Back at 10 °C: a filter still holding 30 °C would close the valve; starting again
+        // from 10 °C it opens.
+        let before = l.outputs()[0].unwrap();
+        l.update(
+            &cfg,
+            2.0 * cfg.period_s,
+            &[Some(10.0)],
+            &[Some(10.0)],
+            &used(1),
+        );
+        assert!(l.outputs()[0].unwrap() >= before, "{:?}", l.outputs());
     }
 
     /// `n` verdicts, every node used.
