@@ -293,3 +293,73 @@ fn matrix_and_sweep_through_the_binary() {
 fn matrix_header() -> &'static str {
     season::matrix::MATRIX_HEADER
 }
+
+#[test]
+fn a_trace_follows_the_chosen_flats_of_a_household_valve_run() {
+    let mut s = setup(1.0);
+    let flats = s.scenario.buildings.count
+        * s.scenario.buildings.floors
+        * s.scenario.buildings.units_per_floor;
+    // Two real apartments and one past the last, which is left out.
+    s.trace = Some(season::trace::TraceSpec {
+        flats: vec![0, flats - 1, flats + 5],
+        interval_s: 3600.0,
+    });
+    let hh = RunKind::Heatctl {
+        household: true,
+        variant: None,
+    };
+    let r = season::run(&s, "heatctl_hh", hh, &no_progress).expect("run");
+    let t = r.trace.expect("a trace");
+    let samples = t.samples();
+    assert_eq!(
+        samples.len(),
+        2 * 24,
+        "two flats, one sample an hour for a day"
+    );
+    assert!(samples.iter().all(|x| x.flat == 0 || x.flat == flats - 1));
+    // With household valves every home has a node and a valve; its reading is its air plus a
+    // bias of at most 0.3 K and the noise.
+    let later: Vec<_> = samples.iter().filter(|x| x.time_h >= 1.0).collect();
+    assert!(
+        later
+            .iter()
+            .all(|x| x.valve_pct.is_some_and(|v| (0.0..=100.0).contains(&v)))
+    );
+    assert!(
+        later
+            .iter()
+            .all(|x| x.reading_c.is_some_and(|c| (c - x.air_c).abs() < 0.8)),
+        "{later:?}"
+    );
+    assert!(
+        later
+            .iter()
+            .all(|x| x.t2_supply_c.is_finite() && x.t_out_c.is_finite())
+    );
+    let csv = t.csv();
+    assert_eq!(
+        csv.lines().next(),
+        Some("time_h,flat,t_out_c,setpoint_c,t2_supply_c,air_c,reading_c,valve_pct")
+    );
+    assert_eq!(csv.lines().count(), 1 + samples.len());
+
+    // On a plant without household valves the valve column is empty.
+    s.scenario.household_valves.enabled = false;
+    s.trace = Some(season::trace::TraceSpec {
+        flats: vec![0],
+        interval_s: 3600.0,
+    });
+    let plain = RunKind::Heatctl {
+        household: false,
+        variant: None,
+    };
+    let r = season::run(&s, "heatctl", plain, &no_progress).expect("run");
+    assert!(
+        r.trace
+            .expect("a trace")
+            .samples()
+            .iter()
+            .all(|x| x.valve_pct.is_none())
+    );
+}

@@ -77,6 +77,15 @@ struct Args {
     /// comma-separated: dead10, lowlie5, ...), not all of them.
     #[arg(long, value_delimiter = ',')]
     only_variants: Vec<String>,
+    /// Trace these apartments (indices as in flats.csv, comma-separated) in every run:
+    /// `trace-<strategy>.csv` per run, with the outdoor temperature, the supply setpoint and
+    /// t2 supply, each apartment's air temperature, its node's reading and its household
+    /// valve's position (`season::trace`).
+    #[arg(long, value_delimiter = ',')]
+    trace_flats: Vec<usize>,
+    /// With `--trace-flats`: the sample interval, s.
+    #[arg(long, default_value_t = 600.0)]
+    trace_interval_s: f64,
     /// heatctl configuration (default: config/season.toml of this source tree).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -332,6 +341,15 @@ fn run_cell(
     let total_start = Instant::now();
     let mut setup = Setup::new(scenario, config);
     setup.step_s = args.step_s;
+    if !args.trace_flats.is_empty() {
+        if !(args.trace_interval_s.is_finite() && args.trace_interval_s > 0.0) {
+            bail!("--trace-interval-s must be positive");
+        }
+        setup.trace = Some(season::trace::TraceSpec {
+            flats: args.trace_flats.clone(),
+            interval_s: args.trace_interval_s,
+        });
+    }
     if let Some(v) = args.o2_kp_k_per_k {
         setup.perfect.kp_k_per_k = v;
     }
@@ -882,6 +900,11 @@ fn write_outputs(
     }
     let all: Vec<RunResult> = runs.iter().chain(variants).cloned().collect();
     std::fs::write(out.join("flats.csv"), report::flats_csv(&all))?;
+    for r in &all {
+        if let Some(t) = &r.trace {
+            std::fs::write(out.join(format!("trace-{}.csv", r.label)), t.csv())?;
+        }
+    }
     let mut daily = String::from(
         "strategy,day,t_out_c,room_min_c,room_p10_c,room_median_c,room_p90_c,setpoint_c,t2_supply_c,cumulative_kwh_m2\n",
     );

@@ -28,6 +28,7 @@ pub mod plots;
 pub mod report;
 pub mod suspects;
 pub mod sweep;
+pub mod trace;
 
 use std::time::Instant;
 
@@ -227,6 +228,8 @@ pub struct Setup {
     pub perfect: PerfectSubstation,
     /// O2 settings.
     pub hindsight: HindsightSubstation,
+    /// Per-flat traces of every run (`None`: none).
+    pub trace: Option<trace::TraceSpec>,
 }
 
 impl Setup {
@@ -240,6 +243,7 @@ impl Setup {
             reference_room: ReferenceRoom::default(),
             perfect: PerfectSubstation::default(),
             hindsight: HindsightSubstation::default(),
+            trace: None,
         }
     }
 
@@ -331,6 +335,8 @@ pub struct RunResult {
     /// A fault variant's faulty nodes and whether the controller's alarm named them
     /// ([`suspects`]); None for runs without faulty nodes.
     pub naming: Option<suspects::Naming>,
+    /// The run's per-flat trace, with [`Setup::trace`].
+    pub trace: Option<trace::Trace>,
 }
 
 /// Put the plant's supply where the setpoint says (perfect supply control), or close the valve
@@ -476,6 +482,7 @@ pub fn run(
         )),
         _ => None,
     };
+    let mut tracer = setup.trace.as_ref().map(|t| trace::Trace::new(t, &plant));
     let mut pending = 0u64;
     let mut control_s = 0.0;
     for _ in 0..steps {
@@ -578,6 +585,9 @@ pub fn run(
                 notes.push(applied.note());
             }
         }
+        if let Some(t) = tracer.as_mut() {
+            t.sample(&plant, setpoint);
+        }
         plant.step(dt);
         acc.after_step(&plant, dt, setpoint);
         pending += 1;
@@ -614,6 +624,7 @@ pub fn run(
         wall_s: started.elapsed().as_secs_f64(),
         notes,
         naming,
+        trace: tracer,
     })
 }
 

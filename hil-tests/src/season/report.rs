@@ -477,6 +477,7 @@ mod tests {
             wall_s: 8.1261,
             notes: Vec::new(),
             naming: None,
+            trace: None,
         }
     }
 
