@@ -216,14 +216,10 @@ impl HouseholdLoops {
                     v.forgotten = true;
                 }
             }
-            let reading = input_c.filter(|_| !self.rogue[i]).map(|t| {
-                let f = v.filtered_c.map_or(t, |f| f + filter_alpha * (t - f));
-                v.filtered_c = Some(f);
-                f
-            });
-            if reading.is_none() {
-                v.filtered_c = None;
-            }
+            v.filtered_c = input_c
+                .filter(|_| !self.rogue[i])
+                .map(|t| v.filtered_c.map_or(t, |f| f + filter_alpha * (t - f)));
+            let reading = v.filtered_c;
             if let Some(c) = self.controlled.get_mut(i) {
                 *c = reading.is_some();
             }
