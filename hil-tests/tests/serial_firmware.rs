@@ -29,9 +29,18 @@ use heatctl::field::{FieldHandle, FieldShared, plan_links};
 use heatctl::runtime::clock::{Clock, WallClock};
 
 /// QEMU with the node's UART0 on a pseudo-terminal; killed on drop.
+///
+/// `line` holds the terminal's other end open for the node's whole life. QEMU's pty backend
+/// takes a hang-up of its far end (the last client closing it) for a disconnected line: it
+/// stops reading, and looks for a new client only on a one-second timer. heatctl reopens a
+/// serial port when nobody on it answered, so without a holder every reopen takes the line
+/// down again, and QEMU's timer and heatctl's reopen can stay out of step: the node's first
+/// answer came after 35 s in four runs of six, and in one CI run not within 120 s. A real
+/// RS-485 adapter has no such handshake: the held end stands in for the wire.
 struct Node {
     qemu: Child,
     pty: PathBuf,
+    _line: std::fs::File,
 }
 
 impl Drop for Node {
@@ -72,10 +81,19 @@ fn boot(qemu: &Path, firmware: &Path, milli_c: i32) -> Node {
     let pty = rx
         .recv_timeout(Duration::from_secs(10))
         .expect("QEMU named its pseudo-terminal");
+    let line = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&pty)
+        .expect("open the pseudo-terminal");
     let mut qmp = Qmp::connect(qmp_port);
     qmp.set_temperature_milli_c(milli_c);
     qmp.execute(r#"{"execute":"cont"}"#);
-    Node { qemu: child, pty }
+    Node {
+        qemu: child,
+        pty,
+        _line: line,
+    }
 }
 
 /// The shipped room-node map with 100 ms poll periods (max ages 2 s), in `dir`.
@@ -157,7 +175,7 @@ fn heatctl_reads_and_writes_the_firmware_over_a_serial_line() {
             };
             let version = value("firmware_version");
             // Failures before the first answer are QEMU's: its pty notices that a client opened
-            // the other end on a timer (up to a second), and drops what came before.
+            // the other end on a timer (up to a second after `boot` opened it).
             let at_first_answer = shared.stats().get("room:n1").cloned().unwrap_or_default();
             // Keep polling for a while: every request must be answered.
             tokio::time::sleep(Duration::from_secs(3)).await;
