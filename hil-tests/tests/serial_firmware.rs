@@ -30,7 +30,7 @@ use heatctl::runtime::clock::{Clock, WallClock};
 
 /// QEMU with the node's UART0 on a pseudo-terminal; killed on drop.
 ///
-/// `line` holds the terminal's other end open for the node's whole life. QEMU's pty backend
+/// `_line` holds the terminal's other end open for the node's whole life. QEMU's pty backend
 /// takes a hang-up of its far end (the last client closing it) for a disconnected line: it
 /// stops reading, and looks for a new client only on a one-second timer. heatctl reopens a
 /// serial port when nobody on it answered, so without a holder every reopen takes the line
