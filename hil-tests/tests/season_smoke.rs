@@ -9,13 +9,43 @@ use heatctl_hil::season::{
 };
 use heatctl_plant::Scenario;
 
+/// A shipped scorecard configuration, config/`name`.
+fn shipped_config(name: &str) -> heatctl::config::Config {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../config")
+        .join(name);
+    let text = std::fs::read_to_string(&path).expect(name);
+    heatctl::config::parse_str(&text, Some(&path)).expect(name)
+}
+
 fn setup(days: f64) -> Setup {
     let mut sc = Scenario::shipped("small").expect("small scenario");
     sc.season.length_days = days;
-    let cfg_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/season.toml");
-    let text = std::fs::read_to_string(&cfg_path).expect("config/season.toml");
-    let cfg = heatctl::config::parse_str(&text, Some(&cfg_path)).expect("valid season config");
-    Setup::new(sc, cfg)
+    let mut setup = Setup::new(sc, shipped_config("season.toml"));
+    setup.config_hh = Some(shipped_config("season-hh.toml"));
+    setup
+}
+
+#[test]
+fn heatctl_hh_and_its_variants_run_on_their_own_configuration() {
+    let mut s = setup(1.0);
+    let hh = RunKind::Heatctl {
+        household: true,
+        variant: Some(Variant::ALL[0]),
+    };
+    let plain = RunKind::Heatctl {
+        household: false,
+        variant: None,
+    };
+    assert!(std::ptr::eq(
+        s.config_for(hh),
+        s.config_hh.as_ref().unwrap()
+    ));
+    for kind in [plain, RunKind::HeatctlFull, RunKind::Oracle] {
+        assert!(std::ptr::eq(s.config_for(kind), &s.config));
+    }
+    s.config_hh = None;
+    assert!(std::ptr::eq(s.config_for(hh), &s.config));
 }
 
 fn no_progress(_: u64) {}

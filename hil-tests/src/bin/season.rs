@@ -89,6 +89,10 @@ struct Args {
     /// heatctl configuration (default: config/season.toml of this source tree).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// heatctl_hh's configuration, the substation with a valve in every home; its variants
+    /// run on it too (default: config/season-hh.toml of this source tree).
+    #[arg(long)]
+    config_hh: Option<PathBuf>,
     /// Control step, s.
     #[arg(long, default_value_t = season::DEFAULT_STEP_S)]
     step_s: f64,
@@ -188,22 +192,38 @@ fn cost(kind: RunKind) -> u32 {
     }
 }
 
-fn default_config_path() -> PathBuf {
-    let here = Path::new("config/season.toml");
+/// config/`name` of this source tree: from the working directory when run from the tree's
+/// root, else from the crate's.
+fn default_config_path(name: &str) -> PathBuf {
+    let here = Path::new("config").join(name);
     if here.exists() {
-        here.to_path_buf()
+        here
     } else {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/season.toml")
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../config")
+            .join(name)
     }
+}
+
+/// The configuration at `path`, every problem listed with its line.
+fn load_config(path: &Path) -> Result<Config> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    heatctl::config::parse_str(&text, Some(path)).map_err(|p| anyhow::anyhow!("{p}"))
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let config_path = args.config.clone().unwrap_or_else(default_config_path);
-    let text = std::fs::read_to_string(&config_path)
-        .with_context(|| format!("reading {}", config_path.display()))?;
-    let config = heatctl::config::parse_str(&text, Some(&config_path))
-        .map_err(|p| anyhow::anyhow!("{p}"))?;
+    let config_path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| default_config_path("season.toml"));
+    let config = load_config(&config_path)?;
+    let config_hh_path = args
+        .config_hh
+        .clone()
+        .unwrap_or_else(|| default_config_path("season-hh.toml"));
+    let config_hh = load_config(&config_hh_path)?;
     let targets = args
         .sweep_target
         .as_deref()
@@ -272,7 +292,7 @@ fn main() -> Result<()> {
             let (runs, aims) = run_cell(
                 &args,
                 scenario.clone(),
-                config.clone(),
+                (config.clone(), config_hh.clone()),
                 targets.as_deref(),
                 &out,
             )?;
@@ -293,10 +313,11 @@ fn main() -> Result<()> {
             args.out.join("matrix.md"),
             format!(
                 "# Season scorecard over {} weather x seed cells\n\nScenario `{}`, heatctl \
-                 configuration `{}`; {:.1} s wall time in all.\n\n{md}",
+                 configuration `{}`, heatctl_hh's `{}`; {:.1} s wall time in all.\n\n{md}",
                 cells.len(),
                 args.scenario.display(),
                 config_path.display(),
+                config_hh_path.display(),
                 total_start.elapsed().as_secs_f64()
             ),
         )?;
@@ -334,12 +355,13 @@ fn main() -> Result<()> {
 fn run_cell(
     args: &Args,
     scenario: Scenario,
-    config: Config,
+    (config, config_hh): (Config, Config),
     targets: Option<&[f64]>,
     out: &Path,
 ) -> Result<(Vec<RunResult>, Vec<report::Aim>)> {
     let total_start = Instant::now();
     let mut setup = Setup::new(scenario, config);
+    setup.config_hh = Some(config_hh);
     setup.step_s = args.step_s;
     if !args.trace_flats.is_empty() {
         if !(args.trace_interval_s.is_finite() && args.trace_interval_s > 0.0) {
@@ -941,8 +963,8 @@ fn write_outputs(
     let _ = writeln!(
         md,
         "Scenario `{}` ({} apartments in {} buildings, seed {}), weather `{}`, season from hour {} \
-         for {} days, control step {} s, heatctl configuration `{}`. Whole scorecard: {:.1} s wall \
-         time.\n",
+         for {} days, control step {} s, heatctl configuration `{}`, heatctl_hh's `{}`. Whole \
+         scorecard: {:.1} s wall time.\n",
         args.scenario.display(),
         sc.apartment_count(),
         sc.buildings.count,
@@ -955,7 +977,11 @@ fn write_outputs(
         setup.step_s,
         args.config
             .clone()
-            .unwrap_or_else(default_config_path)
+            .unwrap_or_else(|| default_config_path("season.toml"))
+            .display(),
+        args.config_hh
+            .clone()
+            .unwrap_or_else(|| default_config_path("season-hh.toml"))
             .display(),
         total_wall_s
     );

@@ -220,6 +220,9 @@ pub struct Setup {
     pub scenario: Scenario,
     /// heatctl's configuration (config/season.toml; its room nodes are generated per run).
     pub config: Config,
+    /// heatctl_hh's configuration, the substation with a valve in every home
+    /// (config/season-hh.toml); `None`: `config`. See [`Setup::config_for`].
+    pub config_hh: Option<Config>,
     /// Control step, s.
     pub step_s: f64,
     /// R1 settings.
@@ -239,11 +242,28 @@ impl Setup {
         Self {
             scenario,
             config,
+            config_hh: None,
             step_s: DEFAULT_STEP_S,
             reference_room: ReferenceRoom::default(),
             perfect: PerfectSubstation::default(),
             hindsight: HindsightSubstation::default(),
             trace: None,
+        }
+    }
+
+    /// The configuration a run starts from: `config_hh` (when given) for heatctl_hh and its
+    /// variants, whose plant has a valve in every home and a controlled secondary pump;
+    /// `config` for every other run.
+    #[must_use]
+    pub fn config_for(&self, kind: RunKind) -> &Config {
+        match (kind, &self.config_hh) {
+            (
+                RunKind::Heatctl {
+                    household: true, ..
+                },
+                Some(hh),
+            ) => hh,
+            _ => &self.config,
         }
     }
 
@@ -395,7 +415,7 @@ pub fn run(
 
     // The controller: heatctl's configuration, with nodes from the plant for heatctl runs and
     // without demand correction for the curve-path strategies.
-    let mut cfg = setup.config.clone();
+    let mut cfg = setup.config_for(kind).clone();
     let mut field = None;
     match kind {
         RunKind::Heatctl { household, variant } => {
