@@ -205,6 +205,22 @@ fn default_config_path(name: &str) -> PathBuf {
     }
 }
 
+impl Args {
+    /// heatctl's configuration file: `--config`, else config/season.toml.
+    fn config_path(&self) -> PathBuf {
+        self.config
+            .clone()
+            .unwrap_or_else(|| default_config_path("season.toml"))
+    }
+
+    /// heatctl_hh's configuration file: `--config-hh`, else config/season-hh.toml.
+    fn config_hh_path(&self) -> PathBuf {
+        self.config_hh
+            .clone()
+            .unwrap_or_else(|| default_config_path("season-hh.toml"))
+    }
+}
+
 /// The configuration at `path`, every problem listed with its line.
 fn load_config(path: &Path) -> Result<Config> {
     let text =
@@ -214,15 +230,9 @@ fn load_config(path: &Path) -> Result<Config> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let config_path = args
-        .config
-        .clone()
-        .unwrap_or_else(|| default_config_path("season.toml"));
+    let config_path = args.config_path();
     let config = load_config(&config_path)?;
-    let config_hh_path = args
-        .config_hh
-        .clone()
-        .unwrap_or_else(|| default_config_path("season-hh.toml"));
+    let config_hh_path = args.config_hh_path();
     let config_hh = load_config(&config_hh_path)?;
     let targets = args
         .sweep_target
@@ -975,14 +985,8 @@ fn write_outputs(
         sc.season.start_hour_of_year,
         sc.season.length_days,
         setup.step_s,
-        args.config
-            .clone()
-            .unwrap_or_else(|| default_config_path("season.toml"))
-            .display(),
-        args.config_hh
-            .clone()
-            .unwrap_or_else(|| default_config_path("season-hh.toml"))
-            .display(),
+        args.config_path().display(),
+        args.config_hh_path().display(),
         total_wall_s
     );
     let _ = writeln!(md, "## KPIs\n");
