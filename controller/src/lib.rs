@@ -26,3 +26,13 @@ pub mod service;
 pub mod state_dir;
 pub mod station;
 pub mod web;
+
+/// A boxed, sendable future: what the crate's big async entry points (the runtime, the web
+/// page, the SCADA slave) return instead of being `async fn`s.
+///
+/// An async body is compiled in the crate that polls it, not in the crate that defines it (it
+/// is generic-like: never shared between crates in an optimised build). Returned as a plain
+/// `async fn`, the runtime's whole state machine was compiled again in the `heatctl` binary and
+/// in every test that runs the controller; boxed here, it is compiled once, in this crate, and
+/// the callers only poll it through the box. One allocation per call, at start-up.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -81,15 +81,21 @@ pub struct Embedding {
     pub snapshots: SnapshotSender,
 }
 
+/// The running controller as a future: what [`run`] and [`run_embedded`] return (boxed: see
+/// [`crate::BoxFuture`]).
+pub type RunFuture = crate::BoxFuture<'static, anyhow::Result<()>>;
+
 /// Load the configuration and run until SIGINT or SIGTERM.
 ///
 /// # Errors
 /// The configuration is invalid (every problem listed), or a signal handler or the SCADA
 /// address cannot be set up.
-pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
-    let loaded = config::load(&opts.config_path).map_err(|p| anyhow::anyhow!("{p}"))?;
-    let (snapshots, _) = tokio::sync::watch::channel(None);
-    cycle::run_inner(opts, loaded, None, snapshots).await
+pub fn run(opts: RunOptions) -> RunFuture {
+    Box::pin(async move {
+        let loaded = config::load(&opts.config_path).map_err(|p| anyhow::anyhow!("{p}"))?;
+        let (snapshots, _) = tokio::sync::watch::channel(None);
+        cycle::run_inner(opts, loaded, None, snapshots).await
+    })
 }
 
 /// Run with an already loaded configuration until `embedding.stop` becomes true (or SIGINT or
@@ -97,11 +103,11 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
 ///
 /// # Errors
 /// A signal handler or the SCADA address cannot be set up.
-pub async fn run_embedded(opts: RunOptions, embedding: Embedding) -> anyhow::Result<()> {
+pub fn run_embedded(opts: RunOptions, embedding: Embedding) -> RunFuture {
     let Embedding {
         loaded,
         stop,
         snapshots,
     } = embedding;
-    cycle::run_inner(opts, loaded, Some(stop), snapshots).await
+    Box::pin(cycle::run_inner(opts, loaded, Some(stop), snapshots))
 }

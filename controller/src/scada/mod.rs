@@ -916,7 +916,15 @@ async fn admit(
 ///
 /// # Errors
 /// The address cannot be parsed or bound.
-pub async fn serve(
+pub fn serve(
+    listen: &str,
+    limits: Limits,
+    shared: Arc<ScadaShared>,
+) -> crate::BoxFuture<'_, std::io::Result<(SocketAddr, JoinHandle<()>)>> {
+    Box::pin(serve_inner(listen, limits, shared))
+}
+
+async fn serve_inner(
     listen: &str,
     limits: Limits,
     shared: Arc<ScadaShared>,

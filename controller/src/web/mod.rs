@@ -142,7 +142,14 @@ impl WebHandle {
 /// # Errors
 /// The address cannot be bound, or the TLS certificate or key cannot be read. (An unreadable
 /// token file makes the page read-only, logged, rather than stopping the controller.)
-pub async fn start(cfg: &Web, ctx: FaceContext) -> anyhow::Result<Option<WebHandle>> {
+pub fn start(
+    cfg: &Web,
+    ctx: FaceContext,
+) -> crate::BoxFuture<'_, anyhow::Result<Option<WebHandle>>> {
+    Box::pin(start_inner(cfg, ctx))
+}
+
+async fn start_inner(cfg: &Web, ctx: FaceContext) -> anyhow::Result<Option<WebHandle>> {
     if !cfg.enabled {
         return Ok(None);
     }

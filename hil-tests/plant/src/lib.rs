@@ -29,7 +29,7 @@ pub use plant::{
 };
 pub use scenario::{Fault, FaultKind, FaultTarget, Problem, Scenario, ScenarioError};
 pub use serve::{
-    FaceAddresses, GatewayAddress, PlantServer, ServeError, ServeOptions, SharedPlant, serve,
-    serve_with,
+    FaceAddresses, GatewayAddress, PlantServer, ServeError, ServeFuture, ServeOptions, SharedPlant,
+    serve, serve_with,
 };
 pub use weather::{Weather, WeatherError};

@@ -159,14 +159,24 @@ impl ServeOptions {
     }
 }
 
+/// What [`serve`] and [`serve_with`] return: a boxed future, so the server's async body is
+/// compiled once, in this crate, and not again in every test and binary that serves a plant (an
+/// async body is compiled in the crate that polls it).
+pub type ServeFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<PlantServer, ServeError>> + Send>>;
+
 /// Build the scenario's plant and serve it at `speed` (simulated seconds per wall second).
-pub async fn serve(scenario: &Scenario, speed: f64) -> Result<PlantServer, ServeError> {
-    let plant = Plant::new(scenario)?;
-    serve_with(plant, ServeOptions::at_speed(speed)).await
+pub fn serve(scenario: &Scenario, speed: f64) -> ServeFuture {
+    let plant = Plant::new(scenario);
+    Box::pin(async move { serve_with(plant?, ServeOptions::at_speed(speed)).await })
 }
 
 /// Serve an existing plant with options.
-pub async fn serve_with(plant: Plant, opts: ServeOptions) -> Result<PlantServer, ServeError> {
+pub fn serve_with(plant: Plant, opts: ServeOptions) -> ServeFuture {
+    Box::pin(serve_with_inner(plant, opts))
+}
+
+async fn serve_with_inner(plant: Plant, opts: ServeOptions) -> Result<PlantServer, ServeError> {
     if !(opts.speed.is_finite() && opts.speed >= 0.0) {
         return Err(ServeError::Speed(opts.speed));
     }
