@@ -10,7 +10,7 @@
 //!
 //! The limit applies to the whole process, so this binary holds this one test. Needs
 //! `prlimit`: under CI a missing tool fails the test. (The closed-loop test in
-//! `hil-tests/tests/closed_loop_state_dir.rs` shows alarm 702 itself, raised and cleared by
+//! `hil-tests/tests/closed_loop/state_dir.rs` shows alarm 702 itself, raised and cleared by
 //! heatctl's cycle.)
 
 #![allow(clippy::unwrap_used)]

@@ -1,6 +1,6 @@
 //! Child processes of the rig: find the release `heatctl` (and `plant-sim`) binaries, give each
 //! test a scratch directory, start `heatctl` as a child process with its log in a file, signal
-//! it, and kill it on every exit path. The closed-loop tests (`tests/closed_loop_*.rs`) and the
+//! it, and kill it on every exit path. The closed-loop tests (`tests/closed_loop/`) and the
 //! `plant-sim` walk-through test use it.
 //!
 //! Everything here is synchronous and uses the standard library only, so the async side (the

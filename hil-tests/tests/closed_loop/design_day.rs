@@ -1,9 +1,7 @@
 //! Closed loop on a design day: the release `heatctl` against the plant simulator (the rig:
-//! `closed_loop/mod.rs`), tracking and comfort from a cold start.
+//! `closed_loop/rig.rs`), tracking and comfort from a cold start.
 
-mod closed_loop;
-
-use closed_loop::*;
+use crate::rig::*;
 
 /// Cold start on a design day (-17 °C all day, the primary valve closed, rooms at 20 °C):
 /// after the first two hours the secondary supply stays within 2 K of heatctl's setpoint, and

@@ -1,10 +1,8 @@
 //! Closed loop with field devices silent (a room gateway, a building's household valve
 //! actuators): alarms, the demand shift's decay, control kept, and recovery (the rig:
-//! `closed_loop/mod.rs`).
+//! `closed_loop/rig.rs`).
 
-mod closed_loop;
-
-use closed_loop::*;
+use crate::rig::*;
 
 /// One room gateway (a quarter of the nodes) stops answering for 12 hours. The configuration
 /// under test asks for 80 % of the nodes (`quorum_pct`), so once that gateway's readings are

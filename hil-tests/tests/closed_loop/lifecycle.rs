@@ -1,9 +1,7 @@
 //! Closed loop across the controller's life cycle: SIGKILL and restart from the state file,
-//! SIGTERM to the safe positions, configuration reload (the rig: `closed_loop/mod.rs`).
+//! SIGTERM to the safe positions, configuration reload (the rig: `closed_loop/rig.rs`).
 
-mod closed_loop;
-
-use closed_loop::*;
+use crate::rig::*;
 
 /// heatctl killed with SIGKILL and started again with its state file: it restores its state and
 /// takes the valve over where it was, so the plant's valve command never changes faster than

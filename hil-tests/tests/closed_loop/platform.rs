@@ -1,15 +1,10 @@
 //! The platform link of `heatctl run` (the rig: the release binary against the plant
-//! simulator, `closed_loop/mod.rs`) with a real Mosquitto: commands through the one gate,
+//! simulator, `closed_loop/rig.rs`) with a real Mosquitto: commands through the one gate,
 //! refused without change (SCADA registers and the audit log in the state directory read
 //! back), a good setting and a good configuration applied.
 
-mod closed_loop;
-
-#[path = "../../controller/tests/broker/mod.rs"]
-mod broker;
-
-use broker::{Broker, Sub, mosquitto_available, publish};
-use closed_loop::*;
+use crate::broker::{Broker, Sub, mosquitto_available, publish};
+use crate::rig::*;
 use serde_json::Value as Json;
 
 const BASE: &str = "heatctl/rig/st1";

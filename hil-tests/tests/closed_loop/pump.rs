@@ -1,4 +1,4 @@
-//! Closed loop of the secondary pump (`[pump2]`) over Modbus (the rig: `closed_loop/mod.rs`):
+//! Closed loop of the secondary pump (`[pump2]`) over Modbus (the rig: `closed_loop/rig.rs`):
 //! heatctl writes the speed command to the plant's holding register 1 and reads the pressures,
 //! flow, speed and power from its input registers 9-13 (`config/devices/substation-io.toml`).
 //!
@@ -13,9 +13,7 @@
 //! The setpoints come from the plant itself (the station pressure at a known speed, found by
 //! stepping a copy of the plant offline), so nothing here is tuned to one network.
 
-mod closed_loop;
-
-use closed_loop::*;
+use crate::rig::*;
 
 /// Alarm: the pump's dry-run guard tripped.
 const A_DRY_RUN: u16 = 311;

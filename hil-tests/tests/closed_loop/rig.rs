@@ -1,6 +1,6 @@
-//! The closed-loop rig, shared by the `closed_loop_*` test files: the release `heatctl` binary
-//! runs as a child process against the plant simulator served in the test's process, over
-//! Modbus TCP and RTU over TCP on loopback, both at the same accelerated clock.
+//! The closed-loop rig, shared by the closed-loop test modules (`main.rs`): the release
+//! `heatctl` binary runs as a child process against the plant simulator served in the test's
+//! process, over Modbus TCP and RTU over TCP on loopback, both at the same accelerated clock.
 //!
 //! * The child's configuration is the demo tuning (`heatctl_plant::binding::DEMO_TOML`), varied
 //!   per test, bound to the served plant by `heatctl_plant::binding::write_config`.

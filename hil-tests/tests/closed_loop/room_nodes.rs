@@ -1,9 +1,7 @@
 //! Closed loop with lying and stuck room nodes: their influence on the setpoint stays within
-//! the control core's bound (the rig: `closed_loop/mod.rs`).
+//! the control core's bound (the rig: `closed_loop/rig.rs`).
 
-mod closed_loop;
-
-use closed_loop::*;
+use crate::rig::*;
 
 /// Readings of the honest nodes, sorted: `k` bad nodes can move the (equal-weight) percentile
 /// of the mixed set only between the honest order statistics `k` ranks below and above it. The

@@ -1,9 +1,7 @@
 //! Closed loop at scale: 1,976 room nodes on 8 gateways, every node read within a demand
-//! period (the rig: `closed_loop/mod.rs`).
+//! period (the rig: `closed_loop/rig.rs`).
 
-mod closed_loop;
-
-use closed_loop::*;
+use crate::rig::*;
 
 /// Scale: 1,976 room nodes on 8 room gateways (8 buildings of 247 flats, a node in every flat:
 /// the most one RS-485 bus per building can address). With the room readings' max age set to

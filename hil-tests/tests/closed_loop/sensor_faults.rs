@@ -1,9 +1,7 @@
 //! Closed loop with a substation sensor lost (outdoor, secondary supply): alarms, hold,
-//! fallback and safe position as configured, and recovery (the rig: `closed_loop/mod.rs`).
+//! fallback and safe position as configured, and recovery (the rig: `closed_loop/rig.rs`).
 
-mod closed_loop;
-
-use closed_loop::*;
+use crate::rig::*;
 
 /// The outdoor sensor reads its sentinel for 6 hours. heatctl raises alarm 101 at once, holds
 /// the last good value for `hold_last_good_s`, then uses `fallback_c` (alarm 102, visible as the

@@ -1,5 +1,5 @@
 //! Closed loop with the state directory read-only, the room history alone read-only, then the
-//! state directory full (the rig: `closed_loop/mod.rs`).
+//! state directory full (the rig: `closed_loop/rig.rs`).
 //!
 //! heatctl keeps its state file (`--state-file`, saved every simulated minute), the audit log
 //! and the room history (`history/`, a line a simulated hour) in the state directory. Here it
@@ -17,9 +17,7 @@
 //! Needs `chmod` and `prlimit` (util-linux), and `setpriv` (util-linux) when run as root: under
 //! CI a missing tool fails the test.
 
-mod closed_loop;
-
-use closed_loop::*;
+use crate::rig::*;
 use std::path::Path;
 use std::process::Command;
 
