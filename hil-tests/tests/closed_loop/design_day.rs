@@ -9,7 +9,7 @@ use crate::rig::*;
 /// truth from the plant).
 #[test]
 fn cold_start_on_a_design_day() {
-    let _serial = serial();
+    let _slots = rig_slots(RIG_SLOTS);
     block_on(async {
         let sc = scenario("demo", -17.0);
         let mut rig = Rig::start("cold-start", &sc, constant_weather_base(), SPEED_LONG).await;

@@ -12,7 +12,7 @@ use crate::rig::*;
 /// without a jump.
 #[test]
 fn room_gateway_silent_for_twelve_hours() {
-    let _serial = serial();
+    let _slots = rig_slots(RIG_SLOTS);
     block_on(async {
         let (f0, f1, end) = (3.0 * H, 15.0 * H, 16.5 * H);
         let mut sc = scenario("demo", -10.0);
@@ -145,7 +145,7 @@ fn room_gateway_silent_for_twelve_hours() {
 /// closes further and the secondary supply follows. After the gateway returns the alarm clears.
 #[test]
 fn household_valve_actuators_stop_answering() {
-    let _serial = serial();
+    let _slots = rig_slots(1);
     block_on(async {
         let (f0, t_shift, f1, end) = (0.5 * H, 1.0 * H, 2.5 * H, 3.25 * H);
         let mut sc = scenario("demo", -10.0);

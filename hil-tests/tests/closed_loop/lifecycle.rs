@@ -10,7 +10,7 @@ use crate::rig::*;
 /// household valve heatctl drives are commanded to, and reach, their safe positions.
 #[test]
 fn sigkill_restart_resumes_and_sigterm_leaves_safe_positions() {
-    let _serial = serial();
+    let _slots = rig_slots(1);
     block_on(async {
         // Slow enough to see every write: an observation every 2 ms is half a clock-second.
         let speed = 240.0;
@@ -142,7 +142,7 @@ fn replace_config(path: &std::path::Path, text: &str, mtime: Option<std::time::S
 /// kept) is applied: the shift shows on SCADA and the setpoint rises by it.
 #[test]
 fn reload_rejects_an_invalid_config_and_applies_a_valid_one() {
-    let _serial = serial();
+    let _slots = rig_slots(1);
     block_on(async {
         let sc = scenario("demo", -10.0);
         let mut rig = Rig::start("reload", &sc, constant_weather_base(), SPEED).await;

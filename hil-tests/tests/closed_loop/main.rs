@@ -1,9 +1,10 @@
 //! The closed-loop tests: the release `heatctl` binary as a child process against the plant
 //! simulator served in this process (the rig: `rig.rs`), one module per family of scenarios.
 //!
-//! They are one test binary, not one per family, so the rig and the generic code it pulls in
-//! (the Modbus client, the runtime, the plant's faces) are compiled once. Every test takes the
-//! rig's lock ([`rig::serial`]): one rig at a time, as when each family was a binary of its own.
+//! They are one test binary, not one per family, so the rig and what it pulls in (the Modbus
+//! client, the plant's faces) are compiled once. Every test first takes its share of the
+//! machine ([`rig::rig_slots`]): a rig at 1440x, a side-by-side pair or the scale rig runs
+//! alone; two single rigs at 720x or slower may run at once.
 
 mod rig;
 

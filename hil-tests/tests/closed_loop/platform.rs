@@ -37,7 +37,7 @@ fn platform_commands_go_through_the_gate_of_a_running_station() {
     if !mosquitto_available() {
         return;
     }
-    let _serial = serial();
+    let _slots = rig_slots(1);
     let broker = Broker::start("");
     let sub = Sub::start(broker.port, "heatctl/#");
     let url = broker.url();

@@ -176,7 +176,7 @@ fn pump_scenario() -> Scenario {
 /// 3 kPa above.
 #[test]
 fn constant_dp_holds_the_station_pressure_when_valves_close() {
-    let _serial = serial();
+    let _slots = rig_slots(1);
     block_on(async {
         let sc = pump_scenario();
         let (sp_kpa, _) = plant_at_speed(&sc, 70.0, 900.0);
@@ -280,7 +280,7 @@ fn constant_dp_holds_the_station_pressure_when_valves_close() {
 /// SCADA, the command 0 and the pump stopped; not before the delay has passed after the cut.
 #[test]
 fn the_dry_run_guard_stops_the_pump_when_the_flow_is_cut() {
-    let _serial = serial();
+    let _slots = rig_slots(1);
     block_on(async {
         let sc = pump_scenario();
         let (sp_kpa, flow_m3h) = plant_at_speed(&sc, 70.0, 900.0);
@@ -359,7 +359,7 @@ fn the_dry_run_guard_stops_the_pump_when_the_flow_is_cut() {
 /// (the plant's holding register 1 keeps the last value written).
 #[test]
 fn sigterm_leaves_the_pump_at_its_safe_speed() {
-    let _serial = serial();
+    let _slots = rig_slots(1);
     block_on(async {
         let sc = pump_scenario();
         let (sp_kpa, _) = plant_at_speed(&sc, 70.0, 900.0);
@@ -405,7 +405,7 @@ fn sigterm_leaves_the_pump_at_its_safe_speed() {
 /// station pressure, which the loop does not hold, moves.
 #[test]
 fn index_mode_holds_the_remote_pressure_when_valves_close() {
-    let _serial = serial();
+    let _slots = rig_slots(1);
     block_on(async {
         let sc = pump_scenario();
         let (_, idx_kpa, _) = plant_pressures_at_speed(&sc, 70.0, 900.0);

@@ -23,7 +23,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
 pub(crate) use std::time::{Duration, Instant};
 
 pub(crate) use heatctl_hil::process::{
@@ -38,13 +38,41 @@ pub(crate) use tokio_modbus::client::{Context, Reader, Writer};
 pub(crate) use tokio_modbus::prelude::Slave;
 pub(crate) use toml::{Table, Value};
 
-/// One test at a time: a rig alone at [`SPEED_LONG`] keeps both cores busy (heatctl one, the
-/// plant and the observer the other), and a test that compares two runs runs two rigs side by
-/// side at [`SPEED`].
-pub(crate) static SERIAL: Mutex<()> = Mutex::new(());
+/// The machine's budget for rigs, in slots: two, for two cores. A rig alone at [`SPEED_LONG`]
+/// keeps both cores busy (heatctl one, the plant and the observer the other), and so does a
+/// test that compares two runs with two rigs side by side at [`SPEED`]: each takes both slots. A
+/// single rig at [`SPEED`] or slower takes about half a core, so two such tests may run at once
+/// (one slot each), the load of one side-by-side pair.
+pub(crate) const RIG_SLOTS: usize = 2;
 
-pub(crate) fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+static SLOTS_IN_USE: Mutex<usize> = Mutex::new(0);
+static SLOT_FREED: Condvar = Condvar::new();
+
+/// Slots held by a running test, given back when it ends (also when it panics).
+#[must_use = "the slots are given back when this is dropped"]
+pub(crate) struct RigSlots(usize);
+
+impl Drop for RigSlots {
+    fn drop(&mut self) {
+        let mut in_use = SLOTS_IN_USE.lock().unwrap_or_else(PoisonError::into_inner);
+        *in_use -= self.0;
+        SLOT_FREED.notify_all();
+    }
+}
+
+/// Wait until `n` of the [`RIG_SLOTS`] are free and take them: every closed-loop test takes its
+/// slots before it starts a rig (1 for a single rig at [`SPEED`] or slower, [`RIG_SLOTS`] for a
+/// rig at [`SPEED_LONG`], a side-by-side pair or the scale rig).
+pub(crate) fn rig_slots(n: usize) -> RigSlots {
+    let n = n.clamp(1, RIG_SLOTS);
+    let mut in_use = SLOTS_IN_USE.lock().unwrap_or_else(PoisonError::into_inner);
+    while *in_use + n > RIG_SLOTS {
+        in_use = SLOT_FREED
+            .wait(in_use)
+            .unwrap_or_else(PoisonError::into_inner);
+    }
+    *in_use += n;
+    RigSlots(n)
 }
 
 /// Run an async test body on its own runtime (two workers: the plant's time base and faces,

@@ -29,7 +29,7 @@ fn honest_spread_k(readings: &[Option<f64>], bad: &[usize], k: usize, percentile
 /// shift's rate limit times t. The liars are never used (outliers).
 #[test]
 fn lying_and_stuck_room_nodes_move_the_setpoint_within_the_bound() {
-    let _serial = serial();
+    let _slots = rig_slots(RIG_SLOTS);
     block_on(async {
         let (f0, end) = (1.0 * H, 9.0 * H);
         let mut clean_sc = scenario("demo", -10.0);

@@ -11,7 +11,7 @@ use crate::rig::*;
 /// devices.
 #[test]
 fn scale_1976_room_nodes_on_8_gateways() {
-    let _serial = serial();
+    let _slots = rig_slots(RIG_SLOTS);
     block_on(async {
         // A bus round of 247 requests at 115200 baud takes about half a second of wall time
         // (1.75 ms gap plus the round trip); 120x makes that a minute of clock time, well

@@ -9,7 +9,7 @@ use crate::rig::*;
 /// swings no more than in the same hours of the same plant without the fault (run side by side).
 #[test]
 fn outdoor_sensor_lost_for_six_hours() {
-    let _serial = serial();
+    let _slots = rig_slots(RIG_SLOTS);
     block_on(async {
         let outdoor_c = -10.0;
         // Half a kelvin from the real outdoor temperature: the fallback shows in the outdoor
@@ -118,7 +118,7 @@ const VALVE_SWING_MARGIN_PCT: f64 = 2.0;
 /// When the sensor returns, control resumes.
 #[test]
 fn secondary_supply_sensor_lost() {
-    let _serial = serial();
+    let _slots = rig_slots(1);
     block_on(async {
         // Slower than the long runs, so the hold time is seen to within a few seconds.
         let speed = 240.0;

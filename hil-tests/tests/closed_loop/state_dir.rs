@@ -116,7 +116,7 @@ fn state_directory_read_only_then_full() {
     if !tool("prlimit") || (root && !tool("setpriv")) {
         return;
     }
-    let _serial = serial();
+    let _slots = rig_slots(1);
     block_on(async {
         let sc = scenario("demo", -5.0);
         let mut base = constant_weather_base();
