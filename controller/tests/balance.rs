@@ -4,7 +4,7 @@
 //! against physics it did not write. Then the report's columns and the `heatctl balance`
 //! command end to end on generated history files.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use heatctl::balance::emitter::valve_flow_fraction;
 use heatctl::balance::record::file_name;
@@ -14,7 +14,7 @@ use heatctl::config::History;
 
 #[path = "peers/support.rs"]
 mod support;
-use support::heatctl;
+use support::{Scratch, heatctl};
 
 const N: f64 = 1.3;
 const SEGMENTS: usize = 40;
@@ -371,11 +371,9 @@ fn the_csv_has_its_columns_and_a_row_per_riser() {
 
 // ---------------------------------------------------------------- the command, end to end
 
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("heatctl-balance-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+/// A fresh directory `heatctl-balance-PID-NAME`, removed when the guard is dropped.
+fn temp_dir(name: &str) -> Scratch {
+    Scratch::new(&format!("heatctl-balance-{}-{name}", std::process::id()))
 }
 
 /// Write `hours` as the recorder does, one file per month, with a garbled line in the middle.

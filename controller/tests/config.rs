@@ -3,6 +3,10 @@
 
 use std::path::Path;
 
+#[path = "peers/scratch.rs"]
+mod scratch;
+use scratch::Scratch;
+
 use heatctl::config::{self, Problems};
 
 fn example_path() -> std::path::PathBuf {
@@ -200,7 +204,7 @@ t2_supply = "plc.t2_supply"
 /// Load `text` as `sub.toml` in a fresh directory holding the shipped maps named in `maps`;
 /// the problems as text.
 fn load_problems(tag: &str, text: &str, maps: &[&str]) -> String {
-    let dir = std::env::temp_dir().join(format!("heatctl-cfg-{tag}-{}", std::process::id()));
+    let dir = Scratch::new(&format!("heatctl-cfg-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("devices")).unwrap();
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/devices");
     for m in maps {
@@ -208,9 +212,7 @@ fn load_problems(tag: &str, text: &str, maps: &[&str]) -> String {
     }
     let path = dir.join("sub.toml");
     std::fs::write(&path, text).unwrap();
-    let r = config::load(&path).expect_err("must fail").to_string();
-    std::fs::remove_dir_all(dir).ok();
-    r
+    config::load(&path).expect_err("must fail").to_string()
 }
 
 #[test]
@@ -282,8 +284,7 @@ fn shipped_device_maps_are_valid() {
 
 #[test]
 fn overlapping_registers_in_a_map_are_reported() {
-    let dir = std::env::temp_dir().join(format!("heatctl-map-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new(&format!("heatctl-map-{}", std::process::id()));
     let path = dir.join("m.toml");
     std::fs::write(
         &path,
@@ -298,7 +299,6 @@ fn overlapping_registers_in_a_map_are_reported() {
         r.contains("points[1].address: register 1 overlaps point \"a\""),
         "{r}"
     );
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]

@@ -6,6 +6,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
+#[path = "peers/scratch.rs"]
+mod scratch;
+
 /// Longest a demo run may take before the test gives up (a hang, not a slow machine).
 const GIVE_UP: Duration = Duration::from_secs(120);
 
@@ -266,8 +269,8 @@ fn a_config_bound_to_a_served_plant_passes_heatctl_check() {
         .enable_all()
         .build()
         .expect("runtime");
-    let dir = std::env::temp_dir().join(format!("heatctl-demo-check-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let scratch = scratch::Scratch::new(&format!("heatctl-demo-check-{}", std::process::id()));
+    let dir = scratch.to_path_buf();
     let path = rt.block_on(async {
         let server = heatctl_plant::serve(&scenario, 0.0).await.expect("serve");
         let plant = heatctl_plant::serve::lock(&server.plant()).clone();
@@ -297,5 +300,4 @@ fn a_config_bound_to_a_served_plant_passes_heatctl_check() {
         stdout.contains("valid (4 links, 2 devices, 12 room nodes)"),
         "{stdout}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

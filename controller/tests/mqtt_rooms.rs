@@ -23,6 +23,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "peers/scratch.rs"]
+mod scratch;
+use scratch::Scratch;
+
 use heatctl::config::{self, LoadedConfig};
 use heatctl::control::{Rejection, Signal};
 use heatctl::runtime::{self, Clock, Embedding, RunOptions, ScaledClock, SteppableClock};
@@ -65,15 +69,7 @@ fn free_port() -> u16 {
 struct Broker {
     child: Child,
     port: u16,
-    _dir: TempDir,
-}
-
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    _dir: Scratch,
 }
 
 impl Broker {
@@ -93,8 +89,7 @@ impl Broker {
             eprintln!("SKIPPED: mosquitto is not installed");
             return None;
         }
-        let dir = std::env::temp_dir().join(format!("heatctl-mqtt-rooms-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("scratch dir");
+        let dir = Scratch::new(&format!("heatctl-mqtt-rooms-{}", std::process::id()));
         let port = free_port();
         let conf = dir.join("mosquitto.conf");
         std::fs::write(
@@ -112,7 +107,7 @@ impl Broker {
         let broker = Broker {
             child,
             port,
-            _dir: TempDir(dir),
+            _dir: dir,
         };
         let until = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

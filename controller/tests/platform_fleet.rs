@@ -147,8 +147,7 @@ fn fifty_stations_on_one_broker_show_in_the_fleet_view_online_then_offline() {
     }
     let broker = broker::Broker::start("");
     let port = broker.port;
-    let root =
-        std::env::temp_dir().join(format!("heatctl-fleet-test-{}-{port}", std::process::id()));
+    let root = support::Scratch::new(&format!("heatctl-fleet-test-{}-{port}", std::process::id()));
     let base = example_config();
 
     // Stations 0..40 and the cleanly stopped ones run here; the last 5 run on a runtime of
@@ -269,7 +268,7 @@ fn fifty_stations_on_one_broker_show_in_the_fleet_view_online_then_offline() {
         }
     });
     drop(broker);
-    let _ = std::fs::remove_dir_all(&root);
+    drop(root);
 }
 
 /// Run `tool` with `args` in `dir`; panics with its output when it fails.

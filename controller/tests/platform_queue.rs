@@ -14,14 +14,16 @@ use heatctl::platform_queue::{
 };
 use proptest::prelude::*;
 
-/// A fresh, empty directory per call: `heatctl-queue-NAME-PID-N` in the system temp dir.
-fn temp_dir(name: &str) -> PathBuf {
+#[path = "peers/scratch.rs"]
+mod scratch;
+use scratch::Scratch;
+
+/// A fresh, empty directory per call: `heatctl-queue-NAME-PID-N` in the system temp dir,
+/// removed when the guard is dropped.
+fn temp_dir(name: &str) -> Scratch {
     static N: AtomicUsize = AtomicUsize::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("heatctl-queue-{name}-{}-{n}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch::new(&format!("heatctl-queue-{name}-{}-{n}", std::process::id()))
 }
 
 fn opts(max_bytes: u64, segment_bytes: u64) -> QueueOptions {
@@ -307,7 +309,8 @@ fn oversized_records_are_refused_and_nothing_is_dropped() {
     };
     let err = q.push(too_big_for_cap).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
-    let (mut q2, _) = DiskQueue::open(&temp_dir("oversize2"), big()).unwrap();
+    let dir2 = temp_dir("oversize2");
+    let (mut q2, _) = DiskQueue::open(&dir2, big()).unwrap();
     let err = q2
         .push(NewRecord {
             topic: "t".into(),

@@ -112,9 +112,8 @@ async fn writers_on_a_full_disk_raise_702_keep_what_was_written_and_resume() {
     // Past the limit a write fails with EFBIG instead of killing the process.
     let _sigxfsz = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(25))
         .expect("SIGXFSZ handled");
-    let dir = std::env::temp_dir().join(format!("heatctl-state-faults-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = support::Scratch::new(&format!("heatctl-state-faults-{}", std::process::id()));
+    let dir = scratch.to_path_buf();
     let queue_dir = dir.join("platform-queue");
     let history = heatctl::balance::recorder::history_dir(&dir);
 
@@ -222,5 +221,4 @@ async fn writers_on_a_full_disk_raise_702_keep_what_was_written_and_resume() {
     );
     assert_eq!(read.garbled_lines, 0);
     recorder.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,6 +10,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[path = "peers/scratch.rs"]
+mod scratch;
+use scratch::Scratch;
+
 use heatctl::audit::Audit;
 use heatctl::config::Config;
 use heatctl::faces::FaceContext;
@@ -773,8 +777,7 @@ async fn the_curve_follows_a_reload_without_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_a_certificate() {
-    let dir = std::env::temp_dir().join(format!("heatctl-web-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new(&format!("heatctl-web-tls-{}", std::process::id()));
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let made = std::process::Command::new("openssl")
         .args([
@@ -845,7 +848,6 @@ async fn https_with_a_certificate() {
     let mut raw = Vec::new();
     let _ = tokio::time::timeout(HANG_GUARD, plain.read_to_end(&mut raw)).await;
     assert!(!String::from_utf8_lossy(&raw).contains("\"version\""));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The real demo with its page on a free port: the snapshot changes over time, and a write
@@ -1013,8 +1015,8 @@ async fn balance_serves_the_advice_from_the_state_directorys_history() {
     );
 
     // A state directory with three weeks of history: the advice, cached.
-    let dir = std::env::temp_dir().join(format!("heatctl-web-balance-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let scratch = Scratch::new(&format!("heatctl-web-balance-{}", std::process::id()));
+    let dir = scratch.to_path_buf();
     let history = heatctl::balance::recorder::history_dir(&dir);
     std::fs::create_dir_all(&history).unwrap();
     for hour in balance_history(21) {
@@ -1044,5 +1046,4 @@ async fn balance_serves_the_advice_from_the_state_directorys_history() {
     // Served from the cache: a second request gives the same computation.
     let again = get(f.addr(), "/api/balance").await.json();
     assert_eq!(again["computed_unix_s"], v["computed_unix_s"]);
-    let _ = std::fs::remove_dir_all(&dir);
 }

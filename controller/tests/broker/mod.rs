@@ -10,6 +10,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+// `platform_fleet` includes `peers/support.rs` too, which loads this file as well.
+#[allow(clippy::duplicate_mod)]
+#[path = "../peers/scratch.rs"]
+mod scratch;
+pub use scratch::Scratch;
+
 /// Whether the mosquitto broker and clients are installed. Under CI (env CI=true) a missing
 /// one fails the test; elsewhere the test is skipped with a note.
 pub fn mosquitto_available() -> bool {
@@ -59,16 +65,18 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// A fresh temp directory.
-pub fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
+/// The name of a fresh temp directory: `heatctl-TAG-PID-N`.
+fn scratch_name(tag: &str) -> String {
+    format!(
         "heatctl-{tag}-{}-{}",
         std::process::id(),
         Instant::now().elapsed().as_nanos() ^ rand_suffix()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+    )
+}
+
+/// A fresh temp directory, removed when the calling test ends ([`Scratch::until_test_ends`]).
+pub fn temp_dir(tag: &str) -> PathBuf {
+    Scratch::new(&scratch_name(tag)).until_test_ends()
 }
 
 fn rand_suffix() -> u128 {
@@ -84,6 +92,8 @@ pub struct Broker {
     pub dir: PathBuf,
     conf: PathBuf,
     child: Option<Child>,
+    /// Removes `dir` after the broker is killed (fields drop after [`Drop::drop`]).
+    _scratch: Scratch,
 }
 
 impl Broker {
@@ -91,7 +101,8 @@ impl Broker {
     /// `acl_file`, TLS files).
     pub fn start(extra: &str) -> Broker {
         let port = free_port();
-        let dir = temp_dir("mosquitto");
+        let scratch = Scratch::new(&scratch_name("mosquitto"));
+        let dir = scratch.to_path_buf();
         // Started as root, mosquitto drops to its own user: it must be able to write here.
         {
             use std::os::unix::fs::PermissionsExt;
@@ -113,6 +124,7 @@ impl Broker {
             dir,
             conf,
             child: None,
+            _scratch: scratch,
         };
         b.run();
         b
@@ -264,7 +276,8 @@ impl Drop for Sub {
 
 /// Publish one message with mosquitto_pub at QoS 1 (payload from a file, any size).
 pub fn publish(port: u16, topic: &str, payload: &[u8], retain: bool) {
-    let f = temp_dir("pub").join("payload");
+    let dir = Scratch::new(&scratch_name("pub"));
+    let f = dir.join("payload");
     std::fs::write(&f, payload).expect("write payload");
     let mut c = Command::new("mosquitto_pub");
     c.args([

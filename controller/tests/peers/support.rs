@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "scratch.rs"]
+mod scratch;
+pub use scratch::Scratch;
+
 /// The repository's `config/devices` folder.
 pub fn devices_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/devices")
@@ -156,14 +160,15 @@ pub const PLC_IR: [u16; 9] = [
     500,             // pump2_speed
 ];
 
-/// Write a file into a fresh temporary folder and return its path.
+/// Write a file into a fresh temporary folder and return its path. The folder is removed when
+/// the calling test ends ([`Scratch::until_test_ends`]).
 pub fn temp_file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
+    let dir = Scratch::new(&format!(
         "heatctl-test-{}-{}",
         std::process::id(),
         free_port()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    ))
+    .until_test_ends();
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write temp file");
     path
@@ -259,12 +264,10 @@ pub fn start_plc(python: &Path, port: u16) -> Peer {
     )
 }
 
-/// A fresh, empty directory for one test run: `heatctl-NAME-PID` in the system temp dir.
+/// A fresh, empty directory for one test run: `heatctl-NAME-PID` in the system temp dir,
+/// removed when the calling test ends ([`Scratch::until_test_ends`]).
 pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("heatctl-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    Scratch::new(&format!("heatctl-{name}-{}", std::process::id())).until_test_ends()
 }
 
 /// Run the heatctl binary under test with `args`: (exit code, -1 on a signal; stdout; stderr).
