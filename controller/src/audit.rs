@@ -328,8 +328,11 @@ mod tests {
 
     #[test]
     fn tail_is_bounded_and_survives_a_restart() {
-        let dir = std::env::temp_dir().join(format!("heatctl-audit-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let scratch = crate::state_dir::scratch::Scratch::new(&format!(
+            "heatctl-audit-{}",
+            std::process::id()
+        ));
+        let dir = scratch.to_path_buf();
         let audit = Audit::open(Some(&dir));
         let mut sub = audit.subscribe();
         for i in 0..(AUDIT_TAIL + 5) {
@@ -347,6 +350,5 @@ mod tests {
         assert_eq!(lines, AUDIT_TAIL + 5);
         let again = Audit::open(Some(&dir));
         assert_eq!(again.tail(usize::MAX), tail);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -148,6 +148,11 @@ pub fn describe(dir: Option<&Path>, file: Option<&Path>) -> Option<String> {
     )
 }
 
+/// Scratch directories for the library's unit tests (the integration tests' own helper).
+#[cfg(test)]
+#[path = "../tests/peers/scratch.rs"]
+pub(crate) mod scratch;
+
 #[cfg(test)]
 mod tests {
     use super::*;

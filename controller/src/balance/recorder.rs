@@ -388,6 +388,7 @@ async fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state_dir::scratch::Scratch;
     use crate::station::RoomNodeRow;
 
     fn snap(
@@ -474,8 +475,8 @@ mod tests {
 
     #[test]
     fn files_rotate_by_month_and_old_months_are_deleted() {
-        let dir = std::env::temp_dir().join(format!("heatctl-history-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let scratch = Scratch::new(&format!("heatctl-history-{}", std::process::id()));
+        let dir = scratch.to_path_buf();
         let hour = |t: i64| HourRecord {
             hour_unix_s: t,
             outdoor_c: Some(-5.0),
@@ -500,13 +501,12 @@ mod tests {
         let read = record::read_history(&dir).expect("read");
         assert_eq!(read.hours.len(), 2, "January is gone");
         assert_eq!(read.files.len(), 2);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_line_cut_short_by_a_full_disk_costs_only_its_own_hour() {
-        let dir = std::env::temp_dir().join(format!("heatctl-history-cut-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let scratch = Scratch::new(&format!("heatctl-history-cut-{}", std::process::id()));
+        let dir = scratch.to_path_buf();
         let hour = |t: i64| HourRecord {
             hour_unix_s: t,
             outdoor_c: Some(-5.0),
@@ -526,6 +526,5 @@ mod tests {
         let hours: Vec<i64> = read.hours.iter().map(|h| h.hour_unix_s).collect();
         assert_eq!(hours, [jan, jan + 7200], "the hour after the cut is kept");
         assert_eq!(read.garbled_lines, 1);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

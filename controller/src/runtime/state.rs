@@ -83,11 +83,11 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state_dir::scratch::Scratch;
 
     #[test]
     fn state_file_round_trip_and_damage() {
-        let dir = std::env::temp_dir().join(format!("heatctl-state-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = Scratch::new(&format!("heatctl-state-{}", std::process::id()));
         let path = dir.join("state.toml");
         assert_eq!(read_state(&path), None, "no file: fresh start");
         let saved = SavedState {
@@ -101,13 +101,11 @@ mod tests {
         assert!(!temporary_path(&path).exists(), "renamed into place");
         std::fs::write(&path, "demand_shift_k = \"oops\"").unwrap();
         assert_eq!(read_state(&path), None, "damaged: fresh start, no panic");
-        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]
     fn a_failed_write_keeps_the_last_good_file_and_leaves_no_temporary_file() {
-        let dir = std::env::temp_dir().join(format!("heatctl-state-fail-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = Scratch::new(&format!("heatctl-state-fail-{}", std::process::id()));
         let path = dir.join("state.toml");
         let good = SavedState {
             saved_at_s: 1.0e9,
@@ -130,6 +128,5 @@ mod tests {
         write_state(&path, &newer).unwrap();
         assert_eq!(read_state(&path), Some(newer));
         assert!(!temporary_path(&path).exists());
-        std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -321,8 +321,10 @@ mod tests {
 
     #[test]
     fn ready_once_then_watchdog_and_status_over_a_socket() {
-        let dir = std::env::temp_dir().join(format!("heatctl-notify-unit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
+        let dir = crate::state_dir::scratch::Scratch::new(&format!(
+            "heatctl-notify-unit-{}",
+            std::process::id()
+        ));
         let path = dir.join("notify");
         let _ = std::fs::remove_file(&path);
         let rx = UnixDatagram::bind(&path).expect("bind");
@@ -351,6 +353,5 @@ mod tests {
             "the second cycle is within the period: nothing sent"
         );
         assert_eq!(n.status, "line one", "status is one line");
-        std::fs::remove_dir_all(dir).ok();
     }
 }
