@@ -59,6 +59,8 @@ class Station:
         }
         self.overrides = {}
         self.clock_step_s = 0.0
+        # POST /mock/set {"events_down": true} closes the event streams and answers 503 to new ones.
+        self.events_down = False
         self.audit = []
         self.subscribers = []
 
@@ -328,6 +330,8 @@ def make_handler(station):
                 self.send_json(404, {"error": "not found"})
 
         def events(self):
+            if station.events_down:
+                return self.send_json(503, {"error": "event stream down (mock)"})
             q = queue.Queue()
             with station.lock:
                 station.subscribers.append(q)
@@ -337,7 +341,7 @@ def make_handler(station):
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
                 next_snap = 0.0
-                while True:
+                while not station.events_down:
                     now = time.time()
                     if now >= next_snap:
                         self.wfile.write(f"event: snapshot\ndata: {json.dumps(station.snapshot())}\n\n".encode())
@@ -370,6 +374,7 @@ def make_handler(station):
                 body = dict(body or {})
                 with station.lock:
                     station.clock_step_s += float(body.pop("clock_step_s", 0.0))
+                    station.events_down = bool(body.pop("events_down", station.events_down))
                     station.overrides.update(body)
                 return self.send_json(200, station.overrides)
             if self.path != "/api/settings":

@@ -293,6 +293,32 @@ describe('page against the mock API', () => {
     await page.context().close();
   });
 
+  test('a write made while the event stream is down shows in the audit tail after it comes back', async (t) => {
+    if (requireTool(t, missing)) return;
+    const m = await startMock({ token: TOKEN });
+    const page = await newPage(browser);
+    const post = (p, body, auth) => fetch(`${m.url}${p}`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json', ...(auth ? { Authorization: `Bearer ${TOKEN}` } : {}) }, body: JSON.stringify(body),
+    });
+    try {
+      await page.goto(m.url);
+      await until(() => page.$eval('#conn-state', (e) => e.dataset.state === 'open'), 5000, 'open');
+      await post('mock/set', { events_down: true });
+      await until(() => page.$eval('#conn-state', (e) => e.dataset.state !== 'open'), 10000, 'shown as lost');
+      const res = await post('api/settings', { name: 'curve_shift_k', value: 1.5 }, true);
+      assert.equal(res.status, 200);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(await page.$('#audit-table tr[data-what*="curve_shift_k"]'), null, 'no row while the stream is down');
+      await post('mock/set', { events_down: false });
+      await until(() => page.$eval('#conn-state', (e) => e.dataset.state === 'open'), 30000, 'reconnected');
+      await until(() => page.$('#audit-table tr[data-what*="curve_shift_k"][data-result="accepted"]'), 5000, 'the audit row of the write made while down');
+      assert.deepEqual(page.errors, []);
+    } finally {
+      await page.context().close();
+      await m.stop();
+    }
+  });
+
   test('SSE: shows the connection lost and reconnects by itself', async (t) => {
     if (requireTool(t, missing)) return;
     const port = await freePort();

@@ -584,6 +584,17 @@
     if (S.audit.length > 100) S.audit.splice(0, S.audit.length - 100);
     renderAudit();
   }
+  const auditKey = (a) => JSON.stringify([a.time_utc, a.source, a.client, a.what, a.old, a.new, a.result]);
+  // Take the audit tail again: a decision made while the event stream was down (or before it
+  // first opened) reaches the page only this way. Rows that came over the stream meanwhile
+  // and are not in the tail yet are kept after it.
+  async function reloadAudit() {
+    const tail = await getJson('/api/audit?n=50').catch(() => null);
+    if (!Array.isArray(tail)) { renderAudit(); return; }
+    const seen = new Set(tail.map(auditKey));
+    S.audit = tail.concat(S.audit.filter((a) => !seen.has(auditKey(a)) && String(a.time_utc) >= String((tail[tail.length - 1] || {}).time_utc || '')));
+    renderAudit();
+  }
 
   // ---------------------------------------------------------------- plots
   function niceTicks(lo, hi, n) {
@@ -1039,7 +1050,7 @@
     S.conn = 'connecting'; renderConn();
     const es = new EventSource('/api/events');
     S.es = es;
-    es.addEventListener('open', () => { S.conn = 'open'; S.retry = 1000; renderConn(); });
+    es.addEventListener('open', () => { S.conn = 'open'; S.retry = 1000; renderConn(); reloadAudit(); });
     es.addEventListener('snapshot', (ev) => {
       try { S.conn = 'open'; onSnapshot(JSON.parse(ev.data)); } catch (e) { /* a bad event is skipped */ }
     });
@@ -1073,9 +1084,7 @@
     applyLanguage(S.lang);
     if (!S.info) showError('/api/info');
     // The first snapshot comes with the event stream (no 503 before the first cycle to show).
-    const audit = await getJson('/api/audit?n=50').catch(() => []);
-    S.audit = Array.isArray(audit) ? audit : [];
-    renderAudit();
+    await reloadAudit();
     await loadTrends();
     loadBalance();
     setInterval(loadBalance, 600000);
