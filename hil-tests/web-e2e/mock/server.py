@@ -13,7 +13,8 @@ Only for tests: standard library only, loopback only.
 
 POST /mock/set with a JSON object overrides the synthetic explanation (e.g. {"active_limiter":
 "power", "delta_k": -3.0} or {"supervisor": "frost"} or {"outdoor_c": -12.0}); its key
-"clock_step_s" steps the station's wall clock instead (its monotonic clock runs on).
+"clock_step_s" steps the station's wall clock instead (its monotonic clock runs on), and
+"events_down" (true / false) closes the event streams and answers 503 to new ones until set false.
 """
 
 import argparse
