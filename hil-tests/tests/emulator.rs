@@ -24,6 +24,8 @@
 //! TCP serial port serves one client at a time.
 
 mod firmware;
+#[path = "../../controller/tests/peers/scratch.rs"]
+mod scratch;
 
 use firmware::{Qmp, find_firmware, find_in_path, free_port, qemu_board, require, workspace_root};
 
@@ -343,15 +345,14 @@ nodes = [{{ id = "{NODE_ID}", link = "gw", unit_id = 1 }}]
 "#,
         map.display()
     );
-    let dir = std::env::temp_dir().join(format!(
+    let dir = scratch::Scratch::new(&format!(
         "heatctl-emulator-{}-{modbus_port}",
         std::process::id()
     ));
-    std::fs::create_dir_all(&dir).expect("create a temporary folder");
     let path = dir.join("field.toml");
     std::fs::write(&path, text).expect("write the field configuration");
     let loaded = config::load(&path);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     loaded.unwrap_or_else(|problems| panic!("field configuration: {problems}"))
 }
 

@@ -4,6 +4,10 @@
 
 use std::path::Path;
 
+#[path = "../../controller/tests/peers/scratch.rs"]
+mod scratch;
+use scratch::Scratch;
+
 use heatctl_hil::season::{
     self, CSV_HEADER, RunKind, RunResult, Setup, Strategy, Variant, plots, report,
 };
@@ -174,15 +178,13 @@ fn short_season_of_the_small_scenario() {
     }
 
     // Reports and plots are written.
-    let dir = std::env::temp_dir().join(format!("season-smoke-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = Scratch::new(&format!("season-smoke-{}", std::process::id()));
     plots::room_temperatures(&dir.join("rooms.svg"), &runs).expect("rooms plot");
     plots::supply_vs_outdoor(&dir.join("supply.svg"), &runs).expect("supply plot");
     plots::cumulative_heat(&dir.join("heat.svg"), &runs).expect("heat plot");
     let svg = std::fs::read_to_string(dir.join("rooms.svg")).expect("svg");
     assert!(svg.starts_with("<svg") && svg.contains("heatctl"));
     assert!(report::markdown_table(&runs).contains("| heatctl_hh |"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -215,8 +217,7 @@ fn node_fault_variants_run_and_count_their_nodes() {
 #[test]
 fn matrix_and_sweep_through_the_binary() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = std::env::temp_dir().join(format!("season-matrix-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
+    let out = Scratch::new(&format!("season-matrix-{}", std::process::id()));
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_season"))
         .arg("--scenario")
         .arg(root.join("scenarios/small.toml"))
@@ -235,7 +236,7 @@ fn matrix_and_sweep_through_the_binary() {
         .arg(root.join("../config/season.toml"))
         .arg("--check-aims")
         .arg("--out")
-        .arg(&out)
+        .arg(out.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
@@ -319,7 +320,6 @@ fn matrix_and_sweep_through_the_binary() {
         md.contains("(weather-hohhot-synthetic-seed7/kpis.md)"),
         "{md}"
     );
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 fn matrix_header() -> &'static str {

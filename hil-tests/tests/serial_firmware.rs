@@ -15,6 +15,8 @@
 //! skips with a message, except under CI (`CI=true`), where it fails.
 
 mod firmware;
+#[path = "../../controller/tests/peers/scratch.rs"]
+mod scratch;
 
 use firmware::{Qmp, find_firmware, find_in_path, free_port, qemu_board, require, workspace_root};
 use std::io::{BufRead, BufReader};
@@ -124,9 +126,8 @@ fn heatctl_reads_and_writes_the_firmware_over_a_serial_line() {
     let (Some(qemu), Some(firmware)) = (qemu, firmware) else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("heatctl-serial-fw-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scratch = scratch::Scratch::new(&format!("heatctl-serial-fw-{}", std::process::id()));
+    let dir = scratch.to_path_buf();
     let node = boot(&qemu, &firmware, 21_375);
 
     let map = fast_room_map(&dir);

@@ -2,6 +2,8 @@
 //! ordinary tests on stable: every input the fuzzer kept runs through the same entry point
 //! as the fuzz target, which panics when the property it checks is broken. See docs/fuzzing.md.
 
+#[path = "../../tests/peers/scratch.rs"]
+mod scratch;
 #[path = "../../../fuzz/replay.rs"]
 mod shared;
 
@@ -56,8 +58,7 @@ fn an_implausible_damped_outdoor_temperature_is_not_restored() {
 /// non-finite offset or limit.
 #[test]
 fn an_infinite_or_nan_limit_is_refused_by_the_loader() {
-    let dir = std::env::temp_dir().join(format!("heatctl-fuzz-map-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = scratch::Scratch::new(&format!("heatctl-fuzz-map-{}", std::process::id()));
     let base = "[device]\nmodel = \"m\"\n[[points]]\nname = \"t\"\ntable = \"input\"\naddress = 0\n\
                 type = \"i16\"\nscale = 0.1\n";
     for (extra, key) in [
@@ -78,5 +79,4 @@ fn an_infinite_or_nan_limit_is_refused_by_the_loader() {
     }
     std::fs::write(dir.join("map.toml"), format!("{base}valid_min = -40.0\n")).expect("write");
     assert!(heatctl_core::config::load_device_map(&dir.join("map.toml")).is_ok());
-    std::fs::remove_dir_all(dir).ok();
 }

@@ -1,7 +1,8 @@
 //! Scratch directories in the system temp dir that tests remove when they are done, pass or
-//! fail. Included with `#[path]`: by the integration tests (`#[path = "peers/scratch.rs"] mod
-//! scratch;`, or through `peers/support.rs` and `broker/mod.rs`, which re-export it) and by the
-//! library's unit tests (`crate::state_dir::scratch`).
+//! fail. One file for the workspace's tests, included with `#[path]`: by heatctl's integration
+//! tests (`#[path = "peers/scratch.rs"] mod scratch;`, or through `peers/support.rs` and
+//! `broker/mod.rs`, which re-export it), heatctl's unit tests (`crate::state_dir::scratch`),
+//! heatctl-core's fuzz corpus test, heatctl-plant's tests and heatctl-hil's tests.
 #![allow(dead_code, unreachable_pub)]
 
 use std::cell::RefCell;

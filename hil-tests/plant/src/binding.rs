@@ -229,6 +229,11 @@ pub fn write_config(
     Ok(path)
 }
 
+/// Scratch directories for the unit tests, removed when dropped (shared with heatctl's tests).
+#[cfg(test)]
+#[path = "../../../controller/tests/peers/scratch.rs"]
+mod scratch;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,10 +259,9 @@ mod tests {
             .unwrap()
     }
 
-    fn temp_dir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("heatctl-binding-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        d
+    /// A fresh directory `heatctl-binding-TAG-PID`, removed when the guard is dropped.
+    fn temp_dir(tag: &str) -> super::scratch::Scratch {
+        super::scratch::Scratch::new(&format!("heatctl-binding-{tag}-{}", std::process::id()))
     }
 
     #[tokio::test]
@@ -354,7 +358,6 @@ mod tests {
             let unit = node.valve_unit_id.unwrap();
             assert!(gw.unit_ids.contains(&unit));
         }
-        let _ = std::fs::remove_dir_all(&dir);
         server.shutdown().await;
     }
 
@@ -394,7 +397,6 @@ mod tests {
         let path = write_config(&dir, DEMO_TOML, &plant, &addrs).unwrap();
         let problems = config::load(&path).unwrap_err().to_string();
         assert!(problems.contains("rooms-b01"), "{problems}");
-        let _ = std::fs::remove_dir_all(&dir);
 
         let broken = "[site\nname = 1\n";
         let rig = Path::new("rig.toml");

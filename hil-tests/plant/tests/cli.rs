@@ -4,10 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("heatctl-plant-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+#[path = "../../../controller/tests/peers/scratch.rs"]
+mod scratch;
+use scratch::Scratch;
+
+/// A fresh directory `heatctl-plant-TAG-PID`, removed when the guard is dropped.
+fn temp_dir(tag: &str) -> Scratch {
+    Scratch::new(&format!("heatctl-plant-{tag}-{}", std::process::id()))
 }
 
 /// `plant-sim --check --scenario SCENARIO EXTRA...`, with `HEATCTL_WEATHER_DIR` set to
@@ -73,7 +76,6 @@ fn weather_dir_from_the_environment() {
         "{}",
         String::from_utf8_lossy(&over.stderr)
     );
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]
@@ -96,7 +98,6 @@ fn invalid_scenario_lists_every_problem() {
     ] {
         assert!(err.contains(path), "`{path}` missing from:\n{err}");
     }
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 /// A running `plant-sim` whose stdout is read line by line; killed when dropped.
@@ -226,7 +227,6 @@ fn write_config_binds_heatctl_to_the_served_ports_and_logs_are_plain_off_a_termi
     assert_eq!(cfg.site.floor_area_m2, plant.total_floor_area_m2());
     assert!(cfg.site.name.contains("small"), "{}", cfg.site.name);
     drop(sim);
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]
@@ -263,7 +263,6 @@ fn base_port_lays_the_faces_out_at_fixed_offsets() {
     assert_eq!(port("valves-b02"), base + 201);
     assert_eq!(cfg.scada.listen, format!("127.0.0.1:{}", base + 2));
     drop(sim);
-    let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]
