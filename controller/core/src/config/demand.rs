@@ -119,8 +119,10 @@ pub struct Demand {
     /// Highest trimmed mean of room temperatures, °C: above it the shift is pushed down even if
     /// the percentile is at target (the median must not drift far above ~21 °C).
     pub mean_max_c: f64,
-    /// A node more than this many kelvin from the median of all nodes is ignored as an outlier
-    /// (open window, node in the sun, broken sensor). 0 disables the check.
+    /// A node more than this many kelvin from the median of all nodes is an outlier (open
+    /// window, node in the sun, broken sensor): left out of the percentile and the trimmed
+    /// mean. The coldest-flat estimate still takes a low outlier's reading unless the suspect
+    /// test (`suspect_below_c`, `suspect_gap_k`) catches it. 0 disables the check.
     pub outlier_k: f64,
     /// Least share of expected nodes (not vacant, not excluded) that must be alive, %. Below it
     /// the correction decays toward zero and the plain curve rules.

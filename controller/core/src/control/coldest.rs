@@ -17,8 +17,10 @@
 //! 3. learns each healthy node's offset from the fleet relative to the load,
 //!    `(T_i - median) / (median - T_outdoor)`, slowly (`learn_time_h`), only while the load is
 //!    at least `learn_min_load_k`;
-//! 4. estimates every counting flat: from its reading; when its node is lost (invalid, stale,
-//!    stuck, outlier, suspect) from its learned offset, `median + offset · (median - T_outdoor)`
+//! 4. estimates every counting flat: from its reading (a median-test outlier below the median
+//!    too, when the suspect test let it pass: in a cold spell the spread between flats can pass
+//!    `outlier_k`, and the coldest flat is then the one that matters); when its node is lost
+//!    (invalid, stale, stuck, high outlier, suspect) from its learned offset, `median + offset · (median - T_outdoor)`
 //!    (a lost node is not a flat that needs no heat), unless that estimate is itself
 //!    suspect-cold (an offset learned from a lie); a lost node never learned counts as an
 //!    unknown flat of its class;
@@ -56,8 +58,9 @@ const MIN_CLASS_READINGS: usize = 3;
 pub enum NodeInput {
     /// A validated reading, °C.
     Valid(f64),
-    /// A validated reading the median test rejected, °C: it takes part in the suspect test
-    /// only (its flat is estimated as a lost node's).
+    /// A validated reading the median test rejected, °C: it takes part in the suspect test;
+    /// below the median and not suspect-cold it counts as its flat's estimate, above it its
+    /// flat is estimated as a lost node's. It never teaches an offset.
     Outlier(f64),
     /// Counts, but no usable reading (invalid, stale, stuck, outlier, missing).
     Lost,
@@ -344,6 +347,12 @@ impl ColdestEstimator {
                     self.est.push((v, c));
                     from_reading += 1;
                 }
+                // A low reading the median test rejected but the suspect test let pass: a
+                // flat colder than the fleet (a wide spread in a cold spell), not a liar.
+                NodeInput::Outlier(v) if !m.excluded && v < median_c => {
+                    self.est.push((v, c));
+                    from_reading += 1;
+                }
                 _ if m.learned_s >= learned_s
                     && !suspect_cold(cfg, by_offset_c, class_ref[c].unwrap_or(fleet_all)) =>
                 {
@@ -621,6 +630,39 @@ mod tests {
         };
         let (e, seen) = swinging(&off);
         assert!(seen.iter().all(|s| !s.1) && !e.is_suspect(5));
+    }
+
+    /// In a cold spell a top-floor flat falls more than `outlier_k` below the fleet median:
+    /// the median test rejects it, but above `suspect_below_c` it is a cold flat, not a liar,
+    /// and its reading (not its offset, learned in milder weather) is the estimate. A low
+    /// outlier the suspect test catches, and a high one, are estimated from their offsets.
+    #[test]
+    fn a_cold_outlier_the_suspect_test_passes_counts_by_its_reading() {
+        let (c, mut t) = (cfg(), 0.0);
+        let mut e = ColdestEstimator::new(&positions());
+        run(&mut e, &c, &mut t, 24.0, &readings(21.0, 1.0), Some(1.0));
+        let offset = e.learned_offset(&c, 0).expect("learned");
+        let mut r = readings(21.5, -25.0);
+        r[0] = NodeInput::Outlier(17.3);
+        let est = run(&mut e, &c, &mut t, 1.0, &r, Some(-25.0));
+        assert!(!e.is_excluded(0));
+        assert_eq!((est.from_reading, est.from_offset), (12, 0));
+        assert!((est.coldest_c - 17.3).abs() < 1e-9, "{est:?}");
+        // The same node lying at 15.5 °C (under 17 °C, 3 K under its class): left out, its
+        // flat estimated from its offset.
+        r[0] = NodeInput::Outlier(15.5);
+        let est = run(&mut e, &c, &mut t, 1.0, &r, Some(-25.0));
+        assert!(e.is_excluded(0));
+        assert_eq!((est.from_reading, est.from_offset), (11, 1));
+        let by_offset = est.median_c + offset * (est.median_c + 25.0);
+        assert!(
+            (est.coldest_c - by_offset.min(21.5 - 0.04 * 46.5)).abs() < 0.05,
+            "{est:?}"
+        );
+        // A high outlier (a node in the sun) does not count by its reading either.
+        r[0] = NodeInput::Outlier(27.0);
+        let est = run(&mut e, &c, &mut t, 3.0, &r, Some(-25.0));
+        assert_eq!((est.from_reading, est.from_offset), (11, 1));
     }
 
     #[test]
