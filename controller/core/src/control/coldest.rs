@@ -20,8 +20,9 @@
 //! 4. estimates every counting flat: from its reading (a median-test outlier below the median
 //!    too, when the suspect test let it pass: in a cold spell the spread between flats can pass
 //!    `outlier_k`, and the coldest flat is then the one that matters); when its node is lost
-//!    (invalid, stale, stuck, high outlier, suspect) from its learned offset, `median + offset · (median - T_outdoor)`
-//!    (a lost node is not a flat that needs no heat), unless that estimate is itself
+//!    (invalid, stale, stuck, high outlier, suspect) from its learned offset,
+//!    `median + offset · (median - T_outdoor)` (a lost node is not a flat that needs no heat),
+//!    unless that estimate is itself
 //!    suspect-cold (an offset learned from a lie); a lost node never learned counts as an
 //!    unknown flat of its class;
 //! 5. adds, per class, a candidate below the class's coldest estimate by a share of the class's
@@ -341,15 +342,18 @@ impl ColdestEstimator {
         self.est.clear();
         for ((m, &input), &c) in self.mem.iter().zip(inputs).zip(&self.classes) {
             let by_offset_c = median_c + m.offset * load_now;
-            match input {
-                NodeInput::NotCounting => {}
-                NodeInput::Valid(v) if !m.excluded => {
-                    self.est.push((v, c));
-                    from_reading += 1;
-                }
-                // A low reading the median test rejected but the suspect test let pass: a
-                // flat colder than the fleet (a wide spread in a cold spell), not a liar.
-                NodeInput::Outlier(v) if !m.excluded && v < median_c => {
+            // The reading its flat is estimated by, if any: a valid one, or a low one the
+            // median test rejected but the suspect test let pass (a flat colder than the
+            // fleet in a cold spell's wide spread, not a liar).
+            let reading = match input {
+                NodeInput::Valid(v) => Some(v),
+                NodeInput::Outlier(v) if v < median_c => Some(v),
+                _ => None,
+            }
+            .filter(|_| !m.excluded);
+            match (input, reading) {
+                (NodeInput::NotCounting, _) => {}
+                (_, Some(v)) => {
                     self.est.push((v, c));
                     from_reading += 1;
                 }

@@ -586,13 +586,15 @@
   }
   const auditKey = (a) => JSON.stringify([a.time_utc, a.source, a.client, a.what, a.old, a.new, a.result]);
   // Take the audit tail again: a decision made while the event stream was down (or before it
-  // first opened) reaches the page only this way. Rows that came over the stream meanwhile
-  // and are not in the tail yet are kept after it.
+  // first opened) reaches the page only this way. Rows that came over the stream while the
+  // tail was on its way, and so are not in it, are kept after it.
   async function reloadAudit() {
     const tail = await getJson('/api/audit?n=50').catch(() => null);
-    if (!Array.isArray(tail)) { renderAudit(); return; }
-    const seen = new Set(tail.map(auditKey));
-    S.audit = tail.concat(S.audit.filter((a) => !seen.has(auditKey(a)) && String(a.time_utc) >= String((tail[tail.length - 1] || {}).time_utc || '')));
+    if (Array.isArray(tail)) {
+      const seen = new Set(tail.map(auditKey));
+      const newest = tail.length ? String(tail[tail.length - 1].time_utc) : '';
+      S.audit = tail.concat(S.audit.filter((a) => !seen.has(auditKey(a)) && String(a.time_utc) >= newest));
+    }
     renderAudit();
   }
 
