@@ -56,8 +56,9 @@ pub struct Demand {
     /// Whether room temperatures correct the curve.
     pub enabled: bool,
     /// Target for the measured variable, °C: the coldest flat's estimate (a little above the
-    /// regulated 18 °C: the rooms swing around it), or with `measure = "percentile"` the low
-    /// percentile (18.5-19 keeps unsensed homes above 18 °C).
+    /// regulated 18 °C: the nodes' bias and the loop's dips; 18.2 with the default loop), or
+    /// with `measure = "percentile"` the low percentile (18.5-19 keeps unsensed homes above
+    /// 18 °C). Each 0.1 K costs 0.5-0.7 % of the season's heat.
     pub target_c: f64,
     /// What is held at the target: "coldest" (the estimate of the coldest flat, robust to
     /// faulty nodes) or "percentile" (the weighted low `percentile` of the valid readings).
@@ -117,7 +118,11 @@ pub struct Demand {
     /// Share trimmed from each end before the trimmed mean is taken, 0..0.45.
     pub trim_fraction: f64,
     /// Highest trimmed mean of room temperatures, °C: above it the shift is pushed down even if
-    /// the percentile is at target (the median must not drift far above ~21 °C).
+    /// the measured variable is at target. 30 (the default, the top of its range) leaves the
+    /// push-down out: with the coldest flat held at its target by a fast loop, the mean is what
+    /// the spread between flats makes it, and pushing it down only makes the coldest flat
+    /// colder. With `measure = "percentile"` and a slow loop, 21.5 keeps the median from
+    /// drifting high.
     pub mean_max_c: f64,
     /// A node more than this many kelvin from the median of all nodes is an outlier (open
     /// window, node in the sun, broken sensor): left out of the percentile and the trimmed
@@ -128,16 +133,24 @@ pub struct Demand {
     /// the correction decays toward zero and the plain curve rules.
     pub quorum_pct: f64,
     /// Integral time of the PI law on the shift, hours: with a steady error of 1 K the integral
-    /// part grows by `gain_k_per_k` kelvin per this many hours. Rooms are slow: hours, not minutes.
+    /// part grows by `gain_k_per_k` kelvin per this many hours. 0.5 h with 6 K/K holds the
+    /// coldest flat through a cold front; 2 h with 2.5 K/K (the default before 2026-12-02)
+    /// lets it fall further and needs 0.1 K more target for the same worst flat.
     pub integral_time_h: f64,
-    /// Proportional gain of the PI law: shift per kelvin of room error, K/K (about the curve's
-    /// slope between supply and room temperature, 2-3).
+    /// Proportional gain of the PI law: shift per kelvin of room error, K/K. The curve's slope
+    /// between supply and room temperature is 2-3 K/K; 6 answers a room error faster than the
+    /// building cools. Each 0.1 K of reading noise moves the setpoint by this times 0.1 K, so
+    /// the primary valve travels more with a higher gain (hil-tests/SEASON.md).
     pub gain_k_per_k: f64,
-    /// Lowest demand shift, K.
+    /// Lowest demand shift, K (room for the proportional part: `gain_k_per_k` times a few
+    /// kelvin of error).
     pub min_shift_k: f64,
     /// Highest demand shift, K.
     pub max_shift_k: f64,
-    /// Fastest change of the demand shift, K per hour.
+    /// Fastest change of the demand shift, K per hour. 60 (1 K a minute) leaves the PI law
+    /// free; a slow limit (1.5 K/h) holds the shift back in a cold front while the integral runs
+    /// on, the worst flat's main loss in the season scorecard (hil-tests/SEASON.md, "What limits
+    /// capture"). 6 K/h halves the primary valve's travel at some cost to the worst flat.
     pub max_rate_k_per_h: f64,
     /// Without quorum the shift decays toward 0 with this time constant, hours.
     pub decay_time_constant_h: f64,
@@ -150,7 +163,7 @@ impl Default for Demand {
     fn default() -> Self {
         Self {
             enabled: true,
-            target_c: 18.3,
+            target_c: 18.2,
             measure: DemandMeasure::Coldest,
             percentile: 10.0,
             coldest_rank: 1,
@@ -167,16 +180,16 @@ impl Default for Demand {
             unsensed_margin_fraction: 0.0,
             lost_margin_fraction: 0.15,
             trim_fraction: 0.1,
-            mean_max_c: 21.5,
+            mean_max_c: 30.0,
             outlier_k: 4.0,
             quorum_pct: 30.0,
-            integral_time_h: 2.0,
-            gain_k_per_k: 2.5,
-            min_shift_k: -15.0,
-            max_shift_k: 15.0,
-            max_rate_k_per_h: 1.5,
+            integral_time_h: 0.5,
+            gain_k_per_k: 6.0,
+            min_shift_k: -30.0,
+            max_shift_k: 30.0,
+            max_rate_k_per_h: 60.0,
             decay_time_constant_h: 6.0,
-            period_s: 300.0,
+            period_s: 60.0,
             weights: PositionWeights::default(),
         }
     }

@@ -584,7 +584,8 @@ mod tests {
         let mut rooms: Vec<Option<Sample>> = (0..20).map(|_| Some(Sample::fresh(20.0))).collect();
         rooms[0] = Some(Sample::fresh(18.0));
         let mut t = 0.0;
-        for _ in 0..(24 * 12) {
+        // A day of learning, whatever the period.
+        while t < 24.0 * 3600.0 {
             d.update(t, &rooms, Some(0.0), true, true);
             t += cfg.period_s;
         }
@@ -604,7 +605,8 @@ mod tests {
         let mut rooms: Vec<Option<Sample>> = (0..20).map(|_| Some(Sample::fresh(20.0))).collect();
         rooms[7] = Some(Sample::fresh(15.5));
         let mut t = 0.0;
-        for _ in 0..(3 * 12) {
+        // Three hours: past the suspect hold.
+        while t < 3.0 * 3600.0 {
             d.update(t, &rooms, Some(0.0), true, true);
             t += cfg.period_s;
         }
