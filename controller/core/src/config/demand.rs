@@ -147,10 +147,11 @@ pub struct Demand {
     pub min_shift_k: f64,
     /// Highest demand shift, K.
     pub max_shift_k: f64,
-    /// Fastest change of the demand shift, K per hour. 60 (1 K a minute) leaves the PI law
-    /// free; a slow limit (1.5 K/h) holds the shift back in a cold front while the integral runs
-    /// on, the worst flat's main loss in the season scorecard (hil-tests/SEASON.md, "What limits
-    /// capture"). 6 K/h halves the primary valve's travel at some cost to the worst flat.
+    /// Fastest change of the demand shift, K per hour. 6 K/h smooths the steps the gain makes
+    /// of the readings' noise (the primary valve travels 40 % less than with 60 K/h, for the
+    /// same heat and worst flat in the season scorecard) and still follows a cold front; 1.5
+    /// K/h with a 2 h loop holds the shift back while the integral runs on, the worst flat's
+    /// main loss in the scorecard (hil-tests/SEASON.md, "What limits capture").
     pub max_rate_k_per_h: f64,
     /// Without quorum the shift decays toward 0 with this time constant, hours.
     pub decay_time_constant_h: f64,
@@ -187,7 +188,7 @@ impl Default for Demand {
             gain_k_per_k: 6.0,
             min_shift_k: -30.0,
             max_shift_k: 30.0,
-            max_rate_k_per_h: 60.0,
+            max_rate_k_per_h: 6.0,
             decay_time_constant_h: 6.0,
             period_s: 60.0,
             weights: PositionWeights::default(),
