@@ -56,7 +56,7 @@ pub struct Demand {
     /// Whether room temperatures correct the curve.
     pub enabled: bool,
     /// Target for the measured variable, °C: the coldest flat's estimate (a little above the
-    /// regulated 18 °C: the nodes' bias and the loop's dips; 18.2 with the default loop), or
+    /// regulated 18 °C: the loop's dips and a lost node's estimate; 18.2 with the default loop), or
     /// with `measure = "percentile"` the low percentile (18.5-19 keeps unsensed homes above
     /// 18 °C). Each 0.1 K costs 0.5-0.7 % of the season's heat.
     pub target_c: f64,
@@ -135,7 +135,7 @@ pub struct Demand {
     /// Integral time of the PI law on the shift, hours: with a steady error of 1 K the integral
     /// part grows by `gain_k_per_k` kelvin per this many hours. 0.5 h with 6 K/K holds the
     /// coldest flat through a cold front; 2 h with 2.5 K/K (the default before 2026-12-02)
-    /// lets it fall further and needs 0.1 K more target for the same worst flat.
+    /// lets it fall further and needs 0.1-0.25 K more target for the same worst flat.
     pub integral_time_h: f64,
     /// Proportional gain of the PI law: shift per kelvin of room error, K/K. The curve's slope
     /// between supply and room temperature is 2-3 K/K; 6 answers a room error faster than the
